@@ -1,0 +1,168 @@
+# -*- coding: utf-8 -*-
+# Copyright: fleetops.codedeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The CodeDeploy agent's on-host layout under the deployment root, shared by the host-side modules.
+
+Names and contents follow the agent exactly, so that a host that ran the real agent is taken over with its
+history intact::
+
+    <root>/<dg-id>/<d-id>/{bundle.tar, deployment-archive/, logs/scripts.log}
+    <root>/deployment-instructions/{<dg-id>-cleanup, <dg-id>-install.json,
+                                    <dg-id>_last_successful_install, <dg-id>_most_recent_install}
+    <root>/deployment-logs/codedeploy-agent-deployments.log
+    <root>/ongoing-deployment/<d-id>
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import re
+import tempfile
+import uuid
+from dataclasses import dataclass
+from typing import Iterator, Optional
+
+DEFAULT_DEPLOYMENT_ROOT = "/opt/codedeploy-agent/deployment-root"
+DEPLOYMENT_ID_PATTERN = re.compile(r"^d-[A-Z0-9]{9}$")
+
+# The options every host-side module takes; documented by the fleetops.codedeploy.deployment doc fragment.
+DEPLOYMENT_ARGUMENT_SPEC = dict(
+    deployment_id=dict(type="str", required=True),
+    deployment_group_id=dict(type="str", required=True),
+    deployment_group_name=dict(type="str", required=True),
+    application_name=dict(type="str", required=True),
+    deployment_root=dict(type="path", default=DEFAULT_DEPLOYMENT_ROOT),
+    appspec_filename=dict(type="str", default="appspec.yml"),
+)
+
+
+class DeploymentRootError(Exception):
+    """Bad identifiers or an unusable deployment root; the message says which and why."""
+
+
+def validate_identifiers(deployment_id: str, deployment_group_id: str) -> None:
+    """Refuse IDs that could not have come from a deployment, before they become path components."""
+    if not DEPLOYMENT_ID_PATTERN.match(deployment_id):
+        raise DeploymentRootError(
+            f"deployment_id {deployment_id!r} is not a deployment ID: expected 'd-' and 9 upper-case letters or "
+            "digits, e.g. d-A1B2C3D4E")
+    try:
+        uuid.UUID(deployment_group_id)
+    except ValueError:
+        raise DeploymentRootError(
+            f"deployment_group_id {deployment_group_id!r} is not a UUID, e.g. 4b3c2a1d-0e9f-4a8b-9c7d-6e5f4a3b2c1d")
+
+
+@dataclass(frozen=True)
+class DeploymentRoot:
+    """Paths of one deployment group under one deployment root."""
+
+    root: str
+    deployment_group_id: str
+
+    @property
+    def group_dir(self) -> str:
+        return os.path.join(self.root, self.deployment_group_id)
+
+    def deployment_dir(self, deployment_id: str) -> str:
+        return os.path.join(self.group_dir, deployment_id)
+
+    def bundle_path(self, deployment_id: str) -> str:
+        return os.path.join(self.deployment_dir(deployment_id), "bundle.tar")
+
+    def archive_dir(self, deployment_id: str) -> str:
+        return os.path.join(self.deployment_dir(deployment_id), "deployment-archive")
+
+    def scripts_log(self, deployment_id: str) -> str:
+        return os.path.join(self.deployment_dir(deployment_id), "logs", "scripts.log")
+
+    @property
+    def instructions_dir(self) -> str:
+        return os.path.join(self.root, "deployment-instructions")
+
+    @property
+    def cleanup_file(self) -> str:
+        return os.path.join(self.instructions_dir, f"{self.deployment_group_id}-cleanup")
+
+    @property
+    def install_json(self) -> str:
+        return os.path.join(self.instructions_dir, f"{self.deployment_group_id}-install.json")
+
+    @property
+    def last_successful_file(self) -> str:
+        return os.path.join(self.instructions_dir, f"{self.deployment_group_id}_last_successful_install")
+
+    @property
+    def most_recent_file(self) -> str:
+        return os.path.join(self.instructions_dir, f"{self.deployment_group_id}_most_recent_install")
+
+    @property
+    def deployments_log(self) -> str:
+        return os.path.join(self.root, "deployment-logs", "codedeploy-agent-deployments.log")
+
+    def ongoing_file(self, deployment_id: str) -> str:
+        return os.path.join(self.root, "ongoing-deployment", deployment_id)
+
+    def last_successful_dir(self) -> Optional[str]:
+        """The deployment directory of the last install that completed, or None on a first deployment."""
+        return read_pointer(self.last_successful_file)
+
+    def most_recent_dir(self) -> Optional[str]:
+        return read_pointer(self.most_recent_file)
+
+
+def read_pointer(path: str) -> Optional[str]:
+    """Read a `_last_successful_install`-style file: an absolute directory path, no newline."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            content = handle.read().strip()
+    except FileNotFoundError:
+        return None
+    return content or None
+
+
+def write_atomically(path: str, content: str) -> None:
+    """Replace ``path`` with ``content`` so that a crash leaves the old or the new file, never half of one."""
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_pointer(path: str, target_dir: str) -> None:
+    write_atomically(path, target_dir)
+
+
+def deployments_log_line(deployment_id: str, message: str, now: Optional[datetime.datetime] = None) -> str:
+    """One line of codedeploy-agent-deployments.log: ``[YYYY-MM-DD HH:MM:SS.mmm] [<d-id>]<message>``."""
+    now = now or datetime.datetime.now()
+    stamp = now.strftime("%Y-%m-%d %H:%M:%S.") + f"{now.microsecond // 1000:03d}"
+    return f"[{stamp}] [{deployment_id}]{message}\n"
+
+
+def append_deployments_log(layout: DeploymentRoot, deployment_id: str, messages: list[str]) -> None:
+    os.makedirs(os.path.dirname(layout.deployments_log), exist_ok=True)
+    with open(layout.deployments_log, "a", encoding="utf-8") as handle:
+        for message in messages:
+            handle.write(deployments_log_line(deployment_id, message))
+
+
+@contextlib.contextmanager
+def ongoing(layout: DeploymentRoot, deployment_id: str, command: str) -> Iterator[None]:
+    """Mark a command in progress as the agent does (``ongoing-deployment/<d-id>``), and clear it after."""
+    path = layout.ongoing_file(deployment_id)
+    write_atomically(path, command)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
