@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,15 @@ class FleetView:
         module_args = json.dumps(args) if isinstance(args, dict) else args
         return self.run([_bin("ansible"), pattern, "-i", str(self.inventory), "-m", module, "-a", module_args,
                          *options])
+
+    def results(self, pattern: str, module: str, args: dict, *options: str) -> dict[str, dict]:
+        """Run one module on ``pattern`` and return each host's result as the module returned it."""
+        with tempfile.TemporaryDirectory() as tree:
+            # The tree callback writes each host's result as JSON, untouched by any display formatting.
+            self.run([_bin("ansible"), pattern, "-i", str(self.inventory), "-m", module, "-a", json.dumps(args),
+                      *options], env={"ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_CALLBACKS_ENABLED": "tree",
+                                      "ANSIBLE_CALLBACK_TREE_DIR": tree})
+            return {path.name: json.loads(path.read_text()) for path in Path(tree).iterdir()}
 
     def playbook(self, playbook: str | Path, *options: str, extra_vars: dict | None = None,
                  env: dict[str, str] | None = None) -> Run:
