@@ -1,0 +1,62 @@
+# fleetops.codedeploy — `make test` and `make demo` each set up everything they need on a fresh Debian machine
+# (as root): Debian packages, the controller virtualenv, the collection link, then run and tear down.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+VENV := .venv
+BIN := $(VENV)/bin
+COLLECTIONS := $(CURDIR)/$(VENV)/collections
+COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/fleetops/codedeploy
+APT_PACKAGES := openssh-server openssh-client sudo acl haproxy unzip git util-linux procps
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: test demo deps system-deps unit integration molecule sanity lint clean
+
+test: deps
+	@status=0; \
+	$(MAKE) --no-print-directory unit || status=1; \
+	$(MAKE) --no-print-directory integration || status=1; \
+	$(MAKE) --no-print-directory molecule || status=1; \
+	$(MAKE) --no-print-directory sanity || status=1; \
+	$(MAKE) --no-print-directory lint || status=1; \
+	if [ $$status -ne 0 ]; then echo "make test: FAILED (see above)"; fi; exit $$status
+
+demo: deps
+	scripts/demo
+
+deps: system-deps $(VENV)/.installed $(COLLECTION_LINK)
+
+system-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(VENV)/.installed: requirements.txt requirements-test.txt
+	@test -x $(BIN)/python || { py=$$(scripts/find-python); echo "Creating $(VENV) with $$py"; $$py -m venv $(VENV); }
+	$(BIN)/python -m pip install -q -r requirements-test.txt
+	@touch $@
+
+$(COLLECTION_LINK):
+	mkdir -p $(dir $@) && ln -sfn $(CURDIR) $@
+
+unit: deps
+	$(BIN)/pytest tests/unit -q
+
+# Each test fleet is torn down by its fixture, even when tests fail.
+integration: deps
+	$(BIN)/pytest tests/integration -q
+
+molecule: deps
+	cd extensions && $(BIN)/molecule test -s default
+
+sanity: deps
+	scripts/sanity --python 3.13
+
+lint: deps
+	$(BIN)/ansible-lint --offline -q roles playbooks extensions/molecule
+
+clean:
+	-tests/fleet/fleet down
+	rm -rf $(VENV) .state
