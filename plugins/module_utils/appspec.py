@@ -1,0 +1,767 @@
+# -*- coding: utf-8 -*-
+# Copyright: fleetops.codedeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read and validate an EC2/On-Premises AppSpec the way the CodeDeploy agent does.
+
+Errors carry the agent's own wording where the agent has one (including its typos), so that bundles written
+for the agent fail here with the message their authors know. The deliberate differences from the agent are
+the project's (see DESIGN.md): an unquoted ``mode: 0644`` means 0644, a quoted ``version: "0.0"`` is
+accepted, and a files source or hook location that climbs out of the bundle is an error.
+
+Standard library only: this file also runs on target hosts, which have no PyYAML. Only YAML loading needs
+PyYAML, and it imports it when called.
+"""
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import math
+import os
+import re
+import sys
+from typing import Any, Union
+
+KeyParts = tuple[Union[str, int], ...]  # a runtime alias: no | here, targets may run Python 3.9
+
+RESERVED_EVENTS = ("DownloadBundle", "Install", "BlockTraffic", "AllowTraffic")
+# The in-place order of the agent's DEFAULT_ORDERED_LIFECYCLE_EVENTS.
+LIFECYCLE_EVENTS = (
+    "BeforeBlockTraffic",
+    "BlockTraffic",
+    "AfterBlockTraffic",
+    "ApplicationStop",
+    "DownloadBundle",
+    "BeforeInstall",
+    "Install",
+    "AfterInstall",
+    "ApplicationStart",
+    "ValidateService",
+    "BeforeAllowTraffic",
+    "AllowTraffic",
+    "AfterAllowTraffic",
+)
+FILE_EXISTS_BEHAVIORS = ("DISALLOW", "OVERWRITE", "RETAIN")
+OBJECT_TYPES = ("file", "directory")
+DEFAULT_TIMEOUT = 3600
+APPSPEC_FALLBACK_NAMES = ("appspec.yaml", "appspec.yml")
+
+# The agent's messages, verbatim.
+MSG_EMPTY = (
+    "The deployment failed because the application specification file was empty. Make sure your AppSpec file"
+    " defines at minimum the 'version' and 'os' properties."
+)
+MSG_VERSION = (
+    "The deployment failed because an invalid version value ({}) was entered in the application specification"
+    ' file. Make sure your AppSpec file specifies "0.0" as the version, and then try again.'
+)
+MSG_OS = (
+    "The deployment failed because the application specification file specifies an unsupported operating system"
+    ' ({}). Specify either "linux" or "windows" in the os section of the AppSpec file, and then try again.'
+)
+MSG_FILE_EXISTS_BEHAVIOR = (
+    "The deployment failed because an invalid file_exists_behavior value ({}) was entered in the application"
+    " specification file. Make sure your AppSpec file specifies one of DISALLOW,OVERWRITE,RETAIN as the"
+    " file_exists_behavior, and then try again."
+)
+MSG_NO_SOURCE = (
+    "The deployment failed because the application specification file specifies a destination file, but no"
+    " source file. Update the files section of the AppSpec file, and then try again."
+)
+MSG_NO_DESTINATION = (
+    "The deployment failed because the application specification file specifies only a source file ({}). Add the"
+    " name of the destination file to the files section of the AppSpec file, and then try again."
+)
+MSG_NO_OBJECT = (
+    "The deployment failed because a permission listed in the application specification file has no object"
+    " value. Update the permissions section of the AppSpec file, and then try again."
+)
+MSG_WINDOWS_PERMISSIONS = (
+    "The deployment failed because the application specification file specifiles file permissions, but the"
+    " deployment is targeting one or more Windows Server instances. Permissions are supported only for Amazon"
+    " Linux, Ubuntu Server, and Red Hat Enterprise Linux (RHEL) instances. Update the permissions section of the"
+    " AppSpec file, and then try again."
+)
+MSG_TYPE = (
+    "The deployment failed because the application specification filespecifies a permission for an object type"
+    " not supported for permissions ({}). Update the permissions section of the AppSpec file, and then try again."
+)
+MSG_MODE_LENGTH = (
+    "The deployment failed because the length of a permissions mode ({}) in the application specification file"
+    " is invalid. Permissions modes must be between one and four characters long. Update the permissions section"
+    " of the AppSpec file, and then try again."
+)
+MSG_MODE_CHARACTER = (
+    "The deployment failed because the permissions mode ({}) in the application specification file contains an"
+    " invalid character ({}). Update the permissions section of the AppSpec file, and then try again."
+)
+MSG_ACL_INVALID = (
+    "The deployment failed because of a problem with the acls permission settings in the application"
+    " specification file. Invalid acl entry ({})."
+)
+MSG_ACL_BASE_ENTRY = (
+    "The deployment failed because of a problem with the acls permission settings in the application"
+    " specification file. Use mode to set the base acl entry ({}). Update the permissions section of the AppSpec"
+    " file, and then try again."
+)
+MSG_ACL_CHARACTER = (
+    "The deployment failed because the access control list (ACL) named {} in the application specification file"
+    " contains an invalid character ({}). Correct the ACL in the hooks section of the AppSpec file, and then try"
+    " again."
+)
+MSG_DEFAULT_ACL_ON_FILE = (
+    "The deployment failed because the -d parameter has been specified to apply an acl setting to a file. This"
+    " parameter is supported for directories only. Update the AppSpec file, and then try again."
+)
+MSG_FILE_PATTERN = (
+    "The deployment failed because the application specification file includes an object ({}) with an invalid"
+    " pattern ({}), such as a pattern for a file applied to a directory. Correct the permissions section of the"
+    " AppSpec file, and then try again."
+)
+MSG_FILE_EXCEPT = (
+    "The deployment failed because the except parameter for a pattern in the permissions section ({}) for the"
+    " object named {} contains an invalid format. Update the AppSpec file, and then try again."
+)
+MSG_CONTEXT_TYPE = (
+    "The deployment failed because the application specification file specifies an invalid context type ({})."
+    " Update the permissions section of the AppSpec file, and then try again."
+)
+MSG_CONTEXT_ROLE = (
+    "The deployment failed because the application specification file specifies a role, but roles are not"
+    " supported. Remove the role from the AppSpec file, and then try again."
+)
+MSG_RANGE_ORDER = (
+    "The deployment failed because of a problem with the SELinux range specified ({}) for the context parameter"
+    " in the permissions section of the application specification file. Make corrections in the permissions"
+    " section of the AppSpec file, and then try again."
+)
+MSG_NO_LOCATION = (
+    "The deployment failed because the application specification file specifies a script with no location"
+    " value. Specify the location in the hooks section of the AppSpec file, and then try again."
+)
+MSG_TIMEOUT = (
+    "The deployment failed because an invalid timeout value was provided for a script in the application"
+    " specification file. Make corrections in the hooks section of the AppSpec file, and then try again."
+)
+MSG_NOT_FOUND = (
+    "The CodeDeploy agent did not find an AppSpec file within the unpacked revision directory at"
+    ' revision-relative path "{path}". The revision was unpacked to directory "{archive}", and the AppSpec file'
+    ' was expected but not found at path "{archive}/{path}". Consult the AWS CodeDeploy Appspec documentation for'
+    " more information at http://docs.aws.amazon.com/codedeploy/latest/userguide/reference-appspec-file.html"
+)
+
+# Our own message for a path the agent would follow out of the bundle.
+MSG_ESCAPES_BUNDLE = (
+    "The deployment failed because the application specification file specifies a {what} ({path}) that points"
+    " outside the revision bundle. Paths in the {section} section are relative to the bundle root and cannot"
+    " climb out of it with '..'. Update the {section} section of the AppSpec file, and then try again."
+)
+
+
+class AppSpecError(Exception):
+    """An AppSpec the agent would refuse, with where in the document the fault is."""
+
+    error_code = "UnknownError"
+
+    def __init__(self, message: str, key_parts: KeyParts = (), line: int | None = None,
+                 column: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.key_parts = tuple(key_parts)
+        self.key_path = format_key_path(self.key_parts)
+        self.line = line
+        self.column = column
+
+
+class YamlLoaderMissingError(AppSpecError):
+    """The AppSpec is YAML, but this Python (typically a target host's) has no PyYAML to read it."""
+
+
+def format_key_path(key_parts: KeyParts) -> str:
+    """("permissions", 1, "mode") -> "permissions[1].mode"."""
+    path = ""
+    for part in key_parts:
+        if isinstance(part, int):
+            path += "[{}]".format(part)
+        else:
+            path += ".{}".format(part) if path else part
+    return path
+
+
+# Loading
+
+def load_appspec_text(text: str, source_name: str = "appspec.yml") -> Any:
+    """The document in ``text`` (JSON or YAML) as plain Python values; raises AppSpecError on a syntax error."""
+    document = _load_json(text)
+    if document is not _NOT_JSON:
+        return document
+    return _load_yaml(text, source_name)
+
+
+_NOT_JSON = object()
+
+
+def _load_json(text: str) -> Any:
+    # JSON goes through the json module so that it also loads on hosts without PyYAML, and so that JSON
+    # indented with tabs (which YAML 1.1 refuses) loads as the agent loads it.
+    if not text.lstrip().startswith(("{", "[")):
+        return _NOT_JSON
+    try:
+        return json.loads(text)
+    except ValueError:
+        return _NOT_JSON
+
+
+def _load_yaml(text: str, source_name: str) -> Any:
+    try:
+        import yaml
+    except ImportError:
+        raise YamlLoaderMissingError(
+            "Cannot read {}: it is not JSON, and reading YAML needs PyYAML, which is not installed for {}.".format(
+                source_name, sys.executable)) from None
+    try:
+        return yaml.load(text, Loader=_appspec_loader())
+    except yaml.MarkedYAMLError as error:
+        raise _yaml_syntax_error(error, source_name) from None
+    except yaml.YAMLError as error:
+        raise AppSpecError("Cannot read {}: {}".format(source_name, error)) from None
+
+
+def _yaml_syntax_error(error: Any, source_name: str) -> AppSpecError:
+    mark = error.problem_mark or error.context_mark
+    line, column = mark.line + 1, mark.column + 1
+    problem = error.problem or error.context
+    if error.context and error.problem:
+        problem += " ({})".format(error.context)
+    if "\\t" in problem:
+        problem += ". YAML is indented with spaces; tabs are not allowed"
+    return AppSpecError(
+        "Cannot read {} at line {}, column {}: {}.".format(source_name, line, column, problem),
+        line=line, column=column)
+
+
+@functools.lru_cache(maxsize=None)
+def _appspec_loader() -> Any:
+    """A SafeLoader that reads ``mode`` as written and refuses aliases; built on first use (PyYAML is optional)."""
+    import yaml
+
+    int_tag = "tag:yaml.org,2002:int"
+    str_tag = "tag:yaml.org,2002:str"
+
+    class AppSpecLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            # The agent on Ruby 3.1+ (Psych 4) loads safely and fails on any alias ("Unknown alias").
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise yaml.composer.ComposerError(
+                    None, None,
+                    "found the alias *{}; YAML anchors and aliases are not supported in an AppSpec file (the"
+                    " CodeDeploy agent rejects them), write the value out in full".format(event.anchor),
+                    event.start_mark)
+            return super().compose_node(parent, index)
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            # YAML 1.1 reads an unquoted 0644 as the octal integer 420; keep the digits as written instead.
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.value == "mode" and value_node.tag == int_tag:
+                    value_node.tag = str_tag
+            return super().construct_mapping(node, deep)
+
+    return AppSpecLoader
+
+
+def _locate(text: str, key_parts: KeyParts) -> tuple[int, int] | None:
+    """The 1-based line and column of ``key_parts`` in the YAML text, or of its deepest part present."""
+    try:
+        import yaml
+    except ImportError:
+        return None
+    try:
+        node = yaml.compose(text, Loader=_appspec_loader())
+    except yaml.YAMLError:  # JSON that only the json module reads, such as JSON indented with tabs
+        return None
+    if node is None:
+        return None
+    for part in key_parts:
+        child = _child_node(node, part)
+        if child is None:
+            break
+        node = child
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _child_node(node: Any, part: Union[str, int]) -> Any:
+    if isinstance(part, int):
+        return node.value[part] if node.id == "sequence" and part < len(node.value) else None
+    if node.id == "mapping":
+        for key_node, value_node in node.value:
+            if key_node.id == "scalar" and key_node.value == part:
+                return value_node
+    return None
+
+
+# Validation and normalisation
+
+def parse_appspec(text: str, os_name: str = "linux",
+                  source_name: str = "appspec.yml") -> tuple[dict[str, Any], list[str]]:
+    """Load, validate and normalise an AppSpec; errors about its content carry the line of the faulty key."""
+    document = load_appspec_text(text, source_name)
+    try:
+        return normalise_appspec(document, os_name)
+    except AppSpecError as error:
+        position = _locate(text, error.key_parts)
+        if position:
+            error.line, error.column = position
+        raise
+
+
+def normalise_appspec(raw: Any, os_name: str = "linux") -> tuple[dict[str, Any], list[str]]:
+    """Validate a loaded AppSpec as the agent on an ``os_name`` host does; return it normalised, and warnings.
+
+    The sections are checked in the agent's order (version, os, hooks, files, permissions), so that a
+    document with several faults reports the fault the agent reports; file_exists_behavior comes last.
+    """
+    if raw is None or raw is False:
+        raise AppSpecError(MSG_EMPTY)
+    if not isinstance(raw, dict):
+        raise AppSpecError(
+            "The AppSpec file must be a mapping of keys such as version, os, files, permissions and hooks, but it"
+            " is {}. For example: {{version: 0.0, os: linux}}".format(_describe(raw)))
+    warnings: list[str] = []
+    version = _parse_version(raw.get("version"))
+    os_value = _parse_os(raw.get("os"), os_name)
+    hooks = _parse_hooks(raw.get("hooks"), warnings)
+    files = _parse_files(raw.get("files"))
+    permissions = _parse_permissions(raw.get("permissions"), os_value)
+    file_exists_behavior = _parse_file_exists_behavior(raw.get("file_exists_behavior"))
+    appspec = {
+        "version": version,
+        "os": os_value,
+        "file_exists_behavior": file_exists_behavior,
+        "files": files,
+        "permissions": permissions,
+        "hooks": hooks,
+    }
+    return appspec, warnings
+
+
+def _parse_version(value: Any) -> str:
+    if not _is_version_zero(value):
+        raise AppSpecError(MSG_VERSION.format(_ruby_text(value)), ("version",))
+    return "0.0"
+
+
+def _is_version_zero(value: Any) -> bool:
+    # The agent compares with the number 0.0, so 0, 0.0 and 0.00 pass. The documentation tells authors to
+    # write the version as a string, so "0.0" passes here too (the agent refuses it).
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return value == 0
+    return isinstance(value, str) and re.fullmatch(r"0+(\.0+)?", value.strip()) is not None
+
+
+def _parse_os(value: Any, os_name: str) -> str:
+    if value != os_name:
+        raise AppSpecError(MSG_OS.format(_ruby_text(value)), ("os",))
+    return os_name
+
+
+def _parse_file_exists_behavior(value: Any) -> str | None:
+    if value is None or value in FILE_EXISTS_BEHAVIORS:
+        return value
+    raise AppSpecError(MSG_FILE_EXISTS_BEHAVIOR.format(_ruby_text(value)), ("file_exists_behavior",))
+
+
+# hooks
+
+def _parse_hooks(value: Any, warnings: list[str]) -> dict[str, list[dict[str, Any]]]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _shape_error(("hooks",), value, "a mapping of lifecycle event names to lists of scripts",
+                           "hooks: {AfterInstall: [{location: scripts/install.sh, timeout: 300}]}")
+    hooks = {}
+    for event_key, scripts in value.items():
+        event = _ruby_text(event_key)
+        if scripts is None or scripts == []:  # the agent ignores an event without scripts (issue #125)
+            continue
+        event_parts: KeyParts = ("hooks", event)
+        if not isinstance(scripts, list):
+            raise _shape_error(event_parts, scripts, "a list of scripts, each entry starting with a dash",
+                               "{}: [{{location: scripts/run.sh, timeout: 300}}]".format(event))
+        hooks[event] = [_parse_script(script, event_parts + (index,)) for index, script in enumerate(scripts)]
+        warnings.extend(_event_warnings(event))
+    return hooks
+
+
+def _parse_script(script: Any, key_parts: KeyParts) -> dict[str, Any]:
+    if not isinstance(script, dict):
+        raise _shape_error(key_parts, script, "a mapping with a location",
+                           "- {location: scripts/run.sh, timeout: 300, runas: root}")
+    location = _stripped_text(script.get("location"))
+    if not location:
+        raise AppSpecError(MSG_NO_LOCATION, key_parts + ("location",))
+    _reject_bundle_escape(location, key_parts + ("location",), "hook script location", "hooks")
+    return {
+        "location": location,
+        "timeout": _parse_timeout(script.get("timeout"), key_parts + ("timeout",)),
+        "runas": _stripped_text(script.get("runas")),
+        # Ruby truthiness, as the agent tests it: anything but a missing value or false means sudo.
+        "sudo": script.get("sudo") not in (None, False),
+    }
+
+
+def _parse_timeout(value: Any, key_parts: KeyParts) -> int:
+    if value is None:
+        return DEFAULT_TIMEOUT
+    seconds = _ruby_to_i(value)
+    if seconds is None or seconds <= 0:
+        raise AppSpecError(MSG_TIMEOUT, key_parts)
+    return seconds
+
+
+_RUBY_LEADING_INTEGER = re.compile(r"\s*[+-]?[0-9]+(?:_[0-9]+)*")
+
+
+def _ruby_to_i(value: Any) -> int | None:
+    """Ruby's to_i as the agent applies it to a timeout ("30" -> 30, "30s" -> 30, "abc" -> 0, 1.9 -> 1).
+
+    None where Ruby has no to_i (true, lists, mappings) or raises (infinity): the agent crashes there, and
+    this is reported as an invalid timeout instead.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        leading_integer = _RUBY_LEADING_INTEGER.match(value)
+        return int(leading_integer.group(0).replace("_", "")) if leading_integer else 0
+    return None
+
+
+def _event_warnings(event: str) -> list[str]:
+    if event in RESERVED_EVENTS:
+        return ["hooks.{0}: the scripts listed under {0} never run. DownloadBundle and Install are carried out by"
+                " the deployment itself, BlockTraffic and AllowTraffic by the load balancer; none of them runs"
+                " scripts.".format(event)]
+    if event not in LIFECYCLE_EVENTS:
+        close = difflib.get_close_matches(event, LIFECYCLE_EVENTS, n=1)
+        hint = " Did you mean {}?".format(close[0]) if close else ""
+        return ["hooks.{0}: {0} is not a lifecycle event, so the scripts listed under it never run.{1}".format(
+            event, hint)]
+    return []
+
+
+# files
+
+def _parse_files(value: Any) -> list[dict[str, str]]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _shape_error(("files",), value, "a list of source/destination entries, each starting with a dash",
+                           "files: [{source: /, destination: /var/www/html}]")
+    return [_parse_file_entry(entry, ("files", index)) for index, entry in enumerate(value)]
+
+
+def _parse_file_entry(entry: Any, key_parts: KeyParts) -> dict[str, str]:
+    if not isinstance(entry, dict):
+        raise _shape_error(key_parts, entry, "a mapping with a source and a destination",
+                           "- {source: /, destination: /var/www/html}")
+    source, destination = entry.get("source"), entry.get("destination")
+    if source is None:
+        raise AppSpecError(MSG_NO_SOURCE, key_parts + ("source",))
+    if destination is None:
+        raise AppSpecError(MSG_NO_DESTINATION.format(_ruby_text(source)), key_parts + ("destination",))
+    source_text = _ruby_text(source)
+    _reject_bundle_escape(source_text, key_parts + ("source",), "source file", "files")
+    return {"source": source_text, "destination": _ruby_text(destination)}
+
+
+def _reject_bundle_escape(path: str, key_parts: KeyParts, what: str, section: str) -> None:
+    if _escapes_bundle(path):
+        raise AppSpecError(MSG_ESCAPES_BUNDLE.format(what=what, path=path, section=section), key_parts)
+
+
+def _escapes_bundle(path: str) -> bool:
+    """Whether ``path``, resolved against the bundle root as the agent joins it, climbs out with '..'.
+
+    A leading / or ./ stays inside the bundle: the agent appends the path to the bundle's directory.
+    """
+    depth = 0
+    for component in path.split("/"):
+        if component == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif component not in ("", "."):
+            depth += 1
+    return False
+
+
+# permissions
+
+def _parse_permissions(value: Any, os_value: str) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _shape_error(("permissions",), value, "a list of entries, each starting with a dash",
+                           "permissions: [{object: /var/www/html, owner: www-data, mode: '0644', type: [file]}]")
+    return [_parse_permission(entry, ("permissions", index), os_value) for index, entry in enumerate(value)]
+
+
+def _parse_permission(entry: Any, key_parts: KeyParts, os_value: str) -> dict[str, Any]:
+    if not isinstance(entry, dict):
+        raise _shape_error(key_parts, entry, "a mapping with an object",
+                           "- {object: /var/www/html, owner: www-data, mode: '0644'}")
+    object_path = _stripped_text(entry.get("object"))
+    if not object_path:
+        raise AppSpecError(MSG_NO_OBJECT, key_parts + ("object",))
+    if os_value != "linux":
+        raise AppSpecError(MSG_WINDOWS_PERMISSIONS, key_parts)
+    pattern = entry.get("pattern")
+    return {
+        "object": object_path,
+        "pattern": "**" if pattern is None else _ruby_text(pattern),
+        "except": _parse_text_list(entry.get("except"), key_parts + ("except",), "except: ['*.log', '*.tmp']"),
+        "type": _parse_types(entry.get("type"), key_parts + ("type",)),
+        "owner": _optional_text(entry.get("owner")),
+        "group": _optional_text(entry.get("group")),
+        "mode": _parse_mode(entry.get("mode"), key_parts + ("mode",)),
+        "acls": _parse_acls(entry.get("acls"), key_parts + ("acls",)),
+        "context": _parse_context(entry.get("context"), key_parts + ("context",)),
+    }
+
+
+def _parse_text_list(value: Any, key_parts: KeyParts, example: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _shape_error(key_parts, value, "a list", example)
+    return [_ruby_text(item) for item in value]
+
+
+def _parse_types(value: Any, key_parts: KeyParts) -> list[str]:
+    if value is None:
+        return list(OBJECT_TYPES)
+    if not isinstance(value, list):
+        raise _shape_error(key_parts, value, "a list of object types, file and/or directory",
+                           "type: [file] or type: [file, directory]")
+    for index, object_type in enumerate(value):
+        if object_type not in OBJECT_TYPES:
+            raise AppSpecError(MSG_TYPE.format(_ruby_text(object_type)), key_parts + (index,))
+    return list(value)
+
+
+def _parse_mode(value: Any, key_parts: KeyParts) -> str | None:
+    if value is None:
+        return None
+    mode = _ruby_text(value).rjust(3, "0")  # the agent left-pads to 3 digits: 7 -> 007
+    if len(mode) > 4:
+        raise AppSpecError(MSG_MODE_LENGTH.format(mode), key_parts)
+    for character in mode:
+        if character not in "01234567":
+            raise AppSpecError(MSG_MODE_CHARACTER.format(mode, character), key_parts)
+    return mode
+
+
+def _parse_acls(value: Any, key_parts: KeyParts) -> list[str]:
+    entries = _parse_text_list(value, key_parts, "acls: ['u:deploy:rwx', 'd:g:web:r-x']")
+    for index, entry in enumerate(entries):
+        _check_ace(entry, key_parts + (index,))
+    return entries
+
+
+_ACE_TYPES = {"u": "user", "user": "user", "g": "group", "group": "group", "m": "mask", "mask": "mask",
+              "o": "other", "other": "other"}
+_DEFAULT_ACE_MARKS = ("d", "default")
+
+
+def _check_ace(ace: str, key_parts: KeyParts) -> None:
+    """The agent's ACL entry grammar: [d[efault]:][u[ser]|g[roup]|m[ask]|o[ther]:][name]:(perms)."""
+    fields = ace.split(":")
+    if not 2 <= len(fields) <= 4:
+        raise AppSpecError(MSG_ACL_INVALID.format(ace), key_parts)
+    *prefix, name, permissions = fields
+    default = len(prefix) == 2
+    if default and prefix[0] not in _DEFAULT_ACE_MARKS:
+        raise AppSpecError(MSG_ACL_INVALID.format(ace), key_parts)
+    ace_type: str | None = None
+    if prefix:
+        tag = prefix[-1]
+        if tag in _DEFAULT_ACE_MARKS and not default:  # d:name:perms
+            default = True
+        elif tag in _ACE_TYPES:
+            ace_type = _ACE_TYPES[tag]
+        else:  # an unknown tag, or d:d:name:perms
+            raise AppSpecError(MSG_ACL_INVALID.format(ace), key_parts)
+    middle_type = _ACE_TYPES.get(name)
+    if middle_type in ("mask", "other"):
+        # Without a type before it, m or o is the type (m:7 means m::7); after one, it names "mask" or "other".
+        if ace_type is None:
+            ace_type, name = middle_type, ""
+        else:
+            name = middle_type
+    ace_type = ace_type or "user"
+    if ace_type in ("mask", "other") and name:
+        raise AppSpecError(MSG_ACL_INVALID.format(ace), key_parts)
+    if not default and ace_type != "mask" and not name:
+        raise AppSpecError(MSG_ACL_BASE_ENTRY.format(ace), key_parts)
+    _check_ace_permissions(ace, permissions, key_parts)
+
+
+def _check_ace_permissions(ace: str, permissions: str, key_parts: KeyParts) -> None:
+    if len(permissions) == 1 and permissions in "01234567":
+        return
+    for character in permissions:
+        if character not in "rwx-":
+            raise AppSpecError(MSG_ACL_CHARACTER.format(ace, character), key_parts)
+
+
+def _is_default_ace(ace: str) -> bool:
+    fields = ace.split(":")
+    return len(fields) >= 3 and fields[0] in _DEFAULT_ACE_MARKS
+
+
+def _parse_context(value: Any, key_parts: KeyParts) -> dict[str, str | None] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or value.get("type") is None:
+        raise AppSpecError(MSG_CONTEXT_TYPE.format(_ruby_inspect(value)), key_parts)
+    selinux_range = _optional_text(value.get("range"))
+    if selinux_range is not None:
+        _check_selinux_range(selinux_range, key_parts + ("range",))
+    if value.get("role") is not None:
+        raise AppSpecError(MSG_CONTEXT_ROLE, key_parts + ("role",))
+    # The agent reads the SELinux user from "name"; the "user" key the documentation shows is ignored.
+    return {"name": _optional_text(value.get("name")), "type": _ruby_text(value["type"]), "range": selinux_range}
+
+
+def _check_selinux_range(selinux_range: str, key_parts: KeyParts) -> None:
+    """The agent's SELinux range grammar: s<n>[-s<n>][:c<n>[.c<n>][,c<n>[.c<n>]]...], categories up to 1023."""
+    parts = _split_range_part(selinux_range, ":", key_parts)
+    sensitivities = _split_range_part(parts[0], "-", key_parts)
+    low = _range_level(sensitivities[0], "s", "sensitivity", key_parts)
+    if len(sensitivities) == 2 and _range_level(sensitivities[1], "s", "sensitivity", key_parts) < low:
+        raise AppSpecError(MSG_RANGE_ORDER.format(selinux_range), key_parts)
+    if len(parts) == 2:
+        _check_categories(parts[1], key_parts)
+
+
+def _split_range_part(text: str, separator: str, key_parts: KeyParts) -> list[str]:
+    parts = text.split(separator, 1)
+    if "" in parts:
+        raise AppSpecError("invalid range part {}".format(text), key_parts)
+    return parts
+
+
+def _range_level(text: str, prefix: str, kind: str, key_parts: KeyParts) -> int:
+    if not re.fullmatch(prefix + "[0-9]+", text) or (kind == "category" and int(text[1:]) > 1023):
+        raise AppSpecError("invalid {} {}".format(kind, text), key_parts)
+    return int(text[1:])
+
+
+def _check_categories(text: str, key_parts: KeyParts) -> None:
+    items = text.split(",")
+    while items and items[-1] == "":  # Ruby's split drops trailing empty fields: "c1," is c1
+        items.pop()
+    categories: list[int] = []
+    for item in items:
+        if "." not in item:
+            categories.append(_range_level(item, "c", "category", key_parts))
+            continue
+        low_text, high_text = _split_range_part(item, ".", key_parts)
+        low = _range_level(low_text, "c", "category", key_parts)
+        high = _range_level(high_text, "c", "category", key_parts)
+        if high < low:
+            raise AppSpecError("invalid category range {}.{}".format(low_text, high_text), key_parts)
+        categories.extend(range(low, high + 1))
+    if len(set(categories)) != len(categories):
+        raise AppSpecError("duplicate categories", key_parts)
+
+
+def check_file_permission(permission: dict[str, Any], key_parts: KeyParts = ()) -> None:
+    """The agent's extra checks for a normalised permission whose object is a file the Install copies.
+
+    Only the Install knows whether the object is such a file, so it calls this: such a permission takes no
+    pattern, no except and no default ACL entry.
+    """
+    if "file" not in permission["type"]:
+        return
+    if permission["pattern"] != "**":
+        raise AppSpecError(MSG_FILE_PATTERN.format(permission["object"], permission["pattern"]), key_parts)
+    if permission["except"]:
+        raise AppSpecError(MSG_FILE_EXCEPT.format(_ruby_inspect(permission["except"]), permission["object"]),
+                           key_parts)
+    if any(_is_default_ace(ace) for ace in permission["acls"]):
+        raise AppSpecError(MSG_DEFAULT_ACL_ON_FILE, key_parts)
+
+
+# Finding the file
+
+def find_appspec(directory: str, appspec_filename: str = "appspec.yml") -> str:
+    """The AppSpec file of an unpacked bundle: ``appspec_filename``, else appspec.yaml, else appspec.yml.
+
+    The agent falls back like this at Install; hooks here do the same (a deliberate difference: the agent's
+    hooks look for ``appspec_filename`` only).
+    """
+    for name in (appspec_filename,) + APPSPEC_FALLBACK_NAMES:
+        candidate = os.path.join(directory, name)
+        if os.path.isfile(candidate):
+            return candidate
+    raise AppSpecError(MSG_NOT_FOUND.format(path=appspec_filename, archive=directory))
+
+
+# Rendering values as the agent's messages do
+
+def _ruby_text(value: Any) -> str:
+    """What Ruby's string interpolation makes of a loaded YAML value: nil -> "", true -> "true"."""
+    if value is None:
+        return ""
+    if isinstance(value, (bool, list, dict)):
+        return _ruby_inspect(value)
+    return str(value)
+
+
+def _ruby_inspect(value: Any) -> str:
+    """Ruby's inspect of a loaded YAML value, as in the agent's message for a context without a type."""
+    if value is None:
+        return "nil"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[{}]".format(", ".join(_ruby_inspect(item) for item in value))
+    if isinstance(value, dict):
+        return "{{{}}}".format(", ".join(
+            "{}=>{}".format(_ruby_inspect(key), _ruby_inspect(item)) for key, item in value.items()))
+    return str(value)
+
+
+def _stripped_text(value: Any) -> str | None:
+    return None if value is None else _ruby_text(value).strip()
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else _ruby_text(value)
+
+
+def _shape_error(key_parts: KeyParts, value: Any, expected: str, example: str) -> AppSpecError:
+    """Our own message where the agent would crash on a value of the wrong shape."""
+    return AppSpecError("{} must be {}, but it is {}. For example: {}".format(
+        format_key_path(key_parts), expected, _describe(value), example), key_parts)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "the string {!r}".format(value)
+    if value is None:
+        return "empty"
+    return "the value {}".format(_ruby_text(value))
