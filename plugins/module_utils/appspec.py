@@ -182,9 +182,9 @@ def format_key_path(key_parts: KeyParts) -> str:
     path = ""
     for part in key_parts:
         if isinstance(part, int):
-            path += "[{}]".format(part)
+            path += f"[{part}]"
         else:
-            path += ".{}".format(part) if path else part
+            path += f".{part}" if path else part
     return path
 
 
@@ -217,14 +217,14 @@ def _load_yaml(text: str, source_name: str) -> Any:
         import yaml
     except ImportError:
         raise YamlLoaderMissingError(
-            "Cannot read {}: it is not JSON, and reading YAML needs PyYAML, which is not installed for {}.".format(
-                source_name, sys.executable)) from None
+            f"Cannot read {source_name}: it is not JSON, and reading YAML needs PyYAML, which is not installed for"
+            f" {sys.executable}.") from None
     try:
         return yaml.load(text, Loader=_appspec_loader())
     except yaml.MarkedYAMLError as error:
         raise _yaml_syntax_error(error, source_name) from None
     except yaml.YAMLError as error:
-        raise AppSpecError("Cannot read {}: {}".format(source_name, error)) from None
+        raise AppSpecError(f"Cannot read {source_name}: {error}") from None
 
 
 def _yaml_syntax_error(error: Any, source_name: str) -> AppSpecError:
@@ -232,12 +232,11 @@ def _yaml_syntax_error(error: Any, source_name: str) -> AppSpecError:
     line, column = mark.line + 1, mark.column + 1
     problem = error.problem or error.context
     if error.context and error.problem:
-        problem += " ({})".format(error.context)
+        problem += f" ({error.context})"
     if "\\t" in problem:
         problem += ". YAML is indented with spaces; tabs are not allowed"
     return AppSpecError(
-        "Cannot read {} at line {}, column {}: {}.".format(source_name, line, column, problem),
-        line=line, column=column)
+        f"Cannot read {source_name} at line {line}, column {column}: {problem}.", line=line, column=column)
 
 
 @functools.lru_cache(maxsize=None)
@@ -255,8 +254,8 @@ def _appspec_loader() -> Any:
                 event = self.peek_event()
                 raise yaml.composer.ComposerError(
                     None, None,
-                    "found the alias *{}; YAML anchors and aliases are not supported in an AppSpec file (the"
-                    " CodeDeploy agent rejects them), write the value out in full".format(event.anchor),
+                    f"found the alias *{event.anchor}; YAML anchors and aliases are not supported in an AppSpec"
+                    " file (the CodeDeploy agent rejects them), write the value out in full",
                     event.start_mark)
             return super().compose_node(parent, index)
 
@@ -326,7 +325,7 @@ def normalise_appspec(raw: Any, os_name: str = "linux") -> tuple[dict[str, Any],
     if not isinstance(raw, dict):
         raise AppSpecError(
             "The AppSpec file must be a mapping of keys such as version, os, files, permissions and hooks, but it"
-            " is {}. For example: {{version: 0.0, os: linux}}".format(_describe(raw)))
+            f" is {_describe(raw)}. For example: {{version: 0.0, os: linux}}")
     warnings: list[str] = []
     version = _parse_version(raw.get("version"))
     os_value = _parse_os(raw.get("os"), os_name)
@@ -389,7 +388,7 @@ def _parse_hooks(value: Any, warnings: list[str]) -> dict[str, list[dict[str, An
         event_parts: KeyParts = ("hooks", event)
         if not isinstance(scripts, list):
             raise _shape_error(event_parts, scripts, "a list of scripts, each entry starting with a dash",
-                               "{}: [{{location: scripts/run.sh, timeout: 300}}]".format(event))
+                               f"{event}: [{{location: scripts/run.sh, timeout: 300}}]")
         hooks[event] = [_parse_script(script, event_parts + (index,)) for index, script in enumerate(scripts)]
         warnings.extend(_event_warnings(event))
     return hooks
@@ -407,9 +406,13 @@ def _parse_script(script: Any, key_parts: KeyParts) -> dict[str, Any]:
         "location": location,
         "timeout": _parse_timeout(script.get("timeout"), key_parts + ("timeout",)),
         "runas": _stripped_text(script.get("runas")),
-        # Ruby truthiness, as the agent tests it: anything but a missing value or false means sudo.
-        "sudo": script.get("sudo") not in (None, False),
+        "sudo": _ruby_truthy(script.get("sudo")),
     }
+
+
+def _ruby_truthy(value: Any) -> bool:
+    """How the agent tests sudo: anything but a missing value or false is true (even 0 and "no")."""
+    return value is not None and value is not False
 
 
 def _parse_timeout(value: Any, key_parts: KeyParts) -> int:
@@ -444,14 +447,13 @@ def _ruby_to_i(value: Any) -> int | None:
 
 def _event_warnings(event: str) -> list[str]:
     if event in RESERVED_EVENTS:
-        return ["hooks.{0}: the scripts listed under {0} never run. DownloadBundle and Install are carried out by"
-                " the deployment itself, BlockTraffic and AllowTraffic by the load balancer; none of them runs"
-                " scripts.".format(event)]
+        return [f"hooks.{event}: the scripts listed under {event} never run. DownloadBundle and Install are"
+                " carried out by the deployment itself, BlockTraffic and AllowTraffic by the load balancer; none of"
+                " them runs scripts."]
     if event not in LIFECYCLE_EVENTS:
         close = difflib.get_close_matches(event, LIFECYCLE_EVENTS, n=1)
-        hint = " Did you mean {}?".format(close[0]) if close else ""
-        return ["hooks.{0}: {0} is not a lifecycle event, so the scripts listed under it never run.{1}".format(
-            event, hint)]
+        hint = f" Did you mean {close[0]}?" if close else ""
+        return [f"hooks.{event}: {event} is not a lifecycle event, so the scripts listed under it never run.{hint}"]
     return []
 
 
@@ -653,13 +655,13 @@ def _check_selinux_range(selinux_range: str, key_parts: KeyParts) -> None:
 def _split_range_part(text: str, separator: str, key_parts: KeyParts) -> list[str]:
     parts = text.split(separator, 1)
     if "" in parts:
-        raise AppSpecError("invalid range part {}".format(text), key_parts)
+        raise AppSpecError(f"invalid range part {text}", key_parts)
     return parts
 
 
 def _range_level(text: str, prefix: str, kind: str, key_parts: KeyParts) -> int:
     if not re.fullmatch(prefix + "[0-9]+", text) or (kind == "category" and int(text[1:]) > 1023):
-        raise AppSpecError("invalid {} {}".format(kind, text), key_parts)
+        raise AppSpecError(f"invalid {kind} {text}", key_parts)
     return int(text[1:])
 
 
@@ -676,7 +678,7 @@ def _check_categories(text: str, key_parts: KeyParts) -> None:
         low = _range_level(low_text, "c", "category", key_parts)
         high = _range_level(high_text, "c", "category", key_parts)
         if high < low:
-            raise AppSpecError("invalid category range {}.{}".format(low_text, high_text), key_parts)
+            raise AppSpecError(f"invalid category range {low_text}.{high_text}", key_parts)
         categories.extend(range(low, high + 1))
     if len(set(categories)) != len(categories):
         raise AppSpecError("duplicate categories", key_parts)
@@ -734,10 +736,9 @@ def _ruby_inspect(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, list):
-        return "[{}]".format(", ".join(_ruby_inspect(item) for item in value))
+        return "[" + ", ".join(_ruby_inspect(item) for item in value) + "]"
     if isinstance(value, dict):
-        return "{{{}}}".format(", ".join(
-            "{}=>{}".format(_ruby_inspect(key), _ruby_inspect(item)) for key, item in value.items()))
+        return "{" + ", ".join(_ruby_inspect(key) + "=>" + _ruby_inspect(item) for key, item in value.items()) + "}"
     return str(value)
 
 
@@ -751,8 +752,9 @@ def _optional_text(value: Any) -> str | None:
 
 def _shape_error(key_parts: KeyParts, value: Any, expected: str, example: str) -> AppSpecError:
     """Our own message where the agent would crash on a value of the wrong shape."""
-    return AppSpecError("{} must be {}, but it is {}. For example: {}".format(
-        format_key_path(key_parts), expected, _describe(value), example), key_parts)
+    return AppSpecError(
+        f"{format_key_path(key_parts)} must be {expected}, but it is {_describe(value)}. For example: {example}",
+        key_parts)
 
 
 def _describe(value: Any) -> str:
@@ -761,7 +763,7 @@ def _describe(value: Any) -> str:
     if isinstance(value, list):
         return "a list"
     if isinstance(value, str):
-        return "the string {!r}".format(value)
+        return f"the string {value!r}"
     if value is None:
         return "empty"
-    return "the value {}".format(_ruby_text(value))
+    return f"the value {_ruby_text(value)}"

@@ -271,7 +271,7 @@ def read_appspec_file(path: str) -> tuple[str, str]:
         with open(appspec_path, encoding="utf-8") as appspec_file:
             return appspec_path, appspec_file.read()
     except (OSError, UnicodeDecodeError) as error:
-        raise AppSpecError("Cannot read the AppSpec file {}: {}".format(appspec_path, error)) from None
+        raise AppSpecError(f"Cannot read the AppSpec file {appspec_path}: {error}") from None
 
 
 def main() -> None:

@@ -595,6 +595,7 @@ def test_invalid_timeouts(written):
     ("{location: a.sh, sudo: true}", None, True),
     ("{location: a.sh, sudo: false}", None, False),
     ("{location: a.sh, runas: web, sudo: yes}", "web", True),
+    ("{location: a.sh, sudo: 0}", None, True),  # Ruby truthiness, as in the agent
 ])
 def test_runas_and_sudo(entry, runas, sudo):
     result = script("- {}\n".format(entry))
