@@ -70,7 +70,7 @@ class FleetView:
         return self.fleet.host_path(host, path)
 
     def run(self, argv: list[str], timeout: float = 600, env: dict[str, str] | None = None) -> Run:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT,
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout, cwd=REPO_ROOT,
                               env=ansible_env(self.fleet, {**self.env_extra, **(env or {})}))
         return Run(proc.returncode, proc.stdout, proc.stderr)
 

@@ -9,7 +9,7 @@ module: appspec_info
 short_description: Parse and validate a CodeDeploy AppSpec file
 version_added: 0.1.0
 author:
-  - fleetops maintainers
+  - fleetops maintainers (@fleetops)
 description:
   - Reads an EC2/On-Premises AppSpec (C(appspec.yml)), YAML or JSON, from a file, a revision directory or a
     string, validates it with the rules of the AWS CodeDeploy agent, and returns it normalised, with every
@@ -100,10 +100,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-path:
+appspec_path:
   description: The AppSpec file read.
   returned: when O(path) is given
-  type: path
+  type: str
   sample: /srv/revisions/webapp/appspec.yml
 appspec:
   description: The AppSpec, validated and normalised, defaults filled in.
@@ -291,8 +291,8 @@ def main() -> None:
         if path is None:
             text, source_name = module.params["content"], "appspec.yml"
         else:
-            result["path"], text = read_appspec_file(path)
-            source_name = result["path"]
+            result["appspec_path"], text = read_appspec_file(path)
+            source_name = result["appspec_path"]
         result["appspec"], warnings = parse_appspec(text, module.params["os"], source_name)
     except AppSpecError as error:
         hint = PYYAML_MISSING_HINT if isinstance(error, YamlLoaderMissingError) else ""

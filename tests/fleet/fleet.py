@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: fleetops.codedeploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A fleet of real SSH hosts on one machine, plus a moto server, for tests, molecule and the demo.
@@ -455,7 +454,7 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["_hostinit"]:
         host_init(argv[1], argv[2])
         return 0
-    parser = argparse.ArgumentParser(prog="fleet", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="fleet", description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--state", help="state directory (default: $FLEET_STATE or .state/fleet-<octet2>)")
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start N hosts (and a moto server) and write the inventory")

@@ -63,7 +63,8 @@ def _live_pids_in(namespaces: set[str]) -> list[int]:
 
 def _fleet_cli(state: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, FLEET_STATE=str(state), FLEET_OCTET2="78")
-    return subprocess.run([str(FLEET_SCRIPT), *args], env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run([str(FLEET_SCRIPT), *args], env=env, capture_output=True, text=True, check=False,
+                          timeout=120)
 
 
 def _recorded(state: Path) -> dict:
@@ -108,6 +109,6 @@ def test_down_leaves_no_sshd_no_mount_no_moto_and_up_recovers_after_a_crash():
     for pid in [h["pid"] for h in recorded["hosts"]] + [recorded["moto_pid"]]:
         stat = Path(f"/proc/{pid}/stat")
         assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    ps = subprocess.run(["ps", "-eo", "stat=,args="], capture_output=True, text=True).stdout
+    ps = subprocess.run(["ps", "-eo", "stat=,args="], capture_output=True, text=True, check=True).stdout
     live = [line for line in ps.splitlines() if not line.startswith("Z")]
     assert not [line for line in live if str(state) in line or f"-p {recorded['moto_port']}" in line]

@@ -150,12 +150,12 @@ def test_minimal_appspec_has_empty_sections():
 
 def test_normalised_appspec_passed_back_as_json_gives_the_same_appspec():
     # The module's advice for hosts without PyYAML: parse on the controller, pass the result as JSON content.
-    result, _ = parse_appspec(FULL_APPSPEC)
+    result, _warnings = parse_appspec(FULL_APPSPEC)
     assert parse_appspec(json.dumps(result)) == (result, [])
 
 
 def test_unknown_keys_are_ignored():
-    result, _ = parse_appspec(appspec("""\
+    result, _warnings = parse_appspec(appspec("""\
         colour: blue
         files:
           - {source: a, destination: /b, owner: nobody}
@@ -223,18 +223,18 @@ def test_top_level_errors_use_the_agent_messages(text, message, key_path):
 @pytest.mark.parametrize("version", ["0.0", "0", "0.00", '"0.0"', "'0.0'", '"0"'])
 def test_version_equal_to_zero_is_accepted_and_normalised(version):
     # Quoted "0.0" is a deliberate difference: the agent refuses it, its documentation asks for it.
-    result, _ = parse_appspec("version: {}\nos: linux\n".format(version))
+    result, _warnings = parse_appspec("version: {}\nos: linux\n".format(version))
     assert result["version"] == "0.0"
 
 
 @pytest.mark.parametrize("behavior", ["DISALLOW", "OVERWRITE", "RETAIN"])
 def test_file_exists_behavior_values(behavior):
-    result, _ = parse_appspec(HEADER + "file_exists_behavior: {}\n".format(behavior))
+    result, _warnings = parse_appspec(HEADER + "file_exists_behavior: {}\n".format(behavior))
     assert result["file_exists_behavior"] == behavior
 
 
 def test_windows_appspec_on_windows_host():
-    result, _ = parse_appspec("version: 0.0\nos: windows\n", os_name="windows")
+    result, _warnings = parse_appspec("version: 0.0\nos: windows\n", os_name="windows")
     assert result["os"] == "windows"
     assert parse_error(HEADER, os_name="windows").message == os_message("linux")
 
@@ -301,7 +301,7 @@ def test_files_errors(entries, message, key_path):
 
 @pytest.mark.parametrize("source", ["/", "./", ".", "", "app", "/app", "./app/../lib", "a/b/../../c"])
 def test_files_sources_that_stay_in_the_bundle(source):
-    result, _ = parse_appspec(appspec("files:\n  - {{source: '{}', destination: /srv}}\n".format(source)))
+    result, _warnings = parse_appspec(appspec("files:\n  - {{source: '{}', destination: /srv}}\n".format(source)))
     assert result["files"] == [{"source": source, "destination": "/srv"}]
 
 
@@ -631,7 +631,7 @@ def test_scripts_under_reserved_events_are_a_warning(event):
     ("Deploy", "hooks.Deploy: Deploy is not a lifecycle event, so the scripts listed under it never run."),
 ])
 def test_scripts_under_unknown_events_are_a_warning(event, warning):
-    _, warnings = parse_appspec(appspec("hooks:\n  {}:\n    - location: x.sh\n".format(event)))
+    _appspec, warnings = parse_appspec(appspec("hooks:\n  {}:\n    - location: x.sh\n".format(event)))
     assert warnings == [warning]
 
 
@@ -660,7 +660,7 @@ def test_yaml_errors_name_the_file_line_and_column(text, line, column, problem):
 
 
 def test_an_anchor_without_alias_is_accepted():
-    result, _ = parse_appspec(appspec("files:\n  - &root {source: /, destination: /srv}\n"))
+    result, _warnings = parse_appspec(appspec("files:\n  - &root {source: /, destination: /srv}\n"))
     assert result["files"] == [{"source": "/", "destination": "/srv"}]
 
 
@@ -684,7 +684,7 @@ def test_a_missing_key_points_at_its_entry():
 def test_json_appspec():
     text = '{\n\t"version": 0.0,\n\t"os": "linux",\n\t"permissions": [{"object": "/srv", "mode": 644}],\n' \
            '\t"hooks": {"AfterInstall": [{"location": "a.sh", "timeout": "30"}]}\n}\n'
-    result, _ = parse_appspec(text)
+    result, _warnings = parse_appspec(text)
     assert result["permissions"][0]["mode"] == "644"
     assert result["hooks"]["AfterInstall"][0]["timeout"] == 30
 
@@ -701,7 +701,7 @@ def test_load_keeps_the_raw_document():
 
 
 def test_normalise_takes_a_loaded_document():
-    result, _ = normalise_appspec({"version": 0, "os": "linux", "permissions": [{"object": "/a", "mode": 7}]})
+    result, _warnings = normalise_appspec({"version": 0, "os": "linux", "permissions": [{"object": "/a", "mode": 7}]})
     assert (result["version"], result["permissions"][0]["mode"]) == ("0.0", "007")
     with pytest.raises(AppSpecError) as caught:
         normalise_appspec(None)

@@ -19,8 +19,8 @@ def run_appspec_info(args: dict, *options: str) -> tuple[int, dict, str]:
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO_ROOT / ".venv" / "collections"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_LOCALHOST_WARNING="0")
     run = subprocess.run([ANSIBLE, "localhost", "-m", "fleetops.codedeploy.appspec_info", "-a", json.dumps(args),
-                          *options], capture_output=True, text=True, env=env, timeout=120)
-    _, _, result = run.stdout.partition(" => ")
+                          *options], capture_output=True, text=True, check=False, env=env, timeout=120)
+    result = run.stdout.partition(" => ")[2]
     return run.returncode, json.loads(result), run.stderr
 
 
@@ -30,14 +30,14 @@ def test_reads_a_revision_directory_in_check_mode_and_warns(tmp_path: Path):
         "hooks:\n  Install:\n    - location: install.sh\n")
     rc, result, stderr = run_appspec_info({"path": str(tmp_path)}, "--check")
     assert rc == 0, result
-    assert (result["changed"], result["path"]) == (False, str(tmp_path / "appspec.yaml"))
+    assert (result["changed"], result["appspec_path"]) == (False, str(tmp_path / "appspec.yaml"))
     assert result["appspec"]["permissions"][0]["mode"] == "0644"
     assert "hooks.Install: the scripts listed under Install never run." in " ".join(stderr.split())
 
 
 def test_invalid_content_fails_with_the_agent_message_and_its_place():
     content = "version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n    - location: a.sh\n      timeout: 0\n"
-    rc, result, _ = run_appspec_info({"content": content})
+    rc, result, _output = run_appspec_info({"content": content})
     assert rc == 2
     assert result["msg"] == (
         "The deployment failed because an invalid timeout value was provided for a script in the application"
@@ -56,11 +56,11 @@ def test_host_without_pyyaml_reads_json_and_explains_yaml(tmp_path: Path):
                                            '"destination": "/srv"}]}')
     (tmp_path / "appspec.yml").write_text("version: 0.0\nos: linux\n")
 
-    rc, result, _ = run_appspec_info({"path": str(tmp_path / "appspec.json")}, "-e", host)
+    rc, result, _output = run_appspec_info({"path": str(tmp_path / "appspec.json")}, "-e", host)
     assert rc == 0, result
     assert result["appspec"]["files"] == [{"source": "/", "destination": "/srv"}]
 
-    rc, result, _ = run_appspec_info({"path": str(tmp_path)}, "-e", host)
+    rc, result, _output = run_appspec_info({"path": str(tmp_path)}, "-e", host)
     assert rc == 2
     assert result["msg"].startswith("Cannot read {}: it is not JSON, and reading YAML needs PyYAML".format(
         tmp_path / "appspec.yml"))
