@@ -1,0 +1,372 @@
+# Copyright: fleetops.codedeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""DownloadBundle logic: the agent's pruning rule, member checks, the top-folder rule, digests, and unpacking."""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import stat
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.fleetops.codedeploy.plugins.module_utils import bundle
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.bundle import (
+    DIRECTORY,
+    FILE,
+    HARDLINK,
+    SYMLINK,
+    BundleError,
+    Member,
+    apply_download_bundle,
+    check_etag,
+    normalise_member_name,
+    plan_download_bundle,
+    plan_pruning,
+    top_folder_to_strip,
+    validate_members,
+)
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import DeploymentRoot
+from support.revisions import archive_tree, tar_with_members, write_tree
+
+GROUP = "4b3c2a1d-0e9f-4a8b-9c7d-6e5f4a3b2c1d"
+LABEL = "bundle.tar member"
+REVISION = {
+    "appspec.yml": "version: 0.0\nos: linux\n",
+    "scripts/start.sh": "#!/bin/sh\necho start\n",
+    "web/index.html": "<h1>hello</h1>\n",
+    "web/private/secret.txt": "s3cret\n",
+}
+REVISION_MODES = {"web/private/secret.txt": 0o600}
+
+
+# --- pruning -----------------------------------------------------------------------------------------------------
+
+def deployments(count: int) -> list[tuple[str, float]]:
+    return [(f"d-{n:09d}", 1000.0 + n) for n in range(1, count + 1)]
+
+
+def test_prune_keeps_max_revisions_counting_the_new_one():
+    # The agent's probe: max_revisions=3, 4th deployment -> d-2, d-3 and d-4 remain.
+    entries = deployments(4)
+    assert plan_pruning(entries, "d-000000004", None, 3) == ["d-000000001"]
+
+
+def test_prune_counts_the_new_deployment_even_before_its_directory_exists():
+    assert plan_pruning(deployments(5), "d-000000006", None, 3) == ["d-000000001", "d-000000002", "d-000000003"]
+
+
+def test_prune_deletes_nothing_while_under_the_limit():
+    assert plan_pruning(deployments(2), "d-000000003", None, 3) == []
+    assert plan_pruning([], "d-000000001", None, 1) == []
+
+
+def test_prune_never_deletes_the_last_successful_one_so_one_more_remains():
+    entries = deployments(5)
+    assert plan_pruning(entries, "d-000000006", "d-000000001", 3) == ["d-000000002", "d-000000003", "d-000000004"]
+
+
+def test_prune_orders_by_mtime_not_by_name():
+    entries = [("d-AAAAAAAAA", 300.0), ("d-BBBBBBBBB", 100.0), ("d-CCCCCCCCC", 200.0)]
+    assert plan_pruning(entries, "d-DDDDDDDDD", None, 2) == ["d-BBBBBBBBB", "d-CCCCCCCCC"]
+
+
+def test_prune_with_max_revisions_one_keeps_only_the_new_and_the_last_successful():
+    assert plan_pruning(deployments(3), "d-000000004", "d-000000002", 1) == ["d-000000001", "d-000000003"]
+
+
+@pytest.mark.parametrize("value", [0, -1])
+def test_prune_refuses_max_revisions_below_one(value):
+    with pytest.raises(BundleError, match=rf"max_revisions must be 1 or more.*:max_revision={value}"):
+        plan_pruning(deployments(2), "d-000000003", None, value)
+
+
+# --- member names and links --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, expected", [
+    ("appspec.yml", "appspec.yml"), ("./a/b", "a/b"), ("a//b/", "a/b"), (".", "."), ("./", "."),
+    ("/etc/passwd", None), ("../etc/passwd", None), ("a/../../b", None), ("a/../b", None),
+])
+def test_normalise_member_name(name, expected):
+    assert normalise_member_name(name) == expected
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "../etc/passwd", "web/../../x"])
+def test_members_escaping_by_name_are_refused(name):
+    with pytest.raises(BundleError) as error:
+        validate_members([Member("appspec.yml", FILE, 3), Member(name, FILE, 3)], LABEL, 0)
+    assert error.value.message == (f'bundle.tar member "{name}" escapes the bundle: member names must be relative '
+                                   "paths inside it")
+
+
+@pytest.mark.parametrize("name, target", [("etc", "/etc"), ("web/up", "../../x"), ("up", "..")])
+def test_symlinks_pointing_out_are_refused(name, target):
+    with pytest.raises(BundleError, match=rf'member "{name}" is a symlink to "{target}", outside the bundle'):
+        validate_members([Member("web", DIRECTORY), Member(name, SYMLINK, link_target=target)], LABEL, 0)
+
+
+def test_symlinks_inside_are_accepted():
+    members = [Member("web", DIRECTORY), Member("web/index.html", FILE, 5),
+               Member("current", SYMLINK, link_target="web"), Member("web/home", SYMLINK, link_target="../web/."),
+               Member("web/same", SYMLINK, link_target="index.html"), Member("root", SYMLINK, link_target=".")]
+    assert validate_members(members, LABEL, 0) == 5
+
+
+def test_a_member_written_through_a_symlink_of_the_bundle_is_refused():
+    # a/b/p -> ../.. is the root, so "a/b/p/l -> ../../x" would land outside although its text looks inside.
+    members = [Member("a/b/p", SYMLINK, link_target="../.."), Member("a/b/p/l", SYMLINK, link_target="../../x")]
+    with pytest.raises(BundleError, match=r'"a/b/p/l" would be written through "a/b/p", a symlink of the bundle'):
+        validate_members(members, LABEL, 0)
+
+
+def test_hard_links_must_name_a_file_of_the_bundle():
+    ok = [Member("a.txt", FILE, 4), Member("b.txt", HARDLINK, link_target="./a.txt")]
+    assert validate_members(ok, LABEL, 0) == 4
+    with pytest.raises(BundleError, match=r'"evil" is a hard link to "../../etc/shadow", outside the bundle'):
+        validate_members([Member("evil", HARDLINK, link_target="../../etc/shadow")], LABEL, 0)
+    with pytest.raises(BundleError, match=r'"evil" is a hard link to "/etc/shadow", outside the bundle'):
+        validate_members([Member("evil", HARDLINK, link_target="/etc/shadow")], LABEL, 0)
+    with pytest.raises(BundleError, match=r'"evil" is a hard link to "missing", which is not a file of the bundle'):
+        validate_members([Member("evil", HARDLINK, link_target="missing")], LABEL, 0)
+
+
+@pytest.mark.parametrize("kind", ["a FIFO", "a character device", "a block device"])
+def test_special_files_are_refused(kind):
+    with pytest.raises(BundleError, match=rf'member "dev/x" is {kind}: a bundle may hold only regular files'):
+        validate_members([Member("dev/x", kind)], LABEL, 0)
+
+
+def test_the_unpacked_size_limit_names_the_member_that_passes_it():
+    members = [Member("a", FILE, 600), Member("big.bin", FILE, 500)]
+    assert validate_members(members, LABEL, 1100) == 1100
+    assert validate_members(members, LABEL, 0) == 1100  # 0: no limit
+    with pytest.raises(BundleError, match=r'max_unpacked_size \(1000 bytes\).*"big.bin" \(500 bytes\) passes'):
+        validate_members(members, LABEL, 1000)
+
+
+# --- top-level folder ---------------------------------------------------------------------------------------------
+
+def names(*paths: str) -> list[Member]:
+    return [Member(path, DIRECTORY if path.endswith("/") else FILE) for path in paths]
+
+
+@pytest.mark.parametrize("members, expected", [
+    (names("app/", "app/appspec.yml", "app/web/x"), "app"),
+    (names("./app/AppSpec.YML", "./app/web/x"), "app"),  # implied directory, any case, ./ prefix
+    (names("./", "app/appspec.yaml"), "app"),  # the root entry is not a top-level entry
+    (names("app/appspec-docs/readme"), "app"),  # the agent matches any entry name containing "appspec"
+    (names("appspec.yml", "web/x"), None),  # AppSpec at the root already
+    (names("app/web/appspec.yml"), None),  # AppSpec two levels down
+    (names("app/appspec.yml", "other/x"), None),  # two top-level entries
+    (names("app/readme"), None),  # no AppSpec in the folder
+    (names("appspec.yml"), None),  # a single file, not a folder
+    ([Member("app", SYMLINK, link_target="x")], None),
+])
+def test_top_folder_rule(members, expected):
+    assert top_folder_to_strip(members) == expected
+
+
+# --- etag and sha256 -----------------------------------------------------------------------------------------------
+
+MD5 = hashlib.md5(b"bundle").hexdigest()
+
+
+@pytest.mark.parametrize("etag", [MD5, f'"{MD5}"', MD5.upper(), f'""{MD5}'])
+def test_single_part_etag_matches_quote_insensitively(etag):
+    assert check_etag(etag, MD5, sha256_given=False) is None
+
+
+def test_a_different_etag_is_refused_with_the_agent_message():
+    with pytest.raises(BundleError) as error:
+        check_etag('"0123456789abcdef0123456789abcdef"', MD5, sha256_given=False)
+    assert error.value.message == ('Expected deployment artifact bundle etag "0123456789abcdef0123456789abcdef" but '
+                                   f"was actually {MD5}")
+
+
+def test_a_multipart_etag_cannot_be_checked_and_says_so():
+    etag = '"0123456789abcdef0123456789abcdef-12"'
+    with_sha = check_etag(etag, MD5, sha256_given=True)
+    assert "multipart upload ETag" in with_sha and "verified by sha256 only" in with_sha
+    assert "give sha256 to verify it" in check_etag(etag, MD5, sha256_given=False)
+
+
+# --- archives on disk ----------------------------------------------------------------------------------------------
+
+def tree_of(root: Path) -> dict[str, tuple]:
+    """Names, kinds, modes and contents of everything under ``root``."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        status = path.lstat()
+        if stat.S_ISLNK(status.st_mode):
+            content = ("link", os.readlink(path))
+        elif path.is_dir():
+            content = ("dir",)
+        else:
+            content = ("file", path.read_bytes())
+        found[str(path.relative_to(root))] = (stat.S_IMODE(status.st_mode), *content)
+    return found
+
+
+@pytest.fixture
+def revision(tmp_path) -> Path:
+    source = write_tree(tmp_path / "revision", REVISION, REVISION_MODES)
+    (source / "web").chmod(0o750)
+    return source
+
+
+def deploy(tmp_path: Path, src: Path, bundle_type: str, deployment_id: str = "d-AAAAAAAAA", **options):
+    layout = DeploymentRoot(str(tmp_path / "root"), GROUP)
+    plan = plan_download_bundle(layout, deployment_id, str(src), bundle_type,
+                                options.pop("max_revisions", 5), options.pop("max_unpacked_size", 0), **options)
+    apply_download_bundle(plan)
+    return plan
+
+
+def test_tar_tgz_zip_and_zip_with_a_top_folder_unpack_to_the_same_tree(tmp_path, revision):
+    expected = tree_of(revision)
+    cases = [("tar", None), ("tgz", None), ("zip", None), ("zip", "my-app"), ("tgz", "my-app")]
+    for number, (bundle_type, top) in enumerate(cases):
+        archive = archive_tree(revision, tmp_path / f"bundle-{number}", bundle_type, top_folder=top)
+        plan = deploy(tmp_path, archive, bundle_type, f"d-{number:09d}")
+        assert plan.inspection.stripped_top_folder == top
+        assert tree_of(Path(plan.archive_dir)) == expected, (bundle_type, top)
+        assert Path(plan.bundle_path).read_bytes() == archive.read_bytes()
+        assert Path(plan.layout.most_recent_file).read_text() == plan.deployment_dir
+
+
+def test_a_directory_source_is_copied_and_a_link_out_of_it_refused(tmp_path, revision):
+    plan = deploy(tmp_path, revision, "directory")
+    assert tree_of(Path(plan.archive_dir)) == tree_of(revision)
+    assert plan.bundle_path is None and not os.path.exists(plan.layout.bundle_path("d-AAAAAAAAA"))
+    os.symlink("/etc", revision / "etc")
+    with pytest.raises(BundleError, match=r'entry "etc" is a symlink to "/etc", outside the bundle'):
+        deploy(tmp_path, revision, "directory", "d-BBBBBBBBB")
+
+
+def test_the_same_deployment_twice_unpacks_once(tmp_path, revision):
+    archive = archive_tree(revision, tmp_path / "b.tar", "tar")
+    first = deploy(tmp_path, archive, "tar")
+    assert first.changed and first.unpack
+    second = deploy(tmp_path, archive, "tar")
+    assert not second.changed and not second.unpack and second.pruned == []
+    # An interrupted unpack (no marker) is redone.
+    os.unlink(os.path.join(first.deployment_dir, bundle.ARCHIVE_MARKER_NAME))
+    assert deploy(tmp_path, archive, "tar").unpack
+
+
+def test_a_hostile_tar_is_refused_before_anything_is_written(tmp_path):
+    link = tarfile.TarInfo("etc")
+    link.type, link.linkname = tarfile.SYMTYPE, "/etc"
+    archive = tar_with_members(tmp_path / "evil.tar", [(tarfile.TarInfo("appspec.yml"), b"version: 0.0\n"),
+                                                        (link, None)])
+    with pytest.raises(BundleError, match=r'bundle.tar member "etc" is a symlink to "/etc"'):
+        deploy(tmp_path, archive, "tar")
+    assert not (tmp_path / "root").exists()
+
+
+def test_a_zip_symlink_entry_pointing_out_is_refused(tmp_path):
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        info = zipfile.ZipInfo("conf")
+        info.create_system = 3
+        info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        zipped.writestr(info, "../../../etc/shadow")
+    with pytest.raises(BundleError, match=r'member "conf" is a symlink to "../../../etc/shadow", outside'):
+        deploy(tmp_path, archive, "zip")
+    assert not (tmp_path / "root").exists()
+
+
+def test_a_wrong_sha256_or_etag_is_refused_before_anything_is_written(tmp_path, revision):
+    archive = archive_tree(revision, tmp_path / "b.tar", "tar")
+    with pytest.raises(BundleError, match=r"not the expected 0{64}"):
+        deploy(tmp_path, archive, "tar", sha256="0" * 64)
+    with pytest.raises(BundleError, match=r"Expected deployment artifact bundle etag"):
+        deploy(tmp_path, archive, "tar", etag='"' + "0" * 32 + '"')
+    assert not (tmp_path / "root").exists()
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    plan = deploy(tmp_path, archive, "tar", sha256=digest.upper(),
+                  etag=f'"{hashlib.md5(archive.read_bytes()).hexdigest()}"')
+    assert plan.inspection.sha256 == digest and plan.warnings == []
+
+
+def test_a_file_that_is_not_an_archive_gets_a_clear_error(tmp_path):
+    junk = tmp_path / "junk"
+    junk.write_bytes(b"not an archive" * 100)
+    for bundle_type in ("tar", "zip"):
+        with pytest.raises(BundleError, match=rf"is not a readable {bundle_type} archive.*check bundle_type"):
+            deploy(tmp_path, junk, bundle_type)
+
+
+def test_pruning_on_disk_keeps_the_newest_and_the_last_successful(tmp_path, revision):
+    archive = archive_tree(revision, tmp_path / "b.tgz", "tgz")
+    ids = [f"d-{n:09d}" for n in range(1, 6)]
+    layout = DeploymentRoot(str(tmp_path / "root"), GROUP)
+    for n, deployment_id in enumerate(ids):
+        deploy(tmp_path, archive, "tgz", deployment_id, max_revisions=10)
+        os.utime(layout.deployment_dir(deployment_id), (1000 + n, 1000 + n))
+    Path(layout.last_successful_file).write_text(layout.deployment_dir(ids[0]))
+    plan = deploy(tmp_path, archive, "tgz", "d-000000006", max_revisions=3)
+    assert plan.pruned == [layout.deployment_dir(i) for i in ids[1:4]]
+    assert sorted(os.listdir(layout.group_dir)) == [ids[0], ids[4], "d-000000006"]
+    log = Path(layout.deployments_log).read_text()
+    assert f'[d-000000006]Delete Files ["{layout.deployment_dir(ids[1])}", ' in log
+    assert not os.path.exists(layout.ongoing_file("d-000000006"))
+
+
+def test_tar_owners_and_modes_are_kept_as_root(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("owners are only kept as root")
+    owned = tarfile.TarInfo("app/owned.txt")
+    owned.uid, owned.gid, owned.mode = 1234, 4321, 0o640
+    spec = tarfile.TarInfo("app/appspec.yml")
+    spec.mode = 0o644
+    archive = tar_with_members(tmp_path / "owned.tar", [(spec, b"version: 0.0\n"), (owned, b"data")])
+    plan = deploy(tmp_path, archive, "tar")
+    status = os.stat(os.path.join(plan.archive_dir, "owned.txt"))
+    assert (status.st_uid, status.st_gid, stat.S_IMODE(status.st_mode)) == (1234, 4321, 0o640)
+    assert plan.inspection.stripped_top_folder == "app"
+
+
+def test_a_hard_link_inside_a_tar_is_unpacked_as_a_hard_link(tmp_path):
+    data = tarfile.TarInfo("a.txt")
+    link = tarfile.TarInfo("b.txt")
+    link.type, link.linkname = tarfile.LNKTYPE, "a.txt"
+    archive = tar_with_members(tmp_path / "links.tar", [(data, b"same"), (link, None)])
+    plan = deploy(tmp_path, archive, "tar")
+    a, b = (os.stat(os.path.join(plan.archive_dir, name)) for name in ("a.txt", "b.txt"))
+    assert a.st_ino == b.st_ino
+
+
+def test_symlinks_inside_a_zip_or_tar_are_unpacked_as_symlinks(tmp_path):
+    zipped_path = tmp_path / "links.zip"
+    with zipfile.ZipFile(zipped_path, "w") as zipped:
+        zipped.writestr("web/index.html", "hi")
+        link = zipfile.ZipInfo("index.html")
+        link.create_system, link.external_attr = 3, (stat.S_IFLNK | 0o777) << 16
+        zipped.writestr(link, "web/index.html")
+    tar_link = tarfile.TarInfo("index.html")
+    tar_link.type, tar_link.linkname = tarfile.SYMTYPE, "web/index.html"
+    tarred_path = tar_with_members(tmp_path / "links.tar", [(tarfile.TarInfo("web/index.html"), b"hi"),
+                                                            (tar_link, None)])
+    for number, (path, bundle_type) in enumerate([(zipped_path, "zip"), (tarred_path, "tar")]):
+        plan = deploy(tmp_path, path, bundle_type, f"d-{number:09d}")
+        assert os.readlink(os.path.join(plan.archive_dir, "index.html")) == "web/index.html"
+        assert Path(plan.archive_dir, "index.html").read_text() == "hi"
+
+
+def test_zip_members_listing_reads_unix_modes_and_link_targets(tmp_path):
+    archive = tmp_path / "m.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        link = zipfile.ZipInfo("l")
+        link.create_system, link.external_attr = 3, (stat.S_IFLNK | 0o777) << 16
+        zipped.writestr(link, "target")
+        fifo = zipfile.ZipInfo("p")
+        fifo.create_system, fifo.external_attr = 3, (stat.S_IFIFO | 0o644) << 16
+        zipped.writestr(fifo, "")
+        zipped.writestr("d/", "")
+        zipped.writestr("f", io.BytesIO(b"abc").read())
+    assert bundle.zip_members(str(archive)) == [Member("l", SYMLINK, link_target="target"), Member("p", "a FIFO"),
+                                                Member("d/", DIRECTORY), Member("f", FILE, 3)]
