@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import json
 import os
 import re
 import tempfile
@@ -166,3 +167,28 @@ def ongoing(layout: DeploymentRoot, deployment_id: str, command: str) -> Iterato
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+
+
+# Files of our own beside the agent's, in deployment-instructions: what this host last took part in, and the
+# deployment group's last successful deployment (revision, bundle, AppSpec), so that rollback works from an
+# empty controller.
+def instance_deployment_file(layout: DeploymentRoot) -> str:
+    return os.path.join(layout.instructions_dir, f"{layout.deployment_group_id}_last_instance_deployment.json")
+
+
+def successful_deployment_file(layout: DeploymentRoot) -> str:
+    return os.path.join(layout.instructions_dir, f"{layout.deployment_group_id}_last_successful_deployment.json")
+
+
+def staged_bundle_path(root: str, sha256: str, bundle_type: str) -> str:
+    """Where the controller pushes a bundle; outside the group directories, which the agent's pruning counts."""
+    return os.path.join(root, "fleetops-bundles", f"{sha256}.{bundle_type}")
+
+
+def read_json_file(path: str) -> Optional[dict]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            content = json.load(handle)
+    except (FileNotFoundError, ValueError):
+        return None
+    return content if isinstance(content, dict) else None

@@ -1,0 +1,212 @@
+# -*- coding: utf-8 -*-
+# Copyright: fleetops.codedeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of a deployment: create it, gate each wave, record results, finish it — in the ledger.
+
+Runs in the controller process (no connection to any host), so a wave costs no extra round trip. The logic is in
+module_utils (health, deployment_record, ledger); this plugin only reads its arguments and the task variables.
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.fleetops.codedeploy.plugins.module_utils import deployment_record as records
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.alarms import poll_alarms
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
+    DEFAULT_DEPLOYMENT_ROOT, DeploymentRoot)
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.health import (
+    DeploymentConfigError, StartRefusal, instance_health, order_instances, refuse_start, resolve_minimum_healthy_hosts,
+    wave_size)
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.ledger import (
+    ActiveDeploymentError, Ledger, deployment_group_id, new_deployment_id)
+
+# Registered by the role's wave tasks on each host of the wave.
+LIFECYCLE_RESULT_VAR = "codedeploy_instance"
+BUNDLE_PUSH_RESULT_VAR = "codedeploy_bundle_push"
+STEPS = ("create", "start", "gate", "record", "finish")
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("step", "ledger_dir", "deployment_id", "application_name", "deployment_group_name",
+                             "deployment_group_id", "targets", "survey", "revision", "deployment_config_name",
+                             "minimum_healthy_hosts", "options", "creator", "rollback_of", "events", "batch",
+                             "final_pass", "hosts", "instance_order", "record"))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        args = self._task.args
+        step = args.get("step")
+        if step not in STEPS:
+            raise AnsibleActionFail(f"step must be one of {', '.join(STEPS)}, not {step!r}")
+        ledger = Ledger(args.get("ledger_dir") or "~/.fleetops-codedeploy")
+        self._hostvars = (task_vars or {}).get("hostvars", {})
+        try:
+            result.update(getattr(self, f"_{step}")(ledger, args))
+        except (DeploymentConfigError, ActiveDeploymentError) as error:
+            raise AnsibleActionFail(str(error))
+        return result
+
+    # ----- create ------------------------------------------------------------------------------------------
+    def _create(self, ledger: Ledger, args: dict) -> dict:
+        """A new deployment: refused at once (NO_INSTANCES, HEALTH_CONSTRAINTS_INVALID) or Created and locked."""
+        application = args["application_name"]
+        group = args["deployment_group_name"]
+        group_id = args.get("deployment_group_id") or deployment_group_id(application, group)
+        targets = list(args.get("targets") or [])
+        config_name, minimum = resolve_minimum_healthy_hosts(args.get("deployment_config_name"),
+                                                             args.get("minimum_healthy_hosts"))
+        deployment_id = new_deployment_id()
+        options = dict(args.get("options") or {})
+        revision = args.get("revision")
+        if revision is None:
+            # A rollback: the group's last successful revision, as the ledger knows it (else the hosts, at start).
+            revision = (ledger.last_successful(group_id) or {}).get("revision")
+        else:
+            # Where this revision's bundle stays on each host, for a later rollback to it.
+            revision = {**revision, "host_bundle_path": DeploymentRoot(
+                options.get("deployment_root") or DEFAULT_DEPLOYMENT_ROOT, group_id).bundle_path(deployment_id)}
+        events = args.get("events") or records.in_place_events(False)
+        record = records.new_record(
+            deployment_id=deployment_id, application_name=application, deployment_group_name=group,
+            deployment_group_id=group_id, creator=args.get("creator") or "user", revision=revision,
+            deployment_config_name=config_name, minimum=minimum, instances=targets, events=events, options=options)
+        refusal = refuse_start(len(targets), records.minimum_count(record), config_name)
+        outcome = {"deployment_id": deployment_id, "deployment_group_id": group_id, "revision": revision,
+                   "events": events, "record": record, "refused": bool(refusal)}
+        if self._task.check_mode:
+            if refusal:
+                records.refuse(record, refusal)
+            return {**outcome, "changed": False, "msg": refusal.message if refusal else "check mode"}
+        warning = ledger.acquire(group_id, group, record["deployment_id"], os.getppid())
+        if args.get("rollback_of"):
+            link_rollback(ledger, record, args["rollback_of"])
+        if refusal is not None:
+            records.refuse(record, refusal)
+            ledger.save(record)
+            ledger.release(group_id, record["deployment_id"])
+            return {**outcome, "failed": True, "changed": True, "msg": f"{refusal.code}: {refusal.message}"}
+        ledger.save(record)
+        return {**outcome, "changed": True, **({"warnings": [warning]} if warning else {})}
+
+    # ----- start -------------------------------------------------------------------------------------------
+    def _start(self, ledger: Ledger, args: dict) -> dict:
+        """Order the instances by health (from the survey of the hosts) and size the waves."""
+        record = args.get("record") if self._task.check_mode else ledger.load(args["deployment_id"])
+        survey = args.get("survey") or {}
+        if record["revision"] is None:
+            record["revision"] = revision_from_hosts(survey)
+            if record["revision"] is None:
+                return self._abandon(ledger, record, "REVISION_MISSING", (
+                    f"There is no earlier successful deployment of deployment group "
+                    f"'{record['deployment_group_name']}' to roll back to: neither the controller's ledger "
+                    f"({ledger.directory}) nor any of its instances records one."))
+        group_revision = (ledger.last_successful(record["deployment_group_id"]) or {}).get("revision") or {}
+        targets = [entry["instance_id"] for entry in record["instances"]]
+        health = {name: instance_health(*survey_health(survey.get(name)), group_revision.get("sha256"))
+                  for name in targets}
+        order = order_instances(targets, health, args.get("instance_order"))
+        size = wave_size(len(targets), records.minimum_count(record))
+        records.start(record, order, size)
+        if not self._task.check_mode:
+            ledger.save(record)
+        return {"changed": not self._task.check_mode, "order": order, "wave_size": size, "health": health,
+                "revision": record["revision"], "record": record}
+
+    def _abandon(self, ledger: Ledger, record: dict, code: str, message: str) -> dict:
+        records.refuse(record, StartRefusal(code, message))
+        if not self._task.check_mode:
+            ledger.save(record)
+            ledger.release(record["deployment_group_id"], record["deployment_id"])
+        return {"failed": True, "changed": True, "msg": f"{code}: {message}", "record": record}
+
+    # ----- gate --------------------------------------------------------------------------------------------
+    def _gate(self, ledger: Ledger, args: dict) -> dict:
+        record = ledger.load(args["deployment_id"])
+        alarm = poll_alarms(record["options"].get("alarm_configuration"), record["options"].get("aws"))
+        if alarm.active:
+            record.setdefault("stop_reason", {"alarms": alarm.active})
+            ledger.save(record)
+            return {"changed": False, "start": [], "deferred": [], "stop": True, "alarms": alarm.active,
+                    "warnings": alarm.warnings}
+        decision = records.gate(record, list(args.get("batch") or []), bool(args.get("final_pass")))
+        ledger.save(record)
+        return {"changed": bool(decision["start"]), "warnings": alarm.warnings, **decision}
+
+    # ----- record ------------------------------------------------------------------------------------------
+    def _record(self, ledger: Ledger, args: dict) -> dict:
+        record = ledger.load(args["deployment_id"])
+        results = {name: self._instance_result(name) for name in args.get("hosts") or []}
+        summary = records.record_wave(record, results)
+        ledger.save(record)
+        return {"changed": True, "summary": summary, "stop": summary["stop"]}
+
+    def _instance_result(self, name: str) -> Optional[dict]:
+        """What the wave's tasks registered on the host: the lifecycle result, or why the bundle push failed."""
+        host = self._hostvars.get(name) or {}
+        lifecycle = host.get(LIFECYCLE_RESULT_VAR)
+        push = host.get(BUNDLE_PUSH_RESULT_VAR) or {}
+        if (not lifecycle or lifecycle.get("skipped")) and (push.get("failed") or push.get("unreachable")):
+            return dict(push)
+        return dict(lifecycle) if lifecycle else None
+
+    # ----- finish ------------------------------------------------------------------------------------------
+    def _finish(self, ledger: Ledger, args: dict) -> dict:
+        record = ledger.load(args["deployment_id"])
+        options = record["options"]
+        alarms = (record.get("stop_reason") or {}).get("alarms")
+        records.finish(record, strict=bool(options.get("strict")), alarms=alarms)
+        rollback = rollback_requested(record, options.get("auto_rollback"))
+        ledger.save(record)
+        ledger.release(record["deployment_group_id"], record["deployment_id"])
+        succeeded = [i["instance_id"] for i in record["instances"] if i["status"] == "Succeeded"]
+        return {"changed": True, "record": record, "rollback_requested": rollback,
+                "succeeded_instances": succeeded, "report_path": ledger.report_path(record["deployment_id"]),
+                "record_path": ledger.record_path(record["deployment_id"])}
+
+
+def survey_health(info):
+    """(last deployment succeeded, revision sha256) of an instance, from what its host reported."""
+    if not info or info.get("unreachable") or not isinstance(info.get("instance"), dict):
+        return (None, None)
+    instance = info["instance"]
+    return (instance.get("status") == "Succeeded", instance.get("revision_sha256"))
+
+
+def revision_from_hosts(survey: dict) -> Optional[dict]:
+    """The newest last-successful deployment any reachable instance records (rollback from an empty ledger)."""
+    markers = [info["last_successful_deployment"] for info in survey.values()
+               if isinstance(info, dict) and isinstance(info.get("last_successful_deployment"), dict)]
+    if not markers:
+        return None
+    newest = max(markers, key=lambda marker: marker.get("complete_time") or "")
+    return newest.get("revision")
+
+
+def rollback_requested(record: dict, auto_rollback) -> bool:
+    if not auto_rollback or not auto_rollback.get("enabled") or record.get("creator") == "codeDeployRollback":
+        return False
+    events = auto_rollback.get("events") or []
+    if record["status"] == "Failed":
+        return "DEPLOYMENT_FAILURE" in events
+    if record["status"] == "Stopped" and (record.get("error_information") or {}).get("code") == "ALARM_ACTIVE":
+        return "DEPLOYMENT_STOP_ON_ALARM" in events
+    return False
+
+
+def link_rollback(ledger: Ledger, record: dict, triggering_id: str) -> None:
+    """rollback_info both ways, as the service links a rollback and the deployment it rolls back."""
+    record["rollback_info"] = {"rollback_deployment_id": None, "rollback_triggering_deployment_id": triggering_id,
+                               "rollback_message": None}
+    try:
+        triggering = ledger.load(triggering_id)
+    except FileNotFoundError:
+        return
+    triggering["rollback_info"] = {"rollback_deployment_id": record["deployment_id"],
+                                   "rollback_triggering_deployment_id": None,
+                                   "rollback_message": f"Rolled back by {record['deployment_id']}."}
+    ledger.save(triggering)

@@ -1,0 +1,212 @@
+# -*- coding: utf-8 -*-
+# Copyright: fleetops.codedeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A deployment's record and its state machine, as the CodeDeploy service keeps it: pure functions over a dict.
+
+The record is the shape of the API's DeploymentInfo (snake_case) plus ``instances`` with their lifecycle events
+and ``waves``. The role drives it: ``new_record`` → ``start`` (instance order) → per wave ``gate`` and
+``record_wave`` → ``finish``. The ledger stores it after every step, so a killed controller leaves InProgress.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.health import (
+    MSG_HEALTH_CONSTRAINTS, MinimumHealthyHosts, StartRefusal, final_status, must_stop, split_wave)
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.ledger import utc_now
+
+BLOCK_TRAFFIC_EVENTS = ["BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic"]
+INSTALL_EVENTS = ["ApplicationStop", "DownloadBundle", "BeforeInstall", "Install", "AfterInstall",
+                  "ApplicationStart", "ValidateService"]
+ALLOW_TRAFFIC_EVENTS = ["BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"]
+MSG_ALARM_ACTIVE = "The deployment was stopped because the CloudWatch alarm(s) {alarms} entered the ALARM state."
+MSG_STRICT = ("The deployment failed because {failed} instance(s) failed and codedeploy_strict requires every "
+              "instance to succeed.")
+
+
+def in_place_events(with_load_balancer: bool) -> list[str]:
+    if with_load_balancer:
+        return BLOCK_TRAFFIC_EVENTS + INSTALL_EVENTS + ALLOW_TRAFFIC_EVENTS
+    return list(INSTALL_EVENTS)
+
+
+def pending_event(name: str) -> dict[str, Any]:
+    return {"lifecycle_event_name": name, "status": "Pending", "start_time": None, "end_time": None,
+            "diagnostics": None}
+
+
+def new_record(*, deployment_id: str, application_name: str, deployment_group_name: str, deployment_group_id: str,
+               creator: str, revision: dict[str, Any], deployment_config_name: str,
+               minimum: MinimumHealthyHosts, instances: list[str], events: list[str],
+               options: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "deployment_id": deployment_id,
+        "application_name": application_name,
+        "deployment_group_name": deployment_group_name,
+        "deployment_group_id": deployment_group_id,
+        "status": "Created",
+        "error_information": None,
+        "creator": creator,
+        "rollback_info": None,
+        "revision": revision,
+        "deployment_config_name": deployment_config_name,
+        "minimum_healthy_hosts": {"type": minimum.type, "value": minimum.value,
+                                  "count": minimum.count(len(instances))},
+        "deployment_style": {"deployment_type": "IN_PLACE", "deployment_option": "WITHOUT_TRAFFIC_CONTROL"},
+        "options": options,
+        "create_time": utc_now(),
+        "start_time": None,
+        "complete_time": None,
+        "instances": [{"instance_id": name, "status": "Pending",
+                       "lifecycle_events": [pending_event(event) for event in events]} for name in instances],
+        "waves": [],
+        "wave_size": None,
+    }
+
+
+def minimum_count(record: dict[str, Any]) -> int:
+    return record["minimum_healthy_hosts"]["count"]
+
+
+def counts(record: dict[str, Any]) -> dict[str, int]:
+    found = {"instances": len(record["instances"]), "Pending": 0, "InProgress": 0, "Succeeded": 0, "Failed": 0,
+             "Skipped": 0}
+    for instance in record["instances"]:
+        found[instance["status"]] = found.get(instance["status"], 0) + 1
+    return found
+
+
+def instance(record: dict[str, Any], name: str) -> dict[str, Any]:
+    for entry in record["instances"]:
+        if entry["instance_id"] == name:
+            return entry
+    raise KeyError(f"{name} is not an instance of deployment {record['deployment_id']}")
+
+
+def refuse(record: dict[str, Any], refusal: StartRefusal) -> dict[str, Any]:
+    """A deployment that cannot start: Failed, nothing touched, every instance Skipped."""
+    for entry in record["instances"]:
+        entry["status"] = "Skipped"
+        for event in entry["lifecycle_events"]:
+            event["status"] = "Skipped"
+    record["status"] = "Failed"
+    record["error_information"] = {"code": refusal.code, "message": refusal.message}
+    record["complete_time"] = utc_now()
+    return record
+
+
+def start(record: dict[str, Any], order: list[str], wave_size: int) -> dict[str, Any]:
+    """Put instances in deployment order and the deployment InProgress."""
+    position = {name: index for index, name in enumerate(order)}
+    record["instances"].sort(key=lambda entry: position[entry["instance_id"]])
+    record["wave_size"] = wave_size
+    record["planned_waves"] = math.ceil(len(order) / wave_size) if order else 0
+    record["status"] = "InProgress"
+    record["start_time"] = utc_now()
+    return record
+
+
+def should_stop(record: dict[str, Any]) -> bool:
+    state = counts(record)
+    return must_stop(state["instances"], minimum_count(record), state["Failed"], state["Pending"])
+
+
+def gate(record: dict[str, Any], batch: list[str], final_pass: bool) -> dict[str, Any]:
+    """Decide which instances of ``batch`` start now; the rest wait for the final one-at-a-time pass."""
+    if should_stop(record):
+        return {"start": [], "deferred": [], "stop": True, "wave": None}
+    state = counts(record)
+    candidates = [name for name in batch if instance(record, name)["status"] == "Pending"]
+    started, deferred = split_wave(candidates, state["instances"], minimum_count(record), state["Failed"])
+    now = utc_now()
+    for name in started:
+        instance(record, name)["status"] = "InProgress"
+    wave = {"index": len(record["waves"]) + 1, "final_pass": final_pass, "instances": started,
+            "deferred": deferred, "start_time": now, "end_time": None}
+    record["waves"].append(wave)
+    return {"start": started, "deferred": deferred, "stop": False, "wave": wave["index"]}
+
+
+def unreachable_events(events: list[dict[str, Any]], message: str) -> list[dict[str, Any]]:
+    """The host could not be reached: the first event that should have run fails, the rest are skipped."""
+    now = utc_now()
+    failed = False
+    for event in events:
+        if event["status"] != "Pending":
+            continue
+        if not failed:
+            event.update(status="Failed", start_time=now, end_time=now, diagnostics={
+                "error_code": "UnknownError", "script_name": "", "message": message, "log_tail": ""})
+            failed = True
+        else:
+            event["status"] = "Skipped"
+    return events
+
+
+def apply_instance_result(entry: dict[str, Any], result: Optional[dict[str, Any]]) -> None:
+    """Fold one host's lifecycle result (or its absence, or unreachability) into its instance entry."""
+    if result and isinstance(result.get("lifecycle_events"), list) and result.get("status") in ("Succeeded",
+                                                                                               "Failed"):
+        reported = {event["lifecycle_event_name"]: event for event in result["lifecycle_events"]}
+        for event in entry["lifecycle_events"]:
+            event.update(reported.get(event["lifecycle_event_name"], {}))
+        entry["status"] = result["status"]
+        return
+    if result and result.get("unreachable"):
+        message = f"The instance could not be reached: {result.get('msg', 'unreachable')}"
+    elif result:
+        message = f"The instance failed before its lifecycle events ran: {result.get('msg', 'no message')}"
+    else:
+        message = "The instance returned no result for its lifecycle events."
+    unreachable_events(entry["lifecycle_events"], message)
+    entry["status"] = "Failed"
+
+
+def record_wave(record: dict[str, Any], results: dict[str, Optional[dict[str, Any]]]) -> dict[str, Any]:
+    """Fold the last wave's host results into the record; return the wave's summary line data."""
+    wave = record["waves"][-1]
+    for name in wave["instances"]:
+        apply_instance_result(instance(record, name), results.get(name))
+    wave["end_time"] = utc_now()
+    state = counts(record)
+    outcomes = [instance(record, name)["status"] for name in wave["instances"]]
+    return {
+        "wave": wave["index"],
+        "final_pass": wave["final_pass"],
+        "planned_waves": record.get("planned_waves"),
+        "instances": len(wave["instances"]),
+        "deferred": len(wave["deferred"]),
+        "succeeded": outcomes.count("Succeeded"),
+        "failed": outcomes.count("Failed"),
+        "healthy": state["instances"] - state["Failed"],
+        "minimum": minimum_count(record),
+        "stop": should_stop(record),
+    }
+
+
+def finish(record: dict[str, Any], strict: bool = False, alarms: Optional[list[str]] = None) -> dict[str, Any]:
+    """Final status: Stopped on alarm, Failed on health constraints (or strict), else Succeeded."""
+    stopped_early = any(entry["status"] == "Pending" for entry in record["instances"])
+    for entry in record["instances"]:
+        if entry["status"] in ("Pending", "InProgress"):
+            entry["status"] = "Skipped"
+            for event in entry["lifecycle_events"]:
+                if event["status"] == "Pending":
+                    event["status"] = "Skipped"
+    state = counts(record)
+    if alarms:
+        record["status"] = "Stopped"
+        record["error_information"] = {"code": "ALARM_ACTIVE",
+                                       "message": MSG_ALARM_ACTIVE.format(alarms=", ".join(alarms))}
+    elif stopped_early or final_status(minimum_count(record), state["Succeeded"]) == "Failed":
+        record["status"] = "Failed"
+        record["error_information"] = {"code": "HEALTH_CONSTRAINTS", "message": MSG_HEALTH_CONSTRAINTS}
+    elif strict and state["Failed"]:
+        record["status"] = "Failed"
+        record["error_information"] = {"code": "HEALTH_CONSTRAINTS", "message": MSG_STRICT.format(
+            failed=state["Failed"])}
+    else:
+        record["status"] = "Succeeded"
+    record["complete_time"] = utc_now()
+    return record

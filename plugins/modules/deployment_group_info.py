@@ -1,0 +1,102 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: fleetops.codedeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: deployment_group_info
+short_description: What a host holds for one deployment group
+version_added: 0.1.0
+author:
+  - fleetops maintainers (@fleetops)
+description:
+  - Reads, without changing anything, what the host records for a deployment group under the deployment root
+    the CodeDeploy agent's way (last successful and most recent installs, the revisions kept) and the
+    collection's own records (the last deployment this instance took part in, and the group's last successful
+    deployment with its revision, bundle and AppSpec).
+  - The deploy role uses it to order instances by health and to roll back without the controller's ledger.
+options:
+  deployment_group_id:
+    description: The deployment group ID (a UUID).
+    type: str
+    required: true
+  deployment_root:
+    description: The deployment root.
+    type: path
+    default: /opt/codedeploy-agent/deployment-root
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: Read what the host holds for the group
+  fleetops.codedeploy.deployment_group_info:
+    deployment_group_id: 4b3c2a1d-0e9f-4a8b-9c7d-6e5f4a3b2c1d
+  register: group_state
+"""
+
+RETURN = r"""
+last_successful_install:
+  description: The deployment directory named by C(<dg-id>_last_successful_install), or null.
+  returned: always
+  type: str
+most_recent_install:
+  description: The deployment directory named by C(<dg-id>_most_recent_install), or null.
+  returned: always
+  type: str
+revisions:
+  description: The deployment directories kept for the group, oldest first.
+  returned: always
+  type: list
+  elements: str
+instance:
+  description: The last deployment this instance took part in (deployment_id, status, revision_sha256), or null.
+  returned: always
+  type: dict
+last_successful_deployment:
+  description: The group's last successful deployment as recorded on this host (deployment_id, revision,
+    bundle_path, bundle_type, appspec), or null.
+  returned: always
+  type: dict
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
+    DeploymentRoot, instance_deployment_file, read_json_file, successful_deployment_file)
+
+
+def kept_revisions(group_dir: str) -> list[str]:
+    if not os.path.isdir(group_dir):
+        return []
+    entries = [os.path.join(group_dir, name) for name in os.listdir(group_dir)]
+    return sorted((entry for entry in entries if os.path.isdir(entry)), key=os.path.getmtime)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(deployment_group_id=dict(type="str", required=True),
+                           deployment_root=dict(type="path", default="/opt/codedeploy-agent/deployment-root")),
+        supports_check_mode=True)
+    layout = DeploymentRoot(module.params["deployment_root"], module.params["deployment_group_id"])
+    module.exit_json(
+        changed=False,
+        last_successful_install=layout.last_successful_dir(),
+        most_recent_install=layout.most_recent_dir(),
+        revisions=kept_revisions(layout.group_dir),
+        instance=read_json_file(instance_deployment_file(layout)),
+        last_successful_deployment=read_json_file(successful_deployment_file(layout)))
+
+
+if __name__ == "__main__":
+    main()
