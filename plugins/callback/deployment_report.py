@@ -1,0 +1,174 @@
+# -*- coding: utf-8 -*-
+# Copyright: fleetops.codedeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: deployment_report
+type: aggregate
+short_description: Progress and per-instance, per-event report of fleetops.codedeploy deployments
+version_added: 0.1.0
+author:
+  - fleetops maintainers (@fleetops)
+description:
+  - Prints the plan of a deployment (in check mode), one line per wave (instances, succeeded, failed, healthy
+    against the minimum), and at the end a table of every instance and lifecycle event with the failing script
+    and its log tail.
+  - Writes a JUnit XML report of each deployment to C(<ledger>/reports/<deployment_id>.xml) for CI; the JSON
+    record is in C(<ledger>/deployments/<deployment_id>.json).
+requirements:
+  - enable it with C(callbacks_enabled = fleetops.codedeploy.deployment_report) in ansible.cfg, or
+    E(ANSIBLE_CALLBACKS_ENABLED=fleetops.codedeploy.deployment_report)
+"""
+
+import os
+from xml.etree import ElementTree
+
+from ansible.plugins.callback import CallbackBase
+
+EVENT_LABELS = {
+    "BeforeBlockTraffic": "BeforeBlock", "BlockTraffic": "Block", "AfterBlockTraffic": "AfterBlock",
+    "ApplicationStop": "AppStop", "DownloadBundle": "Download", "BeforeInstall": "BeforeInst",
+    "Install": "Install", "AfterInstall": "AfterInst", "ApplicationStart": "AppStart",
+    "ValidateService": "Validate", "BeforeAllowTraffic": "BeforeAllow", "AllowTraffic": "Allow",
+    "AfterAllowTraffic": "AfterAllow",
+}
+STATUS_MARKS = {"Succeeded": "ok", "Failed": "FAILED", "Skipped": "skip", "Pending": "-", "InProgress": "..."}
+
+
+def wave_line(summary: dict) -> str:
+    if summary["final_pass"]:
+        label = f"Final pass {summary['wave']}"
+    else:
+        label = f"Wave {summary['wave']}/{summary.get('planned_waves') or '?'}"
+    line = (f"{label}: {summary['instances']} instance{'s' if summary['instances'] != 1 else ''}, "
+            f"{summary['succeeded']} succeeded, {summary['failed']} failed, "
+            f"healthy {summary['healthy']} {'≥' if summary['healthy'] >= summary['minimum'] else '<'} "
+            f"{summary['minimum']}")
+    if summary.get("deferred"):
+        line += f"; {summary['deferred']} deferred to the final pass"
+    if summary["stop"]:
+        line += " — stopping: the minimum healthy hosts would be broken"
+    return line
+
+
+def plan_lines(started: dict, appspec: dict) -> list[str]:
+    """What --check shows: the waves, their order, and which events run scripts on each host."""
+    order, size = started["order"], started["wave_size"]
+    hooks = [event for event in EVENT_LABELS if appspec.get("hooks", {}).get(event)]
+    lines = [f"Plan: {len(order)} instances, minimum healthy {started['record']['minimum_healthy_hosts']['count']}, "
+             f"waves of {size}"]
+    for index in range(0, len(order), size):
+        wave = order[index:index + size]
+        lines.append(f"  Wave {index // size + 1}: " + ", ".join(
+            f"{name} ({started['health'].get(name, 'Unknown')})" for name in wave))
+    instances = started["record"]["instances"]
+    if instances:
+        lines.append("  Each instance runs: " + " → ".join(
+            event["lifecycle_event_name"] for event in instances[0]["lifecycle_events"]))
+    lines.append("  Scripts from the AppSpec for: " + (", ".join(hooks) or "no event"))
+    return lines
+
+
+def table_lines(record: dict) -> list[str]:
+    events = [e["lifecycle_event_name"] for e in record["instances"][0]["lifecycle_events"]] \
+        if record["instances"] else []
+    width = max([len("instance")] + [len(i["instance_id"]) for i in record["instances"]])
+    columns = [EVENT_LABELS.get(name, name) for name in events]
+    lines = ["  ".join([f"{'instance':<{width}}", f"{'status':<9}"] + columns)]
+    for instance in record["instances"]:
+        marks = [f"{STATUS_MARKS.get(e['status'], e['status']):<{len(col)}}"
+                 for e, col in zip(instance["lifecycle_events"], columns)]
+        lines.append("  ".join([f"{instance['instance_id']:<{width}}", f"{instance['status']:<9}"] + marks))
+    for instance in record["instances"]:
+        for event in instance["lifecycle_events"]:
+            diagnostics = event.get("diagnostics") or {}
+            if event["status"] == "Failed":
+                script = f" ({diagnostics['script_name']})" if diagnostics.get("script_name") else ""
+                lines.append(f"{instance['instance_id']} {event['lifecycle_event_name']}{script}: "
+                             f"{diagnostics.get('message', '')}")
+                for tail_line in (diagnostics.get("log_tail") or "").splitlines()[-10:]:
+                    lines.append(f"    | {tail_line}")
+    return lines
+
+
+def junit_xml(record: dict) -> bytes:
+    counts = record.get("deployment_overview", {})
+    suite = ElementTree.Element("testsuite", {
+        "name": f"{record['application_name']}/{record['deployment_group_name']} {record['deployment_id']}",
+        "tests": str(len(record["instances"])), "failures": str(counts.get("Failed", 0)),
+        "skipped": str(counts.get("Skipped", 0)), "timestamp": record.get("create_time") or ""})
+    for instance in record["instances"]:
+        case = ElementTree.SubElement(suite, "testcase", {
+            "classname": f"{record['application_name']}.{record['deployment_group_name']}",
+            "name": instance["instance_id"]})
+        failed = [e for e in instance["lifecycle_events"] if e["status"] == "Failed"]
+        if instance["status"] == "Failed":
+            diagnostics = (failed[0].get("diagnostics") or {}) if failed else {}
+            node = ElementTree.SubElement(case, "failure", {
+                "message": diagnostics.get("message", "failed"),
+                "type": diagnostics.get("error_code", "UnknownError")})
+            node.text = diagnostics.get("log_tail") or ""
+        elif instance["status"] == "Skipped":
+            ElementTree.SubElement(case, "skipped")
+    root = ElementTree.Element("testsuites")
+    root.append(suite)
+    return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "fleetops.codedeploy.deployment_report"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._appspec: dict = {}
+
+    def v2_runner_on_ok(self, result) -> None:
+        self._handle(result)
+
+    def v2_runner_on_failed(self, result, ignore_errors=False) -> None:
+        self._handle(result)
+
+    def _handle(self, result) -> None:
+        task = result._task  # pylint: disable=protected-access
+        if (getattr(task, "resolved_action", None) or task.action) != "fleetops.codedeploy.deployment":
+            return
+        outcome = result._result  # pylint: disable=protected-access
+        step = task.args.get("step")
+        if step == "create" and outcome.get("refused"):
+            self._report(outcome["record"], None, None)
+        elif step == "start" and task.check_mode:
+            for line in plan_lines(outcome, self._appspec_of(outcome)):
+                self._display.display(line)
+        elif step == "start":
+            self._display.display(f"Deployment {outcome['record']['deployment_id']}: "
+                                  f"{len(outcome['order'])} instances in waves of {outcome['wave_size']}")
+        elif step == "gate" and outcome.get("alarms"):
+            self._display.display(f"Stopping: alarm(s) {', '.join(outcome['alarms'])} in ALARM", color="red")
+        elif step == "record":
+            self._display.display(wave_line(outcome["summary"]),
+                                  color="red" if outcome["summary"]["failed"] else None)
+        elif step == "finish":
+            self._report(outcome["record"], outcome.get("report_path"), outcome.get("record_path"))
+
+    @staticmethod
+    def _appspec_of(outcome: dict) -> dict:
+        return (outcome.get("revision") or {}).get("appspec") or {}
+
+    def _report(self, record: dict, report_path, record_path) -> None:
+        error = record.get("error_information") or {}
+        headline = (f"Deployment {record['deployment_id']} ({record['application_name']}/"
+                    f"{record['deployment_group_name']}, {record['creator']}) {record['status']}")
+        if error:
+            headline += f": {error['code']}: {error['message']}"
+        self._display.display(headline, color="green" if record["status"] == "Succeeded" else "red")
+        for line in table_lines(record):
+            self._display.display(line)
+        if report_path:
+            os.makedirs(os.path.dirname(report_path), exist_ok=True)
+            with open(report_path, "wb") as handle:
+                handle.write(junit_xml(record))
+            self._display.display(f"Record: {record_path}; JUnit report: {report_path}")

@@ -1,0 +1,133 @@
+# -*- coding: utf-8 -*-
+# Copyright: fleetops.codedeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One instance's lifecycle events, in order, in one call: what the service asks of the agent, event by event.
+
+Each event is the same code the single-event modules run (hooks, bundle, install_plan). The first failed event
+fails the instance and the rest are Skipped; with ``ignore_application_stop_failures`` a failed ApplicationStop,
+BeforeBlockTraffic or AfterBlockTraffic is recorded and the next event runs, as in the service.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional
+
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.bundle import (
+    BundleError, apply_download_bundle, plan_download_bundle)
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
+    DeploymentRoot, instance_deployment_file, write_atomically)
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.hooks import EventRequest, run_event
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.install_plan import InstallError, install_revision
+
+STOP_EVENTS_THAT_MAY_BE_IGNORED = ("ApplicationStop", "BeforeBlockTraffic", "AfterBlockTraffic")
+TRAFFIC_EVENTS = ("BlockTraffic", "AllowTraffic")
+DEFAULT_MAX_UNPACKED_SIZE = 2 * 1024 ** 3
+
+
+@dataclass(frozen=True)
+class LifecycleRequest:
+    deployment_id: str
+    deployment_group_id: str
+    deployment_group_name: str
+    application_name: str
+    events: list
+    appspec: Mapping[str, Any]
+    bundle: Mapping[str, Any]
+    deployment_root: str
+    appspec_filename: str = "appspec.yml"
+    bundle_env: Mapping[str, Optional[str]] = field(default_factory=dict)
+    deployment_type: str = "IN_PLACE"
+    deployment_creator: str = "user"
+    file_exists_behavior: str = "DISALLOW"
+    ignore_application_stop_failures: bool = False
+    max_revisions: int = 5
+    max_unpacked_size: int = DEFAULT_MAX_UNPACKED_SIZE
+    kill_grace_seconds: float = 5
+
+
+def utc_timestamp() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def event_record(name: str, status: str, start: Optional[str], end: Optional[str], error_code: str = "Success",
+                 message: str = "", script_name: str = "", log_tail: str = "") -> dict[str, Any]:
+    return {"lifecycle_event_name": name, "status": status, "start_time": start, "end_time": end,
+            "diagnostics": {"error_code": error_code, "script_name": script_name, "message": message,
+                            "log_tail": log_tail}}
+
+
+def run_download_bundle(request: LifecycleRequest, layout: DeploymentRoot) -> dict[str, Any]:
+    start = utc_timestamp()
+    bundle = request.bundle
+    try:
+        plan = plan_download_bundle(layout, request.deployment_id, bundle["src"], bundle["bundle_type"],
+                                    request.max_revisions, request.max_unpacked_size, sha256=bundle.get("sha256"))
+        apply_download_bundle(plan)
+    except (BundleError, OSError) as error:
+        return event_record("DownloadBundle", "Failed", start, utc_timestamp(), "UnknownError",
+                            getattr(error, "message", None) or str(error))
+    return event_record("DownloadBundle", "Succeeded", start, utc_timestamp())
+
+
+def run_install(request: LifecycleRequest, layout: DeploymentRoot, run_command: Callable) -> dict[str, Any]:
+    start = utc_timestamp()
+    try:
+        install_revision(layout, request.deployment_id, request.appspec, request.appspec_filename,
+                         request.file_exists_behavior, run_command)
+    except InstallError as error:
+        return event_record("Install", "Failed", start, utc_timestamp(), "UnknownError", error.message)
+    except OSError as error:
+        return event_record("Install", "Failed", start, utc_timestamp(), "UnknownError",
+                            f"The Install stopped: {error}")
+    return event_record("Install", "Succeeded", start, utc_timestamp())
+
+
+def run_hook_event(request: LifecycleRequest, name: str) -> dict[str, Any]:
+    result = run_event(EventRequest(
+        event=name, deployment_id=request.deployment_id, deployment_group_id=request.deployment_group_id,
+        deployment_group_name=request.deployment_group_name, application_name=request.application_name,
+        deployment_root=request.deployment_root, appspec_filename=request.appspec_filename,
+        appspec=request.appspec, bundle_env=request.bundle_env, deployment_type=request.deployment_type,
+        deployment_creator=request.deployment_creator, kill_grace_seconds=request.kill_grace_seconds))
+    diagnostics = result.diagnostics
+    return event_record(name, result.status, result.start_time, result.end_time, diagnostics.error_code,
+                        diagnostics.message, diagnostics.script_name, diagnostics.log_tail)
+
+
+def run_lifecycle(request: LifecycleRequest, run_command: Callable) -> dict[str, Any]:
+    """Run the events; return ``status`` (Succeeded|Failed) and ``lifecycle_events`` in the record's shape."""
+    layout = DeploymentRoot(request.deployment_root, request.deployment_group_id)
+    events: list[dict[str, Any]] = []
+    failed: Optional[str] = None
+    for name in request.events:
+        if failed:
+            events.append(event_record(name, "Skipped", None, None))
+            continue
+        if name == "DownloadBundle":
+            event = run_download_bundle(request, layout)
+        elif name == "Install":
+            event = run_install(request, layout, run_command)
+        elif name in TRAFFIC_EVENTS:
+            now = utc_timestamp()
+            event = event_record(name, "Skipped", now, now, message="No load balancer in this deployment group.")
+        else:
+            event = run_hook_event(request, name)
+        events.append(event)
+        if event["status"] == "Failed":
+            if request.ignore_application_stop_failures and name in STOP_EVENTS_THAT_MAY_BE_IGNORED:
+                event["diagnostics"]["message"] += " (ignored: ignore_application_stop_failures)"
+                continue
+            failed = name
+    status = "Failed" if failed else "Succeeded"
+    record_instance_outcome(layout, request, status)
+    return {"status": status, "failed_event": failed, "lifecycle_events": events}
+
+
+def record_instance_outcome(layout: DeploymentRoot, request: LifecycleRequest, status: str) -> None:
+    """This instance's last deployment, for the health order of the next one (Unhealthy first)."""
+    write_atomically(instance_deployment_file(layout), json.dumps({
+        "deployment_id": request.deployment_id, "status": status,
+        "revision_sha256": request.bundle.get("sha256"), "time": utc_timestamp()}, indent=2))
+

@@ -1,0 +1,155 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: fleetops.codedeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: deployment
+short_description: The controller side of a deployment, step by step, in the ledger
+version_added: 0.1.0
+author:
+  - fleetops maintainers (@fleetops)
+description:
+  - An action plugin that runs on the controller only, without connecting to any host. The C(fleetops.codedeploy.deploy)
+    role calls it for each phase of a deployment; it keeps the deployment's record in the ledger, with the
+    CodeDeploy service's rules for minimum healthy hosts, statuses and error codes.
+  - V(create) creates the deployment (refusing it with NO_INSTANCES or HEALTH_CONSTRAINTS_INVALID, or when another
+    deployment of the group is active); V(start) orders the instances by health and sizes the waves; V(gate)
+    decides which instances of a wave may start (polling CloudWatch alarms first); V(record) folds the wave's
+    results in and says whether to stop; V(finish) sets the final status, releases the lock and says whether a
+    rollback is due.
+options:
+  step:
+    description: The step to run.
+    type: str
+    required: true
+    choices: [create, start, gate, record, finish]
+  ledger_dir:
+    description: The ledger directory on the controller.
+    type: str
+    default: ~/.fleetops-codedeploy
+  deployment_id:
+    description: The deployment (all steps but V(create)).
+    type: str
+  application_name:
+    description: The application (V(create)).
+    type: str
+  deployment_group_name:
+    description: The deployment group (V(create)).
+    type: str
+  deployment_group_id:
+    description: The deployment group ID (V(create)); default a UUIDv5 of the application and group names.
+    type: str
+  targets:
+    description: The instances of the deployment (V(create)).
+    type: list
+    elements: str
+  revision:
+    description: The revision (V(create)); null for a rollback, which takes the group's last successful one.
+    type: dict
+  deployment_config_name:
+    description: A C(CodeDeployDefault.*) name or the custom configuration's name (V(create)).
+    type: str
+  minimum_healthy_hosts:
+    description: A custom minimum C({type, value}) (V(create)).
+    type: dict
+  options:
+    description: Per-deployment options stored in the record (V(create)).
+    type: dict
+  creator:
+    description: C(user) or C(codeDeployRollback) (V(create)).
+    type: str
+  rollback_of:
+    description: The deployment this one rolls back (V(create)).
+    type: str
+  events:
+    description: The lifecycle events of each instance (V(create)); default the in-place events.
+    type: list
+    elements: str
+  record:
+    description: The record V(create) returned, used by V(start) in check mode, when nothing is stored.
+    type: dict
+  survey:
+    description: Per instance, what M(fleetops.codedeploy.deployment_group_info) returned (V(start)).
+    type: dict
+  instance_order:
+    description: Instances to deploy first (V(start)).
+    type: list
+    elements: str
+  batch:
+    description: The hosts of the wave (V(gate)).
+    type: list
+    elements: str
+  final_pass:
+    description: Whether this wave is the final one-at-a-time pass (V(gate)).
+    type: bool
+  hosts:
+    description: The hosts that started in the wave (V(record)); their registered results are read from hostvars.
+    type: list
+    elements: str
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  action:
+    support: full
+  check_mode:
+    support: partial
+    details: V(create) and V(start) compute the plan without writing the ledger; the role runs no other step.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: Gate the wave by the minimum healthy hosts
+  fleetops.codedeploy.deployment:
+    step: gate
+    deployment_id: "{{ codedeploy_run.deployment_id }}"
+    batch: "{{ ansible_play_batch }}"
+  run_once: true
+  register: codedeploy_gate
+"""
+
+RETURN = r"""
+deployment_id:
+  description: The new deployment's ID (V(create)).
+  returned: step is create
+  type: str
+record:
+  description: The deployment record (V(create), V(start), V(finish)).
+  returned: step is create, start or finish
+  type: dict
+order:
+  description: Instances in deployment order (V(start)).
+  returned: step is start
+  type: list
+  elements: str
+wave_size:
+  description: N minus the minimum healthy hosts (V(start)).
+  returned: step is start
+  type: int
+start:
+  description: The instances of the wave that start now (V(gate)).
+  returned: step is gate
+  type: list
+  elements: str
+deferred:
+  description: The instances deferred to the final one-at-a-time pass (V(gate)).
+  returned: step is gate
+  type: list
+  elements: str
+stop:
+  description: Whether the deployment stops (V(gate), V(record)).
+  returned: step is gate or record
+  type: bool
+summary:
+  description: The wave's counts (V(record)).
+  returned: step is record
+  type: dict
+rollback_requested:
+  description: Whether the auto-rollback configuration asks for a rollback (V(finish)).
+  returned: step is finish
+  type: bool
+"""

@@ -1,0 +1,168 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: fleetops.codedeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: instance_lifecycle
+short_description: Run an instance's lifecycle events, in order, in one call
+version_added: 0.1.0
+author:
+  - fleetops maintainers (@fleetops)
+description:
+  - Runs the given lifecycle events on the host in order, as the CodeDeploy service asks the agent for them one by
+    one: scripted events as M(fleetops.codedeploy.lifecycle_event) runs them, DownloadBundle as
+    M(fleetops.codedeploy.revision_bundle), Install as M(fleetops.codedeploy.revision_install).
+  - The first failed event fails the instance and the later events are Skipped. One call instead of one task per
+    event saves a round trip per event; the result still reports every event.
+  - Records the outcome in C(<deployment_root>/deployment-instructions/<dg-id>_last_instance_deployment.json), which
+    orders instances by health in the next deployment.
+options:
+  events:
+    description: Lifecycle event names, in the order to run them.
+    type: list
+    elements: str
+    required: true
+  appspec:
+    description: The revision's AppSpec as M(fleetops.codedeploy.appspec_info) returns it (parsed on the controller).
+    type: dict
+    required: true
+  bundle:
+    description: The bundle on the host, C({src, bundle_type, sha256}).
+    type: dict
+    required: true
+  bundle_env:
+    description: BUNDLE_BUCKET, BUNDLE_KEY, BUNDLE_VERSION, BUNDLE_ETAG or BUNDLE_COMMIT for the hooks; nulls left unset.
+    type: dict
+    default: {}
+  deployment_type:
+    description: The deployment type, which decides which revision some traffic events run.
+    type: str
+    choices: [IN_PLACE, BLUE_GREEN]
+    default: IN_PLACE
+  deployment_creator:
+    description: C(user), or C(codeDeployRollback) for a rollback.
+    type: str
+    choices: [user, codeDeployRollback]
+    default: user
+  file_exists_behavior:
+    description: The deployment's file_exists_behavior; the AppSpec's own key wins.
+    type: str
+    choices: [DISALLOW, OVERWRITE, RETAIN]
+    default: DISALLOW
+  ignore_application_stop_failures:
+    description: A failed ApplicationStop, BeforeBlockTraffic or AfterBlockTraffic does not fail the instance.
+    type: bool
+    default: false
+  max_revisions:
+    description: Revisions kept for the group on the host, counting the new one.
+    type: int
+    default: 5
+  kill_grace_seconds:
+    description: Seconds between SIGTERM and SIGKILL to a hook script's process group past its timeout.
+    type: float
+    default: 5
+extends_documentation_fragment:
+  - fleetops.codedeploy.deployment
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: none
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+notes:
+  - The deploy role does not run this module in check mode; it prints the plan instead.
+"""
+
+EXAMPLES = r"""
+- name: Run an in-place instance's events
+  fleetops.codedeploy.instance_lifecycle:
+    deployment_id: d-A1B2C3D4E
+    deployment_group_id: 4b3c2a1d-0e9f-4a8b-9c7d-6e5f4a3b2c1d
+    deployment_group_name: prod
+    application_name: webapp
+    events: [ApplicationStop, DownloadBundle, BeforeInstall, Install, AfterInstall, ApplicationStart, ValidateService]
+    appspec: "{{ revision_spec.appspec }}"
+    bundle:
+      src: /opt/codedeploy-agent/deployment-root/fleetops-bundles/0f3c.tar
+      bundle_type: tar
+      sha256: 0f3c...
+"""
+
+RETURN = r"""
+status:
+  description: Succeeded or Failed.
+  returned: always
+  type: str
+failed_event:
+  description: The event that failed the instance, or null.
+  returned: always
+  type: str
+lifecycle_events:
+  description: Every event asked for, in order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    lifecycle_event_name:
+      description: The event.
+      type: str
+    status:
+      description: Succeeded, Failed or Skipped.
+      type: str
+    start_time:
+      description: ISO 8601 UTC, null when Skipped after a failure.
+      type: str
+    end_time:
+      description: ISO 8601 UTC, null when Skipped after a failure.
+      type: str
+    diagnostics:
+      description: error_code, script_name, message and log_tail (at most 2,048 characters), as the agent reports.
+      type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
+    DEPLOYMENT_ARGUMENT_SPEC, DeploymentRootError, validate_identifiers)
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.instance_lifecycle import (
+    LifecycleRequest, run_lifecycle)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            DEPLOYMENT_ARGUMENT_SPEC,
+            events=dict(type="list", elements="str", required=True),
+            appspec=dict(type="dict", required=True),
+            bundle=dict(type="dict", required=True),
+            bundle_env=dict(type="dict", default={}),
+            deployment_type=dict(type="str", default="IN_PLACE", choices=["IN_PLACE", "BLUE_GREEN"]),
+            deployment_creator=dict(type="str", default="user", choices=["user", "codeDeployRollback"]),
+            file_exists_behavior=dict(type="str", default="DISALLOW", choices=["DISALLOW", "OVERWRITE", "RETAIN"]),
+            ignore_application_stop_failures=dict(type="bool", default=False),
+            max_revisions=dict(type="int", default=5),
+            kill_grace_seconds=dict(type="float", default=5),
+        ),
+        supports_check_mode=False,
+    )
+    params = module.params
+    try:
+        validate_identifiers(params["deployment_id"], params["deployment_group_id"])
+    except DeploymentRootError as error:
+        module.fail_json(msg=str(error))
+    request = LifecycleRequest(**{key: params[key] for key in LifecycleRequest.__dataclass_fields__
+                                  if key in params})
+    result = run_lifecycle(request, module.run_command)
+    if result["status"] == "Failed":
+        failed = next(e for e in result["lifecycle_events"] if e["lifecycle_event_name"] == result["failed_event"])
+        module.fail_json(msg=f"{result['failed_event']} failed: {failed['diagnostics']['message']}", changed=True,
+                         **result)
+    module.exit_json(changed=True, **result)
+
+
+if __name__ == "__main__":
+    main()
