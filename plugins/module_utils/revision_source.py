@@ -1,0 +1,614 @@
+# -*- coding: utf-8 -*-
+# Copyright: fleetops.codedeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Revisions on the controller: where a revision comes from, and the content-addressed cache it is fetched into.
+
+A revision is S3 (``bucket``, ``key``, ``bundle_type``, optional ``version`` and ``etag``), git (``repository``
+as ``owner/repo`` on GitHub, any git URL or a local repository, and ``commit_id``) or a local directory or
+archive. Whatever the source, the result is one archive file in the cache, named by its content::
+
+    <cache_dir>/<sha256>.<bundle_type>          the bundles, tar, tgz or zip
+    <cache_dir>/index/<sha256 of identity>.json  a pinned source's identity -> the bundle it fetched
+    <cache_dir>/git/<hash of the URL>/           a bare mirror per git repository
+
+Only an identity that cannot change is indexed: an S3 object pinned by ``version`` and/or ``etag``, and a git
+commit. An unpinned S3 key is downloaded every time, since the object behind it may have been replaced.
+
+A local directory is packed into a deterministic tar: members sorted by name, each file's mode and whole-second
+mtime kept, owner and group normalised to root (0/0), so that the same tree gives the same sha256 whoever packs
+it, and any change of content, name, mode or mtime gives another.
+
+Nothing here runs a shell: git runs from argument lists, archives are read and written with tarfile and zipfile.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import tarfile
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Callable, Iterator, Mapping, Optional
+from urllib.parse import urlsplit, urlunsplit
+
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import AWS_ERRORS, describe_aws_error
+
+SOURCES = ("s3", "git", "local")
+ARCHIVE_TYPES = ("tar", "tgz", "zip")
+SOURCE_KEYS = {
+    "s3": (("bucket", "key", "bundle_type"), ("version", "etag")),
+    "git": (("repository", "commit_id"), ("bundle_type",)),
+    "local": (("path",), ("bundle_type",)),
+}
+ARCHIVE_EXTENSIONS = ((".tar.gz", "tgz"), (".tgz", "tgz"), (".tar", "tar"), (".zip", "zip"))
+APPSPEC_FALLBACK_NAMES = ("appspec.yaml", "appspec.yml")
+APPSPEC_NAME_PATTERN = re.compile("appspec", re.IGNORECASE)
+GITHUB_SHORTHAND = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*)/[A-Za-z0-9._-]+$")
+COMMIT_ID_PATTERN = re.compile(r"^[0-9a-fA-F]{4,40}$")
+SCP_LIKE_GIT_URL = re.compile(r"^[^/]+:")
+CHUNK = 1024 * 1024
+FILE_MODE = 0o644
+DIRECTORY_MODE = 0o700
+
+# The agent's own messages for a bad bundle type [agent deployment_specification.rb].
+MSG_S3_BUNDLE_TYPE = "BundleType in S3Revision must be tar, tgz or zip"
+MSG_LOCAL_BUNDLE_TYPE = "BundleType in LocalRevision must be tar, tgz, zip, or directory"
+# The agent's message for an ETag mismatch [agent command_executor.rb download_from_s3].
+MSG_ETAG_MISMATCH = "Expected deployment artifact bundle etag {expected} but was actually {actual}"
+
+
+class RevisionError(Exception):
+    """A revision that cannot be fetched; the message is one line naming the revision and the fix."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The revision spec
+
+
+def parse_revision(raw: Optional[Mapping[str, Any]]) -> dict[str, Any]:
+    """Validate a revision dict (the role input ``codedeploy_revision``) and return it normalised.
+
+    s3 -> ``{source, bucket, key, bundle_type, version, etag}``; git -> ``{source, repository, url, commit_id,
+    bundle_type: tar}``; local -> ``{source, path (absolute), bundle_type (None when to be found out)}``.
+    """
+    if not isinstance(raw, Mapping) or not raw.get("source"):
+        raise RevisionError("revision needs a source: s3, git or local, e.g. {source: s3, bucket: ..., key: ..., "
+                            "bundle_type: zip}")
+    source = str(raw["source"]).lower()
+    if source not in SOURCES:
+        raise RevisionError(f"revision source {raw['source']!r} is unknown: use s3, git or local")
+    required, optional = SOURCE_KEYS[source]
+    given = {name: value for name, value in raw.items() if name != "source" and value not in (None, "")}
+    unknown = sorted(set(given) - set(required) - set(optional))
+    if unknown:
+        raise RevisionError(f"revision key(s) {', '.join(unknown)} do not apply to source {source}: it takes "
+                            f"{', '.join(required + optional)}")
+    missing = [name for name in required if name not in given]
+    if missing:
+        raise RevisionError(f"revision source {source} needs {', '.join(required)}; missing: {', '.join(missing)}")
+    text = {name: str(value) for name, value in given.items()}
+    if source == "s3":
+        return dict(source="s3", bucket=text["bucket"], key=text["key"],
+                    bundle_type=_bundle_type(text["bundle_type"], ARCHIVE_TYPES, MSG_S3_BUNDLE_TYPE),
+                    version=text.get("version"), etag=text.get("etag"))
+    if source == "git":
+        if text.get("bundle_type", "tar").lower() != "tar":
+            raise RevisionError(f"bundle_type {text['bundle_type']!r} does not apply to a git revision: it is always "
+                                "packed as tar (git archive); leave bundle_type out")
+        return dict(source="git", repository=text["repository"], url=repository_url(text["repository"]),
+                    commit_id=_commit_id(text["commit_id"]), bundle_type="tar")
+    bundle_type = text.get("bundle_type")
+    return dict(source="local", path=os.path.abspath(os.path.expanduser(text["path"])),
+                bundle_type=_bundle_type(bundle_type, ARCHIVE_TYPES + ("directory",), MSG_LOCAL_BUNDLE_TYPE)
+                if bundle_type else None)
+
+
+def _bundle_type(value: str, allowed: tuple[str, ...], message: str) -> str:
+    if value.lower() not in allowed:
+        raise RevisionError(f"{message}, not {value!r}")
+    return value.lower()
+
+
+def _commit_id(value: str) -> str:
+    if not COMMIT_ID_PATTERN.match(value):
+        raise RevisionError(f"commit_id {value!r} is not a commit SHA-1: give 4 to 40 hexadecimal digits (a branch "
+                            "or tag name is not a revision: it can move)")
+    return value.lower()
+
+
+def repository_url(repository: str) -> str:
+    """What git fetches from: ``owner/repo`` is GitHub; URLs and ``host:path`` as given; other paths absolute.
+
+    A relative local path that looks like ``owner/repo`` must be written ``./owner/repo``.
+    """
+    if repository.startswith("-"):
+        raise RevisionError(f"repository {repository!r} is not a repository: it cannot start with '-'")
+    if GITHUB_SHORTHAND.match(repository):
+        suffix = "" if repository.endswith(".git") else ".git"
+        return f"https://github.com/{repository}{suffix}"
+    if "://" in repository or SCP_LIKE_GIT_URL.match(repository):
+        return repository
+    return os.path.abspath(os.path.expanduser(repository))
+
+
+def redact_url(url: str) -> str:
+    """A repository URL fit for a message: a user name or token in it is replaced by ``***``."""
+    if "://" not in url:
+        return url
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+
+
+def bundle_type_from_name(path: str) -> Optional[str]:
+    """tar, tgz or zip from an archive's file name (``.tar``, ``.tgz``, ``.tar.gz``, ``.zip``), else None."""
+    lower = path.lower()
+    return next((bundle_type for extension, bundle_type in ARCHIVE_EXTENSIONS if lower.endswith(extension)), None)
+
+
+def normalise_etag(etag: str) -> str:
+    """An ETag compared the agent's way, quotes ignored (and case, which S3 never varies)."""
+    return etag.replace('"', "").lower()
+
+
+def etags_match(expected: str, actual: str) -> bool:
+    return normalise_etag(expected) == normalise_etag(actual)
+
+
+def source_identity(revision: Mapping[str, Any]) -> Optional[str]:
+    """A stable text for a source that always yields the same bundle, or None when it may change.
+
+    git must have its ``commit_id`` resolved to the full SHA first: an abbreviation can become ambiguous.
+    """
+    if revision["source"] == "s3" and (revision.get("version") or revision.get("etag")):
+        etag = normalise_etag(revision["etag"]) if revision.get("etag") else None
+        return json.dumps(["s3", revision["bucket"], revision["key"], revision["bundle_type"], revision.get("version"),
+                           etag])
+    if revision["source"] == "git" and len(revision["commit_id"]) == 40:
+        return json.dumps(["git", revision["url"], revision["commit_id"]])
+    return None
+
+
+def bundle_env(revision: Mapping[str, Any], object_etag: Optional[str] = None) -> dict[str, Optional[str]]:
+    """The BUNDLE_* variables hooks get for this revision (agent-semantics §3.2).
+
+    S3: BUNDLE_VERSION is the given version, null when none was given (the agent then leaves it unset);
+    BUNDLE_ETAG is the object's ETag without quotes, so that it is set even when no ``etag`` pinned the
+    revision (as the agent 2.x does). git: BUNDLE_COMMIT, the full SHA. local: none.
+    """
+    if revision["source"] == "s3":
+        etag = object_etag or revision.get("etag")
+        return dict(BUNDLE_BUCKET=revision["bucket"], BUNDLE_KEY=revision["key"], BUNDLE_VERSION=revision.get("version"),
+                    BUNDLE_ETAG=etag.replace('"', "") if etag else None)
+    if revision["source"] == "git":
+        return dict(BUNDLE_COMMIT=revision["commit_id"])
+    return {}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Files: digests, the deterministic tar, the AppSpec inside a bundle
+
+
+def sha256_of_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def pack_directory(root: str, destination: str) -> None:
+    """Write ``root``'s contents to ``destination`` as a tar that depends only on the tree.
+
+    Members are sorted by name; directories, regular files and symlinks keep their mode and whole-second mtime;
+    owner and group become root (0/0, named root) whoever packs; hard links are stored as files. Anything else
+    (FIFOs, sockets, devices) is refused: it cannot be part of a revision.
+    """
+    if not os.path.isdir(root):
+        raise RevisionError(f"local revision path {root} is not a directory")
+    with tarfile.open(destination, "w", format=tarfile.PAX_FORMAT) as archive:
+        for relative, status in walk_sorted(root):
+            info = tarfile.TarInfo(relative)
+            info.mode = stat.S_IMODE(status.st_mode)
+            info.mtime = int(status.st_mtime)
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            path = os.path.join(root, relative)
+            if stat.S_ISDIR(status.st_mode):
+                info.type = tarfile.DIRTYPE
+                archive.addfile(info)
+            elif stat.S_ISLNK(status.st_mode):
+                info.type = tarfile.SYMTYPE
+                info.linkname = os.readlink(path)
+                archive.addfile(info)
+            elif stat.S_ISREG(status.st_mode):
+                info.size = status.st_size
+                with open(path, "rb") as handle:
+                    archive.addfile(info, handle)
+            else:
+                raise RevisionError(f"local revision {root}: {relative} is not a file, directory or symlink; "
+                                    "remove it from the revision")
+
+
+def walk_sorted(root: str) -> list[tuple[str, os.stat_result]]:
+    """(relative path, lstat) of everything under ``root``, sorted by path (so parents come before their
+    children), never following links."""
+    entries = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            entries.append((os.path.relpath(path, root), os.lstat(path)))
+    return sorted(entries, key=lambda entry: entry[0])
+
+
+@dataclass(frozen=True)
+class ArchiveEntry:
+    name: str
+    is_dir: bool
+
+
+def archive_entries(path: str, bundle_type: str, label: Optional[str] = None) -> list[ArchiveEntry]:
+    """The member names of a bundle (leading ``./`` removed) and whether each is a directory.
+
+    ``label`` names the bundle in the error for one that is not an archive of its type (default: its path).
+    """
+    try:
+        if bundle_type == "zip":
+            with zipfile.ZipFile(path) as archive:
+                return [ArchiveEntry(_clean_name(info.filename), info.is_dir()) for info in archive.infolist()]
+        with tarfile.open(path, "r:*") as archive:
+            return [ArchiveEntry(_clean_name(info.name), info.isdir()) for info in archive.getmembers()]
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as error:
+        raise RevisionError(f"{label or path} is not a readable {bundle_type} archive ({error}): check bundle_type"
+                            ) from None
+
+
+def _clean_name(name: str) -> str:
+    return "/".join(part for part in name.split("/") if part not in ("", "."))
+
+
+def stripped_top_folder(entries: list[ArchiveEntry]) -> Optional[str]:
+    """The folder the agent strips after unpacking (agent-semantics §1.6), or None.
+
+    That is when the bundle's root holds exactly one entry, a directory, and that directory holds an entry
+    whose name contains "appspec" in any case.
+    """
+    tops: dict[str, bool] = {}
+    children: set[str] = set()
+    for entry in entries:
+        if not entry.name:
+            continue
+        top, _, rest = entry.name.partition("/")
+        tops[top] = tops.get(top, False) or entry.is_dir or bool(rest)
+        if rest:
+            children.add(rest.split("/", 1)[0])
+    if len(tops) != 1:
+        return None
+    (top, is_directory), = tops.items()
+    return top if is_directory and any(APPSPEC_NAME_PATTERN.search(child) for child in children) else None
+
+
+def read_appspec(path: str, bundle_type: str, appspec_filename: str = "appspec.yml"
+                 ) -> tuple[Optional[str], Optional[str]]:
+    """(text, name) of the AppSpec in a bundle as the host will find it; (None, None) when there is none.
+
+    Looks where Install does: ``appspec_filename``, then appspec.yaml, then appspec.yml, at the bundle root
+    after the agent's top-folder stripping.
+    """
+    top = stripped_top_folder(archive_entries(path, bundle_type))
+    prefix = f"{top}/" if top else ""
+    for name in (appspec_filename,) + APPSPEC_FALLBACK_NAMES:
+        data = _archive_file(path, bundle_type, prefix + _clean_name(name))
+        if data is not None:
+            try:
+                return data.decode("utf-8"), name
+            except UnicodeDecodeError as error:
+                raise RevisionError(f"the AppSpec file {prefix}{name} in {path} is not UTF-8 text ({error})") from None
+    return None, None
+
+
+def _archive_file(path: str, bundle_type: str, member: str) -> Optional[bytes]:
+    """The content of the regular file ``member`` of a bundle (in any of its spellings), or None."""
+    if bundle_type == "zip":
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if _clean_name(info.filename) == member and not info.is_dir():
+                    return archive.read(info)
+        return None
+    with tarfile.open(path, "r:*") as archive:
+        for info in archive.getmembers():
+            if _clean_name(info.name) == member and info.isfile():
+                handle = archive.extractfile(info)
+                return handle.read() if handle else None
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The cache
+
+
+@dataclass(frozen=True)
+class Cache:
+    """Paths of the content-addressed cache; see the module docstring."""
+
+    root: str
+
+    def bundle_path(self, sha256: str, bundle_type: str) -> str:
+        return os.path.join(self.root, f"{sha256}.{bundle_type}")
+
+    def index_path(self, identity: str) -> str:
+        return os.path.join(self.root, "index", hashlib.sha256(identity.encode("utf-8")).hexdigest() + ".json")
+
+    def git_mirror(self, url: str) -> str:
+        return os.path.join(self.root, "git", hashlib.sha256(url.encode("utf-8")).hexdigest()[:16])
+
+
+def cached_entry(cache: Cache, identity: Optional[str]) -> Optional[dict[str, Any]]:
+    """The index entry of ``identity`` if its bundle is still in the cache with the recorded sha256."""
+    if identity is None:
+        return None
+    try:
+        with open(cache.index_path(identity), encoding="utf-8") as handle:
+            entry = json.load(handle)
+        bundle = cache.bundle_path(entry["sha256"], entry["bundle_type"])
+        if sha256_of_file(bundle) == entry["sha256"]:
+            return entry
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
+def make_private_dir(path: str) -> None:
+    os.makedirs(path, mode=DIRECTORY_MODE, exist_ok=True)
+
+
+def publish(temporary: str, destination: str) -> bool:
+    """Move a finished file into place; False (and ``temporary`` removed) when the same content is there."""
+    if os.path.isfile(destination):
+        os.unlink(temporary)
+        return False
+    os.chmod(temporary, FILE_MODE)
+    os.replace(temporary, destination)
+    return True
+
+
+def write_index(cache: Cache, identity: str, entry: Mapping[str, Any]) -> None:
+    path = cache.index_path(identity)
+    make_private_dir(os.path.dirname(path))
+    fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(dict(entry, identity=identity), handle, sort_keys=True)
+    os.replace(temporary, path)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# S3
+
+
+@dataclass(frozen=True)
+class S3Object:
+    etag: str
+    version_id: Optional[str]
+
+
+def s3_location(revision: Mapping[str, Any]) -> str:
+    version = f" version {revision['version']}" if revision.get("version") else ""
+    return f"s3://{revision['bucket']}/{revision['key']}{version}"
+
+
+def download_s3_object(client: Any, revision: Mapping[str, Any], destination: BinaryIO) -> S3Object:
+    """Stream the object into ``destination``, refusing it before the body is read if its ETag is not ``etag``."""
+    request = dict(Bucket=revision["bucket"], Key=revision["key"])
+    if revision.get("version"):
+        request["VersionId"] = revision["version"]
+    try:
+        response = client.get_object(**request)
+        body = response["Body"]
+        with contextlib.closing(body):
+            etag = response.get("ETag", "")
+            if revision.get("etag") and not etags_match(revision["etag"], etag):
+                raise RevisionError(MSG_ETAG_MISMATCH.format(expected=revision["etag"], actual=etag)
+                                    + f" ({s3_location(revision)}): the object changed, or the etag is wrong")
+            for chunk in iter(lambda: body.read(CHUNK), b""):
+                destination.write(chunk)
+    except AWS_ERRORS as error:
+        raise RevisionError(describe_aws_error(error, f"S3 GetObject {s3_location(revision)}")) from None
+    return S3Object(etag, response.get("VersionId"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# git
+
+
+GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+def run_git(args: list[str], cwd: Optional[str] = None) -> subprocess.CompletedProcess:
+    """Run git with an argument list (never a shell), without prompting for credentials."""
+    try:
+        return subprocess.run(["git", "-c", "protocol.ext.allow=never", *args], cwd=cwd, capture_output=True,
+                              text=True, check=False, env=dict(os.environ, **GIT_ENV))
+    except FileNotFoundError:
+        raise RevisionError("git is required on the controller for git revisions: install git") from None
+
+
+def _git_failure(process: subprocess.CompletedProcess) -> str:
+    lines = [line for line in process.stderr.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else f"exit code {process.returncode}"
+
+
+def resolve_commit(mirror: str, commit_id: str, repository: str) -> Optional[str]:
+    """The full SHA of ``commit_id`` in the mirror, or None when the mirror does not hold it (yet)."""
+    process = run_git(["rev-parse", "--verify", f"{commit_id}^{{commit}}"], cwd=mirror)
+    if process.returncode == 0:
+        return process.stdout.strip()
+    if "ambiguous" in process.stderr:
+        raise RevisionError(f"commit {commit_id} is ambiguous in {redact_url(repository)}: give more digits of the "
+                            "commit SHA")
+    return None
+
+
+def init_mirror(mirror: str) -> None:
+    if not os.path.isdir(os.path.join(mirror, "objects")):
+        make_private_dir(os.path.dirname(mirror))
+        process = run_git(["init", "--quiet", "--bare", mirror])
+        if process.returncode != 0:
+            raise RevisionError(f"cannot create the git cache {mirror}: {_git_failure(process)}")
+
+
+def fetch_commit(mirror: str, url: str, commit_id: str, repository: str) -> str:
+    """Make sure the mirror holds ``commit_id`` and return its full SHA; no network when it already does.
+
+    Fetches the repository's branches and tags; a full SHA that is on none of them is asked for by itself,
+    which GitHub (and servers allowing any reachable SHA) answer.
+    """
+    init_mirror(mirror)
+    full = resolve_commit(mirror, commit_id, repository)
+    if full:
+        return full
+    process = run_git(["fetch", "--quiet", "--force", "--prune", "--", url, "+refs/heads/*:refs/heads/*",
+                       "+refs/tags/*:refs/tags/*"], cwd=mirror)
+    if process.returncode != 0:
+        raise RevisionError(f"git fetch from {redact_url(repository)} failed: {redact_url(_git_failure(process))}")
+    full = resolve_commit(mirror, commit_id, repository)
+    if not full and len(commit_id) == 40:
+        run_git(["fetch", "--quiet", "--", url, commit_id], cwd=mirror)
+        full = resolve_commit(mirror, commit_id, repository)
+    if not full:
+        raise RevisionError(f"commit {commit_id} not found in {redact_url(repository)}")
+    return full
+
+
+def archive_commit(mirror: str, commit: str, destination: str) -> None:
+    """The commit's tree as a tar (``git archive``: members at the root, mtime the commit time, owner root)."""
+    process = run_git(["archive", "--format=tar", f"--output={destination}", commit], cwd=mirror)
+    if process.returncode != 0:
+        raise RevisionError(f"git archive of commit {commit} failed: {_git_failure(process)}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Fetching: one revision into the cache
+
+
+@dataclass
+class Fetched:
+    """A fetched revision. ``path`` is its place in the cache; ``readable`` is where the bundle is now (the same
+    file, or a scratch copy in check mode, gone with the scratch directory)."""
+
+    revision: dict[str, Any]
+    sha256: str
+    bundle_type: str
+    path: str
+    readable: str
+    cached: bool
+    written: bool
+    s3_object: Optional[S3Object] = None
+
+
+@contextlib.contextmanager
+def scratch_dir(cache: Cache, check_mode: bool) -> Iterator[str]:
+    """A temporary directory, removed afterwards with whatever is left in it: inside the cache, so that a
+    finished bundle is renamed into place; in check mode outside it, so that the cache is not touched."""
+    if not check_mode:
+        make_private_dir(cache.root)
+    directory = tempfile.mkdtemp(prefix=".fetch-", dir=None if check_mode else cache.root)
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def describe_revision(revision: Mapping[str, Any]) -> str:
+    if revision["source"] == "s3":
+        return s3_location(revision)
+    if revision["source"] == "git":
+        return f"commit {revision['commit_id']} of {redact_url(revision['repository'])}"
+    return f"local revision {revision['path']}"
+
+
+def fetch_revision(revision: dict[str, Any], cache: Cache, scratch: str, check_mode: bool,
+                   open_s3: Callable[[], Any]) -> Fetched:
+    """Fetch ``revision`` (from :func:`parse_revision`) into the cache; in check mode into ``scratch`` only.
+
+    A pinned source found in the index is not fetched again. ``open_s3`` makes the S3 client when one is needed.
+    """
+    mirror = None
+    if revision["source"] == "git":
+        mirror = _git_mirror_for(revision, cache, scratch, check_mode)
+        revision = dict(revision, commit_id=fetch_commit(mirror, revision["url"], revision["commit_id"],
+                                                         revision["repository"]))
+    identity = source_identity(revision)
+    entry = cached_entry(cache, identity)
+    if entry is not None:
+        path = cache.bundle_path(entry["sha256"], entry["bundle_type"])
+        s3_object = S3Object(entry["etag"], entry.get("version_id")) if revision["source"] == "s3" else None
+        return Fetched(revision, entry["sha256"], entry["bundle_type"], path, path, True, False, s3_object)
+
+    temporary = os.path.join(scratch, "bundle")
+    s3_object = None
+    if revision["source"] == "s3":
+        with open(temporary, "wb") as handle:
+            s3_object = download_s3_object(open_s3(), revision, handle)
+        bundle_type = revision["bundle_type"]
+    elif mirror is not None:
+        archive_commit(mirror, revision["commit_id"], temporary)
+        bundle_type = "tar"
+    else:
+        bundle_type = _copy_local(revision, temporary)
+        revision = dict(revision, bundle_type="directory" if os.path.isdir(revision["path"]) else bundle_type)
+    # Refuse what is not an archive of its type before it is cached.
+    archive_entries(temporary, bundle_type, describe_revision(revision))
+    sha256 = sha256_of_file(temporary)
+    path = cache.bundle_path(sha256, bundle_type)
+    # A local source is "fetched" by packing or copying it: finding its bundle in the cache is reusing it.
+    cached = revision["source"] == "local" and os.path.isfile(path)
+    if check_mode:
+        present = os.path.isfile(path)
+        return Fetched(revision, sha256, bundle_type, path, path if present else temporary, cached, not present,
+                       s3_object)
+    written = publish(temporary, path)
+    if identity is not None:
+        write_index(cache, identity, dict(sha256=sha256, bundle_type=bundle_type,
+                                          etag=s3_object.etag if s3_object else None,
+                                          version_id=s3_object.version_id if s3_object else None))
+    return Fetched(revision, sha256, bundle_type, path, path, cached, written, s3_object)
+
+
+def _copy_local(revision: Mapping[str, Any], temporary: str) -> str:
+    """Pack a local directory, or copy a local archive, to ``temporary``; return its bundle type."""
+    path = revision["path"]
+    if os.path.isdir(path):
+        if revision["bundle_type"] not in (None, "directory"):
+            raise RevisionError(f"local revision {path} is a directory: leave bundle_type out or set it to directory")
+        pack_directory(path, temporary)
+        return "tar"
+    if not os.path.isfile(path):
+        raise RevisionError(f"local revision path {path} does not exist: give a directory or a tar, tgz or zip file")
+    bundle_type = revision["bundle_type"] or bundle_type_from_name(path)
+    if bundle_type in (None, "directory"):
+        raise RevisionError(f"local revision {path}: cannot tell the bundle type from the file name; name it .tar, "
+                            ".tgz, .tar.gz or .zip, or set bundle_type to tar, tgz or zip")
+    shutil.copyfile(path, temporary)
+    return bundle_type
+
+
+def _git_mirror_for(revision: Mapping[str, Any], cache: Cache, scratch: str, check_mode: bool) -> str:
+    """The cached mirror of the repository; in check mode a scratch one, unless the cached one holds the commit."""
+    mirror = cache.git_mirror(revision["url"])
+    if not check_mode:
+        return mirror
+    if os.path.isdir(os.path.join(mirror, "objects")) and resolve_commit(mirror, revision["commit_id"],
+                                                                        revision["repository"]):
+        return mirror
+    return os.path.join(scratch, "git")

@@ -1,0 +1,314 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: fleetops.codedeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: revision_fetch
+short_description: Fetch a CodeDeploy revision from S3, git or a local path into a cached bundle
+version_added: 0.1.0
+author:
+  - fleetops maintainers (@fleetops)
+description:
+  - Runs on the controller. Fetches a revision once into a content-addressed cache, as a tar, tgz or zip
+    bundle named by its sha256, and returns the bundle's path and sha256, the C(BUNDLE_*) variables its hooks
+    get, and the text of its AppSpec, so that the AppSpec can be validated before any host is touched.
+  - "S3: the object O(revision.bucket)/O(revision.key), at O(revision.version) when given. When O(revision.etag)
+    is given the object's ETag must match it, quotes ignored as the CodeDeploy agent does; the task fails
+    otherwise, before the object is read."
+  - "git: O(revision.commit_id), a full or abbreviated commit SHA, of O(revision.repository), packed with
+    C(git archive) as a tar. The repository is mirrored under the cache and only fetched when the mirror does
+    not hold the commit yet."
+  - "local: a directory is packed into a deterministic tar (members sorted, modes and whole-second mtimes
+    kept, owner and group root), so the same tree always gives the same sha256; an archive file is taken as
+    it is."
+  - A source that cannot change (an S3 object pinned by O(revision.version) and/or O(revision.etag), a git
+    commit) is indexed and not downloaded again while its bundle is in the cache. An S3 key that is not
+    pinned is downloaded every time, since the object behind it may have been replaced; a local directory is
+    packed every time and lands on the cached bundle when nothing changed.
+options:
+  revision:
+    description:
+      - The revision, as the role input C(codedeploy_revision).
+      - Keys that do not belong to the O(revision.source) are an error.
+    type: dict
+    required: true
+    suboptions:
+      source:
+        description: Where the revision is.
+        type: str
+        required: true
+        choices: [s3, git, local]
+      bucket:
+        description: The S3 bucket. Required for V(s3).
+        type: str
+      key:
+        description: The S3 object key. Required for V(s3).
+        type: str
+      bundle_type:
+        description:
+          - The archive type. Required for V(s3).
+          - For V(local), taken from the file name (C(.tar), C(.tgz), C(.tar.gz), C(.zip)) when left out;
+            V(directory) or nothing for a directory.
+          - Not for V(git), which is always V(tar).
+        type: str
+        choices: [tar, tgz, zip, directory]
+      version:
+        description: The S3 object version ID; the latest version when left out.
+        type: str
+      etag:
+        description: The ETag the S3 object must have, with or without its quotes.
+        type: str
+      repository:
+        description:
+          - The git repository. Required for V(git).
+          - V(owner/repo) means C(https://github.com/owner/repo.git); any other git URL (C(https://),
+            C(ssh://), C(git@host:path), C(file://)) or a local repository path is used as it is. Write a
+            relative local path that looks like V(owner/repo) as V(./owner/repo).
+          - Credentials come from git's own configuration (credential helpers, SSH keys); git never prompts.
+        type: str
+      commit_id:
+        description: The commit, a full or abbreviated SHA-1 (4 to 40 hexadecimal digits). Required for V(git).
+        type: str
+      path:
+        description: A directory, or a tar, tgz or zip file, on the controller. Required for V(local).
+        type: path
+  cache_dir:
+    description:
+      - The cache of bundles, git mirrors and the index of pinned sources. Created with mode 0700.
+    type: path
+    default: ~/.fleetops-codedeploy/cache
+  appspec_filename:
+    description:
+      - The AppSpec file name inside the revision. When it is absent, C(appspec.yaml) and then C(appspec.yml)
+        are tried, in the bundle root or, as the agent strips it, in a single top-level folder.
+    type: str
+    default: appspec.yml
+extends_documentation_fragment:
+  - fleetops.codedeploy.aws
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: In check mode nothing is written to the cache; the revision is fetched into a temporary directory,
+      measured and deleted. RV(path) is then where the bundle would be, and exists only when it was cached
+      before.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+notes:
+  - Run it on the controller, with C(delegate_to: localhost) and C(run_once: true), or in a play on localhost.
+  - RV(changed) is true when a new bundle was written into the cache.
+seealso:
+  - module: fleetops.codedeploy.revision_bundle
+  - module: fleetops.codedeploy.appspec_info
+"""
+
+EXAMPLES = r"""
+- name: Fetch a revision pinned by version and ETag from S3
+  fleetops.codedeploy.revision_fetch:
+    revision:
+      source: s3
+      bucket: releases-example
+      key: webapp/webapp-1.4.2.zip
+      bundle_type: zip
+      version: 3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY
+      etag: '"b0ccf3c1b0e7b7e1a1f2d5c8d2c9f8a1"'
+    aws:
+      region: eu-west-1
+  delegate_to: localhost
+  run_once: true
+  register: webapp_revision
+
+- name: Fetch a commit from GitHub
+  fleetops.codedeploy.revision_fetch:
+    revision:
+      source: git
+      repository: example-org/webapp
+      commit_id: 5d41402a
+  delegate_to: localhost
+  run_once: true
+  register: webapp_revision
+
+- name: Pack a local directory
+  fleetops.codedeploy.revision_fetch:
+    revision:
+      source: local
+      path: "{{ playbook_dir }}/revisions/webapp"
+  delegate_to: localhost
+  run_once: true
+  register: webapp_revision
+
+- name: Validate its AppSpec before any host is touched
+  fleetops.codedeploy.appspec_info:
+    content: "{{ webapp_revision.appspec_text }}"
+  delegate_to: localhost
+  run_once: true
+"""
+
+RETURN = r"""
+path:
+  description: The bundle in the cache, named by its sha256 and type.
+  returned: success
+  type: str
+  sample: /home/ops/.fleetops-codedeploy/cache/9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08.zip
+sha256:
+  description: The sha256 of the bundle file.
+  returned: success
+  type: str
+  sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+bundle_type:
+  description: V(tar), V(tgz) or V(zip); a git revision or a local directory is V(tar).
+  returned: success
+  type: str
+  sample: zip
+size:
+  description: The size of the bundle in bytes.
+  returned: success
+  type: int
+  sample: 20480
+etag:
+  description: The S3 object's ETag as S3 returns it, with its quotes.
+  returned: success, for an S3 revision
+  type: str
+  sample: '"b0ccf3c1b0e7b7e1a1f2d5c8d2c9f8a1"'
+version_id:
+  description: The S3 object's version ID, or V(null) when the bucket is not versioned.
+  returned: success, for an S3 revision
+  type: str
+  sample: 3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY
+bundle_env:
+  description:
+    - The bundle variables the revision's hook scripts get. A variable whose value is V(null) is left unset.
+    - E(BUNDLE_ETAG) is the object's ETag without quotes, even when O(revision.etag) was not given (the agent
+      1.8 leaves it unset then; the agent 2.x sets it from the download, as here).
+  returned: success
+  type: dict
+  contains:
+    BUNDLE_BUCKET:
+      description: The S3 bucket (S3 revisions).
+      returned: for an S3 revision
+      type: str
+      sample: releases-example
+    BUNDLE_KEY:
+      description: The S3 key (S3 revisions).
+      returned: for an S3 revision
+      type: str
+      sample: webapp/webapp-1.4.2.zip
+    BUNDLE_VERSION:
+      description: The O(revision.version) given, or V(null) (S3 revisions).
+      returned: for an S3 revision
+      type: str
+      sample: 3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY
+    BUNDLE_ETAG:
+      description: The object's ETag without quotes (S3 revisions).
+      returned: for an S3 revision
+      type: str
+      sample: b0ccf3c1b0e7b7e1a1f2d5c8d2c9f8a1
+    BUNDLE_COMMIT:
+      description: The full commit SHA (git revisions).
+      returned: for a git revision
+      type: str
+      sample: 5d41402abc4b2a76b9719d911017c592ae5d41aa
+appspec_text:
+  description: The text of the bundle's AppSpec file, or V(null) when the bundle has none.
+  returned: success
+  type: str
+  sample: "version: 0.0\nos: linux\nfiles:\n  - source: /\n    destination: /var/www/html\n"
+appspec_filename_found:
+  description: The name of the AppSpec file found at the revision root, or V(null).
+  returned: success
+  type: str
+  sample: appspec.yml
+revision:
+  description:
+    - The revision, normalised; for git with RV(revision.commit_id) the full SHA and RV(revision.url) what
+      was fetched; for a local path the absolute path and its bundle type (V(directory) for a directory).
+  returned: success
+  type: dict
+  sample: {source: git, repository: example-org/webapp, url: "https://github.com/example-org/webapp.git",
+           commit_id: 5d41402abc4b2a76b9719d911017c592ae5d41aa, bundle_type: tar}
+cached:
+  description: True when the bundle was already in the cache and nothing was downloaded, cloned or copied in.
+  returned: success
+  type: bool
+  sample: false
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import (
+    AWS_ARGUMENT_SPEC,
+    AWS_ERRORS,
+    aws_client_from_options,
+    describe_aws_error,
+    require_boto3,
+)
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.revision_source import (
+    Cache,
+    RevisionError,
+    bundle_env,
+    fetch_revision,
+    parse_revision,
+    read_appspec,
+    scratch_dir,
+)
+
+REVISION_OPTIONS = dict(
+    source=dict(type="str", required=True, choices=["s3", "git", "local"]),
+    bucket=dict(type="str"),
+    key=dict(type="str", no_log=False),
+    bundle_type=dict(type="str", choices=["tar", "tgz", "zip", "directory"]),
+    version=dict(type="str"),
+    etag=dict(type="str"),
+    repository=dict(type="str"),
+    commit_id=dict(type="str"),
+    path=dict(type="path"),
+)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            revision=dict(type="dict", required=True, options=REVISION_OPTIONS),
+            cache_dir=dict(type="path", default="~/.fleetops-codedeploy/cache"),
+            appspec_filename=dict(type="str", default="appspec.yml"),
+            **AWS_ARGUMENT_SPEC,
+        ),
+        supports_check_mode=True,
+    )
+    aws_options = module.params["aws"]
+
+    def open_s3():
+        require_boto3(module, "to fetch S3 revisions")
+        try:
+            return aws_client_from_options("s3", aws_options)
+        except AWS_ERRORS as error:
+            raise RevisionError(describe_aws_error(error, "creating the S3 client")) from None
+
+    try:
+        revision = parse_revision(module.params["revision"])
+        cache = Cache(module.params["cache_dir"])
+        with scratch_dir(cache, module.check_mode) as scratch:
+            fetched = fetch_revision(revision, cache, scratch, module.check_mode, open_s3)
+            appspec_text, appspec_name = read_appspec(fetched.readable, fetched.bundle_type,
+                                                      module.params["appspec_filename"])
+            size = os.path.getsize(fetched.readable)
+    except RevisionError as error:
+        module.fail_json(msg=error.message)
+    except OSError as error:
+        module.fail_json(msg=f"cannot fetch the revision: {error}")
+    result = dict(changed=fetched.written, path=fetched.path, sha256=fetched.sha256, bundle_type=fetched.bundle_type,
+                  size=size, bundle_env=bundle_env(fetched.revision, fetched.s3_object and fetched.s3_object.etag),
+                  appspec_text=appspec_text, appspec_filename_found=appspec_name, revision=fetched.revision,
+                  cached=fetched.cached)
+    if fetched.s3_object is not None:
+        result.update(etag=fetched.s3_object.etag, version_id=fetched.s3_object.version_id)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
