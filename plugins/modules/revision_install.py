@@ -9,7 +9,7 @@ module: revision_install
 short_description: Install a CodeDeploy revision on a host, as the agent's Install event does
 version_added: 0.1.0
 author:
-  - fleetops maintainers
+  - fleetops maintainers (@fleetops)
 description:
   - Runs the Install lifecycle event of the AWS CodeDeploy agent on the host, from the revision already unpacked
     into C(<deployment_root>/<deployment_group_id>/<deployment_id>/deployment-archive) (see
@@ -18,7 +18,7 @@ description:
     C(deployment-instructions/<deployment_group_id>-cleanup), in reverse order. Symlinks and files are removed,
     directories only when empty, paths already gone are ignored.
   - Then copies the C(files) of the AppSpec. A file source is copied into the destination directory under its
-    own name; a directory source has its contents copied recursively (C(source: /) is the whole bundle).
+    own name; a directory source has its contents copied recursively (a source of C(/) is the whole bundle).
     Missing destination directories are created, and every path created is recorded in the new cleanup file
     before it is created, so that the next Install removes it. Files keep their mode and timestamps and, when
     the module runs as root, their owner from the bundle. A symlink to a file is re-created as a symlink; a

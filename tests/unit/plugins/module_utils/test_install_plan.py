@@ -14,7 +14,6 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_roo
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.install_plan import (
     ArchiveEntry,
     ChangeMode,
-    ChangeOwner,
     CleanupEntry,
     Copy,
     HostFacts,
@@ -158,9 +157,8 @@ def test_a_file_source_keeps_its_name_in_the_destination_directory_and_missing_a
 
 
 def test_a_directory_source_copies_its_contents_recursively_in_bundle_order():
-    result = plan(spec([{"source": "/css", "destination": "/var/www/app"}, {"source": "scripts/", "destination":
-                                                                              "/srv/app/bin"}]),
-                  host(SITE, {**EXISTING_WWW, "/srv": "directory"}))
+    files = [{"source": "/css", "destination": "/var/www/app"}, {"source": "scripts/", "destination": "/srv/app/bin"}]
+    result = plan(spec(files), host(SITE, {**EXISTING_WWW, "/srv": "directory"}))
     assert steps(result) == [
         ("mkdir", "/var/www/app"),
         ("copy", "@/css/site.css", "/var/www/app/site.css"),
