@@ -162,7 +162,8 @@ def plan_pruning(entries: Sequence[tuple[str, float]], current: str, last_succes
     if extra <= 0:
         return []
     candidates = [(name, mtime) for name, mtime in others if name != last_successful]
-    return [name for name, _ in sorted(candidates, key=lambda entry: (entry[1], entry[0]))[:extra]]
+    oldest_first = sorted(candidates, key=lambda entry: (entry[1], entry[0]))
+    return [name for name, mtime in oldest_first[:extra]]
 
 
 def list_group_entries(group_dir: str) -> list[tuple[str, float]]:
@@ -406,13 +407,14 @@ def top_folder_to_strip(members: Iterable[Member]) -> Optional[str]:
         path = normalise_member_name(member.name)
         if path in (None, "."):
             continue
-        top, _, rest = path.partition("/")
-        tops[top] = tops.get(top, False) or bool(rest) or member.kind == DIRECTORY
-        if rest:
-            children.add(rest.split("/", 1)[0])
+        parts = path.split("/", 2)
+        top = parts[0]
+        tops[top] = tops.get(top, False) or len(parts) > 1 or member.kind == DIRECTORY
+        if len(parts) > 1:
+            children.add(parts[1])
     if len(tops) != 1:
         return None
-    (top, is_directory), = tops.items()
+    top, is_directory = next(iter(tops.items()))
     if is_directory and any(APPSPEC_NAME_PATTERN.search(child) for child in children):
         return top
     return None

@@ -8,7 +8,8 @@ DOCUMENTATION = r"""
 module: revision_bundle
 short_description: Place and unpack a revision bundle in the CodeDeploy deployment root, safely
 version_added: 0.1.0
-author: fleetops maintainers
+author:
+  - fleetops maintainers (@fleetops)
 description:
   - Does on a host what the CodeDeploy agent's C(DownloadBundle) command does, in the agent's order.
   - Prunes the deployment group's old revision directories so that O(max_revisions) remain, counting the new one,
@@ -82,7 +83,7 @@ options:
     type: int
     default: 2147483648
 notes:
-  - Run it with O(ansible.builtin.become=true) to keep the owners recorded in a tar bundle, as the agent does as
+  - Run it with C(become) set to C(true) to keep the owners recorded in a tar bundle, as the agent does as
     root.
 """
 
@@ -186,7 +187,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_roo
 
 
 def revision_listing(plan: DownloadPlan, after: bool) -> str:
-    names = {name for name, _ in list_group_entries(plan.layout.group_dir)}
+    names = {name for name, mtime in list_group_entries(plan.layout.group_dir)}
     if after:
         names = (names - {os.path.basename(path) for path in plan.pruned}) | {plan.deployment_id}
     return "".join(f"{name}\n" for name in sorted(names))

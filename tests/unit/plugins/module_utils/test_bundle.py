@@ -260,8 +260,8 @@ def test_the_same_deployment_twice_unpacks_once(tmp_path, revision):
 def test_a_hostile_tar_is_refused_before_anything_is_written(tmp_path):
     link = tarfile.TarInfo("etc")
     link.type, link.linkname = tarfile.SYMTYPE, "/etc"
-    archive = tar_with_members(tmp_path / "evil.tar", [(tarfile.TarInfo("appspec.yml"), b"version: 0.0\n"),
-                                                        (link, None)])
+    appspec = (tarfile.TarInfo("appspec.yml"), b"version: 0.0\n")
+    archive = tar_with_members(tmp_path / "evil.tar", [appspec, (link, None)])
     with pytest.raises(BundleError, match=r'bundle.tar member "etc" is a symlink to "/etc"'):
         deploy(tmp_path, archive, "tar")
     assert not (tmp_path / "root").exists()
