@@ -45,6 +45,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import
 )
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DeploymentRoot,
+    ongoing,
     write_atomically,
     write_pointer,
 )
@@ -1025,3 +1026,33 @@ def _copy(instruction: Copy) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+# The whole Install event, for the revision_install and instance_lifecycle modules
+
+def read_cleanup_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as cleanup_file:
+            return cleanup_file.read()
+    except FileNotFoundError:
+        return ""
+
+
+def prepare_install(layout: DeploymentRoot, deployment_id: str, appspec: Optional[Mapping[str, Any]],
+                    appspec_filename: str, file_exists_behavior: str) -> InstallPlan:
+    """Read the host and plan the whole Install; raises InstallError (or AppSpecError) before anything changes."""
+    archive_dir = layout.archive_dir(deployment_id)
+    if not os.path.isdir(archive_dir):
+        raise InstallError(f"There is no unpacked revision at {archive_dir}. Run the DownloadBundle step "
+                           f"(fleetops.codedeploy.revision_bundle) for deployment {deployment_id} first.")
+    appspec = load_appspec(appspec, archive_dir, appspec_filename)
+    cleanup = parse_cleanup(read_cleanup_file(layout.cleanup_file))
+    facts, layouts = gather_facts(archive_dir, appspec, cleanup)
+    return plan_install(appspec, facts, cleanup, file_exists_behavior, layouts)
+
+
+def install_revision(layout: DeploymentRoot, deployment_id: str, plan: InstallPlan, run_command: RunCommand,
+                     result: InstallResult) -> None:
+    """Apply a prepared Install while marked ongoing; ``result`` holds what was done, also when it raises."""
+    with ongoing(layout, deployment_id, "Install"):
+        apply_install(plan, layout, deployment_id, run_command, result)

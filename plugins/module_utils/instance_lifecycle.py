@@ -19,7 +19,9 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.bundle import 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DeploymentRoot, instance_deployment_file, write_atomically)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.hooks import EventRequest, run_event
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.install_plan import InstallError, install_revision
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import AppSpecError
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.install_plan import (
+    InstallError, InstallResult, install_revision, prepare_install)
 
 STOP_EVENTS_THAT_MAY_BE_IGNORED = ("ApplicationStop", "BeforeBlockTraffic", "AfterBlockTraffic")
 TRAFFIC_EVENTS = ("BlockTraffic", "AllowTraffic")
@@ -74,9 +76,10 @@ def run_download_bundle(request: LifecycleRequest, layout: DeploymentRoot) -> di
 def run_install(request: LifecycleRequest, layout: DeploymentRoot, run_command: Callable) -> dict[str, Any]:
     start = utc_timestamp()
     try:
-        install_revision(layout, request.deployment_id, request.appspec, request.appspec_filename,
-                         request.file_exists_behavior, run_command)
-    except InstallError as error:
+        plan = prepare_install(layout, request.deployment_id, request.appspec, request.appspec_filename,
+                               request.file_exists_behavior)
+        install_revision(layout, request.deployment_id, plan, run_command, InstallResult())
+    except (InstallError, AppSpecError) as error:
         return event_record("Install", "Failed", start, utc_timestamp(), "UnknownError", error.message)
     except OSError as error:
         return event_record("Install", "Failed", start, utc_timestamp(), "UnknownError",

@@ -174,15 +174,12 @@ last_successful_install:
   sample: /opt/codedeploy-agent/deployment-root/4b3c2a1d-0e9f-4a8b-9c7d-6e5f4a3b2c1d/d-A1B2C3D4E
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import AppSpecError
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DEPLOYMENT_ARGUMENT_SPEC,
     DeploymentRoot,
     DeploymentRootError,
-    ongoing,
     validate_identifiers,
 )
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.install_plan import (
@@ -192,22 +189,11 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.install_plan i
     InstallPlan,
     InstallResult,
     MakeDirectory,
-    apply_install,
-    gather_facts,
-    load_appspec,
-    parse_cleanup,
+    install_revision,
     plan_diff,
-    plan_install,
     plan_report,
+    prepare_install,
 )
-
-
-def read_cleanup_file(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as cleanup_file:
-            return cleanup_file.read()
-    except FileNotFoundError:
-        return ""
 
 
 def partial_report(plan: InstallPlan, result: InstallResult) -> dict:
@@ -236,16 +222,9 @@ def main() -> None:
     except DeploymentRootError as error:
         module.fail_json(msg=str(error))
     layout = DeploymentRoot(params["deployment_root"], params["deployment_group_id"])
-    archive_dir = layout.archive_dir(deployment_id)
-    if not os.path.isdir(archive_dir):
-        module.fail_json(msg=f"There is no unpacked revision at {archive_dir}. Run the DownloadBundle step "
-                             f"(fleetops.codedeploy.revision_bundle) for deployment {deployment_id} first.")
-
     try:
-        appspec = load_appspec(params["appspec"], archive_dir, params["appspec_filename"])
-        cleanup = parse_cleanup(read_cleanup_file(layout.cleanup_file))
-        facts, layouts = gather_facts(archive_dir, appspec, cleanup)
-        plan = plan_install(appspec, facts, cleanup, params["file_exists_behavior"], layouts)
+        plan = prepare_install(layout, deployment_id, params["appspec"], params["appspec_filename"],
+                               params["file_exists_behavior"])
     except (InstallError, AppSpecError) as error:
         module.fail_json(msg=error.message)
 
@@ -258,8 +237,7 @@ def main() -> None:
 
     result = InstallResult()
     try:
-        with ongoing(layout, deployment_id, "Install"):
-            apply_install(plan, layout, deployment_id, module.run_command, result)
+        install_revision(layout, deployment_id, plan, module.run_command, result)
     except InstallError as error:
         module.fail_json(msg=error.message, **partial_report(plan, result))
     except OSError as error:
