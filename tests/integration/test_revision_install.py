@@ -260,12 +260,12 @@ def test_check_mode_reports_the_install_and_changes_nothing(host, tmp_path):
     assert read(fleet, name, LAST_SUCCESSFUL) == f"{ROOT}/{GROUP_ID}/d-AAAAAAAA1"
 
 
-def test_symlinks_to_files_stay_links_to_directories_are_followed_and_links_out_are_refused(host, tmp_path):
+def test_owners_and_symlinks_to_files_are_kept_links_to_directories_followed_and_links_out_refused(host, tmp_path):
     fleet, name = host
     archives = place_revisions(fleet, name, tmp_path, {"d-AAAAAAAA1": {"app/v2.conf": "v2", "lib/util.sh": "u"},
                                                        "d-AAAAAAAA2": {"app/v3.conf": "v3"}})
     links = (f"cd {archives['d-AAAAAAAA1']}/app && ln -s v2.conf current.conf && ln -s ../lib shared && "
-             f"ln -s /etc/shadow {archives['d-AAAAAAAA2']}/app/secrets")
+             f"chown deploy:deploy v2.conf && ln -s /etc/shadow {archives['d-AAAAAAAA2']}/app/secrets")
     assert fleet.ssh(name, links).rc == 0
     files = [{"source": "app", "destination": "/srv/app"}]
 
@@ -273,6 +273,7 @@ def test_symlinks_to_files_stay_links_to_directories_are_followed_and_links_out_
 
     assert "msg" not in result, result
     assert os.readlink(fleet.path(name, "/srv/app/current.conf")) == "v2.conf"
+    assert fleet.path(name, "/srv/app/v2.conf").stat().st_uid == 1500  # the bundle's owner, kept by the copy
     shared = fleet.path(name, "/srv/app/shared")
     assert shared.is_dir() and not shared.is_symlink() and (shared / "util.sh").read_text() == "u"
 
