@@ -334,11 +334,28 @@ def normalise_member_name(name: str) -> Optional[str]:
     return "/".join(parts) or "."
 
 
-def _link_lands_inside(member_path: str, target: str) -> bool:
+def _symlink_problem(member_path: str, target: str, symlinks: set[str]) -> Optional[str]:
+    """Why a symlink at ``member_path`` may point outside the bundle, or None when it cannot.
+
+    The target is followed component by component as the kernel would. A ``..`` after a component that is itself
+    a symlink of the bundle climbs from wherever that link points, which text alone cannot tell: refused too.
+    """
     if target.startswith("/"):
-        return False
-    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(member_path), target))
-    return resolved != ".." and not resolved.startswith("../")
+        return "outside the bundle: links must point to a path inside it"
+    parts = [part for part in posixpath.dirname(member_path).split("/") if part]
+    through = None
+    for component in (part for part in target.split("/") if part not in ("", ".")):
+        if component != "..":
+            parts.append(component)
+            through = through or ("/".join(parts) if "/".join(parts) in symlinks else None)
+        elif through:
+            return (f'which climbs out of "{through}", a symlink of the bundle: write the target without ".." '
+                    "after a link")
+        elif not parts:
+            return "outside the bundle: links must point to a path inside it"
+        else:
+            parts.pop()
+    return None
 
 
 def _ancestors(path: str) -> Iterator[str]:
@@ -383,9 +400,9 @@ def _check_member(member: Member, path: str, label: str, kinds: dict[str, str], 
     if through is not None:
         raise BundleError(f'{label} "{member.name}" would be written through "{through}", a symlink of the '
                           "bundle: put the member at its real path instead")
-    if member.kind == SYMLINK and not _link_lands_inside(path, member.link_target or ""):
-        raise BundleError(f'{label} "{member.name}" is a symlink to "{member.link_target}", outside the bundle: '
-                          "links must point to a path inside it")
+    problem = _symlink_problem(path, member.link_target or "", symlinks) if member.kind == SYMLINK else None
+    if problem:
+        raise BundleError(f'{label} "{member.name}" is a symlink to "{member.link_target}", {problem}')
     if member.kind == HARDLINK:
         target = normalise_member_name(member.link_target or "")
         if target is None:

@@ -122,6 +122,16 @@ def test_a_member_written_through_a_symlink_of_the_bundle_is_refused():
         validate_members(members, LABEL, 0)
 
 
+def test_a_symlink_climbing_out_of_another_symlink_is_refused():
+    # "s" is the bundle root, so "s/.." is the directory above it, although "s/../x" reads as "x".
+    members = [Member("s", SYMLINK, link_target="."), Member("a", SYMLINK, link_target="s/../x")]
+    with pytest.raises(BundleError, match=r'"a" is a symlink to "s/../x", which climbs out of "s", a symlink'):
+        validate_members(members, LABEL, 0)
+    through_without_climbing = [Member("web", DIRECTORY), Member("s", SYMLINK, link_target="web"),
+                                Member("a", SYMLINK, link_target="s/index.html")]
+    assert validate_members(through_without_climbing, LABEL, 0) == 0
+
+
 def test_hard_links_must_name_a_file_of_the_bundle():
     ok = [Member("a.txt", FILE, 4), Member("b.txt", HARDLINK, link_target="./a.txt")]
     assert validate_members(ok, LABEL, 0) == 4
