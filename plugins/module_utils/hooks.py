@@ -566,8 +566,11 @@ def run_process(command: list[str], environment: Mapping[str, str], cwd: str, ti
 
 
 def _spawn(command: list[str], environment: Mapping[str, str], cwd: str) -> subprocess.Popen:
-    return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            cwd=cwd, env=dict(environment), start_new_session=True, close_fds=True)
+    # Not AnsibleModule.run_command: a hook needs a session of its own, a deadline covering its output, and its
+    # lines logged as they come.
+    return subprocess.Popen(  # pylint: disable=ansible-bad-function
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd,
+        env=dict(environment), start_new_session=True, close_fds=True)
 
 
 def _read_ready(selector: selectors.BaseSelector, splitters: dict, wait: float) -> None:

@@ -8,7 +8,8 @@ DOCUMENTATION = r"""
 module: lifecycle_event
 short_description: Run the scripts of one CodeDeploy lifecycle event on a host
 version_added: 0.1.0
-author: fleetops maintainers
+author:
+  - fleetops maintainers (@fleetops)
 description:
   - Runs the scripts the AppSpec lists for one lifecycle event, in order, as the AWS CodeDeploy agent does, and
     reports the event's status and the agent's diagnostics.
