@@ -29,7 +29,6 @@ import os
 import re
 import shutil
 import stat
-import subprocess
 import tarfile
 import tempfile
 import zipfile
@@ -289,13 +288,13 @@ def stripped_top_folder(entries: list[ArchiveEntry]) -> Optional[str]:
     for entry in entries:
         if not entry.name:
             continue
-        top, _, rest = entry.name.partition("/")
-        tops[top] = tops.get(top, False) or entry.is_dir or bool(rest)
-        if rest:
-            children.add(rest.split("/", 1)[0])
+        parts = entry.name.split("/")
+        tops[parts[0]] = tops.get(parts[0], False) or entry.is_dir or len(parts) > 1
+        if len(parts) > 1:
+            children.add(parts[1])
     if len(tops) != 1:
         return None
-    (top, is_directory), = tops.items()
+    top, is_directory = next(iter(tops.items()))
     return top if is_directory and any(APPSPEC_NAME_PATTERN.search(child) for child in children) else None
 
 
@@ -431,70 +430,84 @@ def download_s3_object(client: Any, revision: Mapping[str, Any], destination: Bi
 # git
 
 
-GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_CONFIG_NOSYSTEM": "1"}
+# No credential prompt ever (a task would hang); C messages, which resolve_commit reads.
+GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+# ext:: URLs run commands; git refuses them by default, and a revision must never turn that on.
+GIT_OPTIONS = ("-c", "protocol.ext.allow=never")
+
+# AnsibleModule.run_command's shape: (argv, cwd=..., environ_update=...) -> (rc, stdout, stderr).
+RunCommand = Callable[..., tuple[int, str, str]]
 
 
-def run_git(args: list[str], cwd: Optional[str] = None) -> subprocess.CompletedProcess:
-    """Run git with an argument list (never a shell), without prompting for credentials."""
-    try:
-        return subprocess.run(["git", "-c", "protocol.ext.allow=never", *args], cwd=cwd, capture_output=True,
-                              text=True, check=False, env=dict(os.environ, **GIT_ENV))
-    except FileNotFoundError:
-        raise RevisionError("git is required on the controller for git revisions: install git") from None
+@dataclass(frozen=True)
+class Git:
+    """git run from argument lists (never a shell) through the module's ``run_command``."""
+
+    executable: Optional[str]
+    run_command: RunCommand
+
+    def __call__(self, args: list[str], cwd: Optional[str] = None) -> tuple[int, str, str]:
+        if not self.executable:
+            raise RevisionError("git is required on the controller for git revisions: install git")
+        return self.run_command([self.executable, *GIT_OPTIONS, *args], cwd=cwd, environ_update=GIT_ENV)
 
 
-def _git_failure(process: subprocess.CompletedProcess) -> str:
-    lines = [line for line in process.stderr.splitlines() if line.strip()]
-    return lines[-1].strip() if lines else f"exit code {process.returncode}"
+def _git_failure(rc: int, stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    return lines[-1] if lines else f"exit code {rc}"
 
 
-def resolve_commit(mirror: str, commit_id: str, repository: str) -> Optional[str]:
+def resolve_commit(git: Git, mirror: str, commit_id: str, repository: str) -> Optional[str]:
     """The full SHA of ``commit_id`` in the mirror, or None when the mirror does not hold it (yet)."""
-    process = run_git(["rev-parse", "--verify", f"{commit_id}^{{commit}}"], cwd=mirror)
-    if process.returncode == 0:
-        return process.stdout.strip()
-    if "ambiguous" in process.stderr:
+    rc, out, err = git(["rev-parse", "--verify", f"{commit_id}^{{commit}}"], cwd=mirror)
+    if rc == 0:
+        return out.strip()
+    if "ambiguous" in err:
         raise RevisionError(f"commit {commit_id} is ambiguous in {redact_url(repository)}: give more digits of the "
                             "commit SHA")
     return None
 
 
-def init_mirror(mirror: str) -> None:
-    if not os.path.isdir(os.path.join(mirror, "objects")):
-        make_private_dir(os.path.dirname(mirror))
-        process = run_git(["init", "--quiet", "--bare", mirror])
-        if process.returncode != 0:
-            raise RevisionError(f"cannot create the git cache {mirror}: {_git_failure(process)}")
+def has_mirror(mirror: str) -> bool:
+    return os.path.isdir(os.path.join(mirror, "objects"))
 
 
-def fetch_commit(mirror: str, url: str, commit_id: str, repository: str) -> str:
+def init_mirror(git: Git, mirror: str) -> None:
+    if not has_mirror(mirror):
+        make_private_dir(mirror)
+        rc, _out, err = git(["init", "--quiet", "--bare", mirror], cwd=mirror)
+        if rc != 0:
+            raise RevisionError(f"cannot create the git cache {mirror}: {_git_failure(rc, err)}")
+
+
+def fetch_commit(git: Git, mirror: str, url: str, commit_id: str, repository: str) -> str:
     """Make sure the mirror holds ``commit_id`` and return its full SHA; no network when it already does.
 
     Fetches the repository's branches and tags; a full SHA that is on none of them is asked for by itself,
     which GitHub (and servers allowing any reachable SHA) answer.
     """
-    init_mirror(mirror)
-    full = resolve_commit(mirror, commit_id, repository)
+    init_mirror(git, mirror)
+    full = resolve_commit(git, mirror, commit_id, repository)
     if full:
         return full
-    process = run_git(["fetch", "--quiet", "--force", "--prune", "--", url, "+refs/heads/*:refs/heads/*",
-                       "+refs/tags/*:refs/tags/*"], cwd=mirror)
-    if process.returncode != 0:
-        raise RevisionError(f"git fetch from {redact_url(repository)} failed: {redact_url(_git_failure(process))}")
-    full = resolve_commit(mirror, commit_id, repository)
+    rc, _out, err = git(["fetch", "--quiet", "--force", "--prune", "--", url, "+refs/heads/*:refs/heads/*",
+                         "+refs/tags/*:refs/tags/*"], cwd=mirror)
+    if rc != 0:
+        raise RevisionError(f"git fetch from {redact_url(repository)} failed: {redact_url(_git_failure(rc, err))}")
+    full = resolve_commit(git, mirror, commit_id, repository)
     if not full and len(commit_id) == 40:
-        run_git(["fetch", "--quiet", "--", url, commit_id], cwd=mirror)
-        full = resolve_commit(mirror, commit_id, repository)
+        git(["fetch", "--quiet", "--", url, commit_id], cwd=mirror)
+        full = resolve_commit(git, mirror, commit_id, repository)
     if not full:
         raise RevisionError(f"commit {commit_id} not found in {redact_url(repository)}")
     return full
 
 
-def archive_commit(mirror: str, commit: str, destination: str) -> None:
+def archive_commit(git: Git, mirror: str, commit: str, destination: str) -> None:
     """The commit's tree as a tar (``git archive``: members at the root, mtime the commit time, owner root)."""
-    process = run_git(["archive", "--format=tar", f"--output={destination}", commit], cwd=mirror)
-    if process.returncode != 0:
-        raise RevisionError(f"git archive of commit {commit} failed: {_git_failure(process)}")
+    rc, _out, err = git(["archive", "--format=tar", f"--output={destination}", commit], cwd=mirror)
+    if rc != 0:
+        raise RevisionError(f"git archive of commit {commit} failed: {_git_failure(rc, err)}")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -538,15 +551,16 @@ def describe_revision(revision: Mapping[str, Any]) -> str:
 
 
 def fetch_revision(revision: dict[str, Any], cache: Cache, scratch: str, check_mode: bool,
-                   open_s3: Callable[[], Any]) -> Fetched:
+                   open_s3: Callable[[], Any], git: Git) -> Fetched:
     """Fetch ``revision`` (from :func:`parse_revision`) into the cache; in check mode into ``scratch`` only.
 
-    A pinned source found in the index is not fetched again. ``open_s3`` makes the S3 client when one is needed.
+    A pinned source found in the index is not fetched again. ``open_s3`` makes the S3 client when one is needed;
+    ``git`` runs git for git revisions.
     """
     mirror = None
     if revision["source"] == "git":
-        mirror = _git_mirror_for(revision, cache, scratch, check_mode)
-        revision = dict(revision, commit_id=fetch_commit(mirror, revision["url"], revision["commit_id"],
+        mirror = _git_mirror_for(git, revision, cache, scratch, check_mode)
+        revision = dict(revision, commit_id=fetch_commit(git, mirror, revision["url"], revision["commit_id"],
                                                          revision["repository"]))
     identity = source_identity(revision)
     entry = cached_entry(cache, identity)
@@ -562,7 +576,7 @@ def fetch_revision(revision: dict[str, Any], cache: Cache, scratch: str, check_m
             s3_object = download_s3_object(open_s3(), revision, handle)
         bundle_type = revision["bundle_type"]
     elif mirror is not None:
-        archive_commit(mirror, revision["commit_id"], temporary)
+        archive_commit(git, mirror, revision["commit_id"], temporary)
         bundle_type = "tar"
     else:
         bundle_type = _copy_local(revision, temporary)
@@ -603,12 +617,11 @@ def _copy_local(revision: Mapping[str, Any], temporary: str) -> str:
     return bundle_type
 
 
-def _git_mirror_for(revision: Mapping[str, Any], cache: Cache, scratch: str, check_mode: bool) -> str:
+def _git_mirror_for(git: Git, revision: Mapping[str, Any], cache: Cache, scratch: str, check_mode: bool) -> str:
     """The cached mirror of the repository; in check mode a scratch one, unless the cached one holds the commit."""
     mirror = cache.git_mirror(revision["url"])
     if not check_mode:
         return mirror
-    if os.path.isdir(os.path.join(mirror, "objects")) and resolve_commit(mirror, revision["commit_id"],
-                                                                        revision["repository"]):
+    if has_mirror(mirror) and resolve_commit(git, mirror, revision["commit_id"], revision["repository"]):
         return mirror
     return os.path.join(scratch, "git")

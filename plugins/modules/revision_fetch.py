@@ -99,8 +99,8 @@ attributes:
   platform:
     platforms: posix
 notes:
-  - Run it on the controller, with C(delegate_to: localhost) and C(run_once: true), or in a play on localhost.
-  - RV(changed) is true when a new bundle was written into the cache.
+  - "Run it on the controller, with C(delegate_to: localhost) and C(run_once: true), or in a play on localhost."
+  - C(changed) is true when a new bundle was written into the cache (in check mode, would be written).
 seealso:
   - module: fleetops.codedeploy.revision_bundle
   - module: fleetops.codedeploy.appspec_info
@@ -223,13 +223,60 @@ appspec_filename_found:
   type: str
   sample: appspec.yml
 revision:
-  description:
-    - The revision, normalised; for git with RV(revision.commit_id) the full SHA and RV(revision.url) what
-      was fetched; for a local path the absolute path and its bundle type (V(directory) for a directory).
+  description: The revision, validated and normalised; the keys of its source only.
   returned: success
   type: dict
-  sample: {source: git, repository: example-org/webapp, url: "https://github.com/example-org/webapp.git",
-           commit_id: 5d41402abc4b2a76b9719d911017c592ae5d41aa, bundle_type: tar}
+  contains:
+    source:
+      description: V(s3), V(git) or V(local).
+      returned: success
+      type: str
+      sample: git
+    bucket:
+      description: The S3 bucket.
+      returned: for an S3 revision
+      type: str
+      sample: releases-example
+    key:
+      description: The S3 key.
+      returned: for an S3 revision
+      type: str
+      sample: webapp/webapp-1.4.2.zip
+    version:
+      description: The S3 version ID given, or V(null).
+      returned: for an S3 revision
+      type: str
+      sample: 3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY
+    etag:
+      description: The ETag given, as given, or V(null).
+      returned: for an S3 revision
+      type: str
+      sample: '"b0ccf3c1b0e7b7e1a1f2d5c8d2c9f8a1"'
+    repository:
+      description: The repository, as given.
+      returned: for a git revision
+      type: str
+      sample: example-org/webapp
+    url:
+      description: What git fetched from (a GitHub shorthand expanded, a local path made absolute).
+      returned: for a git revision
+      type: str
+      sample: https://github.com/example-org/webapp.git
+    commit_id:
+      description: The commit, resolved to its full SHA.
+      returned: for a git revision
+      type: str
+      sample: 5d41402abc4b2a76b9719d911017c592ae5d41aa
+    path:
+      description: The local path, absolute.
+      returned: for a local revision
+      type: str
+      sample: /home/ops/revisions/webapp
+    bundle_type:
+      description: The bundle type; V(directory) for a local directory (packed as V(tar)).
+      returned: success
+      type: str
+      sample: zip
 cached:
   description: True when the bundle was already in the cache and nothing was downloaded, cloned or copied in.
   returned: success
@@ -249,6 +296,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import (
 )
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.revision_source import (
     Cache,
+    Git,
     RevisionError,
     bundle_env,
     fetch_revision,
@@ -293,7 +341,8 @@ def main() -> None:
         revision = parse_revision(module.params["revision"])
         cache = Cache(module.params["cache_dir"])
         with scratch_dir(cache, module.check_mode) as scratch:
-            fetched = fetch_revision(revision, cache, scratch, module.check_mode, open_s3)
+            fetched = fetch_revision(revision, cache, scratch, module.check_mode, open_s3,
+                                     Git(module.get_bin_path("git"), module.run_command))
             appspec_text, appspec_name = read_appspec(fetched.readable, fetched.bundle_type,
                                                       module.params["appspec_filename"])
             size = os.path.getsize(fetched.readable)

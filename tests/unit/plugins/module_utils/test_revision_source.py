@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import tarfile
 from pathlib import Path
@@ -17,6 +18,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.revision_sourc
     MSG_LOCAL_BUNDLE_TYPE,
     MSG_S3_BUNDLE_TYPE,
     Cache,
+    Git,
     RevisionError,
     bundle_env,
     bundle_type_from_name,
@@ -40,6 +42,16 @@ APPSPEC = "version: 0.0\nos: linux\n"
 
 def no_s3():
     raise AssertionError("no S3 client may be made for this revision")
+
+
+def run_command(argv, cwd=None, environ_update=None):
+    """What AnsibleModule.run_command does with these arguments, without a module."""
+    process = subprocess.run(argv, cwd=cwd, env=dict(os.environ, **(environ_update or {})), capture_output=True,
+                             text=True, check=False)
+    return process.returncode, process.stdout, process.stderr
+
+
+GIT = Git(shutil.which("git"), run_command)
 
 
 # --- the spec ---------------------------------------------------------------------------------------------------
@@ -240,32 +252,32 @@ def repo(tmp_path) -> Path:
 def test_commit_is_fetched_once_then_found_in_the_mirror(tmp_path, repo):
     full = git(repo, "rev-parse", "HEAD")
     mirror = str(tmp_path / "mirror")
-    assert fetch_commit(mirror, str(repo), full[:7], str(repo)) == full
+    assert fetch_commit(GIT, mirror, str(repo), full[:7], str(repo)) == full
     # The mirror answers without the repository: nothing is fetched again.
     os.rename(repo, tmp_path / "gone")
-    assert fetch_commit(mirror, str(repo), full, str(repo)) == full
+    assert fetch_commit(GIT, mirror, str(repo), full, str(repo)) == full
 
 
 def test_missing_commit_and_missing_repository_are_clear(tmp_path, repo):
     mirror = str(tmp_path / "mirror")
     with pytest.raises(RevisionError) as raised:
-        fetch_commit(mirror, str(repo), "deadbeef", str(repo))
+        fetch_commit(GIT, mirror, str(repo), "deadbeef", str(repo))
     assert raised.value.message == f"commit deadbeef not found in {repo}"
     with pytest.raises(RevisionError, match=f"git fetch from {tmp_path}/nowhere failed: .*"):
-        fetch_commit(str(tmp_path / "other"), str(tmp_path / "nowhere"), "deadbeef", str(tmp_path / "nowhere"))
+        fetch_commit(GIT, str(tmp_path / "other"), str(tmp_path / "nowhere"), "deadbeef", str(tmp_path / "nowhere"))
 
 
 def test_git_revision_is_cached_by_commit(tmp_path, repo):
     cache = Cache(str(tmp_path / "cache"))
-    revision = parse_revision({"source": "git", "repository": str(repo), "commit_id": git(repo, "rev-parse",
-                                                                                           "--short", "HEAD")})
+    short = git(repo, "rev-parse", "--short", "HEAD")
+    revision = parse_revision({"source": "git", "repository": str(repo), "commit_id": short})
     with scratch_dir(cache, False) as scratch:
-        first = fetch_revision(revision, cache, scratch, False, no_s3)
+        first = fetch_revision(revision, cache, scratch, False, no_s3, GIT)
     assert (first.cached, first.written, first.revision["commit_id"]) == (False, True, git(repo, "rev-parse", "HEAD"))
     with tarfile.open(first.path) as archive:
         assert sorted(archive.getnames()) == ["appspec.yml", "scripts", "scripts/start.sh"]
     with scratch_dir(cache, False) as scratch:
-        again = fetch_revision(revision, cache, scratch, False, no_s3)
+        again = fetch_revision(revision, cache, scratch, False, no_s3, GIT)
     assert (again.cached, again.written, again.sha256) == (True, False, first.sha256)
 
 
@@ -275,9 +287,9 @@ def test_local_directory_lands_on_the_same_bundle(tmp_path):
     cache = Cache(str(tmp_path / "cache"))
     revision = parse_revision({"source": "local", "path": str(make_tree(tmp_path / "tree"))})
     with scratch_dir(cache, False) as scratch:
-        first = fetch_revision(revision, cache, scratch, False, no_s3)
+        first = fetch_revision(revision, cache, scratch, False, no_s3, GIT)
     with scratch_dir(cache, False) as scratch:
-        again = fetch_revision(revision, cache, scratch, False, no_s3)
+        again = fetch_revision(revision, cache, scratch, False, no_s3, GIT)
     assert (first.cached, first.written, again.cached, again.written) == (False, True, True, False)
     assert first.path == again.path == cache.bundle_path(first.sha256, "tar")
     assert again.revision["bundle_type"] == "directory"
@@ -289,7 +301,7 @@ def test_check_mode_writes_nothing(tmp_path, repo):
     for raw in ({"source": "local", "path": str(make_tree(tmp_path / "tree"))},
                 {"source": "git", "repository": str(repo), "commit_id": git(repo, "rev-parse", "HEAD")}):
         with scratch_dir(cache, True) as scratch:
-            fetched = fetch_revision(parse_revision(raw), cache, scratch, True, no_s3)
+            fetched = fetch_revision(parse_revision(raw), cache, scratch, True, no_s3, GIT)
             assert read_appspec(fetched.readable, fetched.bundle_type) == (APPSPEC, "appspec.yml")
         assert (fetched.written, fetched.cached) == (True, False)
         assert not os.path.exists(fetched.readable)
@@ -301,19 +313,27 @@ def test_local_archive_type_comes_from_its_name(tmp_path):
     bundle = archive_tree(write_tree(tmp_path / "tree", {"appspec.yml": APPSPEC}), tmp_path / "rev.tar.gz", "tgz")
     with scratch_dir(cache, False) as scratch:
         fetched = fetch_revision(parse_revision({"source": "local", "path": str(bundle)}), cache, scratch, False,
-                                 no_s3)
+                                 no_s3, GIT)
     assert (fetched.bundle_type, fetched.sha256) == ("tgz", sha256(bundle))
     unnamed = tmp_path / "revision"
     unnamed.write_bytes(bundle.read_bytes())
     with scratch_dir(cache, False) as scratch, pytest.raises(RevisionError, match="cannot tell the bundle type"):
-        fetch_revision(parse_revision({"source": "local", "path": str(unnamed)}), cache, scratch, False, no_s3)
+        fetch_revision(parse_revision({"source": "local", "path": str(unnamed)}), cache, scratch, False, no_s3, GIT)
+
+
+def test_git_must_be_installed_for_git_revisions(tmp_path):
+    cache = Cache(str(tmp_path / "cache"))
+    revision = parse_revision({"source": "git", "repository": "acme/webapp", "commit_id": "abcd"})
+    with scratch_dir(cache, False) as scratch, pytest.raises(RevisionError) as raised:
+        fetch_revision(revision, cache, scratch, False, no_s3, Git(None, run_command))
+    assert raised.value.message == "git is required on the controller for git revisions: install git"
 
 
 def test_missing_local_path(tmp_path):
     cache = Cache(str(tmp_path / "cache"))
     with scratch_dir(cache, False) as scratch, pytest.raises(RevisionError) as raised:
         fetch_revision(parse_revision({"source": "local", "path": str(tmp_path / "none")}), cache, scratch, False,
-                       no_s3)
+                       no_s3, GIT)
     assert raised.value.message == (f"local revision path {tmp_path}/none does not exist: give a directory or a tar, "
                                     "tgz or zip file")
 
