@@ -8,8 +8,8 @@ for the agent fail here with the message their authors know. The deliberate diff
 the project's (see DESIGN.md): an unquoted ``mode: 0644`` means 0644, a quoted ``version: "0.0"`` is
 accepted, and a files source or hook location that climbs out of the bundle is an error.
 
-Standard library only: this file also runs on target hosts, which have no PyYAML. Only YAML loading needs
-PyYAML, and it imports it when called.
+Standard library only: this file also runs on target hosts, which have no PyYAML. YAML is read with PyYAML
+where it is installed (the controller), and with the collection's own loader (yaml_subset) elsewhere.
 """
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ import os
 import re
 import sys
 from typing import Any, Union
+
+from ansible_collections.fleetops.codedeploy.plugins.module_utils import yaml_subset
 
 KeyParts = tuple[Union[str, int], ...]  # a runtime alias: no | here, targets may run Python 3.9
 
@@ -216,15 +218,23 @@ def _load_yaml(text: str, source_name: str) -> Any:
     try:
         import yaml
     except ImportError:
-        raise YamlLoaderMissingError(
-            f"Cannot read {source_name}: it is not JSON, and reading YAML needs PyYAML, which is not installed for"
-            f" {sys.executable}.") from None
+        # Target hosts rarely have PyYAML: read the AppSpec with the collection's own loader instead.
+        return _load_yaml_subset(text, source_name)
     try:
         return yaml.load(text, Loader=_appspec_loader())
     except yaml.MarkedYAMLError as error:
         raise _yaml_syntax_error(error, source_name) from None
     except yaml.YAMLError as error:
         raise AppSpecError(f"Cannot read {source_name}: {error}") from None
+
+
+def _load_yaml_subset(text: str, source_name: str) -> Any:
+    try:
+        return yaml_subset.load(text, raw_scalar_keys=frozenset(("mode",)))
+    except yaml_subset.YamlSubsetError as error:
+        raise AppSpecError(
+            f"Cannot read {source_name} at line {error.line}, column {error.column}: {error.message}.",
+            line=error.line, column=error.column) from None
 
 
 def _yaml_syntax_error(error: Any, source_name: str) -> AppSpecError:

@@ -37,7 +37,6 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import
     MSG_DEFAULT_ACL_ON_FILE,
     MSG_ESCAPES_BUNDLE,
     AppSpecError,
-    YamlLoaderMissingError,
     check_file_permission,
     find_appspec,
     normalise_appspec,
@@ -738,10 +737,7 @@ def full_acl(entries: Sequence[str], mode: int) -> list[str]:
 # The AppSpec on the host
 
 def load_appspec(given: Optional[Mapping[str, Any]], archive_dir: str, appspec_filename: str) -> dict[str, Any]:
-    """The normalised AppSpec: the one parsed on the controller when given (checked again), else the bundle's.
-
-    Reading the bundle's needs PyYAML for YAML, which target hosts rarely have; JSON always works.
-    """
+    """The normalised AppSpec: the one parsed on the controller when given (checked again), else the bundle's."""
     if given is not None:
         return normalise_appspec(dict(given))[0]
     path = find_appspec(archive_dir, appspec_filename)
@@ -750,12 +746,7 @@ def load_appspec(given: Optional[Mapping[str, Any]], archive_dir: str, appspec_f
             text = appspec_file.read()
     except (OSError, UnicodeDecodeError) as error:
         raise InstallError("Cannot read the AppSpec file {}: {}".format(path, error)) from None
-    try:
-        return parse_appspec(text, source_name=path)[0]
-    except YamlLoaderMissingError as error:
-        raise InstallError(
-            error.message + " Pass the AppSpec parsed on the controller as the appspec option (the appspec result"
-            " of fleetops.codedeploy.appspec_info run with delegate_to: localhost).") from None
+    return parse_appspec(text, source_name=path)[0]
 
 
 # What the plan does, for the module's result and --diff

@@ -52,9 +52,9 @@ attributes:
     platforms: posix
 notes:
   - The module changes nothing.
-  - "YAML needs PyYAML on the host that runs the module; JSON does not. On hosts without PyYAML, run the
-    module on the controller with C(delegate_to: localhost), or pass the normalised RV(appspec) of a
-    controller-side run to the host as JSON in O(content)."
+  - "Works on hosts without PyYAML: YAML is then read by the collection's own loader, which reads what AppSpec
+    files use (block and flow collections, quoted and block scalars, comments) and refuses the rest by line and
+    column."
   - "YAML anchors and aliases are refused, as the agent on Ruby 3.1 and later refuses them."
 seealso:
   - name: AppSpec file reference
@@ -94,7 +94,7 @@ EXAMPLES = r"""
             timeout: 300
             runas: www-data
 
-- name: Hand the AppSpec parsed on the controller to a host without PyYAML
+- name: Validate an AppSpec already parsed elsewhere, given as JSON
   fleetops.codedeploy.appspec_info:
     content: "{{ webapp_appspec.appspec | to_json }}"
 """
@@ -253,16 +253,9 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import (
     AppSpecError,
-    YamlLoaderMissingError,
     find_appspec,
     parse_appspec,
 )
-
-PYYAML_MISSING_HINT = (
-    " Run this task on the controller (delegate_to: localhost), or run it there first and pass its"
-    " appspec result to this host as JSON: content: \"{{ result.appspec | to_json }}\"."
-)
-
 
 def read_appspec_file(path: str) -> tuple[str, str]:
     """The AppSpec file at ``path`` (or in the directory ``path``) and its text."""
@@ -295,8 +288,7 @@ def main() -> None:
             source_name = result["appspec_path"]
         result["appspec"], warnings = parse_appspec(text, module.params["os"], source_name)
     except AppSpecError as error:
-        hint = PYYAML_MISSING_HINT if isinstance(error, YamlLoaderMissingError) else ""
-        module.fail_json(msg=error.message + hint, error_code=error.error_code, key_path=error.key_path,
+        module.fail_json(msg=error.message, error_code=error.error_code, key_path=error.key_path,
                          line=error.line, column=error.column, **result)
     for warning in warnings:
         module.warn(warning)

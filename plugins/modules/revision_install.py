@@ -39,7 +39,7 @@ options:
         M(fleetops.codedeploy.appspec_info) (its RV(fleetops.codedeploy.appspec_info#module:appspec) result). It is
         checked again on the host.
       - Without it, the AppSpec is read from the unpacked revision (O(appspec_filename), then C(appspec.yaml),
-        then C(appspec.yml)). Reading YAML needs PyYAML on the host; JSON does not.
+        then C(appspec.yml)), with PyYAML where the host has it and the collection's own YAML loader where not.
     type: dict
   file_exists_behavior:
     description:

@@ -46,7 +46,7 @@ def test_invalid_content_fails_with_the_agent_message_and_its_place():
         "UnknownError", "hooks.AfterInstall[0].timeout", 6, 16)
 
 
-def test_host_without_pyyaml_reads_json_and_explains_yaml(tmp_path: Path):
+def test_host_without_pyyaml_reads_json_and_yaml(tmp_path: Path):
     # A real interpreter that cannot import PyYAML: Python without its site-packages.
     interpreter = tmp_path / "python-without-pyyaml"
     interpreter.write_text('#!/bin/sh\nexec "{}" -S "$@"\n'.format(sys.executable))
@@ -54,15 +54,18 @@ def test_host_without_pyyaml_reads_json_and_explains_yaml(tmp_path: Path):
     host = "ansible_python_interpreter={}".format(interpreter)
     (tmp_path / "appspec.json").write_text('{"version": 0.0, "os": "linux", "files": [{"source": "/", '
                                            '"destination": "/srv"}]}')
-    (tmp_path / "appspec.yml").write_text("version: 0.0\nos: linux\n")
+    (tmp_path / "appspec.yml").write_text("version: 0.0\nos: linux\npermissions:\n  - object: /srv\n    mode: 0644\n")
 
     rc, result, _output = run_appspec_info({"path": str(tmp_path / "appspec.json")}, "-e", host)
     assert rc == 0, result
     assert result["appspec"]["files"] == [{"source": "/", "destination": "/srv"}]
 
     rc, result, _output = run_appspec_info({"path": str(tmp_path)}, "-e", host)
+    assert rc == 0, result
+    assert result["appspec"]["permissions"][0]["mode"] == "0644"
+
+    (tmp_path / "appspec.yml").write_text("version: 0.0\nos: linux\nhooks:\n  A: &x\n    - location: a\n  B: *x\n")
+    rc, result, _output = run_appspec_info({"path": str(tmp_path)}, "-e", host)
     assert rc == 2
-    assert result["msg"].startswith("Cannot read {}: it is not JSON, and reading YAML needs PyYAML".format(
-        tmp_path / "appspec.yml"))
-    assert "delegate_to: localhost" in result["msg"]
-    assert 'content: "{{ result.appspec | to_json }}"' in result["msg"]
+    assert result["msg"] == ("Cannot read {} at line 4, column 6: YAML anchors and aliases are not supported in an"
+                             " AppSpec; write the value out.".format(tmp_path / "appspec.yml"))
