@@ -48,8 +48,8 @@ SOURCE_KEYS = {
 ARCHIVE_EXTENSIONS = ((".tar.gz", "tgz"), (".tgz", "tgz"), (".tar", "tar"), (".zip", "zip"))
 APPSPEC_FALLBACK_NAMES = ("appspec.yaml", "appspec.yml")
 APPSPEC_NAME_PATTERN = re.compile("appspec", re.IGNORECASE)
-GITHUB_SHORTHAND = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*)/[A-Za-z0-9._-]+$")
-COMMIT_ID_PATTERN = re.compile(r"^[0-9a-fA-F]{4,40}$")
+GITHUB_SHORTHAND = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+")
+COMMIT_ID_PATTERN = re.compile(r"[0-9a-fA-F]{4,40}")
 SCP_LIKE_GIT_URL = re.compile(r"^[^/]+:")
 CHUNK = 1024 * 1024
 FILE_MODE = 0o644
@@ -119,7 +119,7 @@ def _bundle_type(value: str, allowed: tuple[str, ...], message: str) -> str:
 
 
 def _commit_id(value: str) -> str:
-    if not COMMIT_ID_PATTERN.match(value):
+    if not COMMIT_ID_PATTERN.fullmatch(value):
         raise RevisionError(f"commit_id {value!r} is not a commit SHA-1: give 4 to 40 hexadecimal digits (a branch "
                             "or tag name is not a revision: it can move)")
     return value.lower()
@@ -132,7 +132,7 @@ def repository_url(repository: str) -> str:
     """
     if repository.startswith("-"):
         raise RevisionError(f"repository {repository!r} is not a repository: it cannot start with '-'")
-    if GITHUB_SHORTHAND.match(repository):
+    if GITHUB_SHORTHAND.fullmatch(repository):
         suffix = "" if repository.endswith(".git") else ".git"
         return f"https://github.com/{repository}{suffix}"
     if "://" in repository or SCP_LIKE_GIT_URL.match(repository):
@@ -360,8 +360,7 @@ def cached_entry(cache: Cache, identity: Optional[str]) -> Optional[dict[str, An
     try:
         with open(cache.index_path(identity), encoding="utf-8") as handle:
             entry = json.load(handle)
-        bundle = cache.bundle_path(entry["sha256"], entry["bundle_type"])
-        if sha256_of_file(bundle) == entry["sha256"]:
+        if holds(cache.bundle_path(entry["sha256"], entry["bundle_type"]), entry["sha256"]):
             return entry
     except (OSError, ValueError, KeyError, TypeError):
         pass
@@ -372,14 +371,18 @@ def make_private_dir(path: str) -> None:
     os.makedirs(path, mode=DIRECTORY_MODE, exist_ok=True)
 
 
-def publish(temporary: str, destination: str) -> bool:
-    """Move a finished file into place; False (and ``temporary`` removed) when the same content is there."""
-    if os.path.isfile(destination):
-        os.unlink(temporary)
+def holds(path: str, sha256: str) -> bool:
+    """True when the cache file ``path`` is there with the content its name promises."""
+    try:
+        return sha256_of_file(path) == sha256
+    except OSError:
         return False
+
+
+def publish(temporary: str, destination: str) -> None:
+    """Move a finished file into place, atomically: readers see the old file or the whole new one."""
     os.chmod(temporary, FILE_MODE)
     os.replace(temporary, destination)
-    return True
 
 
 def write_index(cache: Cache, identity: str, entry: Mapping[str, Any]) -> None:
@@ -585,18 +588,19 @@ def fetch_revision(revision: dict[str, Any], cache: Cache, scratch: str, check_m
     archive_entries(temporary, bundle_type, describe_revision(revision))
     sha256 = sha256_of_file(temporary)
     path = cache.bundle_path(sha256, bundle_type)
+    present = holds(path, sha256)
     # A local source is "fetched" by packing or copying it: finding its bundle in the cache is reusing it.
-    cached = revision["source"] == "local" and os.path.isfile(path)
+    cached = present and revision["source"] == "local"
     if check_mode:
-        present = os.path.isfile(path)
         return Fetched(revision, sha256, bundle_type, path, path if present else temporary, cached, not present,
                        s3_object)
-    written = publish(temporary, path)
+    if not present:
+        publish(temporary, path)
     if identity is not None:
         write_index(cache, identity, dict(sha256=sha256, bundle_type=bundle_type,
                                           etag=s3_object.etag if s3_object else None,
                                           version_id=s3_object.version_id if s3_object else None))
-    return Fetched(revision, sha256, bundle_type, path, path, cached, written, s3_object)
+    return Fetched(revision, sha256, bundle_type, path, path, cached, not present, s3_object)
 
 
 def _copy_local(revision: Mapping[str, Any], temporary: str) -> str:
@@ -609,8 +613,11 @@ def _copy_local(revision: Mapping[str, Any], temporary: str) -> str:
         return "tar"
     if not os.path.isfile(path):
         raise RevisionError(f"local revision path {path} does not exist: give a directory or a tar, tgz or zip file")
+    if revision["bundle_type"] == "directory":
+        raise RevisionError(f"local revision {path} is a file, not a directory: set bundle_type to tar, tgz or zip, "
+                            "or leave it out")
     bundle_type = revision["bundle_type"] or bundle_type_from_name(path)
-    if bundle_type in (None, "directory"):
+    if bundle_type is None:
         raise RevisionError(f"local revision {path}: cannot tell the bundle type from the file name; name it .tar, "
                             ".tgz, .tar.gz or .zip, or set bundle_type to tar, tgz or zip")
     shutil.copyfile(path, temporary)

@@ -85,6 +85,7 @@ def test_local_spec_makes_the_path_absolute(tmp_path, monkeypatch):
      "revision key(s) commit_id do not apply to source s3: it takes bucket, key, bundle_type, version, etag"),
     ({"source": "git", "repository": "acme/webapp", "commit_id": "main"}, "commit_id 'main' is not a commit SHA-1"),
     ({"source": "git", "repository": "acme/webapp", "commit_id": "abc"}, "commit_id 'abc' is not a commit SHA-1"),
+    ({"source": "git", "repository": "acme/webapp", "commit_id": "abcd\n"}, "is not a commit SHA-1"),
     ({"source": "git", "repository": "acme/webapp", "commit_id": "abcd", "bundle_type": "zip"},
      "bundle_type 'zip' does not apply to a git revision"),
     ({"source": "git", "repository": "--upload-pack=touch /tmp/x", "commit_id": "abcd"}, "cannot start with '-'"),
@@ -294,6 +295,23 @@ def test_local_directory_lands_on_the_same_bundle(tmp_path):
     assert first.path == again.path == cache.bundle_path(first.sha256, "tar")
     assert again.revision["bundle_type"] == "directory"
     assert sorted(os.listdir(cache.root)) == [os.path.basename(first.path)]
+
+
+def test_a_damaged_cached_bundle_is_replaced_and_check_mode_sees_a_good_one(tmp_path):
+    cache = Cache(str(tmp_path / "cache"))
+    revision = parse_revision({"source": "local", "path": str(make_tree(tmp_path / "tree"))})
+    with scratch_dir(cache, False) as scratch:
+        first = fetch_revision(revision, cache, scratch, False, no_s3, GIT)
+    Path(first.path).write_bytes(b"damaged")
+    with scratch_dir(cache, True) as scratch:
+        checked = fetch_revision(revision, cache, scratch, True, no_s3, GIT)
+    assert (checked.cached, checked.written) == (False, True)
+    with scratch_dir(cache, False) as scratch:
+        repaired = fetch_revision(revision, cache, scratch, False, no_s3, GIT)
+    assert (repaired.cached, repaired.written, sha256(Path(repaired.path))) == (False, True, first.sha256)
+    with scratch_dir(cache, True) as scratch:
+        checked = fetch_revision(revision, cache, scratch, True, no_s3, GIT)
+    assert (checked.cached, checked.written, checked.readable) == (True, False, first.path)
 
 
 def test_check_mode_writes_nothing(tmp_path, repo):
