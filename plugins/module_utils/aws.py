@@ -68,7 +68,7 @@ MSG_NO_REGION = "no AWS region set: give aws.region, or set AWS_REGION or AWS_DE
 def require_boto3(module: Any, purpose: str) -> None:
     """Fail ``module`` with a clear message when boto3 cannot be imported on the controller."""
     if not HAS_BOTO3:
-        module.fail_json(msg=missing_required_lib("boto3", reason=f"boto3 is required on the controller {purpose}"),
+        module.fail_json(msg=missing_required_lib("boto3", reason=f"on the controller {purpose}"),
                          exception=BOTO3_IMPORT_ERROR)
 
 

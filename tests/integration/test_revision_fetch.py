@@ -136,6 +136,19 @@ def test_unreachable_endpoint(tmp_path, s3):
     assert result["msg"].startswith("S3 GetObject s3://releases/webapp.zip failed: cannot reach http://127.0.0.1:9: ")
 
 
+def test_without_boto3_s3_fails_with_what_to_install(tmp_path):
+    # A real interpreter that cannot import boto3: Python without its site-packages.
+    interpreter = tmp_path / "python-without-boto3"
+    interpreter.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
+    interpreter.chmod(0o755)
+    args = {"revision": {"source": "s3", "bucket": "releases", "key": "webapp.zip", "bundle_type": "zip"},
+            "cache_dir": str(tmp_path / "cache")}
+    rc, result = controller_results(MODULE, args, {}, "-e", f"ansible_python_interpreter={interpreter}")
+    assert rc != 0
+    assert "Failed to import the required Python library (boto3)" in result["msg"]
+    assert "This is required on the controller to fetch S3 revisions." in result["msg"]
+
+
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True,
                           env=dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com",
