@@ -42,7 +42,6 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import
     MSG_ESCAPES_BUNDLE,
     MSG_NOT_FOUND,
     AppSpecError,
-    YamlLoaderMissingError,
     find_appspec,
     parse_appspec,
 )
@@ -590,19 +589,15 @@ def utc_timestamp() -> str:
     return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def load_revision_appspec(archive_dir: str, appspec_filename: str, option: str) -> tuple[dict, list[str]]:
-    """Read and validate the AppSpec of an unpacked revision on this host (JSON, or YAML with PyYAML)."""
+def load_revision_appspec(archive_dir: str, appspec_filename: str) -> tuple[dict, list[str]]:
+    """Read and validate the AppSpec of an unpacked revision on this host."""
     path = find_appspec(archive_dir, appspec_filename)
     try:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
     except (OSError, UnicodeDecodeError) as error:
         raise AppSpecError("Cannot read {}: {}".format(path, error)) from None
-    try:
-        return parse_appspec(text, "linux", source_name=path)
-    except YamlLoaderMissingError as error:
-        raise AppSpecError("{} Pass the AppSpec parsed on the controller as the {} option (the output of"
-                           " fleetops.codedeploy.appspec_info).".format(error.message, option)) from None
+    return parse_appspec(text, "linux", source_name=path)
 
 
 class _Event:
@@ -672,13 +667,13 @@ def run_event(request: EventRequest, inherited_environment: Optional[Mapping[str
 
 def _event_scripts(event: _Event, archive_dir: str, is_current: bool) -> list[HookScript]:
     request = event.request
-    appspec, option = (request.appspec, "appspec") if is_current else (request.previous_appspec, "previous_appspec")
+    appspec = request.appspec if is_current else request.previous_appspec
     # The current revision may not be unpacked yet in check mode; any other missing revision is the agent's
     # "did not find an AppSpec file" failure.
     if not os.path.isdir(archive_dir) and not (request.check_mode and is_current and appspec is not None):
         raise AppSpecError(MSG_NOT_FOUND.format(path=request.appspec_filename, archive=archive_dir))
     if appspec is None:
-        appspec, warnings = load_revision_appspec(archive_dir, request.appspec_filename, option)
+        appspec, warnings = load_revision_appspec(archive_dir, request.appspec_filename)
         event.warnings.extend(warnings)
     return hook_scripts(appspec, request.event)
 

@@ -61,8 +61,8 @@ options:
     description:
       - The normalised AppSpec of the current deployment's revision, as RV(fleetops.codedeploy.appspec_info#module:appspec)
         returns it on the controller.
-      - Without it the AppSpec is read from the revision on the host, which needs PyYAML there unless the file
-        is JSON.
+      - Without it the AppSpec is read from the revision on the host and validated there, with the same rules
+        as M(fleetops.codedeploy.appspec_info).
     type: dict
   previous_appspec:
     description:
