@@ -544,15 +544,16 @@ def run_process(command: list[str], environment: Mapping[str, str], cwd: str, ti
                     pass
         else:
             return ProcessOutcome(process.returncode, None, time.monotonic() - started)
-        open_streams = sorted(key.data for key in selector.get_map().values())
+        open_streams = {key.data for key in selector.get_map().values()}
+        # The agent waits for stdout before stderr, so it names stdout when both are held.
+        held_stream = next((stream for stream in ("STDOUT", "STDERR") if stream in open_streams), None)
         exited = process.poll() is not None
         groups.stop(grace, process.poll)
         process.wait()
         drain_until = time.monotonic() + _DRAIN_SECONDS
         while selector.get_map() and time.monotonic() < drain_until:
             _read_ready(selector, splitters, _POLL_SECONDS)
-        return ProcessOutcome(process.returncode if exited else None,
-                              open_streams[-1] if exited and open_streams else None,
+        return ProcessOutcome(process.returncode if exited else None, held_stream if exited else None,
                               time.monotonic() - started)
     finally:
         for key in list(selector.get_map().values()):
