@@ -217,6 +217,13 @@ appspec_text:
   returned: success
   type: str
   sample: "version: 0.0\nos: linux\nfiles:\n  - source: /\n    destination: /var/www/html\n"
+appspec:
+  description:
+    - The AppSpec, validated on the controller and normalised as M(fleetops.codedeploy.appspec_info) returns it,
+      or V(null) when the bundle has none. An invalid AppSpec fails the task with the CodeDeploy agent's message,
+      C(error_code), C(key_path), C(line) and C(column).
+  returned: success
+  type: dict
 appspec_filename_found:
   description: The name of the AppSpec file found at the revision root, or V(null).
   returned: success
@@ -287,6 +294,8 @@ cached:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import AppSpecError, parse_appspec
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import (
     AWS_ARGUMENT_SPEC,
     AWS_ERRORS,
@@ -350,9 +359,20 @@ def main() -> None:
         module.fail_json(msg=error.message)
     except OSError as error:
         module.fail_json(msg=f"cannot fetch the revision: {error}")
+    appspec = None
+    if appspec_text is not None:
+        # Validated here, on the controller, before any host is touched.
+        try:
+            appspec, warnings = parse_appspec(appspec_text, source_name=appspec_name)
+        except AppSpecError as error:
+            module.fail_json(msg=error.message, error_code=error.error_code, key_path=error.key_path,
+                             line=error.line, column=error.column, appspec_filename_found=appspec_name)
+        for warning in warnings:
+            module.warn(warning)
     result = dict(changed=fetched.written, path=fetched.path, sha256=fetched.sha256, bundle_type=fetched.bundle_type,
                   size=size, bundle_env=bundle_env(fetched.revision, fetched.s3_object and fetched.s3_object.etag),
-                  appspec_text=appspec_text, appspec_filename_found=appspec_name, revision=fetched.revision,
+                  appspec_text=appspec_text, appspec=appspec, appspec_filename_found=appspec_name,
+                  revision=fetched.revision,
                   cached=fetched.cached)
     if fetched.s3_object is not None:
         result.update(etag=fetched.s3_object.etag, version_id=fetched.s3_object.version_id)
