@@ -34,6 +34,7 @@ try:
         ProfileNotFound,
         ReadTimeoutError,
     )
+    from botocore.parsers import ResponseParserError
 except ImportError:
     HAS_BOTO3 = False
     BOTO3_IMPORT_ERROR: Optional[str] = traceback.format_exc()
@@ -42,7 +43,8 @@ else:
     HAS_BOTO3 = True
     BOTO3_IMPORT_ERROR = None
     # What an AWS call raises for any AWS reason (``except AWS_ERRORS`` catches nothing without boto3).
-    AWS_ERRORS = (BotoCoreError, ClientError)
+    # ResponseParserError: the endpoint answered, but not as AWS does (a wrong endpoint_url, a proxy's error page).
+    AWS_ERRORS = (BotoCoreError, ClientError, ResponseParserError)
 
 DEFAULT_MAX_ATTEMPTS = 5
 # Short enough that an unreachable endpoint fails a task in seconds, not minutes, even with retries.
@@ -115,6 +117,9 @@ def describe_aws_error(error: BaseException, what: str) -> str:
         return f"{what} failed: cannot reach {_origin(url)}: {cause or error}"
     if isinstance(error, ReadTimeoutError):
         return f"{what} failed: no answer in time from {_origin(error.kwargs.get('endpoint_url') or '')}"
+    if isinstance(error, ResponseParserError):
+        return (f"{what} failed: the endpoint's answer is not an AWS response (check endpoint_url): "
+                f"{str(error).splitlines()[0]}")
     if isinstance(error, ClientError):
         details = error.response.get("Error", {})
         code = details.get("Code") or "Unknown"
