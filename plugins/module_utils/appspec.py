@@ -19,7 +19,6 @@ import json
 import math
 import os
 import re
-import sys
 from typing import Any, Union
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils import yaml_subset
@@ -173,10 +172,6 @@ class AppSpecError(Exception):
         self.key_path = format_key_path(self.key_parts)
         self.line = line
         self.column = column
-
-
-class YamlLoaderMissingError(AppSpecError):
-    """The AppSpec is YAML, but this Python (typically a target host's) has no PyYAML to read it."""
 
 
 def format_key_path(key_parts: KeyParts) -> str:
@@ -724,6 +719,22 @@ def find_appspec(directory: str, appspec_filename: str = "appspec.yml") -> str:
         if os.path.isfile(candidate):
             return candidate
     raise AppSpecError(MSG_NOT_FOUND.format(path=appspec_filename, archive=directory))
+
+
+def read_appspec_file(path: str, appspec_filename: str = "appspec.yml") -> tuple[str, str]:
+    """(file, text) of the AppSpec at ``path``, a file or an unpacked revision directory (found as above)."""
+    appspec_path = find_appspec(path, appspec_filename) if os.path.isdir(path) else path
+    try:
+        with open(appspec_path, encoding="utf-8") as appspec_file:
+            return appspec_path, appspec_file.read()
+    except (OSError, UnicodeDecodeError) as error:
+        raise AppSpecError(f"Cannot read the AppSpec file {appspec_path}: {error}") from None
+
+
+def load_revision_appspec(archive_dir: str, appspec_filename: str = "appspec.yml") -> tuple[dict, list[str]]:
+    """Read and validate the AppSpec of an unpacked revision: (normalised AppSpec, warnings)."""
+    path, text = read_appspec_file(archive_dir, appspec_filename)
+    return parse_appspec(text, source_name=path)
 
 
 # Rendering values as the agent's messages do

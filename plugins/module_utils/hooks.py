@@ -42,8 +42,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import
     MSG_ESCAPES_BUNDLE,
     MSG_NOT_FOUND,
     AppSpecError,
-    find_appspec,
-    parse_appspec,
+    load_revision_appspec,
 )
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DEFAULT_DEPLOYMENT_ROOT,
@@ -588,17 +587,6 @@ def _read_ready(selector: selectors.BaseSelector, splitters: dict, wait: float) 
 def utc_timestamp() -> str:
     now = datetime.datetime.now(datetime.timezone.utc)
     return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def load_revision_appspec(archive_dir: str, appspec_filename: str) -> tuple[dict, list[str]]:
-    """Read and validate the AppSpec of an unpacked revision on this host."""
-    path = find_appspec(archive_dir, appspec_filename)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError) as error:
-        raise AppSpecError("Cannot read {}: {}".format(path, error)) from None
-    return parse_appspec(text, "linux", source_name=path)
 
 
 class _Event:

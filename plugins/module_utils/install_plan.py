@@ -38,9 +38,8 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import
     MSG_ESCAPES_BUNDLE,
     AppSpecError,
     check_file_permission,
-    find_appspec,
+    load_revision_appspec,
     normalise_appspec,
-    parse_appspec,
 )
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DeploymentRoot,
@@ -740,13 +739,7 @@ def load_appspec(given: Optional[Mapping[str, Any]], archive_dir: str, appspec_f
     """The normalised AppSpec: the one parsed on the controller when given (checked again), else the bundle's."""
     if given is not None:
         return normalise_appspec(dict(given))[0]
-    path = find_appspec(archive_dir, appspec_filename)
-    try:
-        with open(path, encoding="utf-8") as appspec_file:
-            text = appspec_file.read()
-    except (OSError, UnicodeDecodeError) as error:
-        raise InstallError("Cannot read the AppSpec file {}: {}".format(path, error)) from None
-    return parse_appspec(text, source_name=path)[0]
+    return load_revision_appspec(archive_dir, appspec_filename)[0]
 
 
 # What the plan does, for the module's result and --diff

@@ -248,23 +248,12 @@ column:
   sample: 11
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import (
     AppSpecError,
-    find_appspec,
     parse_appspec,
+    read_appspec_file,
 )
-
-def read_appspec_file(path: str) -> tuple[str, str]:
-    """The AppSpec file at ``path`` (or in the directory ``path``) and its text."""
-    appspec_path = find_appspec(path) if os.path.isdir(path) else path
-    try:
-        with open(appspec_path, encoding="utf-8") as appspec_file:
-            return appspec_path, appspec_file.read()
-    except (OSError, UnicodeDecodeError) as error:
-        raise AppSpecError(f"Cannot read the AppSpec file {appspec_path}: {error}") from None
 
 
 def main() -> None:

@@ -1,8 +1,9 @@
 #!/bin/sh
-# Fails on the hosts listed in /etc/fleet-app/fail-validate (one hostname a line), so tests and the demo can
-# break a deployment on chosen hosts.
+# ValidateService. A revision can carry a file fail-hosts (one hostname a line) to fail on chosen hosts: the demo
+# and the tests use it to break a deployment on purpose.
 set -eu
-if [ -f /etc/fleet-app/fail-validate ] && grep -qx "$(hostname)" /etc/fleet-app/fail-validate; then
+revision=$(dirname "$0")/..
+if [ -f "$revision/fail-hosts" ] && grep -qx "$(hostname)" "$revision/fail-hosts"; then
   echo "validation failed on $(hostname)" >&2
   exit 1
 fi
