@@ -17,8 +17,8 @@ from typing import Any, Callable, Mapping, Optional
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.bundle import (
     BundleError, apply_download_bundle, plan_download_bundle)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
-    DeploymentRoot, instance_deployment_file, write_atomically)
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.hooks import EventRequest, run_event
+    DeploymentRoot, DeploymentRootError, instance_deployment_file, write_atomically)
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.hooks import EventRequest, EventRequestError, run_event
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import AppSpecError
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.install_plan import (
     InstallError, InstallResult, install_revision, prepare_install)
@@ -88,12 +88,16 @@ def run_install(request: LifecycleRequest, layout: DeploymentRoot, run_command: 
 
 
 def run_hook_event(request: LifecycleRequest, name: str) -> dict[str, Any]:
-    result = run_event(EventRequest(
-        event=name, deployment_id=request.deployment_id, deployment_group_id=request.deployment_group_id,
-        deployment_group_name=request.deployment_group_name, application_name=request.application_name,
-        deployment_root=request.deployment_root, appspec_filename=request.appspec_filename,
-        appspec=request.appspec, bundle_env=request.bundle_env, deployment_type=request.deployment_type,
-        deployment_creator=request.deployment_creator, kill_grace_seconds=request.kill_grace_seconds))
+    start = utc_timestamp()
+    try:
+        result = run_event(EventRequest(
+            event=name, deployment_id=request.deployment_id, deployment_group_id=request.deployment_group_id,
+            deployment_group_name=request.deployment_group_name, application_name=request.application_name,
+            deployment_root=request.deployment_root, appspec_filename=request.appspec_filename,
+            appspec=request.appspec, bundle_env=request.bundle_env, deployment_type=request.deployment_type,
+            deployment_creator=request.deployment_creator, kill_grace_seconds=request.kill_grace_seconds))
+    except (EventRequestError, DeploymentRootError) as error:
+        return event_record(name, "Failed", start, utc_timestamp(), "UnknownError", str(error))
     diagnostics = result.diagnostics
     return event_record(name, result.status, result.start_time, result.end_time, diagnostics.error_code,
                         diagnostics.message, diagnostics.script_name, diagnostics.log_tail)
