@@ -227,9 +227,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             raise InventoryConfigError("on_premises_instances",
                                        f"cannot read {file_path}: {str(error).splitlines()[0]}") from None
         try:
-            return parse_on_premises_instances(data, source)
+            return parse_on_premises_instances(data, file_path)
         except InventoryConfigError as error:
-            raise InventoryConfigError(f"on_premises_instances ({file_path})", str(error)) from None
+            raise InventoryConfigError("on_premises_instances", str(error)) from None
 
     # ----- AWS, through the cache -----------------------------------------------------------------------------
     def _aws_data(self, path, specs, use_cache):

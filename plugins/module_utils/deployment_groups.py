@@ -114,8 +114,17 @@ class OnPremisesInstance:
 # ----- configuration ----------------------------------------------------------------------------------------
 def _mapping(data: Any, where: str, what: str) -> Mapping[str, Any]:
     if not isinstance(data, Mapping):
-        raise InventoryConfigError(where, f"must be a mapping of {what}, not {type(data).__name__}")
+        raise InventoryConfigError(where, f"must be a mapping of {what}, not {_kind(data)}")
     return data
+
+
+def _kind(data: Any) -> str:
+    """What YAML wrote, in its words (Ansible's loader returns its own subclasses of list, str...)."""
+    for kind, name in ((list, "a list"), (str, "a string"), (bool, "a boolean"), (int, "a number"),
+                       (float, "a number")):
+        if isinstance(data, kind):
+            return name
+    return "null" if data is None else type(data).__name__
 
 
 def _check_keys(data: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import sys
 import threading
 import urllib.parse
@@ -374,3 +375,121 @@ def test_cache_avoids_a_second_aws_call(fleet, proxy, clients, tmp_path):
     assert proxy.actions == Counter({"DescribeInstances": 2})
     assert members(inventory_list(view, config), "codedeploy_web_prod") == {first, second}
     assert proxy.actions == Counter({"DescribeInstances": 2})
+
+
+# ----- errors ------------------------------------------------------------------------------------------------------
+class NotAws:
+    """An HTTP server that answers every request with an HTML page, like a wrong endpoint_url would."""
+
+    def __init__(self) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                page = b"<!doctype html><html><title>Welcome</title></html>"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+EC2_GROUP = {"web": {"deployment_groups": {"prod": {"ec2_tag_filters": [kv("Env", "prod")]}}}}
+GROUP_KEY = "applications.web.deployment_groups.prod"
+NO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_EC2_METADATA_DISABLED": "true",
+                  "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent"}
+
+
+@pytest.mark.parametrize("config, env, message", [
+    ({"region": "us-east-1"}, {}, "{file}: region: unknown key: see ansible-doc -t inventory "
+                                  "fleetops.codedeploy.deployment_groups"),
+    ({"applications": {"web": {"deployment_groups": {"prod": {"ec2_tag_filters": [
+        {"key": "Env", "value": "prod", "type": "KEY_VALUE"}]}}}}}, {},
+     f"{{file}}: {GROUP_KEY}.ec2_tag_filters[0].type: 'KEY_VALUE' is not one of KEY_ONLY, VALUE_ONLY, KEY_AND_VALUE"),
+    ({"applications": {"web": {"deployment_groups": {"prod": {"ec2_tag_set": [[kv("A", "1")]] * 4}}}}}, {},
+     f"{{file}}: {GROUP_KEY}.ec2_tag_set: has 4 tag groups; the maximum allowed limit is 3"),
+    ({"applications": {"web": {"deployment_groups": {"prod": {
+        "ec2_tag_filters": [kv("A", "1")], "ec2_tag_set": [[kv("A", "1")]]}}}}}, {},
+     f"{{file}}: {GROUP_KEY}.ec2_tag_set: cannot be used together with ec2_tag_filters (the service's "
+     "InvalidEC2TagCombinationException): keep one of them"),
+    ({"applications": {"web": {"deployment_groups": {"prod": {"ec2_tag_filters": [kv("A", "1")], "tags": []}}}}}, {},
+     f"{{file}}: {GROUP_KEY}.tags: unknown key: use ec2_tag_filters, ec2_tag_set, on_premises_tag_filters, "
+     "on_premises_tag_set, auto_scaling_groups, deployment_config_name, minimum_healthy_hosts, "
+     "deployment_group_id, vars"),
+    ({"on_premises_instances": "missing.yml", "applications": EC2_GROUP}, {},
+     "{file}: on_premises_instances: cannot read {dir}/missing.yml: "),
+    ({"on_premises_instances": "bad.yml", "applications": EC2_GROUP}, {},
+     "{file}: on_premises_instances: {dir}/bad.yml[0].tags: must be a mapping of tag keys to values, not a list"),
+    ({"endpoint_url": "{closed}", "max_attempts": 1, "applications": EC2_GROUP}, {},
+     "{file}: EC2 DescribeInstances failed: cannot reach {closed}: "),
+    ({"endpoint_url": "{not_aws}", "max_attempts": 1, "applications": EC2_GROUP}, {},
+     "{file}: EC2 DescribeInstances failed: the endpoint's answer is not an AWS response (check endpoint_url): "),
+    ({"endpoint_url": "{moto}", "applications": EC2_GROUP}, NO_CREDENTIALS,
+     "{file}: EC2 DescribeInstances failed: no AWS credentials found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+     "a profile, or an instance role"),
+], ids=["unknown-key", "bad-type", "four-tag-groups", "filters-and-set", "unknown-group-key", "no-onprem-file",
+        "bad-onprem-file", "endpoint-down", "endpoint-not-aws", "no-credentials"])
+def test_errors_are_one_line_naming_the_file_and_key(fleet, aws, tmp_path, config, env, message):
+    view = fleet(1)
+    (tmp_path / "bad.yml").write_text(yaml.safe_dump([{"name": "dc1", "tags": ["Site", "dc1"]}]))
+    urls = {"{closed}": closed_port_url(), "{not_aws}": NotAws().url, "{moto}": aws["endpoint_url"]}
+    config = {key: urls.get(value, value) if isinstance(value, str) else value for key, value in config.items()}
+    path = write_config(tmp_path, config)
+
+    run = ansible_inventory(view, path, "--list", env={"ANSIBLE_INVENTORY_ENABLED": "auto", **env})
+
+    expected = message.format(file=path, dir=tmp_path, **{key.strip("{}"): url for key, url in urls.items()})
+    assert run.rc != 0
+    assert f"Failed to parse inventory with 'auto' plugin: {expected}" in run.stderr, run.stderr
+    assert "Traceback" not in run.output
+
+
+# ----- a mixed inventory, and a deployment through it -------------------------------------------------------------
+def test_mixed_inventory_graph_and_a_deployment_to_on_premises_fleet_hosts(fleet, proxy, clients, tmp_path):
+    view = fleet(2)
+    fleet_inventory = yaml.safe_load(view.inventory.read_text())["all"]["children"]["fleet"]
+    connection = fleet_inventory["vars"]
+    web = launch(clients("ec2"), {"Name": "web-1", "Env": "prod"})[0]
+    config = write_config(tmp_path, {
+        "endpoint_url": proxy.url, "hostnames": ["tag:Name"],
+        "on_premises_instances": [{"name": host, "address": fleet_inventory["hosts"][host]["ansible_host"],
+                                   "tags": {"Site": "lab"}, "vars": connection} for host in view.hosts],
+        "applications": {"webapp": {"deployment_groups": {
+            "cloud": {"ec2_tag_filters": [kv("Env", "prod")]},
+            "lab": {"on_premises_tag_filters": [kv("Site", "lab")],
+                    "deployment_config_name": "CodeDeployDefault.AllAtOnce",
+                    "vars": {"codedeploy_ledger_dir": str(tmp_path / "ledger"),
+                             "codedeploy_revision": {"source": "local",
+                                                     "path": str(REPO_ROOT / "examples" / "revisions" / "webapp")}}},
+        }}}})
+
+    graph = ansible_inventory(view, config, "--graph")
+
+    assert graph.rc == 0, graph.output
+    assert graph.stdout.splitlines() == [
+        "@all:", "  |--@ungrouped:", "  |--@codedeploy_webapp:", "  |  |--@codedeploy_webapp_cloud:",
+        "  |  |  |--web-1", "  |  |--@codedeploy_webapp_lab:", *[f"  |  |  |--{host}" for host in view.hosts]]
+    assert web
+
+    # The group's variables carry everything the deploy playbook needs but the group's names.
+    run = view.run([str(Path(sys.executable).parent / "ansible-playbook"), "fleetops.codedeploy.deploy", "-i",
+                    str(config), "-e", "codedeploy_application_name=webapp",
+                    "-e", "codedeploy_deployment_group_name=lab"])
+
+    assert run.rc == 0, run.output
+    for host in view.hosts:
+        assert view.path(host, "/var/www/webapp/VERSION").read_text() == \
+            (REPO_ROOT / "examples/revisions/webapp/app/VERSION").read_text()
+        assert view.path(host, "/etc/fleet-app/webapp.status").read_text().startswith("running ")

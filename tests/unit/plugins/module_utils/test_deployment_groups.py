@@ -92,7 +92,7 @@ def test_custom_minimum_and_given_group_id():
     ({"auto_scaling_groups": "asg-1"},
      "applications.webapp.deployment_groups.prod.auto_scaling_groups: must be a list of names"),
     ({"vars": ["a"]},
-     "applications.webapp.deployment_groups.prod.vars: must be a mapping of variable names to values, not list"),
+     "applications.webapp.deployment_groups.prod.vars: must be a mapping of variable names to values, not a list"),
 ])
 def test_configuration_errors_name_the_key(settings, message):
     assert config_error(one_group, settings) == message
@@ -104,7 +104,7 @@ def test_application_level_errors():
     assert config_error(parse_applications, {"web app": {}}).startswith(
         "applications.web app: 'web app' is not a valid CodeDeploy application name")
     assert config_error(parse_applications, ["webapp"]) == \
-        "applications: must be a mapping of application names to settings, not list"
+        "applications: must be a mapping of application names to settings, not a list"
 
 
 def test_application_vars():
