@@ -137,4 +137,3 @@ def record_instance_outcome(layout: DeploymentRoot, request: LifecycleRequest, s
     write_atomically(instance_deployment_file(layout), json.dumps({
         "deployment_id": request.deployment_id, "status": status,
         "revision_sha256": request.bundle.get("sha256"), "time": utc_timestamp()}, indent=2))
-

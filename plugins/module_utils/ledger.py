@@ -34,7 +34,7 @@ class ActiveDeploymentError(Exception):
 
 
 def new_deployment_id() -> str:
-    return "d-" + "".join(secrets.choice(DEPLOYMENT_ID_ALPHABET) for _ in range(9))
+    return "d-" + "".join(secrets.choice(DEPLOYMENT_ID_ALPHABET) for _position in range(9))
 
 
 def deployment_group_id(application_name: str, deployment_group_name: str) -> str:

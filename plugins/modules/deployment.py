@@ -92,6 +92,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
   action:
+    description: Runs on the controller as an action plugin.
     support: full
   check_mode:
     support: partial

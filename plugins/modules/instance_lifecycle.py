@@ -12,8 +12,8 @@ author:
   - fleetops maintainers (@fleetops)
 description:
   - Runs the given lifecycle events on the host in order, as the CodeDeploy service asks the agent for them one by
-    one: scripted events as M(fleetops.codedeploy.lifecycle_event) runs them, DownloadBundle as
-    M(fleetops.codedeploy.revision_bundle), Install as M(fleetops.codedeploy.revision_install).
+    one. Scripted events run as M(fleetops.codedeploy.lifecycle_event) runs them, DownloadBundle as
+    M(fleetops.codedeploy.revision_bundle) and Install as M(fleetops.codedeploy.revision_install).
   - The first failed event fails the instance and the later events are Skipped. One call instead of one task per
     event saves a round trip per event; the result still reports every event.
   - Records the outcome in C(<deployment_root>/deployment-instructions/<dg-id>_last_instance_deployment.json), which
