@@ -33,9 +33,9 @@ system-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-$(VENV)/.installed: requirements.txt requirements-test.txt requirements-sanity.txt
+$(VENV)/.installed: requirements.txt requirements-test.txt requirements-sanity.txt constraints.txt
 	@test -x $(BIN)/python || { py=$$(scripts/find-python); echo "Creating $(VENV) with $$py"; $$py -m venv $(VENV); }
-	$(BIN)/python -m pip install -q -r requirements-test.txt
+	$(BIN)/python -m pip install -q -r requirements-test.txt -c constraints.txt
 	@touch $@
 
 $(COLLECTION_LINK):
