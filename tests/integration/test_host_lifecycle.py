@@ -1,0 +1,100 @@
+# Copyright: fleetops.codedeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Three successive deployments of one revision in three versions, event by event with the host modules, behave
+as the CodeDeploy agent does: no ApplicationStop on the first, the previous revision's ApplicationStop on the next,
+and _last_successful_install written at the end of Install even when ValidateService then fails."""
+from __future__ import annotations
+
+import json
+
+from support.revisions import archive_tree, write_tree
+
+GROUP_ID = "0d6c4f57-1f4e-4e5b-9a39-7d1c2b3a4e5f"
+ROOT = "/opt/codedeploy-agent/deployment-root"
+EVENTS_BEFORE_INSTALL = ["ApplicationStop"]
+EVENTS_AFTER_INSTALL = ["AfterInstall", "ApplicationStart", "ValidateService"]
+
+APPSPEC = """\
+version: 0.0
+os: linux
+files:
+  - source: app
+    destination: /var/www/sample
+hooks:
+  ApplicationStop:
+    - location: scripts/stop.sh
+  BeforeInstall:
+    - location: scripts/record.sh
+  AfterInstall:
+    - location: scripts/record.sh
+  ApplicationStart:
+    - location: scripts/record.sh
+  ValidateService:
+    - location: scripts/validate.sh
+"""
+# Each script appends "<event> <version of the revision it belongs to>" to one journal per host.
+RECORD = '#!/bin/sh\necho "$LIFECYCLE_EVENT {version}" >> /srv/journal\n'
+VALIDATE = '#!/bin/sh\necho "$LIFECYCLE_EVENT {version}" >> /srv/journal\nexit {code}\n'
+
+PLAYBOOK = """\
+- hosts: fleet
+  gather_facts: false
+  module_defaults:
+    group/fleetops.codedeploy.host:
+      deployment_id: "{{{{ deployment_id }}}}"
+      deployment_group_id: {group_id}
+      deployment_group_name: sample-group
+      application_name: sample
+  tasks:
+    - ansible.builtin.copy: {{src: "{{{{ bundle }}}}", dest: /srv/bundle.tgz, mode: "0600"}}
+    - fleetops.codedeploy.lifecycle_event: {{event: ApplicationStop}}
+    - fleetops.codedeploy.revision_bundle: {{src: /srv/bundle.tgz, bundle_type: tgz}}
+    - fleetops.codedeploy.lifecycle_event: {{event: BeforeInstall}}
+    - fleetops.codedeploy.revision_install: {{}}
+    - fleetops.codedeploy.lifecycle_event: {{event: "{{{{ item }}}}"}}
+      loop: {after}
+""".format(group_id=GROUP_ID, after=json.dumps(EVENTS_AFTER_INSTALL))
+
+
+def make_bundle(tmp_path, version: str, validate_exit: int):
+    tree = write_tree(tmp_path / f"revision-{version}", {
+        "appspec.yml": APPSPEC,
+        "app/VERSION": f"{version}\n",
+        "scripts/stop.sh": RECORD.format(version=version),
+        "scripts/record.sh": RECORD.format(version=version),
+        "scripts/validate.sh": VALIDATE.format(version=version, code=validate_exit),
+    })
+    return archive_tree(tree, tmp_path / f"revision-{version}.tgz", "tgz")
+
+
+def test_three_versions_in_a_row_follow_the_agent(fleet, tmp_path):
+    two = fleet(2)
+    playbook = tmp_path / "deploy.yml"
+    playbook.write_text(PLAYBOOK)
+    deployments = [("d-SAMPLE001", "v1", 0), ("d-SAMPLE002", "v2", 0), ("d-SAMPLE003", "v3", 1)]
+    runs = []
+    for deployment_id, version, validate_exit in deployments:
+        bundle = make_bundle(tmp_path, version, validate_exit)
+        runs.append(two.playbook(playbook, extra_vars={"deployment_id": deployment_id, "bundle": str(bundle)}))
+    assert runs[0].rc == 0, runs[0].output
+    assert runs[1].rc == 0, runs[1].output
+    assert runs[2].rc == 2 and "failed with exit code 1" in runs[2].output
+
+    for host in two.hosts:
+        journal = two.path(host, "/srv/journal").read_text().splitlines()
+        assert journal == [
+            # d-1: no earlier install, so no ApplicationStop at all.
+            "BeforeInstall v1", "AfterInstall v1", "ApplicationStart v1", "ValidateService v1",
+            # d-2: revision 1's ApplicationStop, then revision 2's hooks.
+            "ApplicationStop v1", "BeforeInstall v2", "AfterInstall v2", "ApplicationStart v2",
+            "ValidateService v2",
+            # d-3: revision 2's ApplicationStop; its ValidateService fails.
+            "ApplicationStop v2", "BeforeInstall v3", "AfterInstall v3", "ApplicationStart v3",
+            "ValidateService v3",
+        ]
+        instructions = two.path(host, f"{ROOT}/deployment-instructions")
+        # Written at the end of Install: d-3 counts as "last successful" although its ValidateService failed.
+        assert (instructions / f"{GROUP_ID}_last_successful_install").read_text() == f"{ROOT}/{GROUP_ID}/d-SAMPLE003"
+        assert two.path(host, "/var/www/sample/VERSION").read_text() == "v3\n"
+        scripts_log = two.path(host, f"{ROOT}/{GROUP_ID}/d-SAMPLE002/logs/scripts.log").read_text()
+        assert "LifecycleEvent - ApplicationStop" in scripts_log.splitlines()[0]
