@@ -22,7 +22,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "tests" / "fleet"))
 
-from fleet import Fleet, render_inventory  # noqa: E402  (the fleet script lives beside the tests, not in a package)
+from fleet import Fleet, render_inventory, state_root  # noqa: E402  (the fleet script lives beside the tests, not in a package)
 
 POOL_SIZE = int(os.environ.get("FLEET_POOL_SIZE", "10"))
 # A test fleet of its own, so that `make test` can run beside a demo or molecule fleet.
@@ -108,7 +108,7 @@ def _bin(name: str) -> str:
 
 @pytest.fixture(scope="session")
 def fleet_pool(tmp_path_factory):
-    fleet = Fleet(REPO_ROOT / ".state" / f"test-pool-{POOL_OCTET2}", octet2=POOL_OCTET2)
+    fleet = Fleet(state_root() / f"test-pool-{POOL_OCTET2}", octet2=POOL_OCTET2)
     fleet.up(POOL_SIZE)
     try:
         yield fleet

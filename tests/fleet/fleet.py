@@ -9,12 +9,14 @@ under the fleet's state directory, ``/etc/passwd`` and friends gain a ``deploy``
 Python's PyYAML is hidden, as on a real target.
 
 Usage: ``fleet up N`` | ``fleet down`` | ``fleet status`` | ``fleet reset [HOST...]`` | ``fleet endpoint``.
-Environment: ``FLEET_STATE`` (state directory), ``FLEET_OCTET2`` (second octet of the addresses, default 0).
+Environment: ``FLEET_STATE`` (state directory, default under /var/tmp/fleetops-fleet), ``FLEET_OCTET2`` (second
+octet of the addresses, default 0).
 Needs root (namespaces and mounts), ``unshare`` and ``/usr/sbin/sshd``.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -70,8 +72,15 @@ class FleetState:
         return f"http://127.0.0.1:{self.moto_port}" if self.moto_port else ""
 
 
+def state_root() -> Path:
+    """Where fleets of this checkout keep their state: outside the checkout, which may lie under a path the hosts
+    mount privately (/tmp), and apart from other checkouts' fleets."""
+    checkout = hashlib.sha256(str(REPO_ROOT).encode()).hexdigest()[:10]
+    return Path("/var/tmp/fleetops-fleet") / checkout
+
+
 def default_state_dir(octet2: int) -> Path:
-    return REPO_ROOT / ".state" / f"fleet-{octet2}"
+    return state_root() / f"fleet-{octet2}"
 
 
 class Fleet:
@@ -326,6 +335,11 @@ class Fleet:
                     pass
         if self.state_dir.exists():
             shutil.rmtree(self.state_dir)
+        for parent in (state_root(), state_root().parent):
+            try:
+                parent.rmdir()  # only when no other fleet of this or another checkout is left there
+            except OSError:
+                pass
 
     def stop_processes(self, state: FleetState) -> None:
         """Stop every process living in a host's namespace (sshd and whatever hooks left), and moto."""
@@ -455,7 +469,8 @@ def main(argv: list[str]) -> int:
         host_init(argv[1], argv[2])
         return 0
     parser = argparse.ArgumentParser(prog="fleet", description=__doc__.split("\n\n", maxsplit=1)[0])
-    parser.add_argument("--state", help="state directory (default: $FLEET_STATE or .state/fleet-<octet2>)")
+    parser.add_argument("--state", help="state directory (default: $FLEET_STATE, else one per checkout and octet "
+                                        "under /var/tmp/fleetops-fleet)")
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start N hosts (and a moto server) and write the inventory")
     up.add_argument("count", type=int)
@@ -465,6 +480,8 @@ def main(argv: list[str]) -> int:
     reset = sub.add_parser("reset", help="empty the private directories of hosts")
     reset.add_argument("hosts", nargs="*")
     sub.add_parser("endpoint", help="print the moto endpoint URL")
+    sub.add_parser("inventory", help="print the path of the fleet's inventory")
+    sub.add_parser("config", help="print the path of the fleet's ansible.cfg")
     args = parser.parse_args(argv)
     fleet = Fleet(args.state)
     try:
@@ -483,6 +500,10 @@ def main(argv: list[str]) -> int:
                 raise FleetError(f"no fleet at {fleet.state_dir}")
             if args.command == "endpoint":
                 print(state.endpoint)
+            elif args.command == "inventory":
+                print(fleet.inventory)
+            elif args.command == "config":
+                print(fleet.ansible_cfg)
             else:
                 for host in state.hosts:
                     print(f"{host.name}\t{host.address}\tpid {host.pid}\t{'up' if _alive(host.pid) else 'DOWN'}")

@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 from conftest import REPO_ROOT
+from fleet import state_root
 
 FLEET_SCRIPT = REPO_ROOT / "tests" / "fleet" / "fleet"
 
@@ -74,7 +75,7 @@ def _recorded(state: Path) -> dict:
 
 
 def test_down_leaves_no_sshd_no_mount_no_moto_and_up_recovers_after_a_crash():
-    state = REPO_ROOT / ".state" / "test-lifecycle-78"
+    state = state_root() / "test-lifecycle-78"
     up = _fleet_cli(state, "up", "2")
     assert up.returncode == 0, up.stderr
     recorded = _recorded(state)
