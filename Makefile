@@ -3,12 +3,12 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 VENV := .venv
-BIN := $(VENV)/bin
+BIN := $(CURDIR)/$(VENV)/bin
 COLLECTIONS := $(CURDIR)/$(VENV)/collections
 COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/fleetops/codedeploy
 APT_PACKAGES := openssh-server openssh-client sudo acl haproxy unzip git util-linux procps
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
-export PATH := $(CURDIR)/$(BIN):$(PATH)
+export PATH := $(BIN):$(PATH)
 
 .PHONY: test demo deps system-deps unit integration molecule sanity lint clean
 
