@@ -81,7 +81,8 @@ class ActionModule(ActionBase):
         if self._task.check_mode:
             if refusal:
                 records.refuse(record, refusal)
-            return {**outcome, "changed": False, "msg": refusal.message if refusal else "check mode"}
+                return {**outcome, "failed": True, "changed": False, "msg": f"{refusal.code}: {refusal.message}"}
+            return {**outcome, "changed": False, "msg": "check mode"}
         warning = ledger.acquire(group_id, group, record["deployment_id"], os.getppid())
         if args.get("rollback_of"):
             link_rollback(ledger, record, args["rollback_of"])
