@@ -1,0 +1,167 @@
+# Copyright: fleetops.codedeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run deployments on the test fleet the way an operator does, and read what they leave behind.
+
+A test revision installs ``app/`` to /var/www/webapp and has the usual hooks; its ValidateService fails on the
+hosts listed in the bundle's own ``fail-hosts`` file, so a test breaks a deployment on chosen hosts with the
+revision alone.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Iterable, Optional
+
+from support.revisions import write_tree
+
+APP_DESTINATION = "/var/www/webapp"
+DEPLOYMENT_ROOT = "/opt/codedeploy-agent/deployment-root"
+REPORT_CALLBACK = {"ANSIBLE_CALLBACKS_ENABLED": "fleetops.codedeploy.deployment_report"}
+
+APPSPEC = f"""version: 0.0
+os: linux
+files:
+  - source: app
+    destination: {APP_DESTINATION}
+hooks:
+  ApplicationStop:
+    - location: scripts/stop.sh
+  BeforeInstall:
+    - location: scripts/before_install.sh
+  ApplicationStart:
+    - location: scripts/start.sh
+  ValidateService:
+    - location: scripts/validate.sh
+      timeout: 60
+"""
+
+VALIDATE = """#!/bin/sh
+# Fails on the hosts the revision lists in its own fail-hosts file (one hostname a line).
+set -eu
+here=$(dirname "$0")
+sleep "$(cat "$here/../validate-sleep")"
+if grep -qx "$(hostname)" "$here/../fail-hosts"; then
+  echo "validation failed on $(hostname)" >&2
+  exit 1
+fi
+echo "healthy on $(hostname)"
+"""
+
+ENV_DUMP = """#!/bin/sh
+# Leaves the hook's environment where the test can read it.
+env > /srv/hook-env
+"""
+
+
+def make_revision(root: Path, version: str, fail_hosts: Iterable[str] = (), validate_sleep: float = 0,
+                  appspec: str = APPSPEC) -> Path:
+    """A revision directory whose ValidateService fails on ``fail_hosts``; ``app/`` holds its version."""
+    return write_tree(root, {
+        "appspec.yml": appspec,
+        "app/VERSION": f"{version}\n",
+        "app/index.html": f"<h1>webapp {version}</h1>\n",
+        f"app/assets/v{version}.txt": f"asset of {version}\n",
+        "fail-hosts": "".join(f"{host}\n" for host in fail_hosts),
+        "validate-sleep": f"{validate_sleep}\n",
+        "scripts/stop.sh": "#!/bin/sh\necho stopping\n",
+        "scripts/before_install.sh": ENV_DUMP,
+        "scripts/start.sh": "#!/bin/sh\necho starting\n",
+        "scripts/validate.sh": VALIDATE,
+    })
+
+
+def deployment_vars(ledger: Path, revision: dict, **inputs) -> dict:
+    """Extra vars of a deployment to the FleetView inventory's group ``fleet``; ``inputs`` without the prefix."""
+    return {
+        "codedeploy_application_name": "webapp",
+        "codedeploy_deployment_group_name": "prod",
+        "codedeploy_target_group": "fleet",
+        "codedeploy_revision": revision,
+        "codedeploy_ledger_dir": str(ledger),
+        **{f"codedeploy_{key}": value for key, value in inputs.items()},
+    }
+
+
+def local(path: Path) -> dict:
+    return {"source": "local", "path": str(path)}
+
+
+def deploy(fleet, ledger: Path, revision: dict, *options: str, playbook: str = "fleetops.codedeploy.deploy",
+           env: Optional[dict] = None, **inputs):
+    """Run the deploy playbook with the report callback; return the run."""
+    return fleet.playbook(playbook, *options, extra_vars=deployment_vars(ledger, revision, **inputs),
+                          env={**REPORT_CALLBACK, **(env or {})})
+
+
+def records(ledger: Path) -> list[dict]:
+    """Every deployment record of the ledger, oldest first."""
+    directory = ledger / "deployments"
+    found = [json.loads(path.read_text()) for path in directory.glob("*.json")] if directory.is_dir() else []
+    return sorted(found, key=lambda record: record["create_time"])
+
+
+def statuses(record: dict) -> dict[str, str]:
+    return {entry["instance_id"]: entry["status"] for entry in record["instances"]}
+
+
+def ran(record: dict) -> list[str]:
+    """The instances that ran lifecycle events, in the order the waves started them."""
+    return [name for wave in record["waves"] for name in wave["instances"]]
+
+
+def _instant(text: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def fewest_healthy(record: dict) -> int:
+    """The lowest number of healthy instances at any instant, from the recorded event times.
+
+    An instance is unhealthy from the start of its first event that ran to the end of its last; a failed instance
+    stays unhealthy to the end."""
+    changes = []
+    for entry in record["instances"]:
+        times = [(event["start_time"], event["end_time"]) for event in entry["lifecycle_events"]
+                 if event["start_time"]]
+        if not times:
+            continue
+        changes.append((_instant(min(start for start, _ in times)), 1))
+        if entry["status"] != "Failed":
+            changes.append((_instant(max(end for _, end in times)), -1))
+    healthy = fewest = len(record["instances"])
+    # At one instant, instances that finish are counted before those that start.
+    for _, change in sorted(changes, key=lambda item: (item[0], item[1])):
+        healthy -= change
+        fewest = min(fewest, healthy)
+    return fewest
+
+
+def tree_digest(fleet, host: str, path: str = APP_DESTINATION) -> dict[str, str]:
+    """relative path -> (mode, owner, group, sha256 of a file or a link's target) under ``path`` on ``host``."""
+    root = fleet.path(host, path)
+    digest = {}
+    for directory, dirs, files in os.walk(root):
+        for name in dirs + files:
+            full = os.path.join(directory, name)
+            status = os.lstat(full)
+            if stat.S_ISLNK(status.st_mode):
+                content = os.readlink(full)
+            elif stat.S_ISREG(status.st_mode):
+                content = hashlib.sha256(Path(full).read_bytes()).hexdigest()
+            else:
+                content = None
+            digest[os.path.relpath(full, root)] = (oct(status.st_mode), status.st_uid, status.st_gid, content)
+    return digest
+
+
+def fleet_digest(fleet, path: str = APP_DESTINATION) -> dict[str, dict[str, str]]:
+    return {host: tree_digest(fleet, host, path) for host in fleet.hosts}
+
+
+def ledger_digest(ledger: Path) -> dict[str, str]:
+    """Every file of the ledger and its sha256."""
+    return {str(path.relative_to(ledger)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(ledger.rglob("*")) if path.is_file()} if ledger.is_dir() else {}
