@@ -515,7 +515,7 @@ class _Parser:
 
     def _block_scalar_indicators(self) -> Tuple[str, int]:
         chomping, increment = "clip", 0
-        for _ in range(2):  # in either order
+        for _indicator in range(2):  # in either order
             char = self._peek()
             if char in ("+", "-") and chomping == "clip":
                 chomping = "keep" if char == "+" else "strip"

@@ -465,7 +465,7 @@ def mutate(text: str, rng: random.Random) -> str:
 @pytest.mark.parametrize("name", sorted(APPSPECS) + ["snippets"])
 def test_damaged_files_raise_only_yaml_subset_errors(name):
     rng = random.Random(name)
-    for _ in range(300 if name in APPSPECS else 2000):
+    for _attempt in range(300 if name in APPSPECS else 2000):
         text = mutate(APPSPECS[name] if name in APPSPECS else rng.choice(SNIPPETS), rng)
         try:
             loaded = load(text)
