@@ -20,7 +20,7 @@ import boto3
 import pytest
 
 from conftest import REPO_ROOT, _bin, ansible_env
-from support.deployments import (APP_DESTINATION, APPSPEC, DEPLOYMENT_ROOT, REPORT_CALLBACK, deploy,
+from support.deployments import (APP_DESTINATION, APPSPEC, DEPLOYMENT_ROOT, HOLD_FILE, REPORT_CALLBACK, deploy,
                                  deployment_vars, fewest_healthy, fleet_digest, ledger_digest, local, make_revision,
                                  ran, records, statuses)
 from support.revisions import archive_tree
@@ -30,6 +30,12 @@ ALL_AT_ONCE = {"deployment_config_name": "CodeDeployDefault.AllAtOnce"}
 AUTO_ROLLBACK = {"auto_rollback": {"enabled": True, "events": ["DEPLOYMENT_FAILURE"]}}
 
 
+# The record's fields the issue names, in the shape of the API's DeploymentInfo.
+RECORD_KEYS = ("deployment_id", "application_name", "deployment_group_name", "deployment_group_id", "status",
+               "error_information", "creator", "rollback_info", "revision", "deployment_config_name",
+               "minimum_healthy_hosts", "create_time", "complete_time", "deployment_overview", "instances")
+
+
 def hosts(*numbers: int) -> list[str]:
     return [f"fleet-h{number}" for number in numbers]
 
@@ -37,6 +43,11 @@ def hosts(*numbers: int) -> list[str]:
 def assert_outcome(record: dict, *, status: str, code, minimum: int, succeeded: list[str], failed: list[str],
                    waves: list[list[str]]) -> None:
     """Status, error code, counts, which hosts ran and when — and the minimum held at every instant."""
+    assert set(RECORD_KEYS) <= set(record), set(RECORD_KEYS) - set(record)
+    assert record["create_time"] <= record["complete_time"]
+    for entry in record["instances"]:
+        for event in entry["lifecycle_events"]:
+            assert set(event) == {"lifecycle_event_name", "status", "start_time", "end_time", "diagnostics"}
     names = [entry["instance_id"] for entry in record["instances"]]
     skipped = [name for name in names if name not in succeeded + failed]
     assert (record["status"], (record["error_information"] or {}).get("code")) == (status, code), record
@@ -208,8 +219,9 @@ def wait_for_a_started_wave(ledger: Path, process: subprocess.Popen, timeout: fl
 def test_one_active_deployment_per_group_and_a_killed_controllers_lock_is_cleared(fleet, tmp_path):
     two = fleet(2)
     ledger = tmp_path / "ledger"
-    running = start_in_background(two, ledger, local(make_revision(tmp_path / "slow", "1", validate_sleep=4)),
-                                  **ALL_AT_ONCE)
+    for host in two.hosts:  # ValidateService waits while the file exists: the deployment stays active
+        assert two.ssh(host, f"touch {HOLD_FILE}").rc == 0
+    running = start_in_background(two, ledger, local(make_revision(tmp_path / "v1", "1")), **ALL_AT_ONCE)
     try:
         active = wait_for_a_started_wave(ledger, running)
         refused = deploy(two, ledger, local(make_revision(tmp_path / "v2", "2")), **ALL_AT_ONCE)
@@ -217,12 +229,13 @@ def test_one_active_deployment_per_group_and_a_killed_controllers_lock_is_cleare
     finally:
         os.killpg(running.pid, signal.SIGKILL)
         running.wait()
+        for host in two.hosts:  # the killed controller's hooks end on the hosts
+            two.ssh(host, f"rm -f {HOLD_FILE}")
     assert refused.rc != 0
     assert (f"The Deployment Group 'prod' already has an active Deployment '{active['deployment_id']}'"
             in refused.output)
     (killed,) = records(ledger)
     assert killed["status"] == "InProgress", "the refused deployment touched the active one's record"
-    time.sleep(4)  # the killed controller's hooks finish on the hosts
 
     run = deploy(two, ledger, local(make_revision(tmp_path / "v2", "2")), **ALL_AT_ONCE)
 

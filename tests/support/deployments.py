@@ -39,12 +39,14 @@ hooks:
       timeout: 60
 """
 
-VALIDATE = """#!/bin/sh
-# Fails on the hosts the revision lists in its own fail-hosts file (one hostname a line).
+HOLD_FILE = "/srv/hold-validate"
+
+VALIDATE = f"""#!/bin/sh
+# Waits while the test holds the host ({HOLD_FILE} exists); fails on the hosts the revision lists in its own
+# fail-hosts file (one hostname a line).
 set -eu
-here=$(dirname "$0")
-sleep "$(cat "$here/../validate-sleep")"
-if grep -qx "$(hostname)" "$here/../fail-hosts"; then
+while [ -e {HOLD_FILE} ]; do sleep 0.2; done
+if grep -qx "$(hostname)" "$(dirname "$0")/../fail-hosts"; then
   echo "validation failed on $(hostname)" >&2
   exit 1
 fi
@@ -57,8 +59,7 @@ env > /srv/hook-env
 """
 
 
-def make_revision(root: Path, version: str, fail_hosts: Iterable[str] = (), validate_sleep: float = 0,
-                  appspec: str = APPSPEC) -> Path:
+def make_revision(root: Path, version: str, fail_hosts: Iterable[str] = (), appspec: str = APPSPEC) -> Path:
     """A revision directory whose ValidateService fails on ``fail_hosts``; ``app/`` holds its version."""
     return write_tree(root, {
         "appspec.yml": appspec,
@@ -66,7 +67,6 @@ def make_revision(root: Path, version: str, fail_hosts: Iterable[str] = (), vali
         "app/index.html": f"<h1>webapp {version}</h1>\n",
         f"app/assets/v{version}.txt": f"asset of {version}\n",
         "fail-hosts": "".join(f"{host}\n" for host in fail_hosts),
-        "validate-sleep": f"{validate_sleep}\n",
         "scripts/stop.sh": "#!/bin/sh\necho stopping\n",
         "scripts/before_install.sh": ENV_DUMP,
         "scripts/start.sh": "#!/bin/sh\necho starting\n",
