@@ -79,6 +79,7 @@ class ActionModule(ActionBase):
         outcome = {"deployment_id": deployment_id, "deployment_group_id": group_id, "revision": revision,
                    "events": events, "record": record, "refused": bool(refusal)}
         if self._task.check_mode:
+            ledger.check_free(group_id, group)
             if refusal:
                 records.refuse(record, refusal)
                 return {**outcome, "failed": True, "changed": False, "msg": f"{refusal.code}: {refusal.message}"}

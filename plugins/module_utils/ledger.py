@@ -72,6 +72,17 @@ def process_start_ticks(pid: int) -> Optional[int]:
         return None
 
 
+def is_stale(holder: dict[str, Any]) -> bool:
+    """A lock taken by a controller on this machine that is no longer running."""
+    return holder.get("hostname") == socket.gethostname() and not process_is_running(
+        holder.get("pid", 0), holder.get("pid_start_ticks"))
+
+
+def active_deployment_error(group_name: str, holder: dict[str, Any]) -> ActiveDeploymentError:
+    return ActiveDeploymentError(
+        f"The Deployment Group '{group_name}' already has an active Deployment '{holder['deployment_id']}'")
+
+
 class Ledger:
     def __init__(self, directory: str) -> None:
         self.directory = os.path.abspath(os.path.expanduser(directory))
@@ -126,13 +137,9 @@ class Ledger:
         warning = None
         holder = self.lock_holder(group_id)
         if holder is not None:
-            if holder.get("hostname") == socket.gethostname() and not process_is_running(
-                    holder.get("pid", 0), holder.get("pid_start_ticks")):
-                warning = self.clear_stale(group_id, holder)
-            else:
-                raise ActiveDeploymentError(
-                    f"The Deployment Group '{group_name}' already has an active Deployment "
-                    f"'{holder['deployment_id']}'")
+            if not is_stale(holder):
+                raise active_deployment_error(group_name, holder)
+            warning = self.clear_stale(group_id, holder)
         os.makedirs(self.path("locks"), exist_ok=True)
         lock = {
             "deployment_id": deployment_id,
@@ -144,12 +151,16 @@ class Ledger:
         try:
             fd = os.open(self.lock_path(group_id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
-            holder = self.lock_holder(group_id) or {"deployment_id": "unknown"}
-            raise ActiveDeploymentError(
-                f"The Deployment Group '{group_name}' already has an active Deployment '{holder['deployment_id']}'")
+            raise active_deployment_error(group_name, self.lock_holder(group_id) or {"deployment_id": "unknown"})
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(lock, handle)
         return warning
+
+    def check_free(self, group_id: str, group_name: str) -> None:
+        """What ``acquire`` would refuse, without changing anything (check mode): a stale lock counts as free."""
+        holder = self.lock_holder(group_id)
+        if holder is not None and not is_stale(holder):
+            raise active_deployment_error(group_name, holder)
 
     def lock_holder(self, group_id: str) -> Optional[dict[str, Any]]:
         try:

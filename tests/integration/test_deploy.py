@@ -225,15 +225,18 @@ def test_one_active_deployment_per_group_and_a_killed_controllers_lock_is_cleare
     try:
         active = wait_for_a_started_wave(ledger, running)
         refused = deploy(two, ledger, local(make_revision(tmp_path / "v2", "2")), **ALL_AT_ONCE)
+        checked = deploy(two, ledger, local(make_revision(tmp_path / "v2", "2")), "--check", **ALL_AT_ONCE)
         assert running.poll() is None, "the first deployment should still be running"
     finally:
         os.killpg(running.pid, signal.SIGKILL)
         running.wait()
         for host in two.hosts:  # the killed controller's hooks end on the hosts
             two.ssh(host, f"rm -f {HOLD_FILE}")
-    assert refused.rc != 0
-    assert (f"The Deployment Group 'prod' already has an active Deployment '{active['deployment_id']}'"
-            in refused.output)
+    for attempt in (refused, checked):
+        assert attempt.rc != 0
+        assert (f"The Deployment Group 'prod' already has an active Deployment '{active['deployment_id']}'"
+                in attempt.output)
+    assert "Plan:" not in checked.output
     (killed,) = records(ledger)
     assert killed["status"] == "InProgress", "the refused deployment touched the active one's record"
 

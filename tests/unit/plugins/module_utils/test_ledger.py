@@ -67,3 +67,17 @@ def test_a_dead_controllers_lock_is_cleared_with_a_warning_and_its_record_failed
     assert stale["error_information"]["code"] == "INTERNAL_ERROR"
     assert [i["status"] for i in stale["instances"]] == ["Succeeded", "Skipped"]
     assert ledger.lock_holder(GROUP)["deployment_id"] == "d-BBBBBBBBB"
+
+
+def test_check_free_refuses_a_running_deployment_and_leaves_a_stale_lock_alone(tmp_path):
+    ledger = Ledger(str(tmp_path))
+    ledger.acquire(GROUP, "prod", "d-AAAAAAAAA", os.getpid())
+    with pytest.raises(ActiveDeploymentError, match="already has an active Deployment 'd-AAAAAAAAA'"):
+        ledger.check_free(GROUP, "prod")
+    ledger.release(GROUP, "d-AAAAAAAAA")
+    ledger.check_free(GROUP, "prod")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    ledger.acquire(GROUP, "prod", "d-BBBBBBBBB", dead.pid)
+    ledger.check_free(GROUP, "prod")
+    assert ledger.lock_holder(GROUP)["deployment_id"] == "d-BBBBBBBBB"
