@@ -192,6 +192,20 @@ def test_rollback_playbook_alone_restores_from_what_the_hosts_record(fleet, tmp_
     assert fleet_digest(three) == before
 
 
+def test_rollback_without_an_earlier_success_says_so_and_touches_nothing(fleet, tmp_path):
+    one = fleet(1)
+    ledger = tmp_path / "ledger"
+    run = deploy(one, ledger, {}, playbook="fleetops.codedeploy.rollback", **ALL_AT_ONCE)
+    assert run.rc != 0
+    assert ("There is no earlier successful deployment of deployment group 'prod' to roll back to"
+            in " ".join(run.output.split()))
+    (record,) = records(ledger)
+    assert (record["creator"], record["status"], record["error_information"]["code"]) == (
+        "codeDeployRollback", "Failed", "REVISION_MISSING")
+    assert not list((ledger / "locks").glob("*"))
+    assert_untouched(one, one.hosts)
+
+
 # ----- one active deployment per group ----------------------------------------------------------------------------
 def start_in_background(fleet, ledger: Path, revision: dict, **inputs) -> subprocess.Popen:
     """The deploy playbook in its own process group, as an operator's second terminal would run it."""
