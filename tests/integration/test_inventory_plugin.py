@@ -369,12 +369,22 @@ def test_cache_avoids_a_second_aws_call(fleet, proxy, clients, tmp_path):
     # From the cache: no request, and the new instance is not seen yet.
     assert members(inventory_list(view, config), "codedeploy_web_prod") == {first}
     assert proxy.actions == Counter({"DescribeInstances": 1})
-    # Grouping is rebuilt from the cached data on every run: a new group needs no flush if it asks for no new data.
     # A flush reads AWS again and refreshes the cache.
     assert members(inventory_list(view, config, "--flush-cache"), "codedeploy_web_prod") == {first, second}
     assert proxy.actions == Counter({"DescribeInstances": 2})
     assert members(inventory_list(view, config), "codedeploy_web_prod") == {first, second}
     assert proxy.actions == Counter({"DescribeInstances": 2})
+    # Groups are rebuilt from the cached data on every run: a new group asking for the same data needs no request;
+    # one asking for other data makes the cached answer unusable.
+    settings = yaml.safe_load(config.read_text())
+    settings["applications"]["web"]["deployment_groups"]["again"] = {"ec2_tag_filters": [kv("Env", "prod")]}
+    config.write_text(yaml.safe_dump(settings))
+    assert members(inventory_list(view, config), "codedeploy_web_again") == {first, second}
+    assert proxy.actions == Counter({"DescribeInstances": 2})
+    settings["applications"]["web"]["deployment_groups"]["test"] = {"ec2_tag_filters": [kv("Env", "test")]}
+    config.write_text(yaml.safe_dump(settings))
+    assert members(inventory_list(view, config), "codedeploy_web_prod") == {first, second}
+    assert proxy.actions == Counter({"DescribeInstances": 3})
 
 
 # ----- errors ------------------------------------------------------------------------------------------------------
