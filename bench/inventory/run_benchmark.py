@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 # Copyright: fleetops.codedeploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Inventory build time: fleetops.codedeploy.deployment_groups against amazon.aws.aws_ec2, on a moto server.
@@ -91,7 +91,7 @@ def populate(endpoint: str) -> dict[str, set[str]]:
         ec2 = boto3.client("ec2", region_name=region, endpoint_url=endpoint, aws_access_key_id="testing",
                            aws_secret_access_key="testing")
         ids: list[str] = []
-        for _ in range(INSTANCES_PER_REGION // RESERVATION_SIZE):
+        for reservation_number in range(INSTANCES_PER_REGION // RESERVATION_SIZE):
             reservation = ec2.run_instances(ImageId="ami-12c6146b", MinCount=RESERVATION_SIZE,
                                             MaxCount=RESERVATION_SIZE, InstanceType="t3.micro")
             ids += [instance["InstanceId"] for instance in reservation["Instances"]]
@@ -165,7 +165,7 @@ def membership(listing: dict) -> dict[str, set[str]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--rounds", type=int, default=5, help="timed runs of each plugin and mode (default 5)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
@@ -181,7 +181,7 @@ def main() -> int:
         configs = write_configs(endpoint)
         env = inventory_env()
         for plugin, config in configs.items():
-            _, _, output = run_inventory(python, config, "list", env)
+            output = run_inventory(python, config, "list", env)[2]
             found = membership(json.loads(output))
             if found != expected:
                 wrong = sorted(group for group in expected if found[group] != expected[group])
@@ -194,7 +194,7 @@ def main() -> int:
             order = list(configs) if round_number % 2 == 0 else list(reversed(configs))
             for mode in ("graph", "list"):
                 for plugin in order:
-                    wall, cpu, _ = run_inventory(python, configs[plugin], mode, env)
+                    wall, cpu = run_inventory(python, configs[plugin], mode, env)[:2]
                     figures[mode][plugin]["wall"].append(wall)
                     figures[mode][plugin]["cpu"].append(cpu)
                     print(f"round {round_number + 1} --{mode} {plugin}: {wall:.2f} s wall, {cpu:.2f} s CPU", flush=True)

@@ -416,8 +416,8 @@ def plan_inventory(specs: Sequence[DeploymentGroupSpec], ec2_instances: Sequence
     members = {(spec.application, spec.name): (
         [instance for instance in on_premises if spec.on_premises.matches(instance.tags)],
         [instance for instance in ec2_sorted if spec.selects_ec2(instance)]) for spec in specs}
-    selected_on_premises = {instance.name for on_prem, _ in members.values() for instance in on_prem}
-    selected_ec2 = {instance["id"] for _, ec2 in members.values() for instance in ec2}
+    selected_on_premises = {instance.name for found in members.values() for instance in found[0]}
+    selected_ec2 = {instance["id"] for found in members.values() for instance in found[1]}
     for instance in on_premises:
         if instance.name in selected_on_premises:
             plan.hosts[instance.name] = on_premises_host_vars(instance)

@@ -285,8 +285,8 @@ def test_api_groups_select_instances_of_their_region_only():
 
 
 def test_host_names_stay_unique():
-    specs = parse_applications({"a": {"deployment_groups": {"b": {"ec2_tag_filters": [{"key": "Name"}],
-                                                                   "on_premises_tag_filters": [{"key": "Name"}]}}}})
+    group = {"ec2_tag_filters": [{"key": "Name"}], "on_premises_tag_filters": [{"key": "Name"}]}
+    specs = parse_applications({"a": {"deployment_groups": {"b": group}}})
     instances = [instance("i-1", {"Name": "web"}), instance("i-2", {"Name": "web"}), instance("i-3", {"Name": "dc1"})]
     plan = plan_inventory(specs, instances, [OnPremisesInstance("dc1", {"Name": "x"})], ["tag:Name", "private-ip-address"])
     assert plan.groups["codedeploy_a_b"].hosts == ["dc1", "web", "10.0.0.2", "10.0.0.3"]

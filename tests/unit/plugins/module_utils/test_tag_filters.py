@@ -205,13 +205,16 @@ def test_server_side_filters_never_drop_a_matching_instance():
         return TagFilter(kind, rng.choice(keys) if kind != VALUE_ONLY else None,
                          rng.choice(values) if kind != KEY_ONLY else None)
 
+    def random_selector():
+        return TagSelector(tuple(tuple(random_filter() for position in range(rng.randint(1, 3)))
+                                 for group in range(rng.randint(1, 3))))
+
     checked = 0
-    for _ in range(300):
-        selectors = [TagSelector(tuple(tuple(random_filter() for _ in range(rng.randint(1, 3)))
-                                       for _ in range(rng.randint(1, 3))))
-                     for _ in range(rng.randint(1, 4))]
+
+    for trial in range(300):
+        selectors = [random_selector() for selector in range(rng.randint(1, 4))]
         filters = describe_instances_filters(selectors)
-        for _ in range(30):
+        for instance in range(30):
             tags = {key: rng.choice(values) for key in keys if rng.random() < 0.6}
             if any(selector.matches(tags) for selector in selectors):
                 checked += 1
