@@ -9,6 +9,7 @@ module_utils (health, deployment_record, ledger); this plugin only reads its arg
 from __future__ import annotations
 
 import os
+import time
 from typing import Optional
 
 from ansible.errors import AnsibleActionFail
@@ -20,9 +21,9 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_roo
     DEFAULT_DEPLOYMENT_ROOT, DeploymentRoot)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.health import (
     DeploymentConfigError, StartRefusal, instance_health, order_instances, refuse_start, resolve_minimum_healthy_hosts,
-    wave_size)
+    resolve_zonal_config)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.ledger import (
-    ActiveDeploymentError, Ledger, deployment_group_id, new_deployment_id)
+    ActiveDeploymentError, Ledger, deployment_group_id, new_deployment_id, utc_now)
 
 # Registered by the role's wave tasks on each host of the wave.
 LIFECYCLE_RESULT_VAR = "codedeploy_instance"
@@ -35,7 +36,7 @@ class ActionModule(ActionBase):
     _VALID_ARGS = frozenset(("step", "ledger_dir", "deployment_id", "application_name", "deployment_group_name",
                              "deployment_group_id", "targets", "survey", "revision", "deployment_config_name",
                              "minimum_healthy_hosts", "options", "creator", "rollback_of", "events", "batch",
-                             "final_pass", "hosts", "instance_order", "record"))
+                             "final_pass", "hosts", "instance_order", "record", "zones"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -62,6 +63,7 @@ class ActionModule(ActionBase):
                                                              args.get("minimum_healthy_hosts"))
         deployment_id = new_deployment_id()
         options = dict(args.get("options") or {})
+        zonal = resolve_zonal_config(options.get("zonal_config"))
         revision = args.get("revision")
         if revision is None:
             # A rollback: the group's last successful revision, as the ledger knows it (else the hosts, at start).
@@ -74,7 +76,8 @@ class ActionModule(ActionBase):
         record = records.new_record(
             deployment_id=deployment_id, application_name=application, deployment_group_name=group,
             deployment_group_id=group_id, creator=args.get("creator") or "user", revision=revision,
-            deployment_config_name=config_name, minimum=minimum, instances=targets, events=events, options=options)
+            deployment_config_name=config_name, minimum=minimum, instances=targets, events=events, options=options,
+            zonal=zonal)
         refusal = refuse_start(len(targets), records.minimum_count(record), config_name)
         outcome = {"deployment_id": deployment_id, "deployment_group_id": group_id, "revision": revision,
                    "events": events, "record": record, "refused": bool(refusal)}
@@ -97,7 +100,8 @@ class ActionModule(ActionBase):
 
     # ----- start -------------------------------------------------------------------------------------------
     def _start(self, ledger: Ledger, args: dict) -> dict:
-        """Order the instances by health (from the survey of the hosts) and size the waves."""
+        """Order the instances by health (from the survey of the hosts), group them by zone (zonal configuration)
+        and size the waves."""
         record = args.get("record") if self._task.check_mode else ledger.load(args["deployment_id"])
         survey = args.get("survey") or {}
         if record["revision"] is None:
@@ -108,16 +112,20 @@ class ActionModule(ActionBase):
                     f"'{record['deployment_group_name']}' to roll back to: neither the controller's ledger "
                     f"({ledger.directory}) nor any of its instances records one."))
         group_revision = (ledger.last_successful(record["deployment_group_id"]) or {}).get("revision") or {}
+        last_deployments = {name: survey_health(info) for name, info in survey.items()}
         targets = [entry["instance_id"] for entry in record["instances"]]
-        health = {name: instance_health(*survey_health(survey.get(name)), group_revision.get("sha256"))
+        health = {name: instance_health(*last_deployments.get(name, (None, None)), group_revision.get("sha256"))
                   for name in targets}
-        order = order_instances(targets, health, args.get("instance_order"))
-        size = wave_size(len(targets), records.minimum_count(record))
-        records.start(record, order, size)
+        order, batches, zones, refusal = records.plan_waves(
+            record, order_instances(targets, health, args.get("instance_order")), args.get("zones") or {})
+        if refusal:
+            return self._abandon(ledger, record, refusal.code, refusal.message)
+        records.start(record, order, batches, zones)
         if not self._task.check_mode:
             ledger.save(record)
-        return {"changed": not self._task.check_mode, "order": order, "wave_size": size, "health": health,
-                "revision": record["revision"], "record": record}
+        return {"changed": not self._task.check_mode, "order": order, "wave_size": record["wave_size"],
+                "batches": batches, "zones": zones, "health": health, "revision": record["revision"],
+                "record": record}
 
     def _abandon(self, ledger: Ledger, record: dict, code: str, message: str) -> dict:
         records.refuse(record, StartRefusal(code, message))
@@ -128,16 +136,23 @@ class ActionModule(ActionBase):
 
     # ----- gate --------------------------------------------------------------------------------------------
     def _gate(self, ledger: Ledger, args: dict) -> dict:
+        """The zone's bake time when the batch opens the next zone, then the alarm poll, then who starts."""
         record = ledger.load(args["deployment_id"])
+        batch, final_pass = list(args.get("batch") or []), bool(args.get("final_pass"))
+        waited = records.monitor_wait(record, batch, final_pass)
+        if waited:
+            waited["start_time"] = utc_now()
+            time.sleep(waited["seconds"])
+            waited["end_time"] = utc_now()
         alarm = poll_alarms(record["options"].get("alarm_configuration"), record["options"].get("aws"))
         if alarm.active:
             record.setdefault("stop_reason", {"alarms": alarm.active})
             ledger.save(record)
             return {"changed": False, "start": [], "deferred": [], "stop": True, "alarms": alarm.active,
-                    "warnings": alarm.warnings}
-        decision = records.gate(record, list(args.get("batch") or []), bool(args.get("final_pass")))
+                    "warnings": alarm.warnings, "monitor_wait": waited}
+        decision = records.gate(record, batch, final_pass, waited=waited)
         ledger.save(record)
-        return {"changed": bool(decision["start"]), "warnings": alarm.warnings, **decision}
+        return {"changed": bool(decision["start"]), "warnings": alarm.warnings, "monitor_wait": waited, **decision}
 
     # ----- record ------------------------------------------------------------------------------------------
     def _record(self, ledger: Ledger, args: dict) -> dict:

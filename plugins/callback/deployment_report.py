@@ -11,9 +11,9 @@ version_added: 0.1.0
 author:
   - fleetops maintainers (@fleetops)
 description:
-  - Prints the plan of a deployment (in check mode), one line per wave (instances, succeeded, failed, healthy
-    against the minimum), and at the end a table of every instance and lifecycle event with the failing script
-    and its log tail.
+  - Prints the plan of a deployment in check mode (zones, waves, order), one line per wave (instances, succeeded, failed, healthy against the minimum, the zone and its minimum), each
+    zone's monitor wait, an alarm stop, and at the end a table of every instance and lifecycle event with the
+    failing script and its log tail.
   - Writes a JUnit XML report of each deployment to C(<ledger>/reports/<deployment_id>.xml) for CI; the JSON
     record is in C(<ledger>/deployments/<deployment_id>.json).
 requirements:
@@ -26,6 +26,8 @@ from xml.etree import ElementTree
 
 from ansible.plugins.callback import CallbackBase
 
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.health import zone_label
+
 EVENT_LABELS = {
     "BeforeBlockTraffic": "BeforeBlock", "BlockTraffic": "Block", "AfterBlockTraffic": "AfterBlock",
     "ApplicationStop": "AppStop", "DownloadBundle": "Download", "BeforeInstall": "BeforeInst",
@@ -36,38 +38,77 @@ EVENT_LABELS = {
 STATUS_MARKS = {"Succeeded": "ok", "Failed": "FAILED", "Skipped": "skip", "Pending": "-", "InProgress": "..."}
 
 
+def compare(healthy: int, minimum: int) -> str:
+    return f"{healthy} {'≥' if healthy >= minimum else '<'} {minimum}"
+
+
 def wave_line(summary: dict) -> str:
     if summary["final_pass"]:
         label = f"Final pass {summary['wave']}"
     else:
         label = f"Wave {summary['wave']}/{summary.get('planned_waves') or '?'}"
+    if summary.get("zone") is not None:
+        label += f" in zone {summary['zone']}"
     line = (f"{label}: {summary['instances']} instance{'s' if summary['instances'] != 1 else ''}, "
             f"{summary['succeeded']} succeeded, {summary['failed']} failed, "
-            f"healthy {summary['healthy']} {'≥' if summary['healthy'] >= summary['minimum'] else '<'} "
-            f"{summary['minimum']}")
+            f"healthy {compare(summary['healthy'], summary['minimum'])}")
+    if summary.get("zone") is not None:
+        line += f" (zone {compare(summary['zone_healthy'], summary['zone_minimum'])})"
     if summary.get("deferred"):
         line += f"; {summary['deferred']} deferred to the final pass"
-    if summary["stop"]:
+    if summary["stop"] and summary.get("stuck_zone") is not None:
+        line += f" — stopping: the minimum healthy hosts of zone {summary['stuck_zone']} would be broken"
+    elif summary["stop"]:
         line += " — stopping: the minimum healthy hosts would be broken"
     return line
 
 
+def monitor_line(waited: dict) -> str:
+    return (f"Zone {zone_label(waited['after_zone'])} done: waited {waited['seconds']} s "
+            f"({waited['setting']}) before zone {zone_label(waited['before_zone'])}")
+
+
+def wave_sizes(started: dict) -> str:
+    """N - M, or with zones the size of every wave (they differ from zone to zone)."""
+    return ", ".join(str(size) for size in started["batches"]) if started.get("zones") else str(started["wave_size"])
+
+
 def plan_lines(started: dict, appspec: dict) -> list[str]:
-    """What --check shows: the waves, their order, and which events run scripts on each host."""
-    order, size = started["order"], started["wave_size"]
+    """What --check shows: zones, waves, their order, and which events run scripts on each host."""
+    order, batches, zones = started["order"], started["batches"], started.get("zones")
+    record = started["record"]
     hooks = [event for event in EVENT_LABELS if appspec.get("hooks", {}).get(event)]
-    lines = [f"Plan: {len(order)} instances, minimum healthy {started['record']['minimum_healthy_hosts']['count']}, "
-             f"waves of {size}"]
-    for index in range(0, len(order), size):
-        wave = order[index:index + size]
-        lines.append(f"  Wave {index // size + 1}: " + ", ".join(
+    lines = [f"Plan: {len(order)} instances, minimum healthy {record['minimum_healthy_hosts']['count']}, "
+             f"waves of {wave_sizes(started)}"]
+    zone_of = {name: zone["name"] for zone in zones or [] for name in zone["instances"]}
+    if zones:
+        config = record["zonal_config"]
+        lines.append("  Zones in order: " + ", ".join(
+            f"{zone_label(zone['name'])} ({len(zone['instances'])} instances, minimum healthy {zone['minimum']})"
+            for zone in zones))
+        lines.append(f"  Monitor after the first zone {config['first_zone_monitor_duration_in_seconds']} s, "
+                     f"after the others {config['monitor_duration_in_seconds']} s")
+    position = 0
+    for number, size in enumerate(batches, start=1):
+        wave = order[position:position + size]
+        position += size
+        zone = f" (zone {zone_label(zone_of[wave[0]])})" if zones else ""
+        lines.append(f"  Wave {number}{zone}: " + ", ".join(
             f"{name} ({started['health'].get(name, 'Unknown')})" for name in wave))
-    instances = started["record"]["instances"]
+    instances = record["instances"]
     if instances:
         lines.append("  Each instance runs: " + " → ".join(
             event["lifecycle_event_name"] for event in instances[0]["lifecycle_events"]))
     lines.append("  Scripts from the AppSpec for: " + (", ".join(hooks) or "no event"))
     return lines
+
+
+def start_line(started: dict) -> str:
+    line = (f"Deployment {started['record']['deployment_id']}: {len(started['order'])} instances in waves of "
+            f"{wave_sizes(started)}")
+    if started.get("zones"):
+        line += " across zones " + ", ".join(zone_label(zone["name"]) for zone in started["zones"])
+    return line
 
 
 def table_lines(record: dict) -> list[str]:
@@ -140,19 +181,27 @@ class CallbackModule(CallbackBase):
         step = task.args.get("step")
         if step == "create" and outcome.get("refused"):
             self._report(outcome["record"], None, None)
+        elif step == "start" and outcome.get("failed"):
+            if outcome.get("record"):
+                self._report(outcome["record"], None, None)
         elif step == "start" and task.check_mode:
             for line in plan_lines(outcome, self._appspec_of(outcome)):
                 self._display.display(line)
         elif step == "start":
-            self._display.display(f"Deployment {outcome['record']['deployment_id']}: "
-                                  f"{len(outcome['order'])} instances in waves of {outcome['wave_size']}")
-        elif step == "gate" and outcome.get("alarms"):
-            self._display.display(f"Stopping: alarm(s) {', '.join(outcome['alarms'])} in ALARM", color="red")
+            self._display.display(start_line(outcome))
+        elif step == "gate":
+            self._gate(outcome)
         elif step == "record":
             self._display.display(wave_line(outcome["summary"]),
                                   color="red" if outcome["summary"]["failed"] else None)
         elif step == "finish":
             self._report(outcome["record"], outcome.get("report_path"), outcome.get("record_path"))
+
+    def _gate(self, outcome: dict) -> None:
+        if outcome.get("monitor_wait"):
+            self._display.display(monitor_line(outcome["monitor_wait"]))
+        if outcome.get("alarms"):
+            self._display.display(f"Stopping: alarm(s) {', '.join(outcome['alarms'])} in ALARM", color="red")
 
     @staticmethod
     def _appspec_of(outcome: dict) -> dict:
@@ -165,6 +214,8 @@ class CallbackModule(CallbackBase):
         if error:
             headline += f": {error['code']}: {error['message']}"
         self._display.display(headline, color="green" if record["status"] == "Succeeded" else "red")
+        for message in record.get("deployment_status_messages") or []:
+            self._display.display(message)
         for line in table_lines(record):
             self._display.display(line)
         if report_path:

@@ -3,17 +3,18 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A deployment's record and its state machine, as the CodeDeploy service keeps it: pure functions over a dict.
 
-The record is the shape of the API's DeploymentInfo (snake_case) plus ``instances`` with their lifecycle events
-and ``waves``. The role drives it: ``new_record`` → ``start`` (instance order) → per wave ``gate`` and
+The record is the shape of the API's DeploymentInfo (snake_case) plus ``instances`` with their lifecycle events,
+``waves``, the ``batches`` (Ansible ``serial``) and, with a zonal configuration, the ``zones``. The role drives it:
+``new_record`` → ``plan_waves`` → ``start`` → per wave ``monitor_wait``, ``gate`` and
 ``record_wave`` → ``finish``. The ledger stores it after every step, so a killed controller leaves InProgress.
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Optional
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.health import (
-    MSG_HEALTH_CONSTRAINTS, MinimumHealthyHosts, StartRefusal, final_status, must_stop, split_wave)
+    MSG_HEALTH_CONSTRAINTS, MinimumHealthyHosts, StartRefusal, ZonalConfig, batch_sizes, final_status, must_stop,
+    plan_zones, refuse_start, refuse_zones, split_wave, split_wave_by_zone, zonal_batch_sizes, zone_label)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.ledger import utc_now
 
 BLOCK_TRAFFIC_EVENTS = ["BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic"]
@@ -21,6 +22,8 @@ INSTALL_EVENTS = ["ApplicationStop", "DownloadBundle", "BeforeInstall", "Install
                   "ApplicationStart", "ValidateService"]
 ALLOW_TRAFFIC_EVENTS = ["BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"]
 MSG_ALARM_ACTIVE = "The deployment was stopped because the CloudWatch alarm(s) {alarms} entered the ALARM state."
+MSG_ROLLBACK_NOT_ZONAL = "A rollback does not go zone by zone: the zonal configuration is not applied."
+CREATOR_ROLLBACK = "codeDeployRollback"
 MSG_STRICT = ("The deployment failed because {failed} instance(s) failed and codedeploy_strict requires every "
               "instance to succeed.")
 
@@ -39,7 +42,12 @@ def pending_event(name: str) -> dict[str, Any]:
 def new_record(*, deployment_id: str, application_name: str, deployment_group_name: str, deployment_group_id: str,
                creator: str, revision: dict[str, Any], deployment_config_name: str,
                minimum: MinimumHealthyHosts, instances: list[str], events: list[str],
-               options: dict[str, Any]) -> dict[str, Any]:
+               options: dict[str, Any], zonal: Optional[ZonalConfig] = None) -> dict[str, Any]:
+    """A Created deployment. ``zonal`` is the resolved zonal configuration; a rollback never goes zone by zone."""
+    messages = []
+    if zonal is not None and creator == CREATOR_ROLLBACK:
+        zonal = None
+        messages.append(MSG_ROLLBACK_NOT_ZONAL)
     return {
         "deployment_id": deployment_id,
         "application_name": application_name,
@@ -62,11 +70,29 @@ def new_record(*, deployment_id: str, application_name: str, deployment_group_na
                        "lifecycle_events": [pending_event(event) for event in events]} for name in instances],
         "waves": [],
         "wave_size": None,
+        "batches": None,
+        "zonal_config": None if zonal is None else {
+            "minimum_healthy_hosts_per_zone": {"type": zonal.minimum_per_zone.type,
+                                               "value": zonal.minimum_per_zone.value},
+            "monitor_duration_in_seconds": zonal.monitor_duration,
+            "first_zone_monitor_duration_in_seconds": zonal.first_zone_monitor_duration},
+        "zones": None,
+        "deployment_status_messages": messages,
     }
 
 
 def minimum_count(record: dict[str, Any]) -> int:
     return record["minimum_healthy_hosts"]["count"]
+
+
+def zone_of(record: dict[str, Any]) -> dict[str, str]:
+    """Instance -> zone name ("" for no zone), for a zonal deployment once started; else empty."""
+    return {name: zone["name"] for zone in record.get("zones") or [] for name in zone["instances"]}
+
+
+def zone_counts(record: dict[str, Any], zone: dict[str, Any]) -> dict[str, int]:
+    members = set(zone["instances"])
+    return counts({"instances": [entry for entry in record["instances"] if entry["instance_id"] in members]})
 
 
 def counts(record: dict[str, Any]) -> dict[str, int]:
@@ -96,35 +122,103 @@ def refuse(record: dict[str, Any], refusal: StartRefusal) -> dict[str, Any]:
     return record
 
 
-def start(record: dict[str, Any], order: list[str], wave_size: int) -> dict[str, Any]:
+def plan_waves(record: dict[str, Any], order: list[str], zones_of_hosts: dict[str, Optional[str]]
+               ) -> tuple[list[str], list[int], Optional[list[dict[str, Any]]], Optional[StartRefusal]]:
+    """(instances in deployment order, batch sizes, zones, refusal) for the instances left in the deployment.
+
+    Without a zonal configuration: waves of N - M in ``order``. With one: zone after zone, each zone's instances
+    keeping their relative ``order``, waves capped at Nz - Mz."""
+    size = wave_size_of(record)
+    refusal = refuse_start(len(order), minimum_count(record), record["deployment_config_name"])
+    config = record.get("zonal_config")
+    if refusal or config is None:
+        return order, batch_sizes(len(order), size), None, refusal
+    per_zone = config["minimum_healthy_hosts_per_zone"]
+    zones = plan_zones(order, zones_of_hosts, MinimumHealthyHosts(per_zone["type"], per_zone["value"]))
+    zone_dicts = [{"name": zone.name, "instances": list(zone.instances), "minimum": zone.minimum} for zone in zones]
+    ordered = [name for zone in zones for name in zone.instances]
+    return ordered, zonal_batch_sizes(zones, size), zone_dicts, refuse_zones(zones)
+
+
+def wave_size_of(record: dict[str, Any]) -> int:
+    """N - M, at least 1."""
+    return max(len(record["instances"]) - minimum_count(record), 1)
+
+
+def start(record: dict[str, Any], order: list[str], batches: list[int],
+          zones: Optional[list[dict[str, Any]]] = None) -> dict[str, Any]:
     """Put instances in deployment order and the deployment InProgress."""
     position = {name: index for index, name in enumerate(order)}
     record["instances"].sort(key=lambda entry: position[entry["instance_id"]])
-    record["wave_size"] = wave_size
-    record["planned_waves"] = math.ceil(len(order) / wave_size) if order else 0
+    record["wave_size"] = wave_size_of(record)
+    record["batches"] = list(batches)
+    record["planned_waves"] = len(batches)
+    record["zones"] = zones
     record["status"] = "InProgress"
     record["start_time"] = utc_now()
     return record
 
 
+def stuck_zone(record: dict[str, Any]) -> Optional[str]:
+    """A zone with work pending whose healthy count is at its minimum (Nz - Fz <= Mz), or None."""
+    for zone in record.get("zones") or []:
+        state = zone_counts(record, zone)
+        if must_stop(state["instances"], zone["minimum"], state["Failed"], state["Pending"]):
+            return zone["name"]
+    return None
+
+
 def should_stop(record: dict[str, Any]) -> bool:
+    """Work is pending and the healthy count is at the minimum, of the deployment or of a zone."""
     state = counts(record)
-    return must_stop(state["instances"], minimum_count(record), state["Failed"], state["Pending"])
+    return (must_stop(state["instances"], minimum_count(record), state["Failed"], state["Pending"])
+            or stuck_zone(record) is not None)
 
 
-def gate(record: dict[str, Any], batch: list[str], final_pass: bool) -> dict[str, Any]:
-    """Decide which instances of ``batch`` start now; the rest wait for the final one-at-a-time pass."""
+def monitor_wait(record: dict[str, Any], batch: list[str], final_pass: bool) -> Optional[dict[str, Any]]:
+    """The bake time due before ``batch``: when it is the first wave of a zone after another zone's waves.
+
+    The final one-at-a-time pass revisits zones already deployed and baked: it waits for none."""
+    config = record.get("zonal_config")
+    if config is None or final_pass or not batch or not record["waves"] or should_stop(record):
+        return None
+    zones = zone_of(record)
+    finished, upcoming = record["waves"][-1].get("zone"), zones.get(batch[0])
+    if finished == upcoming:
+        return None
+    # The first zone has its own bake time (first_zone_monitor_duration_in_seconds, defaulting to the other).
+    key = ("first_zone_monitor_duration_in_seconds" if finished == record["zones"][0]["name"]
+           else "monitor_duration_in_seconds")
+    return {"seconds": config[key], "setting": key, "after_zone": finished, "before_zone": upcoming}
+
+
+def gate(record: dict[str, Any], batch: list[str], final_pass: bool, waited: Optional[dict[str, Any]] = None
+         ) -> dict[str, Any]:
+    """Decide which instances of ``batch`` start now; the rest wait for the final one-at-a-time pass.
+
+    ``waited`` is the monitor wait that preceded this gate (see ``monitor_wait``), kept in the wave."""
     if should_stop(record):
         return {"start": [], "deferred": [], "stop": True, "wave": None}
-    state = counts(record)
     candidates = [name for name in batch if instance(record, name)["status"] == "Pending"]
-    started, deferred = split_wave(candidates, state["instances"], minimum_count(record), state["Failed"])
-    now = utc_now()
+    zones = zone_of(record)
+    wave = {"index": len(record["waves"]) + 1, "final_pass": final_pass, "zone": None, "monitor_wait": waited,
+            "instances": [], "deferred": [], "start_time": utc_now(), "end_time": None}
+    if zones and candidates:
+        wave["zone"] = zones[candidates[0]]
+    record["waves"].append(wave)
+    state = counts(record)
+    if zones:
+        allowed_in_zone = {}
+        for zone in record["zones"]:
+            zone_state = zone_counts(record, zone)
+            allowed_in_zone[zone["name"]] = zone_state["instances"] - zone_state["Failed"] - zone["minimum"]
+        started, deferred = split_wave_by_zone(
+            candidates, state["instances"] - state["Failed"] - minimum_count(record), allowed_in_zone, zones)
+    else:
+        started, deferred = split_wave(candidates, state["instances"], minimum_count(record), state["Failed"])
     for name in started:
         instance(record, name)["status"] = "InProgress"
-    wave = {"index": len(record["waves"]) + 1, "final_pass": final_pass, "instances": started,
-            "deferred": deferred, "start_time": now, "end_time": None}
-    record["waves"].append(wave)
+    wave.update(instances=started, deferred=deferred)
     return {"start": started, "deferred": deferred, "stop": False, "wave": wave["index"]}
 
 
@@ -171,7 +265,7 @@ def record_wave(record: dict[str, Any], results: dict[str, Optional[dict[str, An
     wave["end_time"] = utc_now()
     state = counts(record)
     outcomes = [instance(record, name)["status"] for name in wave["instances"]]
-    return {
+    summary = {
         "wave": wave["index"],
         "final_pass": wave["final_pass"],
         "planned_waves": record.get("planned_waves"),
@@ -182,11 +276,22 @@ def record_wave(record: dict[str, Any], results: dict[str, Optional[dict[str, An
         "healthy": state["instances"] - state["Failed"],
         "minimum": minimum_count(record),
         "stop": should_stop(record),
+        "zone": None,
+        "stuck_zone": stuck_zone(record),
     }
+    for zone in record.get("zones") or []:
+        if zone["name"] == wave["zone"]:
+            zone_state = zone_counts(record, zone)
+            summary.update(zone=zone_label(zone["name"]), zone_healthy=zone_state["instances"] - zone_state["Failed"],
+                           zone_minimum=zone["minimum"])
+    if summary["stuck_zone"] is not None:
+        summary["stuck_zone"] = zone_label(summary["stuck_zone"])
+    return summary
 
 
 def finish(record: dict[str, Any], strict: bool = False, alarms: Optional[list[str]] = None) -> dict[str, Any]:
-    """Final status: Stopped on alarm, Failed on health constraints (or strict), else Succeeded."""
+    """Final status: Stopped on alarm, Failed on health constraints (or strict), else Succeeded
+"""
     stopped_early = any(entry["status"] == "Pending" for entry in record["instances"])
     for entry in record["instances"]:
         if entry["status"] in ("Pending", "InProgress"):

@@ -15,8 +15,9 @@ description:
     role calls it for each phase of a deployment; it keeps the deployment's record in the ledger, with the
     CodeDeploy service's rules for minimum healthy hosts, statuses and error codes.
   - V(create) creates the deployment (refusing it with NO_INSTANCES or HEALTH_CONSTRAINTS_INVALID, or when another
-    deployment of the group is active); V(start) orders the instances by health and sizes the waves; V(gate)
-    decides which instances of a wave may start (polling CloudWatch alarms first); V(record) folds the wave's
+    deployment of the group is active); V(start) orders the instances by health, groups them by zone
+    (with a C(zonal_config) option) and sizes the waves; V(gate) waits a zone's monitor duration when the wave opens the next zone, polls
+    the CloudWatch alarms, and decides which instances of the wave may start; V(record) folds the wave's
     results in and says whether to stop; V(finish) sets the final status, releases the lock and says whether a
     rollback is due.
 options:
@@ -77,6 +78,9 @@ options:
     description: Instances to deploy first (V(start)).
     type: list
     elements: str
+  zones:
+    description: Per instance, its Availability Zone, empty for none (V(start)); used with a zonal configuration.
+    type: dict
   batch:
     description: The hosts of the wave (V(gate)).
     type: list
@@ -131,6 +135,44 @@ wave_size:
   description: N minus the minimum healthy hosts (V(start)).
   returned: step is start
   type: int
+batches:
+  description: The batch sizes of the waves, for the waves play's C(serial) (V(start)).
+  returned: step is start
+  type: list
+  elements: int
+zones:
+  description: With a zonal configuration, the zones in deployment order (V(start)); else null.
+  returned: step is start
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The zone, empty for the hosts without one.
+      type: str
+    instances:
+      description: Its instances in deployment order.
+      type: list
+      elements: str
+    minimum:
+      description: Its minimum healthy hosts.
+      type: int
+monitor_wait:
+  description: The zone monitor wait that preceded the wave (V(gate)), or null.
+  returned: step is gate
+  type: dict
+  contains:
+    seconds:
+      description: How long.
+      type: int
+    setting:
+      description: C(first_zone_monitor_duration_in_seconds) or C(monitor_duration_in_seconds).
+      type: str
+    after_zone:
+      description: The zone just finished.
+      type: str
+    before_zone:
+      description: The zone about to start.
+      type: str
 start:
   description: The instances of the wave that start now (V(gate)).
   returned: step is gate

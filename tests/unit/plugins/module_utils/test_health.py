@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.health import (
-    MSG_NO_INSTANCES, DeploymentConfigError, MinimumHealthyHosts, final_status, instance_health, must_stop,
-    order_instances, refuse_start, resolve_minimum_healthy_hosts, split_wave, wave_size)
+    MSG_NO_INSTANCES, DeploymentConfigError, MinimumHealthyHosts, Zone, ZonalConfig, batch_sizes, final_status,
+    instance_health, must_stop, order_instances, plan_zones, refuse_start, refuse_zones, resolve_minimum_healthy_hosts,
+    resolve_zonal_config, split_wave, split_wave_by_zone, wave_size, zonal_batch_sizes)
 
 
 def simulate(instances: int, minimum: int, failing: set[int]) -> dict:
@@ -87,6 +88,7 @@ def test_custom_minimums_round_percent_up(custom, instances, minimum, in_flight)
     ({"type": "FLEET_PERCENT", "value": 100}, "use 0 to 99"),
     ({"type": "HOST_COUNT", "value": -1}, "whole number of 0 or more"),
     ({"type": "PERCENT", "value": 5}, "HOST_COUNT or FLEET_PERCENT"),
+    ({"type": "HOST_COUNT", "value": 1, "count": 1}, "unknown key\\(s\\) count: use type and value"),
 ])
 def test_invalid_custom_minimums(custom, message):
     with pytest.raises(DeploymentConfigError, match=message):
@@ -185,3 +187,63 @@ def test_instance_health(succeeded, revision, group_revision, health):
 
 def test_minimum_never_negative():
     assert MinimumHealthyHosts("ONE_AT_A_TIME", 1).count(0) == 0
+
+
+# ----- zonal configuration -------------------------------------------------------------------------------------
+def test_zonal_config_defaults():
+    assert resolve_zonal_config({}) is None
+    assert resolve_zonal_config(None) is None
+    assert resolve_zonal_config({"monitor_duration_in_seconds": 60}) == ZonalConfig(
+        MinimumHealthyHosts("FLEET_PERCENT", 0), 60, 60)
+    assert resolve_zonal_config({"first_zone_monitor_duration_in_seconds": 600,
+                                 "minimum_healthy_hosts_per_zone": {"type": "HOST_COUNT", "value": 50}}) == ZonalConfig(
+        MinimumHealthyHosts("HOST_COUNT", 50), 0, 600)
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"monitor_duration": 5},
+     "zonal_config has unknown key(s) monitor_duration: use minimum_healthy_hosts_per_zone, "
+     "monitor_duration_in_seconds, first_zone_monitor_duration_in_seconds"),
+    ({"monitor_duration_in_seconds": -1},
+     "zonal_config.monitor_duration_in_seconds must be a whole number of seconds, 0 or more, not -1"),
+    ({"first_zone_monitor_duration_in_seconds": "60"},
+     "zonal_config.first_zone_monitor_duration_in_seconds must be a whole number of seconds, 0 or more, not '60'"),
+    ({"monitor_duration_in_seconds": True},
+     "zonal_config.monitor_duration_in_seconds must be a whole number of seconds, 0 or more, not True"),
+    ({"minimum_healthy_hosts_per_zone": {"type": "PERCENT", "value": 5}},
+     "zonal_config.minimum_healthy_hosts_per_zone.type must be HOST_COUNT or FLEET_PERCENT, not 'PERCENT'"),
+    ({"minimum_healthy_hosts_per_zone": 2},
+     "zonal_config.minimum_healthy_hosts_per_zone must be a dict {type: HOST_COUNT|FLEET_PERCENT, value}, not 2"),
+    (["az-1"], "zonal_config must be a dict"),
+])
+def test_invalid_zonal_configs(config, message):
+    with pytest.raises(DeploymentConfigError) as raised:
+        resolve_zonal_config(config)
+    assert str(raised.value).startswith(message)
+
+
+def test_zones_sorted_the_unnamed_zone_last_keeping_the_order_within_each():
+    zones = plan_zones(["c1", "n1", "a1", "c2", "a2"], {"c1": "us-c", "a1": "us-a", "c2": "us-c", "a2": "us-a"},
+                       MinimumHealthyHosts("FLEET_PERCENT", 50))
+    assert zones == [Zone("us-a", ("a1", "a2"), 1), Zone("us-c", ("c1", "c2"), 1), Zone("", ("n1",), 1)]
+    assert refuse_zones(zones).message.startswith(
+        "The deployment can't start because the minimum number of healthy instances per zone (1) is not available "
+        "in zone (no zone): it has 1 instance(s)")
+    assert refuse_zones(zones[:2]) is None
+
+
+def test_zonal_batches_never_span_a_zone_and_are_capped_by_the_zone():
+    zones = [Zone("a", tuple("abcde"), 2), Zone("b", tuple("fg"), 0), Zone("c", tuple("hij"), 1)]
+    # N - M = 4: zone a (5, Mz 2) takes 3 at a time, b 2, c 2.
+    assert zonal_batch_sizes(zones, 4) == [3, 2, 2, 2, 1]
+    assert zonal_batch_sizes(zones, 1) == [1] * 10
+    assert batch_sizes(9, 2) == [2, 2, 2, 2, 1]
+    assert batch_sizes(0, 3) == []
+
+
+def test_split_by_zone_applies_both_rules():
+    zone_of = {"a1": "a", "a2": "a", "a3": "a", "b1": "b"}
+    assert split_wave_by_zone(["a1", "a2", "a3"], 5, {"a": 2}, zone_of) == (["a1", "a2"], ["a3"])
+    assert split_wave_by_zone(["a1", "a2", "a3"], 1, {"a": 2}, zone_of) == (["a1"], ["a2", "a3"])
+    assert split_wave_by_zone(["a1", "b1"], 5, {"a": 0, "b": 1}, zone_of) == (["b1"], ["a1"])
+    assert split_wave_by_zone(["a1"], 0, {"a": 3}, zone_of) == ([], ["a1"])

@@ -1,0 +1,143 @@
+# Copyright: fleetops.codedeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The deploy playbook on a real fleet with a zonal configuration — checked from the deployment records,
+the report and the files on the hosts.
+
+Failures are injected by the revision itself (support.deployments: its ValidateService fails on the hostnames it
+lists). On a fresh fleet every instance is Unhealthy (never deployed), so within a zone the order is the
+inventory's.
+"""
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from support.deployments import (APP_DESTINATION, DEPLOYMENT_ROOT, deploy, fewest_healthy, local, make_revision,
+                                 ran, records, statuses)
+
+ONE_HEALTHY = {"minimum_healthy_hosts": {"type": "HOST_COUNT", "value": 1}}
+
+
+def hosts(*numbers: int) -> list[str]:
+    return [f"fleet-h{number}" for number in numbers]
+
+
+def with_inventory(fleet, tmp_path: Path, name: str, keep: list[str], host_vars: dict | None = None,
+                   extra_hosts: dict | None = None):
+    """The same fleet seen through another inventory: only ``keep`` (in that order, after ``extra_hosts``), with
+    extra host vars."""
+    inventory = yaml.safe_load(fleet.inventory.read_text())
+    group = inventory["all"]["children"]["fleet"]
+    group["hosts"] = {**(extra_hosts or {}), **{host: {**group["hosts"][host], **(host_vars or {}).get(host, {})}
+                                                for host in keep}}
+    path = tmp_path / f"{name}.yml"
+    path.write_text(yaml.safe_dump(inventory, sort_keys=False))
+    return dataclasses.replace(fleet, hosts=list(group["hosts"]), inventory=path)
+
+
+def instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def assert_untouched(fleet, names) -> None:
+    for host in names:
+        assert not fleet.path(host, DEPLOYMENT_ROOT).exists(), host
+        assert not fleet.path(host, APP_DESTINATION).exists(), host
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# ----- zonal configuration ----------------------------------------------------------------------------------------
+ZONES = {**{host: {"codedeploy_availability_zone": "us-east-1b"} for host in hosts(1, 2, 3, 4)},
+         **{host: {"codedeploy_availability_zone": "us-east-1a"} for host in hosts(5, 6)}}
+ZONAL = {"minimum_healthy_hosts_per_zone": {"type": "FLEET_PERCENT", "value": 50},
+         "monitor_duration_in_seconds": 1, "first_zone_monitor_duration_in_seconds": 3}
+
+
+def test_zone_by_zone_with_both_minimums_and_the_monitor_waits(fleet, tmp_path):
+    """8 hosts: us-east-1b (h1-h4, minimum 2 of 4), us-east-1a (h5, h6, minimum 1 of 2), h7, h8 without a zone
+    (minimum 1 of 2); globally HOST_COUNT 1. h1 fails: in us-east-1b only 4 - 1 - 2 = 1 more may be out, so h4
+    waits for the final pass although the global rule allows 6."""
+    eight = with_inventory(fleet(8), tmp_path, "zones", hosts(1, 2, 3, 4, 5, 6, 7, 8), ZONES)
+    ledger = tmp_path / "ledger"
+    revision = local(make_revision(tmp_path / "revision", "1", hosts(1)))
+
+    plan = deploy(eight, ledger, revision, "--check", zonal_config=ZONAL, **ONE_HEALTHY)
+    assert plan.rc == 0, plan.output
+    for line in ["Plan: 8 instances, minimum healthy 1, waves of 1, 1, 2, 2, 1, 1",
+                 "Zones in order: us-east-1a (2 instances, minimum healthy 1), us-east-1b (4 instances, minimum "
+                 "healthy 2), (no zone) (2 instances, minimum healthy 1)",
+                 "Monitor after the first zone 3 s, after the others 1 s",
+                 "Wave 1 (zone us-east-1a): fleet-h5 (Unhealthy)",
+                 "Wave 3 (zone us-east-1b): fleet-h1 (Unhealthy), fleet-h2 (Unhealthy)",
+                 "Wave 6 (zone (no zone)): fleet-h8 (Unhealthy)"]:
+        assert line in plan.stdout
+    assert not ledger.exists()
+    assert_untouched(eight, eight.hosts)
+
+    run = deploy(eight, ledger, revision, zonal_config=ZONAL, **ONE_HEALTHY)
+
+    assert run.rc == 0, run.output
+    (record,) = records(ledger)
+    assert (record["status"], record["error_information"]) == ("Succeeded", None)
+    assert record["batches"] == [1, 1, 2, 2, 1, 1]
+    assert record["zones"] == [
+        {"name": "us-east-1a", "instances": hosts(5, 6), "minimum": 1},
+        {"name": "us-east-1b", "instances": hosts(1, 2, 3, 4), "minimum": 2},
+        {"name": "", "instances": hosts(7, 8), "minimum": 1}]
+    assert [wave["instances"] for wave in record["waves"]] == [
+        hosts(5), hosts(6), hosts(1, 2), hosts(3), hosts(7), hosts(8), hosts(4)]
+    assert [wave["zone"] for wave in record["waves"]] == [
+        "us-east-1a", "us-east-1a", "us-east-1b", "us-east-1b", "", "", "us-east-1b"]
+    assert record["waves"][3]["deferred"] == hosts(4)
+    assert statuses(record) == {**{host: "Succeeded" for host in hosts(2, 3, 4, 5, 6, 7, 8)}, "fleet-h1": "Failed"}
+
+    # The monitor waits: 3 s after the first zone, 1 s after the second, none in the final pass.
+    waits = {wave["index"]: wave["monitor_wait"] for wave in record["waves"] if wave["monitor_wait"]}
+    assert {index: (wait["seconds"], wait["after_zone"], wait["before_zone"]) for index, wait in waits.items()} == {
+        3: (3, "us-east-1a", "us-east-1b"), 5: (1, "us-east-1b", "")}
+    for index, wait in waits.items():
+        previous, wave = record["waves"][index - 2], record["waves"][index - 1]
+        assert (instant(wave["start_time"]) - instant(previous["end_time"])).total_seconds() >= wait["seconds"]
+        assert (instant(wait["end_time"]) - instant(wait["start_time"])).total_seconds() >= wait["seconds"]
+
+    # Healthy never below the minimum, globally and in each zone.
+    assert fewest_healthy(record) >= 1
+    for zone in record["zones"]:
+        members = [entry for entry in record["instances"] if entry["instance_id"] in zone["instances"]]
+        assert fewest_healthy({"instances": members}) >= zone["minimum"], zone
+    for host in ran(record):
+        assert eight.path(host, f"{APP_DESTINATION}/VERSION").read_text() == "1\n"
+
+    for line in ["Deployment " + record["deployment_id"] + ": 8 instances in waves of 1, 1, 2, 2, 1, 1 across zones "
+                 "us-east-1a, us-east-1b, (no zone)",
+                 "Zone us-east-1a done: waited 3 s (first_zone_monitor_duration_in_seconds) before zone us-east-1b",
+                 "Zone us-east-1b done: waited 1 s (monitor_duration_in_seconds) before zone (no zone)",
+                 "Wave 3/6 in zone us-east-1b: 2 instances, 1 succeeded, 1 failed, healthy 7 ≥ 1 (zone 3 ≥ 2)",
+                 "Wave 4/6 in zone us-east-1b: 1 instance, 1 succeeded, 0 failed, healthy 7 ≥ 1 (zone 3 ≥ 2); "
+                 "1 deferred to the final pass",
+                 "Final pass 7 in zone us-east-1b: 1 instance, 1 succeeded, 0 failed, healthy 7 ≥ 1 (zone 3 ≥ 2)"]:
+        assert line in run.stdout
+
+
+@pytest.mark.parametrize("zonal, message", [
+    ({**ZONAL, "monitor_duration_in_seconds": -5},
+     "zonal_config.monitor_duration_in_seconds must be a whole number of seconds, 0 or more, not -5"),
+    ({"minimum_healthy_hosts_per_zone": {"type": "HOST_COUNT", "value": 2}},
+     "HEALTH_CONSTRAINTS_INVALID: The deployment can't start because the minimum number of healthy instances per "
+     "zone (2) is not available in zone us-east-1a: it has 2 instance(s)"),
+], ids=["negative-duration", "zone-cannot-lose-an-instance"])
+def test_a_zonal_configuration_that_cannot_work_fails_with_no_host_touched(fleet, tmp_path, zonal, message):
+    six = with_inventory(fleet(6), tmp_path, "zones", hosts(1, 2, 3, 4, 5, 6), ZONES)
+    ledger = tmp_path / "ledger"
+    run = deploy(six, ledger, local(make_revision(tmp_path / "revision", "1")), zonal_config=zonal, **ONE_HEALTHY)
+    assert run.rc != 0
+    assert message in one_line(run.output)
+    assert_untouched(six, six.hosts)
+    assert not list((ledger / "locks").glob("*"))

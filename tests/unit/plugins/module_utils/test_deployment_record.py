@@ -1,0 +1,143 @@
+# Copyright: fleetops.codedeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A deployment's record driven step by step as the role drives it: zones, monitor waits, stops."""
+from __future__ import annotations
+
+from ansible_collections.fleetops.codedeploy.plugins.module_utils import deployment_record as records
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.health import (
+    resolve_minimum_healthy_hosts, resolve_zonal_config)
+
+EVENTS = ["ApplicationStop", "ValidateService"]
+
+
+def new(names, *, config=None, custom=None, zonal=None, creator="user", sha256="abc"):
+    name, minimum = resolve_minimum_healthy_hosts(config, custom)
+    return records.new_record(
+        deployment_id="d-TEST00001", application_name="webapp", deployment_group_name="prod",
+        deployment_group_id="g", creator=creator, revision={"sha256": sha256}, deployment_config_name=name,
+        minimum=minimum, instances=list(names), events=EVENTS, options={}, zonal=resolve_zonal_config(zonal))
+
+
+def outcome(status):
+    return {"status": status, "lifecycle_events": [
+        {"lifecycle_event_name": event, "status": status, "start_time": "t", "end_time": "t", "diagnostics": None}
+        for event in EVENTS]}
+
+
+def run(record, zones=None, failing=()):
+    """Plan, then run the waves play (Ansible serial batches) and the final one-at-a-time pass, as the role does.
+    Returns the finished record."""
+    order = [entry["instance_id"] for entry in record["instances"]]
+    order, batches, zone_list, refusal = records.plan_waves(record, order, zones or {})
+    assert refusal is None, refusal
+    records.start(record, order, batches, zone_list)
+    deferred = []
+
+    def wave(batch, final_pass):
+        waited = records.monitor_wait(record, batch, final_pass)
+        decision = records.gate(record, batch, final_pass, waited=waited)
+        deferred.extend(name for name in decision["deferred"] if name not in deferred)
+        if decision["stop"]:
+            return True
+        summary = records.record_wave(record, {name: outcome("Failed" if name in failing else "Succeeded")
+                                               for name in decision["start"]})
+        return summary["stop"]
+
+    position = 0
+    for size in batches:
+        if wave(order[position:position + size], False):
+            break
+        position += size
+    else:
+        for name in list(deferred):
+            if wave([name], True):
+                break
+    return records.finish(record)
+
+
+def waves(record):
+    return [wave["instances"] for wave in record["waves"]]
+
+
+HOSTS = [f"h{number}" for number in range(1, 7)]
+# az-1: h1..h4, az-2: h5, h6 (see the zonal integration test).
+ZONES = {"h1": "az-1", "h2": "az-1", "h3": "az-1", "h4": "az-1", "h5": "az-2", "h6": "az-2"}
+ZONAL = {"minimum_healthy_hosts_per_zone": {"type": "FLEET_PERCENT", "value": 50},
+         "monitor_duration_in_seconds": 1, "first_zone_monitor_duration_in_seconds": 3}
+ONE = {"type": "HOST_COUNT", "value": 1}
+
+
+def test_without_zones_the_batches_are_waves_of_n_minus_m():
+    record = new(HOSTS, custom={"type": "HOST_COUNT", "value": 2})
+    order, batches, zones, refusal = records.plan_waves(record, HOSTS, ZONES)
+    assert (order, batches, zones, refusal) == (HOSTS, [4, 2], None, None)
+
+
+def test_zones_plan_zone_by_zone_with_per_zone_minimums():
+    record = new(["h6", "h1", "h5", "h2", "h3", "h4"], custom=ONE, zonal=ZONAL)
+    order, batches, zones, refusal = records.plan_waves(record, ["h6", "h1", "h5", "h2", "h3", "h4"], ZONES)
+    assert refusal is None
+    assert order == ["h1", "h2", "h3", "h4", "h6", "h5"]
+    assert zones == [{"name": "az-1", "instances": ["h1", "h2", "h3", "h4"], "minimum": 2},
+                     {"name": "az-2", "instances": ["h6", "h5"], "minimum": 1}]
+    assert batches == [2, 2, 1, 1]
+
+
+def test_a_zone_failure_defers_by_the_zone_rule_and_the_final_pass_applies_it():
+    record = run(new(HOSTS, custom=ONE, zonal=ZONAL), ZONES, failing={"h1"})
+    # h1 fails: az-1 may have 4 - 1 - 2 = 1 in flight, so h4 waits for the final pass (the global rule allows 4).
+    assert waves(record) == [["h1", "h2"], ["h3"], ["h5"], ["h6"], ["h4"]]
+    assert record["waves"][1]["deferred"] == ["h4"]
+    assert [wave["zone"] for wave in record["waves"]] == ["az-1", "az-1", "az-2", "az-2", "az-1"]
+    assert record["status"] == "Succeeded"
+
+
+def test_the_monitor_wait_comes_once_per_zone_change_and_not_in_the_final_pass():
+    zones = {**ZONES, "h5": "az-2", "h6": None}
+    zonal = {**ZONAL, "minimum_healthy_hosts_per_zone": {"type": "HOST_COUNT", "value": 0}}
+    record = run(new(HOSTS, custom=ONE, zonal=zonal), zones, failing={"h1"})
+    waits = [(wave["instances"], wave["monitor_wait"]) for wave in record["waves"]]
+    assert waits == [
+        (["h1", "h2", "h3", "h4"], None),
+        (["h5"], {"seconds": 3, "setting": "first_zone_monitor_duration_in_seconds", "after_zone": "az-1",
+                  "before_zone": "az-2"}),
+        (["h6"], {"seconds": 1, "setting": "monitor_duration_in_seconds", "after_zone": "az-2", "before_zone": ""}),
+    ]
+
+
+def test_first_zone_monitor_duration_defaults_to_the_monitor_duration():
+    record = new(HOSTS, custom=ONE, zonal={"monitor_duration_in_seconds": 7})
+    order, batches, zones, refusal = records.plan_waves(record, HOSTS, ZONES)
+    assert (batches, refusal) == ([4, 2], None)
+    records.start(record, order, batches, zones)
+    records.gate(record, ["h1", "h2", "h3", "h4"], False)
+    assert records.monitor_wait(record, ["h5"], False)["seconds"] == 7
+
+
+def test_a_zone_at_its_minimum_with_work_pending_stops_the_deployment():
+    record = run(new(HOSTS, custom=ONE, zonal=ZONAL), ZONES, failing={"h1", "h2"})
+    assert waves(record) == [["h1", "h2"]]
+    assert (record["status"], record["error_information"]["code"]) == ("Failed", "HEALTH_CONSTRAINTS")
+    assert records.counts(record)["Skipped"] == 4
+
+
+def test_a_zone_that_cannot_lose_an_instance_is_refused_at_start():
+    record = new(HOSTS, custom=ONE, zonal=ZONAL)
+    refusal = records.plan_waves(record, HOSTS, {**ZONES, "h6": "az-3"})[3]
+    assert refusal.code == "HEALTH_CONSTRAINTS_INVALID"
+    assert "in zone az-2: it has 1 instance(s)" in refusal.message
+
+
+def test_a_rollback_does_not_go_zone_by_zone():
+    record = new(HOSTS, custom=ONE, zonal=ZONAL, creator="codeDeployRollback")
+    assert record["zonal_config"] is None
+    assert records.MSG_ROLLBACK_NOT_ZONAL in record["deployment_status_messages"]
+    assert records.plan_waves(record, HOSTS, ZONES)[1:3] == ([5, 1], None)
+
+
+def test_no_monitor_wait_without_zones_or_before_the_first_wave():
+    record = new(HOSTS, custom=ONE)
+    records.start(record, HOSTS, [5, 1])
+    assert records.monitor_wait(record, HOSTS[:5], False) is None
+    records.gate(record, HOSTS[:5], False)
+    assert records.monitor_wait(record, HOSTS[5:], False) is None
