@@ -100,8 +100,8 @@ class ActionModule(ActionBase):
 
     # ----- start -------------------------------------------------------------------------------------------
     def _start(self, ledger: Ledger, args: dict) -> dict:
-        """Order the instances by health (from the survey of the hosts), group them by zone (zonal configuration)
-        and size the waves."""
+        """Leave out the instances already up to date (update_outdated_instances_only), order the rest by health
+        (from the survey of the hosts), group them by zone (zonal configuration) and size the waves."""
         record = args.get("record") if self._task.check_mode else ledger.load(args["deployment_id"])
         survey = args.get("survey") or {}
         if record["revision"] is None:
@@ -113,6 +113,8 @@ class ActionModule(ActionBase):
                     f"({ledger.directory}) nor any of its instances records one."))
         group_revision = (ledger.last_successful(record["deployment_group_id"]) or {}).get("revision") or {}
         last_deployments = {name: survey_health(info) for name, info in survey.items()}
+        if record["options"].get("update_outdated_instances_only"):
+            records.exclude_up_to_date(record, records.up_to_date_instances(record, last_deployments))
         targets = [entry["instance_id"] for entry in record["instances"]]
         health = {name: instance_health(*last_deployments.get(name, (None, None)), group_revision.get("sha256"))
                   for name in targets}
@@ -124,8 +126,8 @@ class ActionModule(ActionBase):
         if not self._task.check_mode:
             ledger.save(record)
         return {"changed": not self._task.check_mode, "order": order, "wave_size": record["wave_size"],
-                "batches": batches, "zones": zones, "health": health, "revision": record["revision"],
-                "record": record}
+                "batches": batches, "zones": zones, "skipped_up_to_date": record["skipped_up_to_date"],
+                "health": health, "revision": record["revision"], "record": record}
 
     def _abandon(self, ledger: Ledger, record: dict, code: str, message: str) -> dict:
         records.refuse(record, StartRefusal(code, message))

@@ -11,7 +11,8 @@ version_added: 0.1.0
 author:
   - fleetops maintainers (@fleetops)
 description:
-  - Prints the plan of a deployment in check mode (zones, waves, order), one line per wave (instances, succeeded, failed, healthy against the minimum, the zone and its minimum), each
+  - Prints the plan of a deployment in check mode (zones, waves, order, instances left out as up to date), one
+    line per wave (instances, succeeded, failed, healthy against the minimum, the zone and its minimum), each
     zone's monitor wait, an alarm stop, and at the end a table of every instance and lifecycle event with the
     failing script and its log tail.
   - Writes a JUnit XML report of each deployment to C(<ledger>/reports/<deployment_id>.xml) for CI; the JSON
@@ -80,6 +81,8 @@ def plan_lines(started: dict, appspec: dict) -> list[str]:
     hooks = [event for event in EVENT_LABELS if appspec.get("hooks", {}).get(event)]
     lines = [f"Plan: {len(order)} instances, minimum healthy {record['minimum_healthy_hosts']['count']}, "
              f"waves of {wave_sizes(started)}"]
+    if started.get("skipped_up_to_date"):
+        lines.append("  Already up to date, not deployed: " + ", ".join(started["skipped_up_to_date"]))
     zone_of = {name: zone["name"] for zone in zones or [] for name in zone["instances"]}
     if zones:
         config = record["zonal_config"]
@@ -108,6 +111,8 @@ def start_line(started: dict) -> str:
             f"{wave_sizes(started)}")
     if started.get("zones"):
         line += " across zones " + ", ".join(zone_label(zone["name"]) for zone in started["zones"])
+    if started.get("skipped_up_to_date"):
+        line += f"; {len(started['skipped_up_to_date'])} already up to date"
     return line
 
 

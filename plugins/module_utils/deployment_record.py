@@ -5,7 +5,7 @@
 
 The record is the shape of the API's DeploymentInfo (snake_case) plus ``instances`` with their lifecycle events,
 ``waves``, the ``batches`` (Ansible ``serial``) and, with a zonal configuration, the ``zones``. The role drives it:
-``new_record`` → ``plan_waves`` → ``start`` → per wave ``monitor_wait``, ``gate`` and
+``new_record`` → ``exclude_up_to_date`` and ``plan_waves`` → ``start`` → per wave ``monitor_wait``, ``gate`` and
 ``record_wave`` → ``finish``. The ledger stores it after every step, so a killed controller leaves InProgress.
 """
 from __future__ import annotations
@@ -22,6 +22,9 @@ INSTALL_EVENTS = ["ApplicationStop", "DownloadBundle", "BeforeInstall", "Install
                   "ApplicationStart", "ValidateService"]
 ALLOW_TRAFFIC_EVENTS = ["BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"]
 MSG_ALARM_ACTIVE = "The deployment was stopped because the CloudWatch alarm(s) {alarms} entered the ALARM state."
+MSG_UP_TO_DATE = ("{count} instance(s) already run this revision and are not part of the deployment "
+                  "(update_outdated_instances_only): {names}.")
+MSG_ALL_UP_TO_DATE = "Every instance already runs this revision: there was nothing to deploy."
 MSG_ROLLBACK_NOT_ZONAL = "A rollback does not go zone by zone: the zonal configuration is not applied."
 CREATOR_ROLLBACK = "codeDeployRollback"
 MSG_STRICT = ("The deployment failed because {failed} instance(s) failed and codedeploy_strict requires every "
@@ -77,12 +80,17 @@ def new_record(*, deployment_id: str, application_name: str, deployment_group_na
             "monitor_duration_in_seconds": zonal.monitor_duration,
             "first_zone_monitor_duration_in_seconds": zonal.first_zone_monitor_duration},
         "zones": None,
+        "skipped_up_to_date": [],
         "deployment_status_messages": messages,
     }
 
 
 def minimum_count(record: dict[str, Any]) -> int:
     return record["minimum_healthy_hosts"]["count"]
+
+
+def minimum_rule(record: dict[str, Any]) -> MinimumHealthyHosts:
+    return MinimumHealthyHosts(record["minimum_healthy_hosts"]["type"], record["minimum_healthy_hosts"]["value"])
 
 
 def zone_of(record: dict[str, Any]) -> dict[str, str]:
@@ -122,13 +130,36 @@ def refuse(record: dict[str, Any], refusal: StartRefusal) -> dict[str, Any]:
     return record
 
 
+def exclude_up_to_date(record: dict[str, Any], up_to_date: list[str]) -> dict[str, Any]:
+    """update_outdated_instances_only: the instances that already run this revision leave the deployment, and
+    N and the minimum are counted without them."""
+    if not up_to_date:
+        return record
+    record["instances"] = [entry for entry in record["instances"] if entry["instance_id"] not in up_to_date]
+    record["skipped_up_to_date"] = list(up_to_date)
+    record["minimum_healthy_hosts"]["count"] = minimum_rule(record).count(len(record["instances"]))
+    record["deployment_status_messages"].append(MSG_UP_TO_DATE.format(count=len(up_to_date),
+                                                                      names=", ".join(up_to_date)))
+    return record
+
+
+def up_to_date_instances(record: dict[str, Any], last_deployments: dict[str, tuple]) -> list[str]:
+    """The instances whose own last deployment succeeded with this revision's bundle: ``last_deployments`` maps an
+    instance to (its last deployment succeeded, that deployment's bundle sha256)."""
+    sha256 = (record.get("revision") or {}).get("sha256")
+    return [entry["instance_id"] for entry in record["instances"]
+            if sha256 and last_deployments.get(entry["instance_id"]) == (True, sha256)]
+
+
 def plan_waves(record: dict[str, Any], order: list[str], zones_of_hosts: dict[str, Optional[str]]
                ) -> tuple[list[str], list[int], Optional[list[dict[str, Any]]], Optional[StartRefusal]]:
     """(instances in deployment order, batch sizes, zones, refusal) for the instances left in the deployment.
 
     Without a zonal configuration: waves of N - M in ``order``. With one: zone after zone, each zone's instances
-    keeping their relative ``order``, waves capped at Nz - Mz."""
+    keeping their relative ``order``, waves capped at Nz - Mz. No instance left (all up to date) is no refusal."""
     size = wave_size_of(record)
+    if not order and record["skipped_up_to_date"]:
+        return [], [], None, None
     refusal = refuse_start(len(order), minimum_count(record), record["deployment_config_name"])
     config = record.get("zonal_config")
     if refusal or config is None:
@@ -291,7 +322,7 @@ def record_wave(record: dict[str, Any], results: dict[str, Optional[dict[str, An
 
 def finish(record: dict[str, Any], strict: bool = False, alarms: Optional[list[str]] = None) -> dict[str, Any]:
     """Final status: Stopped on alarm, Failed on health constraints (or strict), else Succeeded
-"""
+    — also with no instance at all when every one was already up to date."""
     stopped_early = any(entry["status"] == "Pending" for entry in record["instances"])
     for entry in record["instances"]:
         if entry["status"] in ("Pending", "InProgress"):
@@ -304,6 +335,9 @@ def finish(record: dict[str, Any], strict: bool = False, alarms: Optional[list[s
         record["status"] = "Stopped"
         record["error_information"] = {"code": "ALARM_ACTIVE",
                                        "message": MSG_ALARM_ACTIVE.format(alarms=", ".join(alarms))}
+    elif not record["instances"] and record.get("skipped_up_to_date"):
+        record["status"] = "Succeeded"
+        record["deployment_status_messages"].append(MSG_ALL_UP_TO_DATE)
     elif stopped_early or final_status(minimum_count(record), state["Succeeded"]) == "Failed":
         record["status"] = "Failed"
         record["error_information"] = {"code": "HEALTH_CONSTRAINTS", "message": MSG_HEALTH_CONSTRAINTS}

@@ -15,8 +15,9 @@ description:
     role calls it for each phase of a deployment; it keeps the deployment's record in the ledger, with the
     CodeDeploy service's rules for minimum healthy hosts, statuses and error codes.
   - V(create) creates the deployment (refusing it with NO_INSTANCES or HEALTH_CONSTRAINTS_INVALID, or when another
-    deployment of the group is active); V(start) orders the instances by health, groups them by zone
-    (with a C(zonal_config) option) and sizes the waves; V(gate) waits a zone's monitor duration when the wave opens the next zone, polls
+    deployment of the group is active); V(start) leaves out the instances already up to date (with
+    C(update_outdated_instances_only)), orders the rest by health, groups them by zone (with a C(zonal_config)
+    option) and sizes the waves; V(gate) waits a zone's monitor duration when the wave opens the next zone, polls
     the CloudWatch alarms, and decides which instances of the wave may start; V(record) folds the wave's
     results in and says whether to stop; V(finish) sets the final status, releases the lock and says whether a
     rollback is due.
@@ -156,6 +157,11 @@ zones:
     minimum:
       description: Its minimum healthy hosts.
       type: int
+skipped_up_to_date:
+  description: The instances left out because they already run the revision (V(start)).
+  returned: step is start
+  type: list
+  elements: str
 monitor_wait:
   description: The zone monitor wait that preceded the wave (V(gate)), or null.
   returned: step is gate

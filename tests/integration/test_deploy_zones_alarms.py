@@ -1,7 +1,7 @@
 # Copyright: fleetops.codedeploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The deploy playbook on a real fleet with a zonal configuration — checked from the deployment records,
-the report and the files on the hosts.
+"""The deploy playbook on a real fleet with a zonal configuration and update_outdated_instances_only — checked
+from the deployment records, the report and the files on the hosts.
 
 Failures are injected by the revision itself (support.deployments: its ValidateService fails on the hostnames it
 lists). On a fresh fleet every instance is Unhealthy (never deployed), so within a zone the order is the
@@ -19,6 +19,7 @@ import yaml
 from support.deployments import (APP_DESTINATION, DEPLOYMENT_ROOT, deploy, fewest_healthy, local, make_revision,
                                  ran, records, statuses)
 
+ALL_AT_ONCE = {"deployment_config_name": "CodeDeployDefault.AllAtOnce"}
 ONE_HEALTHY = {"minimum_healthy_hosts": {"type": "HOST_COUNT", "value": 1}}
 
 
@@ -141,3 +142,36 @@ def test_a_zonal_configuration_that_cannot_work_fails_with_no_host_touched(fleet
     assert message in one_line(run.output)
     assert_untouched(six, six.hosts)
     assert not list((ledger / "locks").glob("*"))
+
+
+# ----- update_outdated_instances_only -----------------------------------------------------------------------------
+def test_update_outdated_instances_only_leaves_up_to_date_instances_out(fleet, tmp_path):
+    three = fleet(3)
+    two = with_inventory(three, tmp_path, "first-two", hosts(1, 2))
+    ledger = tmp_path / "ledger"
+    revision = local(make_revision(tmp_path / "revision", "1"))
+    assert deploy(two, ledger, revision, **ALL_AT_ONCE).rc == 0
+    (first,) = records(ledger)
+
+    run = deploy(three, ledger, revision, update_outdated_instances_only=True)
+
+    assert run.rc == 0, run.output
+    second = records(ledger)[1]
+    assert (second["status"], second["skipped_up_to_date"], statuses(second)) == (
+        "Succeeded", hosts(1, 2), {"fleet-h3": "Succeeded"})
+    # OneAtATime over the one outdated instance: N = 1, M = 0.
+    assert second["minimum_healthy_hosts"]["count"] == 0
+    assert second["deployment_status_messages"] == [
+        "2 instance(s) already run this revision and are not part of the deployment "
+        "(update_outdated_instances_only): fleet-h1, fleet-h2."]
+    for host in hosts(1, 2):
+        group_root = three.path(host, f"{DEPLOYMENT_ROOT}/{first['deployment_group_id']}")
+        assert sorted(path.name for path in group_root.iterdir() if path.is_dir()) == [first["deployment_id"]]
+    assert three.path("fleet-h3", f"{APP_DESTINATION}/VERSION").read_text() == "1\n"
+
+    again = deploy(three, ledger, revision, update_outdated_instances_only=True)
+
+    assert again.rc == 0, again.output
+    third = records(ledger)[-1]
+    assert (third["status"], third["instances"], third["skipped_up_to_date"]) == ("Succeeded", [], hosts(1, 2, 3))
+    assert "Every instance already runs this revision: there was nothing to deploy." in again.stdout

@@ -1,6 +1,6 @@
 # Copyright: fleetops.codedeploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A deployment's record driven step by step as the role drives it: zones, monitor waits, stops."""
+"""A deployment's record driven step by step as the role drives it: zones, up-to-date instances."""
 from __future__ import annotations
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils import deployment_record as records
@@ -133,6 +133,39 @@ def test_a_rollback_does_not_go_zone_by_zone():
     assert record["zonal_config"] is None
     assert records.MSG_ROLLBACK_NOT_ZONAL in record["deployment_status_messages"]
     assert records.plan_waves(record, HOSTS, ZONES)[1:3] == ([5, 1], None)
+
+
+def test_up_to_date_instances_leave_the_deployment_and_the_minimum_is_counted_without_them():
+    record = new(HOSTS, config="CodeDeployDefault.HalfAtATime")
+    assert records.minimum_count(record) == 3
+    last = {"h1": (True, "abc"), "h2": (True, "abc"), "h3": (False, "abc"), "h4": (True, "old"), "h5": (None, None)}
+    up_to_date = records.up_to_date_instances(record, last)
+    assert up_to_date == ["h1", "h2"]
+    records.exclude_up_to_date(record, up_to_date)
+    assert [entry["instance_id"] for entry in record["instances"]] == ["h3", "h4", "h5", "h6"]
+    assert records.minimum_count(record) == 2
+    assert record["skipped_up_to_date"] == ["h1", "h2"]
+    assert record["deployment_status_messages"] == [
+        "2 instance(s) already run this revision and are not part of the deployment "
+        "(update_outdated_instances_only): h1, h2."]
+    assert run(record)["status"] == "Succeeded"
+
+
+def test_every_instance_up_to_date_succeeds_with_no_instance():
+    record = new(HOSTS[:2], config="CodeDeployDefault.AllAtOnce")
+    records.exclude_up_to_date(record, records.up_to_date_instances(record, {"h1": (True, "abc"),
+                                                                             "h2": (True, "abc")}))
+    assert records.plan_waves(record, [], {}) == ([], [], None, None)
+    finished = run(record)
+    assert (finished["status"], finished["error_information"], finished["instances"]) == ("Succeeded", None, [])
+    assert finished["deployment_status_messages"][-1] == records.MSG_ALL_UP_TO_DATE
+
+
+def test_too_few_outdated_instances_for_the_minimum_is_refused():
+    record = new(HOSTS[:2], config="CodeDeployDefault.HalfAtATime")
+    records.exclude_up_to_date(record, ["h1"])
+    refusal = records.plan_waves(record, ["h2"], {})[3]
+    assert refusal.code == "HEALTH_CONSTRAINTS_INVALID"
 
 
 def test_no_monitor_wait_without_zones_or_before_the_first_wave():
