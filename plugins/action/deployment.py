@@ -16,7 +16,8 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils import deployment_record as records
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.alarms import poll_alarms
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.alarms import (
+    AlarmConfigError, AlarmPoll, poll_alarms, validate_alarm_configuration)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DEFAULT_DEPLOYMENT_ROOT, DeploymentRoot)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.health import (
@@ -48,7 +49,7 @@ class ActionModule(ActionBase):
         self._hostvars = (task_vars or {}).get("hostvars", {})
         try:
             result.update(getattr(self, f"_{step}")(ledger, args))
-        except (DeploymentConfigError, ActiveDeploymentError) as error:
+        except (DeploymentConfigError, AlarmConfigError, ActiveDeploymentError) as error:
             raise AnsibleActionFail(str(error))
         return result
 
@@ -64,6 +65,7 @@ class ActionModule(ActionBase):
         deployment_id = new_deployment_id()
         options = dict(args.get("options") or {})
         zonal = resolve_zonal_config(options.get("zonal_config"))
+        options["alarm_configuration"] = validate_alarm_configuration(options.get("alarm_configuration"))
         revision = args.get("revision")
         if revision is None:
             # A rollback: the group's last successful revision, as the ledger knows it (else the hosts, at start).
@@ -146,15 +148,14 @@ class ActionModule(ActionBase):
             waited["start_time"] = utc_now()
             time.sleep(waited["seconds"])
             waited["end_time"] = utc_now()
-        alarm = poll_alarms(record["options"].get("alarm_configuration"), record["options"].get("aws"))
-        if alarm.active:
-            record.setdefault("stop_reason", {"alarms": alarm.active})
-            ledger.save(record)
-            return {"changed": False, "start": [], "deferred": [], "stop": True, "alarms": alarm.active,
-                    "warnings": alarm.warnings, "monitor_wait": waited}
-        decision = records.gate(record, batch, final_pass, waited=waited)
+        alarm = AlarmPoll()
+        if records.polls_alarms(record) and not records.should_stop(record):
+            alarm = poll_alarms(record["options"].get("alarm_configuration"), record["options"].get("aws"))
+        stop_reason = alarm.stop_reason()
+        decision = records.gate(record, batch, final_pass, waited=waited, alarm_stop=stop_reason)
         ledger.save(record)
-        return {"changed": bool(decision["start"]), "warnings": alarm.warnings, "monitor_wait": waited, **decision}
+        return {"changed": bool(decision["start"]), "warnings": alarm.warnings, "monitor_wait": waited,
+                **(stop_reason or {}), **decision}
 
     # ----- record ------------------------------------------------------------------------------------------
     def _record(self, ledger: Ledger, args: dict) -> dict:
@@ -177,8 +178,7 @@ class ActionModule(ActionBase):
     def _finish(self, ledger: Ledger, args: dict) -> dict:
         record = ledger.load(args["deployment_id"])
         options = record["options"]
-        alarms = (record.get("stop_reason") or {}).get("alarms")
-        records.finish(record, strict=bool(options.get("strict")), alarms=alarms)
+        records.finish(record, strict=bool(options.get("strict")))
         rollback = rollback_requested(record, options.get("auto_rollback"))
         ledger.save(record)
         ledger.release(record["deployment_group_id"], record["deployment_id"])

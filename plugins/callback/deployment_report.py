@@ -207,6 +207,9 @@ class CallbackModule(CallbackBase):
             self._display.display(monitor_line(outcome["monitor_wait"]))
         if outcome.get("alarms"):
             self._display.display(f"Stopping: alarm(s) {', '.join(outcome['alarms'])} in ALARM", color="red")
+        elif outcome.get("alarm_poll_failure"):
+            self._display.display(f"Stopping: the alarm states could not be read: {outcome['alarm_poll_failure']}",
+                                  color="red")
 
     @staticmethod
     def _appspec_of(outcome: dict) -> dict:

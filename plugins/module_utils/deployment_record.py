@@ -22,6 +22,8 @@ INSTALL_EVENTS = ["ApplicationStop", "DownloadBundle", "BeforeInstall", "Install
                   "ApplicationStart", "ValidateService"]
 ALLOW_TRAFFIC_EVENTS = ["BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"]
 MSG_ALARM_ACTIVE = "The deployment was stopped because the CloudWatch alarm(s) {alarms} entered the ALARM state."
+MSG_ALARM_POLL_FAILED = ("The deployment was stopped because the state of its CloudWatch alarm(s) could not be read: "
+                         "{failure}. Set ignore_poll_alarm_failure to go on when alarm states cannot be read.")
 MSG_UP_TO_DATE = ("{count} instance(s) already run this revision and are not part of the deployment "
                   "(update_outdated_instances_only): {names}.")
 MSG_ALL_UP_TO_DATE = "Every instance already runs this revision: there was nothing to deploy."
@@ -223,11 +225,18 @@ def monitor_wait(record: dict[str, Any], batch: list[str], final_pass: bool) -> 
     return {"seconds": config[key], "setting": key, "after_zone": finished, "before_zone": upcoming}
 
 
-def gate(record: dict[str, Any], batch: list[str], final_pass: bool, waited: Optional[dict[str, Any]] = None
-         ) -> dict[str, Any]:
+def polls_alarms(record: dict[str, Any]) -> bool:
+    """A rollback does not poll alarms: the alarm that stopped the deployment it undoes is most likely still in
+    ALARM, and the rollback is the remedy."""
+    return record.get("creator") != CREATOR_ROLLBACK
+
+
+def gate(record: dict[str, Any], batch: list[str], final_pass: bool, waited: Optional[dict[str, Any]] = None,
+         alarm_stop: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     """Decide which instances of ``batch`` start now; the rest wait for the final one-at-a-time pass.
 
-    ``waited`` is the monitor wait that preceded this gate (see ``monitor_wait``), kept in the wave."""
+    ``waited`` is the monitor wait that preceded this gate (see ``monitor_wait``), kept in the wave;
+    ``alarm_stop`` (``{"alarms": [...]}`` or ``{"alarm_poll_failure": message}``) stops the deployment here."""
     if should_stop(record):
         return {"start": [], "deferred": [], "stop": True, "wave": None}
     candidates = [name for name in batch if instance(record, name)["status"] == "Pending"]
@@ -237,6 +246,10 @@ def gate(record: dict[str, Any], batch: list[str], final_pass: bool, waited: Opt
     if zones and candidates:
         wave["zone"] = zones[candidates[0]]
     record["waves"].append(wave)
+    if alarm_stop:
+        record["stop_reason"] = alarm_stop
+        wave.update(end_time=wave["start_time"], **alarm_stop)
+        return {"start": [], "deferred": [], "stop": True, "wave": wave["index"]}
     state = counts(record)
     if zones:
         allowed_in_zone = {}
@@ -320,10 +333,11 @@ def record_wave(record: dict[str, Any], results: dict[str, Optional[dict[str, An
     return summary
 
 
-def finish(record: dict[str, Any], strict: bool = False, alarms: Optional[list[str]] = None) -> dict[str, Any]:
-    """Final status: Stopped on alarm, Failed on health constraints (or strict), else Succeeded
+def finish(record: dict[str, Any], strict: bool = False) -> dict[str, Any]:
+    """Final status: Stopped on alarm (``stop_reason``), Failed on health constraints (or strict), else Succeeded
     — also with no instance at all when every one was already up to date."""
     stopped_early = any(entry["status"] == "Pending" for entry in record["instances"])
+    stop_reason = record.get("stop_reason") or {}
     for entry in record["instances"]:
         if entry["status"] in ("Pending", "InProgress"):
             entry["status"] = "Skipped"
@@ -331,10 +345,14 @@ def finish(record: dict[str, Any], strict: bool = False, alarms: Optional[list[s
                 if event["status"] == "Pending":
                     event["status"] = "Skipped"
     state = counts(record)
-    if alarms:
+    if stop_reason.get("alarms"):
         record["status"] = "Stopped"
         record["error_information"] = {"code": "ALARM_ACTIVE",
-                                       "message": MSG_ALARM_ACTIVE.format(alarms=", ".join(alarms))}
+                                       "message": MSG_ALARM_ACTIVE.format(alarms=", ".join(stop_reason["alarms"]))}
+    elif stop_reason.get("alarm_poll_failure"):
+        record["status"] = "Stopped"
+        record["error_information"] = {"code": "ALARM_ACTIVE", "message": MSG_ALARM_POLL_FAILED.format(
+            failure=stop_reason["alarm_poll_failure"])}
     elif not record["instances"] and record.get("skipped_up_to_date"):
         record["status"] = "Succeeded"
         record["deployment_status_messages"].append(MSG_ALL_UP_TO_DATE)

@@ -179,6 +179,15 @@ monitor_wait:
     before_zone:
       description: The zone about to start.
       type: str
+alarms:
+  description: The alarms in ALARM that stopped the deployment (V(gate)).
+  returned: when an alarm stopped the deployment
+  type: list
+  elements: str
+alarm_poll_failure:
+  description: Why the alarm states could not be read, when that stopped the deployment (V(gate)).
+  returned: when a failed alarm poll stopped the deployment
+  type: str
 start:
   description: The instances of the wave that start now (V(gate)).
   returned: step is gate

@@ -1,7 +1,7 @@
 # Copyright: fleetops.codedeploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The deploy playbook on a real fleet with a zonal configuration and update_outdated_instances_only — checked
-from the deployment records, the report and the files on the hosts.
+"""The deploy playbook on a real fleet with a zonal configuration, update_outdated_instances_only, CloudWatch alarms
+(moto) and an unreachable host — checked from the deployment records, the report and the files on the hosts.
 
 Failures are injected by the revision itself (support.deployments: its ValidateService fails on the hostnames it
 lists). On a fresh fleet every instance is Unhealthy (never deployed), so within a zone the order is the
@@ -10,17 +10,23 @@ inventory's.
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
+import boto3
 import pytest
 import yaml
 
-from support.deployments import (APP_DESTINATION, DEPLOYMENT_ROOT, deploy, fewest_healthy, local, make_revision,
-                                 ran, records, statuses)
+from support.deployments import (APP_DESTINATION, DEPLOYMENT_ROOT, HOLD_FILE, deploy, fewest_healthy, fleet_digest,
+                                 local, make_revision, ran, records, statuses)
 
 ALL_AT_ONCE = {"deployment_config_name": "CodeDeployDefault.AllAtOnce"}
 ONE_HEALTHY = {"minimum_healthy_hosts": {"type": "HOST_COUNT", "value": 1}}
+ALARM = "webapp-5xx"
+# An address of the fleet's range where no sshd listens (hosts use 127.<octet>.0.11 and up, at most 10 of them).
+NOWHERE = "127.{octet}.0.99"
 
 
 def hosts(*numbers: int) -> list[str]:
@@ -175,3 +181,135 @@ def test_update_outdated_instances_only_leaves_up_to_date_instances_out(fleet, t
     third = records(ledger)[-1]
     assert (third["status"], third["instances"], third["skipped_up_to_date"]) == ("Succeeded", [], hosts(1, 2, 3))
     assert "Every instance already runs this revision: there was nothing to deploy." in again.stdout
+
+
+# ----- CloudWatch alarms ------------------------------------------------------------------------------------------
+@pytest.fixture
+def cloudwatch(aws):
+    """A moto CloudWatch with the alarm ``webapp-5xx`` (OK), the ``codedeploy_aws`` input and the environment."""
+    client = boto3.client("cloudwatch", endpoint_url=aws["endpoint_url"], region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client.put_metric_alarm(AlarmName=ALARM, MetricName="5XXError", Namespace="webapp", Statistic="Sum", Period=60,
+                            EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold")
+    client.set_alarm_state(AlarmName=ALARM, StateValue="OK", StateReason="test")
+    env = {name: value for name, value in aws.items() if name.startswith("AWS_")}
+    return client, {"endpoint_url": aws["endpoint_url"], "region": "us-east-1"}, env
+
+
+def alarms(*names: str, **options) -> dict:
+    return {"enabled": True, "alarms": [{"name": name} for name in names], **options}
+
+
+def test_an_alarm_in_alarm_stops_the_deployment_before_its_first_wave(fleet, tmp_path, cloudwatch):
+    client, aws, env = cloudwatch
+    two = fleet(2)
+    client.set_alarm_state(AlarmName=ALARM, StateValue="ALARM", StateReason="5xx above threshold")
+    ledger = tmp_path / "ledger"
+
+    run = deploy(two, ledger, local(make_revision(tmp_path / "revision", "1")), env=env, aws=aws,
+                 alarm_configuration=alarms(ALARM, "not-defined"), **ALL_AT_ONCE)
+
+    assert run.rc != 0
+    (record,) = records(ledger)
+    assert (record["status"], record["error_information"]) == ("Stopped", {
+        "code": "ALARM_ACTIVE",
+        "message": f"The deployment was stopped because the CloudWatch alarm(s) {ALARM} entered the ALARM state."})
+    assert statuses(record) == {host: "Skipped" for host in two.hosts}
+    assert record["waves"][0]["alarms"] == [ALARM]
+    assert f"Stopping: alarm(s) {ALARM} in ALARM" in run.stdout
+    assert "CloudWatch has no alarm named 'not-defined': it is not watched" in one_line(run.output)
+    assert_untouched(two, two.hosts)
+
+
+def test_an_alarm_poll_that_fails_stops_the_deployment(fleet, tmp_path):
+    one = fleet(1)
+    ledger = tmp_path / "ledger"
+    closed = {"endpoint_url": "http://127.0.0.1:9", "region": "us-east-1", "max_attempts": 1}
+    run = deploy(one, ledger, local(make_revision(tmp_path / "revision", "1")), aws=closed,
+                 alarm_configuration=alarms(ALARM), **ALL_AT_ONCE)
+    assert run.rc != 0
+    (record,) = records(ledger)
+    assert (record["status"], record["error_information"]["code"]) == ("Stopped", "ALARM_ACTIVE")
+    assert record["error_information"]["message"].startswith(
+        "The deployment was stopped because the state of its CloudWatch alarm(s) could not be read: CloudWatch "
+        "DescribeAlarms failed: cannot reach http://127.0.0.1:9")
+    assert_untouched(one, one.hosts)
+
+
+def wait_for_a_running_wave(ledger: Path, deployment_number: int, runner: threading.Thread,
+                            timeout: float = 180) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert runner.is_alive(), "the deployment ended before its first wave ran"
+        try:
+            found = records(ledger)
+        except ValueError:  # a record being replaced at this very moment
+            found = []
+        if len(found) == deployment_number and found[-1]["waves"] and found[-1]["waves"][0]["instances"]:
+            return found[-1]
+        time.sleep(0.2)
+    raise AssertionError("the deployment never started a wave")
+
+
+def test_an_alarm_between_waves_stops_the_deployment_and_the_rollback_restores_the_hosts(fleet, tmp_path,
+                                                                                         cloudwatch):
+    client, aws, env = cloudwatch
+    three = fleet(3)
+    ledger = tmp_path / "ledger"
+    inputs = {"aws": aws, "alarm_configuration": alarms(ALARM), **ONE_HEALTHY,
+              "auto_rollback": {"enabled": True, "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]}}
+    assert deploy(three, ledger, local(make_revision(tmp_path / "v1", "1")), env=env, **inputs).rc == 0
+    before = fleet_digest(three)
+    for host in three.hosts:  # ValidateService waits while the file exists: the test raises the alarm meanwhile
+        assert three.ssh(host, f"touch {HOLD_FILE}").rc == 0
+
+    outcome = []
+    runner = threading.Thread(target=lambda: outcome.append(
+        deploy(three, ledger, local(make_revision(tmp_path / "v2", "2")), env=env, **inputs)))
+    runner.start()
+    try:
+        running = wait_for_a_running_wave(ledger, 2, runner)
+        assert running["waves"][0]["instances"] == hosts(1, 2)
+        client.set_alarm_state(AlarmName=ALARM, StateValue="ALARM", StateReason="5xx above threshold")
+    finally:
+        for host in three.hosts:
+            three.ssh(host, f"rm -f {HOLD_FILE}")
+        runner.join(timeout=600)
+    (run,) = outcome
+
+    assert run.rc != 0
+    stopped, rollback = records(ledger)[1:]
+    assert (stopped["status"], stopped["error_information"]["code"]) == ("Stopped", "ALARM_ACTIVE")
+    assert statuses(stopped) == {"fleet-h1": "Succeeded", "fleet-h2": "Succeeded", "fleet-h3": "Skipped"}
+    assert [wave["instances"] for wave in stopped["waves"]] == [hosts(1, 2), []]
+    assert stopped["rollback_info"]["rollback_deployment_id"] == rollback["deployment_id"]
+    assert (rollback["creator"], rollback["status"]) == ("codeDeployRollback", "Succeeded")
+    assert rollback["rollback_info"]["rollback_triggering_deployment_id"] == stopped["deployment_id"]
+    assert fleet_digest(three) == before
+
+
+# ----- unreachable instance ---------------------------------------------------------------------------------------
+def test_an_unreachable_host_counts_as_failed(fleet, tmp_path):
+    """A host in the inventory that nobody answers for: it fails its first event with UnknownError, counts in F
+    (so only 4 - 1 - 2 = 1 of the second wave starts), and the deployment goes on."""
+    three = fleet(3)
+    octet = three.fleet.load().hosts[0].address.split(".")[1]
+    ghost = {"fleet-ghost": {"ansible_host": NOWHERE.format(octet=octet)}}
+    four = with_inventory(three, tmp_path, "with-ghost", hosts(1, 2, 3), extra_hosts=ghost)
+    ledger = tmp_path / "ledger"
+
+    run = deploy(four, ledger, local(make_revision(tmp_path / "revision", "1")),
+                 minimum_healthy_hosts={"type": "HOST_COUNT", "value": 2})
+
+    assert run.rc == 0, run.output
+    (record,) = records(ledger)
+    assert record["status"] == "Succeeded"
+    assert [wave["instances"] for wave in record["waves"]] == [["fleet-ghost", "fleet-h1"], hosts(2), hosts(3)]
+    assert statuses(record) == {"fleet-ghost": "Failed", **{host: "Succeeded" for host in hosts(1, 2, 3)}}
+    (ghost_entry,) = [entry for entry in record["instances"] if entry["instance_id"] == "fleet-ghost"]
+    first, *rest = ghost_entry["lifecycle_events"]
+    assert (first["lifecycle_event_name"], first["status"], first["diagnostics"]["error_code"]) == (
+        "ApplicationStop", "Failed", "UnknownError")
+    assert first["diagnostics"]["message"].startswith("The instance could not be reached: ")
+    assert {event["status"] for event in rest} == {"Skipped"}
+    assert fewest_healthy(record) >= 2

@@ -1,7 +1,9 @@
 # Copyright: fleetops.codedeploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A deployment's record driven step by step as the role drives it: zones, up-to-date instances."""
+"""A deployment's record driven step by step as the role drives it: zones, up-to-date instances, alarm stops."""
 from __future__ import annotations
+
+import pytest
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils import deployment_record as records
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.health import (
@@ -24,9 +26,9 @@ def outcome(status):
         for event in EVENTS]}
 
 
-def run(record, zones=None, failing=()):
-    """Plan, then run the waves play (Ansible serial batches) and the final one-at-a-time pass, as the role does.
-    Returns the finished record."""
+def run(record, zones=None, failing=(), alarm_before_wave=None):
+    """Plan, then run the waves play (Ansible serial batches) and the final one-at-a-time pass, as the role does;
+    ``alarm_before_wave`` is the wave number whose gate finds an alarm in ALARM. Returns the finished record."""
     order = [entry["instance_id"] for entry in record["instances"]]
     order, batches, zone_list, refusal = records.plan_waves(record, order, zones or {})
     assert refusal is None, refusal
@@ -35,7 +37,8 @@ def run(record, zones=None, failing=()):
 
     def wave(batch, final_pass):
         waited = records.monitor_wait(record, batch, final_pass)
-        decision = records.gate(record, batch, final_pass, waited=waited)
+        alarm = {"alarms": ["high-5xx"]} if len(record["waves"]) + 1 == alarm_before_wave else None
+        decision = records.gate(record, batch, final_pass, waited=waited, alarm_stop=alarm)
         deferred.extend(name for name in decision["deferred"] if name not in deferred)
         if decision["stop"]:
             return True
@@ -133,6 +136,7 @@ def test_a_rollback_does_not_go_zone_by_zone():
     assert record["zonal_config"] is None
     assert records.MSG_ROLLBACK_NOT_ZONAL in record["deployment_status_messages"]
     assert records.plan_waves(record, HOSTS, ZONES)[1:3] == ([5, 1], None)
+    assert not records.polls_alarms(record)
 
 
 def test_up_to_date_instances_leave_the_deployment_and_the_minimum_is_counted_without_them():
@@ -166,6 +170,28 @@ def test_too_few_outdated_instances_for_the_minimum_is_refused():
     records.exclude_up_to_date(record, ["h1"])
     refusal = records.plan_waves(record, ["h2"], {})[3]
     assert refusal.code == "HEALTH_CONSTRAINTS_INVALID"
+
+
+@pytest.mark.parametrize("alarm_before_wave, ran", [(1, []), (2, [["h1", "h2", "h3"]])])
+def test_an_alarm_stops_the_deployment_and_skips_the_rest(alarm_before_wave, ran):
+    record = run(new(HOSTS, custom={"type": "HOST_COUNT", "value": 3}), alarm_before_wave=alarm_before_wave)
+    assert waves(record)[:-1] == ran
+    assert record["waves"][-1]["alarms"] == ["high-5xx"]
+    assert (record["status"], record["error_information"]) == ("Stopped", {
+        "code": "ALARM_ACTIVE",
+        "message": "The deployment was stopped because the CloudWatch alarm(s) high-5xx entered the ALARM state."})
+    assert records.counts(record)["Skipped"] == 6 - 3 * len(ran)
+
+
+def test_an_alarm_poll_failure_stops_the_deployment_with_the_reason():
+    record = new(HOSTS, custom=ONE)
+    records.start(record, HOSTS, [5, 1])
+    records.gate(record, HOSTS[:5], False, alarm_stop={"alarm_poll_failure": "CloudWatch DescribeAlarms failed: x"})
+    records.finish(record)
+    assert record["status"] == "Stopped"
+    assert record["error_information"]["message"].startswith(
+        "The deployment was stopped because the state of its CloudWatch alarm(s) could not be read: CloudWatch "
+        "DescribeAlarms failed: x. Set ignore_poll_alarm_failure")
 
 
 def test_no_monitor_wait_without_zones_or_before_the_first_wave():
