@@ -160,7 +160,7 @@ def test_failed_deployment_rolls_back_to_identical_trees(fleet, tmp_path):
                  **AUTO_ROLLBACK)
 
     assert run.rc != 0, run.output
-    _, failed, rollback = records(ledger)
+    _first, failed, rollback = records(ledger)
     assert_outcome(failed, status="Failed", code="HEALTH_CONSTRAINTS", minimum=5, succeeded=[],
                    failed=hosts(1, 2, 3, 4, 5), waves=[hosts(1, 2, 3, 4, 5)])
     assert_outcome(rollback, status="Succeeded", code=None, minimum=5, succeeded=ten.hosts, failed=[],
@@ -333,14 +333,14 @@ def bad_appspec(tmp_path: Path, request) -> tuple[dict, str]:
 
 
 def wrong_etag(tmp_path: Path, request) -> tuple[dict, str]:
-    client, _, _ = request.getfixturevalue("s3")
+    client, _aws_options, _environment = request.getfixturevalue("s3")
     revision = upload(client, tmp_path, make_revision(tmp_path / "tree", "1"))
     return {**revision, "etag": '"0123456789abcdef0123456789abcdef"'}, (
         'Expected deployment artifact bundle etag "0123456789abcdef0123456789abcdef" but was actually')
 
 
 def missing_commit(tmp_path: Path, request) -> tuple[dict, str]:
-    repository, _ = git_repository(tmp_path, make_revision(tmp_path / "repo", "1"))
+    repository, _commit = git_repository(tmp_path, make_revision(tmp_path / "repo", "1"))
     return {"source": "git", "repository": str(repository), "commit_id": "0" * 40}, "0" * 40
 
 

@@ -128,12 +128,12 @@ def fewest_healthy(record: dict) -> int:
                  if event["start_time"]]
         if not times:
             continue
-        changes.append((_instant(min(start for start, _ in times)), 1))
+        changes.append((_instant(min(start for start, _end in times)), 1))
         if entry["status"] != "Failed":
-            changes.append((_instant(max(end for _, end in times)), -1))
+            changes.append((_instant(max(end for _start, end in times)), -1))
     healthy = fewest = len(record["instances"])
     # At one instant, instances that finish are counted before those that start.
-    for _, change in sorted(changes, key=lambda item: (item[0], item[1])):
+    for _when, change in sorted(changes, key=lambda item: (item[0], item[1])):
         healthy -= change
         fewest = min(fewest, healthy)
     return fewest
