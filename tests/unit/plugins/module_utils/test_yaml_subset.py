@@ -443,7 +443,7 @@ FUZZ_CHARACTERS = list(":-#'\"[]{},|>&*!?%@`\\\t\n ") + ["  ", "0", "a", "- ", "
 
 
 def mutate(text: str, rng: random.Random) -> str:
-    for _ in range(rng.randint(1, 3)):
+    for _mutation in range(rng.randint(1, 3)):
         index = rng.randrange(len(text) + 1)
         operation = rng.randrange(4)
         if operation == 0:
