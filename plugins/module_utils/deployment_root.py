@@ -171,18 +171,14 @@ def ongoing(layout: DeploymentRoot, deployment_id: str, command: str) -> Iterato
 
 # Files of our own beside the agent's, in deployment-instructions: what this host last took part in, and the
 # deployment group's last successful deployment (revision, bundle, AppSpec), so that rollback works from an
-# empty controller.
+# empty controller. (The role pushes bundles to <root>/fleetops-bundles/, outside the group directories that
+# the agent's pruning counts.)
 def instance_deployment_file(layout: DeploymentRoot) -> str:
     return os.path.join(layout.instructions_dir, f"{layout.deployment_group_id}_last_instance_deployment.json")
 
 
 def successful_deployment_file(layout: DeploymentRoot) -> str:
     return os.path.join(layout.instructions_dir, f"{layout.deployment_group_id}_last_successful_deployment.json")
-
-
-def staged_bundle_path(root: str, sha256: str, bundle_type: str) -> str:
-    """Where the controller pushes a bundle; outside the group directories, which the agent's pruning counts."""
-    return os.path.join(root, "fleetops-bundles", f"{sha256}.{bundle_type}")
 
 
 def read_json_file(path: str) -> Optional[dict]:
