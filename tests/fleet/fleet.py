@@ -304,6 +304,7 @@ class Fleet:
                 return proc.pid, port
             except OSError:
                 time.sleep(0.1)
+        _terminate({proc.pid})  # not yet recorded in the state: stop it here, or nothing ever would
         raise FleetError(f"moto_server did not answer on {endpoint} within 30 s")
 
     def _write_inventory(self, state: FleetState) -> None:
