@@ -19,12 +19,12 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils import deploym
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.alarms import (
     AlarmConfigError, AlarmPoll, poll_alarms, validate_alarm_configuration)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
-    DEFAULT_DEPLOYMENT_ROOT, DeploymentRoot)
+    DEFAULT_DEPLOYMENT_ROOT, DeploymentRoot, utc_timestamp)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.health import (
     DeploymentConfigError, StartRefusal, instance_health, order_instances, refuse_start, resolve_minimum_healthy_hosts,
     resolve_zonal_config)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.ledger import (
-    ActiveDeploymentError, Ledger, deployment_group_id, new_deployment_id, utc_now)
+    ActiveDeploymentError, Ledger, deployment_group_id, new_deployment_id)
 
 # Registered by the role's wave tasks on each host of the wave.
 LIFECYCLE_RESULT_VAR = "codedeploy_instance"
@@ -145,9 +145,9 @@ class ActionModule(ActionBase):
         batch, final_pass = list(args.get("batch") or []), bool(args.get("final_pass"))
         waited = records.monitor_wait(record, batch, final_pass)
         if waited:
-            waited["start_time"] = utc_now()
+            waited["start_time"] = utc_timestamp()
             time.sleep(waited["seconds"])
-            waited["end_time"] = utc_now()
+            waited["end_time"] = utc_timestamp()
         alarm = AlarmPoll()
         if records.polls_alarms(record) and not records.should_stop(record):
             alarm = poll_alarms(record["options"].get("alarm_configuration"), record["options"].get("aws"))

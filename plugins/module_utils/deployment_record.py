@@ -15,7 +15,7 @@ from typing import Any, Optional
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.health import (
     MSG_HEALTH_CONSTRAINTS, MinimumHealthyHosts, StartRefusal, ZonalConfig, batch_sizes, final_status, must_stop,
     plan_zones, refuse_start, refuse_zones, split_wave, split_wave_by_zone, zonal_batch_sizes, zone_label)
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.ledger import utc_now
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import utc_timestamp
 
 BLOCK_TRAFFIC_EVENTS = ["BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic"]
 INSTALL_EVENTS = ["ApplicationStop", "DownloadBundle", "BeforeInstall", "Install", "AfterInstall",
@@ -68,7 +68,7 @@ def new_record(*, deployment_id: str, application_name: str, deployment_group_na
                                   "count": minimum.count(len(instances))},
         "deployment_style": {"deployment_type": "IN_PLACE", "deployment_option": "WITHOUT_TRAFFIC_CONTROL"},
         "options": options,
-        "create_time": utc_now(),
+        "create_time": utc_timestamp(),
         "start_time": None,
         "complete_time": None,
         "instances": [{"instance_id": name, "status": "Pending",
@@ -128,7 +128,7 @@ def refuse(record: dict[str, Any], refusal: StartRefusal) -> dict[str, Any]:
             event["status"] = "Skipped"
     record["status"] = "Failed"
     record["error_information"] = {"code": refusal.code, "message": refusal.message}
-    record["complete_time"] = utc_now()
+    record["complete_time"] = utc_timestamp()
     return record
 
 
@@ -188,7 +188,7 @@ def start(record: dict[str, Any], order: list[str], batches: list[int],
     record["planned_waves"] = len(batches)
     record["zones"] = zones
     record["status"] = "InProgress"
-    record["start_time"] = utc_now()
+    record["start_time"] = utc_timestamp()
     return record
 
 
@@ -242,7 +242,7 @@ def gate(record: dict[str, Any], batch: list[str], final_pass: bool, waited: Opt
     candidates = [name for name in batch if instance(record, name)["status"] == "Pending"]
     zones = zone_of(record)
     wave = {"index": len(record["waves"]) + 1, "final_pass": final_pass, "zone": None, "monitor_wait": waited,
-            "instances": [], "deferred": [], "start_time": utc_now(), "end_time": None}
+            "instances": [], "deferred": [], "start_time": utc_timestamp(), "end_time": None}
     if zones and candidates:
         wave["zone"] = zones[candidates[0]]
     record["waves"].append(wave)
@@ -268,7 +268,7 @@ def gate(record: dict[str, Any], batch: list[str], final_pass: bool, waited: Opt
 
 def unreachable_events(events: list[dict[str, Any]], message: str) -> list[dict[str, Any]]:
     """The host could not be reached: the first event that should have run fails, the rest are skipped."""
-    now = utc_now()
+    now = utc_timestamp()
     failed = False
     for event in events:
         if event["status"] != "Pending":
@@ -306,7 +306,7 @@ def record_wave(record: dict[str, Any], results: dict[str, Optional[dict[str, An
     wave = record["waves"][-1]
     for name in wave["instances"]:
         apply_instance_result(instance(record, name), results.get(name))
-    wave["end_time"] = utc_now()
+    wave["end_time"] = utc_timestamp()
     state = counts(record)
     outcomes = [instance(record, name)["status"] for name in wave["instances"]]
     summary = {
@@ -365,5 +365,5 @@ def finish(record: dict[str, Any], strict: bool = False) -> dict[str, Any]:
             failed=state["Failed"])}
     else:
         record["status"] = "Succeeded"
-    record["complete_time"] = utc_now()
+    record["complete_time"] = utc_timestamp()
     return record

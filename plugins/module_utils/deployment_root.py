@@ -143,6 +143,11 @@ def write_pointer(path: str, target_dir: str) -> None:
     write_atomically(path, target_dir)
 
 
+def utc_timestamp() -> str:
+    """Now, ISO 8601 UTC with milliseconds: the times of records, events and locks."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def deployments_log_line(deployment_id: str, message: str, now: Optional[datetime.datetime] = None) -> str:
     """One line of codedeploy-agent-deployments.log: ``[YYYY-MM-DD HH:MM:SS.mmm] [<d-id>]<message>``."""
     now = now or datetime.datetime.now()

@@ -49,6 +49,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_roo
     DeploymentRoot,
     append_deployments_log,
     ongoing,
+    utc_timestamp,
     validate_identifiers,
 )
 
@@ -583,11 +584,6 @@ def _read_ready(selector: selectors.BaseSelector, splitters: dict, wait: float) 
 
 
 # The event
-
-def utc_timestamp() -> str:
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
 
 class _Event:
     """The running state of one event: its result so far, and its log once scripts start."""

@@ -9,7 +9,6 @@ BeforeBlockTraffic or AfterBlockTraffic is recorded and the next event runs, as 
 """
 from __future__ import annotations
 
-import datetime
 import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
@@ -17,7 +16,7 @@ from typing import Any, Callable, Mapping, Optional
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.bundle import (
     BundleError, apply_download_bundle, plan_download_bundle)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
-    DeploymentRoot, DeploymentRootError, instance_deployment_file, write_atomically)
+    DeploymentRoot, DeploymentRootError, instance_deployment_file, utc_timestamp, write_atomically)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.hooks import EventRequest, EventRequestError, run_event
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import AppSpecError
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.install_plan import (
@@ -47,10 +46,6 @@ class LifecycleRequest:
     max_revisions: int = 5
     max_unpacked_size: int = DEFAULT_MAX_UNPACKED_SIZE
     kill_grace_seconds: float = 5
-
-
-def utc_timestamp() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def event_record(name: str, status: str, start: Optional[str], end: Optional[str], error_code: str = "Success",

@@ -12,7 +12,6 @@ Layout under the ledger directory (default ``~/.fleetops-codedeploy``)::
 """
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import secrets
@@ -20,7 +19,7 @@ import socket
 import uuid
 from typing import Any, Optional
 
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import write_atomically
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import utc_timestamp, write_atomically
 
 DEPLOYMENT_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 # Fixed namespace so that an application + group name always gives the same deployment group ID.
@@ -39,10 +38,6 @@ def new_deployment_id() -> str:
 
 def deployment_group_id(application_name: str, deployment_group_name: str) -> str:
     return str(uuid.uuid5(DEPLOYMENT_GROUP_NAMESPACE, f"{application_name}/{deployment_group_name}"))
-
-
-def utc_now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def deployment_overview(instances: list[dict]) -> dict[str, int]:
@@ -146,7 +141,7 @@ class Ledger:
             "hostname": socket.gethostname(),
             "pid": owner_pid,
             "pid_start_ticks": process_start_ticks(owner_pid),
-            "since": utc_now(),
+            "since": utc_timestamp(),
         }
         try:
             fd = os.open(self.lock_path(group_id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -186,7 +181,7 @@ class Ledger:
                     "code": "INTERNAL_ERROR",
                     "message": "The controller running this deployment stopped before it finished.",
                 }
-                record["complete_time"] = utc_now()
+                record["complete_time"] = utc_timestamp()
                 for instance in record.get("instances", []):
                     if instance["status"] in ("Pending", "InProgress"):
                         instance["status"] = "Failed" if instance["status"] == "InProgress" else "Skipped"
