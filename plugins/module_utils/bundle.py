@@ -413,28 +413,29 @@ def _check_member(member: Member, path: str, label: str, kinds: dict[str, str], 
                               "file of the bundle: hard links must name a file of the bundle")
 
 
-def top_folder_to_strip(members: Iterable[Member]) -> Optional[str]:
-    """The single top-level folder the agent strips: the only root entry, a directory, holding an AppSpec.
-
-    As the agent does, any entry of that folder whose name contains "appspec" in any case qualifies.
-    """
+def top_folder_holding_appspec(entries: Iterable[tuple[str, bool]]) -> Optional[str]:
+    """The single top-level folder the agent strips (agent-semantics 1.6), from (relative path, is a directory)
+    pairs: the only root entry, a directory, one of whose entries has a name containing "appspec" in any case."""
     tops: dict[str, bool] = {}
     children: set[str] = set()
-    for member in members:
-        path = normalise_member_name(member.name)
-        if path in (None, "."):
-            continue
+    for path, is_directory in entries:
         parts = path.split("/", 2)
-        top = parts[0]
-        tops[top] = tops.get(top, False) or len(parts) > 1 or member.kind == DIRECTORY
+        tops[parts[0]] = tops.get(parts[0], False) or len(parts) > 1 or is_directory
         if len(parts) > 1:
             children.add(parts[1])
     if len(tops) != 1:
         return None
-    top, is_directory = next(iter(tops.items()))
-    if is_directory and any(APPSPEC_NAME_PATTERN.search(child) for child in children):
+    top, top_is_directory = next(iter(tops.items()))
+    if top_is_directory and any(APPSPEC_NAME_PATTERN.search(child) for child in children):
         return top
     return None
+
+
+def top_folder_to_strip(members: Iterable[Member]) -> Optional[str]:
+    """The folder the agent strips from this bundle's members, or None."""
+    paths = ((normalise_member_name(member.name), member.kind == DIRECTORY) for member in members)
+    return top_folder_holding_appspec((path, is_directory) for path, is_directory in paths
+                                      if path not in (None, "."))
 
 
 def inspect_bundle(src: str, bundle_type: str, max_unpacked_size: int, sha256: Optional[str] = None,

@@ -36,7 +36,9 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable, Iterator, Mapping, Optional
 from urllib.parse import urlsplit, urlunsplit
 
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import APPSPEC_FALLBACK_NAMES
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import AWS_ERRORS, describe_aws_error
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.bundle import top_folder_holding_appspec
 
 SOURCES = ("s3", "git", "local")
 ARCHIVE_TYPES = ("tar", "tgz", "zip")
@@ -46,8 +48,6 @@ SOURCE_KEYS = {
     "local": (("path",), ("bundle_type",)),
 }
 ARCHIVE_EXTENSIONS = ((".tar.gz", "tgz"), (".tgz", "tgz"), (".tar", "tar"), (".zip", "zip"))
-APPSPEC_FALLBACK_NAMES = ("appspec.yaml", "appspec.yml")
-APPSPEC_NAME_PATTERN = re.compile("appspec", re.IGNORECASE)
 GITHUB_SHORTHAND = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+")
 COMMIT_ID_PATTERN = re.compile(r"[0-9a-fA-F]{4,40}")
 SCP_LIKE_GIT_URL = re.compile(r"^[^/]+:")
@@ -278,24 +278,8 @@ def _clean_name(name: str) -> str:
 
 
 def stripped_top_folder(entries: list[ArchiveEntry]) -> Optional[str]:
-    """The folder the agent strips after unpacking (agent-semantics §1.6), or None.
-
-    That is when the bundle's root holds exactly one entry, a directory, and that directory holds an entry
-    whose name contains "appspec" in any case.
-    """
-    tops: dict[str, bool] = {}
-    children: set[str] = set()
-    for entry in entries:
-        if not entry.name:
-            continue
-        parts = entry.name.split("/")
-        tops[parts[0]] = tops.get(parts[0], False) or entry.is_dir or len(parts) > 1
-        if len(parts) > 1:
-            children.add(parts[1])
-    if len(tops) != 1:
-        return None
-    top, is_directory = next(iter(tops.items()))
-    return top if is_directory and any(APPSPEC_NAME_PATTERN.search(child) for child in children) else None
+    """The folder the agent strips after unpacking this bundle, or None (the same rule DownloadBundle applies)."""
+    return top_folder_holding_appspec((entry.name, entry.is_dir) for entry in entries if entry.name)
 
 
 def read_appspec(path: str, bundle_type: str, appspec_filename: str = "appspec.yml"
