@@ -387,11 +387,6 @@ class Elbv2Target:
     id: str
     port: Optional[int]  # None: the target group's port
 
-    def label(self) -> str:
-        if self.port is None:
-            return self.id
-        return f"[{self.id}]:{self.port}" if ":" in self.id else f"{self.id}:{self.port}"
-
 
 def parse_elbv2_target(text: str) -> Elbv2Target:
     """``i-0abc``, ``i-0abc:8080``, ``10.0.0.5:8080`` or ``[2001:db8::5]:8080`` (IP targets)."""
