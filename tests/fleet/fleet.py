@@ -355,13 +355,15 @@ class Fleet:
 
     # ----- reset -------------------------------------------------------------------------------------------
     def reset(self, names: list[str] | None = None) -> None:
-        """Empty the private directories of the given hosts (all by default), as on a fresh machine."""
+        """Stop what hooks left running on the given hosts (all by default) and empty their private directories,
+        as on a fresh machine."""
         state = self.load()
         if state is None:
             raise FleetError(f"no fleet at {self.state_dir}; run: tests/fleet/fleet up N")
         for host in state.hosts:
             if names and host.name not in names:
                 continue
+            _terminate(_detached_processes(host))
             for backing in PRIVATE_DIRS.values():
                 root = self.host_dir(host.name) / "fs" / backing
                 for child in root.iterdir():
@@ -437,6 +439,27 @@ def _mnt_ns(pid: int) -> str:
         return os.readlink(f"/proc/{pid}/ns/mnt")
     except OSError:
         return ""
+
+
+def _parent_pid(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _detached_processes(host: Host) -> set[int]:
+    """The processes in ``host``'s mount namespace outside its sshd's tree: daemons that hooks started (sshd's
+    tree holds the sessions of ansible's persistent connections, which must survive)."""
+    if not host.mnt_ns:
+        return set()
+    parents = {pid: _parent_pid(pid) for pid in _all_pids() if _mnt_ns(pid) == host.mnt_ns}
+    sshd_tree, pending = set(), [host.pid]
+    while pending:
+        parent = pending.pop()
+        sshd_tree.add(parent)
+        pending += [pid for pid, ppid in parents.items() if ppid == parent and pid not in sshd_tree]
+    return set(parents) - sshd_tree
 
 
 def _all_pids() -> list[int]:

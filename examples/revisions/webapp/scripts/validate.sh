@@ -8,4 +8,6 @@ if [ -f "$revision/fail-hosts" ] && grep -qx "$(hostname)" "$revision/fail-hosts
   exit 1
 fi
 grep -q '^running ' /etc/fleet-app/webapp.status
+# The app answers /health with this revision's version, not an older one still running.
+/usr/bin/python3 "$revision/scripts/webapp_service.py" check "$(cat "$revision/app/VERSION")"
 echo "webapp healthy on $(hostname)"
