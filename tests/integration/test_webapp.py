@@ -16,8 +16,8 @@ import socket
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from conftest import REPO_ROOT
@@ -130,6 +130,11 @@ def test_the_example_app_through_two_deployments_and_a_graceful_application_stop
     assert f"webapp (pid {pid}) stopped gracefully" in stopped.stdout
     assert not alive(pid)
     assert refuses(address)
+    # What the load generator records when nothing answers: every request a failure.
+    with LoadGenerator(f"{urls[host]}/", rate=60) as refused_load:
+        time.sleep(0.5)
+    assert refused_load.count > 0 and refused_load.failures == refused_load.records
+    assert "ConnectionRefusedError" in refused_load.failures[0].error
     assert not group.path(host, "/etc/fleet-app/webapp.pid").exists()
     assert not group.path(host, "/etc/fleet-app/webapp.status").exists()
     assert get(f"{urls['fleet-h2']}/")[1]["version"] == "2.0.0"  # the other host's app is untouched

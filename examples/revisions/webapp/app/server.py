@@ -36,6 +36,7 @@ class WebappServer(ThreadingHTTPServer):
     """The HTTP server, with what it reports and whether it is stopping."""
 
     daemon_threads = False  # so that server_close() waits for the requests in flight
+    request_queue_size = 128  # socketserver's 5 drops connections of a burst (clients retry a second later)
 
     def __init__(self, address: tuple[str, int], version: str, host: str) -> None:
         self.version = version
@@ -70,10 +71,10 @@ class WebappHandler(BaseHTTPRequestHandler):
     timeout = IDLE_TIMEOUT_SECONDS
     server_version = "webapp"
 
-    def do_GET(self) -> None:  # pylint: disable=invalid-name  (the name http.server dispatches to)
+    def do_GET(self) -> None:
         self._respond(with_body=True)
 
-    def do_HEAD(self) -> None:  # pylint: disable=invalid-name
+    def do_HEAD(self) -> None:
         self._respond(with_body=False)
 
     def _respond(self, with_body: bool) -> None:
