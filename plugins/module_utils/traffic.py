@@ -437,7 +437,7 @@ def all_target_groups(client: Any) -> list[dict[str, Any]]:
 
 
 def unknown_target_groups_message(unknown: Sequence[str], existing: Sequence[dict[str, Any]], region: str) -> str:
-    names = [group["TargetGroupName"] for group in existing]
+    names = sorted(group["TargetGroupName"] for group in existing)
     arns = [group["TargetGroupArn"] for group in existing]
     hints = []
     for name_or_arn in unknown:

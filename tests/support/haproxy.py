@@ -9,8 +9,8 @@ runs ``haproxy -db`` as a child process. Servers named in ``disabled`` start in 
 manager, or call ``start()`` and ``stop()``.
 
 ``BackendApp(workdir, "web-1")`` is a plain ``http.server`` process on a free 127.0.0.1 port: ``GET /`` answers
-its name, ``GET /slow?seconds=N`` answers after N seconds, ``GET /health`` answers 200, or 503 while
-``app.unhealthy`` exists (``app.set_healthy(False)``).
+its name, ``GET /slow?seconds=N`` answers after N seconds, ``GET /held`` answers once the test calls ``app.release()``
+after ``app.hold()``, ``GET /health`` answers 200, or 503 after ``app.set_healthy(False)``.
 """
 from __future__ import annotations
 
@@ -27,10 +27,16 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.traffic import
 START_TIMEOUT = 10.0
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports on 127.0.0.1 (all probes held open together, so none is handed out twice)."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
 
 
 def wait_for_port(port: int, process: subprocess.Popen, log: Path, what: str) -> None:
@@ -73,9 +79,9 @@ class Haproxy:
         self.rise, self.fall = rise, fall
         self.socket_level = socket_level
         self.socket = self.workdir / "admin.sock"
+        self.frontend_port, tcp_port = free_ports(2)
         # A second runtime API endpoint on TCP, as `host:port`, when asked for.
-        self.tcp_address = f"127.0.0.1:{free_port()}" if tcp_runtime_api else None
-        self.frontend_port = free_port()
+        self.tcp_address = f"127.0.0.1:{tcp_port}" if tcp_runtime_api else None
         self.frontend_url = f"http://127.0.0.1:{self.frontend_port}"
         self.config_path = self.workdir / "haproxy.cfg"
         self.log_path = self.workdir / "haproxy.log"
@@ -94,6 +100,8 @@ class Haproxy:
             "    timeout connect 2s\n"
             "    timeout client 30s\n"
             "    timeout server 30s\n"
+            # Checks every `inter`, but a loaded test machine may take longer than that to answer one.
+            "    timeout check 2s\n"
             "frontend web\n"
             f"    bind 127.0.0.1:{self.frontend_port}\n"
             f"    default_backend {self.backend}\n"
@@ -134,17 +142,22 @@ class Haproxy:
 
 BACKEND_APP = r"""
 import http.server, os, sys, time, urllib.parse
-name, port, unhealthy_flag = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+name, port, unhealthy_flag, hold_flag = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):
+        with open(unhealthy_flag + ".log", "a") as log:
+            log.write(self.path + "\n")
         url = urllib.parse.urlsplit(self.path)
         if url.path == "/health" and os.path.exists(unhealthy_flag):
             return self.answer(503, "unhealthy")
         if url.path == "/slow":
             time.sleep(float(urllib.parse.parse_qs(url.query).get("seconds", ["2"])[0]))
+        deadline = time.monotonic() + 60
+        while url.path == "/held" and os.path.exists(hold_flag) and time.monotonic() < deadline:
+            time.sleep(0.05)
         self.answer(200, name)
 
     def answer(self, code, text):
@@ -155,8 +168,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def log_message(self, *args):
-        with open(unhealthy_flag + ".log", "a") as log:
-            log.write(self.path + "\n")
+        pass
 
 http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 """
@@ -167,11 +179,12 @@ class BackendApp:
 
     def __init__(self, workdir: Path, name: str, healthy: bool = True) -> None:
         self.name = name
-        self.port = free_port()
+        self.port = free_ports(1)[0]
         self.address = f"127.0.0.1:{self.port}"
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.unhealthy_flag = self.workdir / f"{name}.unhealthy"
+        self.hold_flag = self.workdir / f"{name}.hold"
         self.set_healthy(healthy)
         self.process: Optional[subprocess.Popen] = None
 
@@ -181,8 +194,15 @@ class BackendApp:
         else:
             self.unhealthy_flag.touch()
 
+    def hold(self) -> None:
+        """From now on ``GET /held`` waits (at most 60 s) until :meth:`release`."""
+        self.hold_flag.touch()
+
+    def release(self) -> None:
+        self.hold_flag.unlink(missing_ok=True)
+
     def requests(self) -> list[str]:
-        """The paths this app served, health checks included, in order."""
+        """The paths this app was asked for (health checks included), in arrival order."""
         log = Path(f"{self.unhealthy_flag}.log")
         return log.read_text().splitlines() if log.exists() else []
 
@@ -190,7 +210,8 @@ class BackendApp:
         log = self.workdir / f"{self.name}.out"
         with log.open("w") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-c", BACKEND_APP, self.name, str(self.port), str(self.unhealthy_flag)],
+                [sys.executable, "-c", BACKEND_APP, self.name, str(self.port), str(self.unhealthy_flag),
+                 str(self.hold_flag)],
                 stdout=out, stderr=subprocess.STDOUT)
         wait_for_port(self.port, self.process, log, f"app {self.name}")
         return self

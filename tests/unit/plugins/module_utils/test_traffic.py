@@ -193,7 +193,7 @@ def test_unknown_target_groups_name_close_ones_or_say_there_are_none():
                 for name in ("web-blue", "web-green", "admin")]
     message = unknown_target_groups_message(["web-bleu", "zzz"], existing, "eu-west-1")
     assert message == ("target group not found in eu-west-1: web-bleu (did you mean web-blue?); zzz; "
-                       "the target groups there: web-blue, web-green, admin")
+                       "the target groups there: admin, web-blue, web-green")
     assert unknown_target_groups_message(["web"], [], "us-east-1") == (
         "target group not found in us-east-1: web; there are no target groups there")
 
