@@ -195,8 +195,8 @@ targets:
       sample: MAINT
     detail:
       description:
-        - V(elbv2) - the health reason and description (C(Target.FailedHealthChecks: Health checks failed)).
-          V(haproxy) - the administrative state (ready, drain, maint), the sessions in flight and the last check.
+        - "V(elbv2) - the health reason and description (C(Target.FailedHealthChecks: Health checks failed))."
+        - V(haproxy) - the administrative state (ready, drain, maint), the sessions in flight and the last check.
       returned: always
       type: str
       sample: "maint, 0 sessions"

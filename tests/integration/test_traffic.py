@@ -154,14 +154,14 @@ def test_register_reports_healthy_only_after_the_health_check_passes(web):
                              "(backend app): DOWN (ready, 0 sessions, check: Layer7 wrong status (503))")
     assert result["targets"][0]["state_before"] == "MAINT"
     assert not [status for status in statuses if status.startswith("UP")]  # never counted up, not even briefly
-    assert {get(proxy.frontend_url)[1] for _ in range(6)} == {"web-1", "web-2"}
+    assert {get(proxy.frontend_url)[1] for attempt in range(6)} == {"web-1", "web-2"}
 
     apps["web-3"].set_healthy(True)
     rc, result, output = run_traffic(haproxy_args(proxy, "registered", ["web-1", "web-3"], wait_timeout=10))
     assert rc == 0, output
     assert [(t["target"], t["state"], t["changed"]) for t in result["targets"]] == [
         ("web-1", "UP", False), ("web-3", "UP", False)]  # web-3 was set ready above and only waited for
-    assert {get(proxy.frontend_url)[1] for _ in range(6)} == {"web-1", "web-2", "web-3"}
+    assert {get(proxy.frontend_url)[1] for attempt in range(6)} == {"web-1", "web-2", "web-3"}
 
 
 def test_register_from_maint_and_check_mode(web):

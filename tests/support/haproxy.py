@@ -29,7 +29,7 @@ START_TIMEOUT = 10.0
 
 def free_ports(count: int) -> list[int]:
     """``count`` distinct free ports on 127.0.0.1 (all probes held open together, so none is handed out twice)."""
-    probes = [socket.socket() for _ in range(count)]
+    probes = [socket.socket() for probe_number in range(count)]
     try:
         for probe in probes:
             probe.bind(("127.0.0.1", 0))
