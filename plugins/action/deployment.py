@@ -1,13 +1,17 @@
 # -*- coding: utf-8 -*-
 # Copyright: fleetops.codedeploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Controller side of a deployment: create it, gate each wave, record results, finish it — in the ledger.
+"""Controller side of a deployment: create it, gate each wave, record results, finish it — in the ledger; and
+mark the group's last successful deployment on each instance that succeeded.
 
-Runs in the controller process (no connection to any host), so a wave costs no extra round trip. The logic is in
-module_utils (health, deployment_record, ledger); this plugin only reads its arguments and the task variables.
+Every step but ``mark`` runs in the controller process without connecting to any host, so a wave costs no extra
+round trip; ``mark`` writes one small file through the host's connection with a single command (no module run).
+The logic is in module_utils (health, deployment_record, ledger); this plugin only reads its arguments and the
+task variables.
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 from typing import Optional
@@ -19,7 +23,8 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils import deploym
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.alarms import (
     AlarmConfigError, AlarmPoll, poll_alarms, validate_alarm_configuration)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
-    DEFAULT_DEPLOYMENT_ROOT, DeploymentRoot, utc_timestamp)
+    DEFAULT_DEPLOYMENT_ROOT, DeploymentRoot, DeploymentRootError, replace_file_command, successful_deployment_file,
+    utc_timestamp, validate_identifiers)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.health import (
     DeploymentConfigError, StartRefusal, instance_health, order_instances, refuse_start, resolve_minimum_healthy_hosts,
     resolve_zonal_config)
@@ -28,8 +33,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.ledger import 
 
 # Registered by the role's wave tasks on each host of the wave.
 LIFECYCLE_RESULT_VAR = "codedeploy_instance"
-BUNDLE_PUSH_RESULT_VAR = "codedeploy_bundle_push"
-STEPS = ("create", "start", "gate", "record", "finish")
+STEPS = ("create", "start", "gate", "record", "finish", "mark")
 
 
 class ActionModule(ActionBase):
@@ -37,7 +41,8 @@ class ActionModule(ActionBase):
     _VALID_ARGS = frozenset(("step", "ledger_dir", "deployment_id", "application_name", "deployment_group_name",
                              "deployment_group_id", "targets", "survey", "revision", "deployment_config_name",
                              "minimum_healthy_hosts", "options", "creator", "rollback_of", "events", "batch",
-                             "final_pass", "hosts", "instance_order", "record", "zones"))
+                             "final_pass", "hosts", "instance_order", "record", "zones", "deployment_root",
+                             "marker"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -49,7 +54,7 @@ class ActionModule(ActionBase):
         self._hostvars = (task_vars or {}).get("hostvars", {})
         try:
             result.update(getattr(self, f"_{step}")(ledger, args))
-        except (DeploymentConfigError, AlarmConfigError, ActiveDeploymentError) as error:
+        except (DeploymentConfigError, AlarmConfigError, ActiveDeploymentError, DeploymentRootError) as error:
             raise AnsibleActionFail(str(error))
         return result
 
@@ -166,12 +171,8 @@ class ActionModule(ActionBase):
         return {"changed": True, "summary": summary, "stop": summary["stop"]}
 
     def _instance_result(self, name: str) -> Optional[dict]:
-        """What the wave's tasks registered on the host: the lifecycle result, or why the bundle push failed."""
-        host = self._hostvars.get(name) or {}
-        lifecycle = host.get(LIFECYCLE_RESULT_VAR)
-        push = host.get(BUNDLE_PUSH_RESULT_VAR) or {}
-        if (not lifecycle or lifecycle.get("skipped")) and (push.get("failed") or push.get("unreachable")):
-            return dict(push)
+        """What the wave's lifecycle task registered on the host (its bundle push included)."""
+        lifecycle = (self._hostvars.get(name) or {}).get(LIFECYCLE_RESULT_VAR)
         return dict(lifecycle) if lifecycle else None
 
     # ----- finish ------------------------------------------------------------------------------------------
@@ -186,6 +187,20 @@ class ActionModule(ActionBase):
         return {"changed": True, "record": record, "rollback_requested": rollback,
                 "succeeded_instances": succeeded, "report_path": ledger.report_path(record["deployment_id"]),
                 "record_path": ledger.record_path(record["deployment_id"])}
+
+    # ----- mark --------------------------------------------------------------------------------------------
+    def _mark(self, ledger: Ledger, args: dict) -> dict:
+        """The group's last successful deployment, on the instance: what a rollback from an empty ledger reads."""
+        marker = args["marker"]
+        validate_identifiers(marker["deployment_id"], args["deployment_group_id"])
+        path = successful_deployment_file(DeploymentRoot(args.get("deployment_root") or DEFAULT_DEPLOYMENT_ROOT,
+                                                         args["deployment_group_id"]))
+        written = self._low_level_execute_command(
+            replace_file_command(path, f".{marker['deployment_id']}"), sudoable=True,
+            in_data=json.dumps(marker, indent=2) + "\n")
+        if written["rc"] != 0:
+            raise AnsibleActionFail(f"Could not write {path}: {written['stderr'].strip() or written['stdout'].strip()}")
+        return {"changed": True, "path": path}
 
 
 def survey_health(info):

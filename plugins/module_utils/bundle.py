@@ -465,7 +465,8 @@ def inspect_bundle(src: str, bundle_type: str, max_unpacked_size: int, sha256: O
 # Writing
 
 
-def place_bundle(src: str, destination: str, expected_sha256: str) -> None:
+def place_bundle(src: str, destination: str, expected_sha256: str,
+                 mismatch: str = "src {src} changed while it was being deployed: run the task again") -> None:
     """Copy ``src`` to ``destination`` atomically, checking that it is still the bundle that was inspected."""
     partial = destination + ".partial"
     digest = hashlib.sha256()
@@ -475,8 +476,17 @@ def place_bundle(src: str, destination: str, expected_sha256: str) -> None:
             target.write(chunk)
     if digest.hexdigest() != expected_sha256:
         os.unlink(partial)
-        raise BundleError(f"src {src} changed while it was being deployed: run the task again")
+        raise BundleError(mismatch.format(src=src, actual=digest.hexdigest()))
     os.replace(partial, destination)
+
+
+def receive_pushed_bundle(pushed: str, destination: str, expected_sha256: str) -> None:
+    """Store a bundle the controller has just pushed (into a temporary directory) under its content address,
+    only if it arrived intact: a host never keeps a corrupted bundle under a name that says otherwise."""
+    os.makedirs(os.path.dirname(destination), mode=0o700, exist_ok=True)
+    place_bundle(pushed, destination, expected_sha256, mismatch=(
+        "The bundle pushed to {src} has sha256 {actual}, not " + expected_sha256
+        + ": it was damaged in transfer. Run the deployment again."))
 
 
 def _trusted_extraction() -> dict[str, object]:

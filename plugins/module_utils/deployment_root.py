@@ -19,6 +19,7 @@ import datetime
 import json
 import os
 import re
+import shlex
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -176,14 +177,35 @@ def ongoing(layout: DeploymentRoot, deployment_id: str, command: str) -> Iterato
 
 # Files of our own beside the agent's, in deployment-instructions: what this host last took part in, and the
 # deployment group's last successful deployment (revision, bundle, AppSpec), so that rollback works from an
-# empty controller. (The role pushes bundles to <root>/fleetops-bundles/, outside the group directories that
-# the agent's pruning counts.)
+# empty controller.
 def instance_deployment_file(layout: DeploymentRoot) -> str:
     return os.path.join(layout.instructions_dir, f"{layout.deployment_group_id}_last_instance_deployment.json")
 
 
 def successful_deployment_file(layout: DeploymentRoot) -> str:
     return os.path.join(layout.instructions_dir, f"{layout.deployment_group_id}_last_successful_deployment.json")
+
+
+def bundle_store_dir(deployment_root: str) -> str:
+    """Where the controller's pushed bundles stay, named <sha256>.<bundle type>: outside the group directories
+    that the agent's pruning counts, so that a host already holding a bundle is not sent it again."""
+    return os.path.join(deployment_root, "fleetops-bundles")
+
+
+def held_bundles(deployment_root: str) -> list[str]:
+    """The complete bundles in the store (a copy still in progress is named ``*.partial``)."""
+    store = bundle_store_dir(deployment_root)
+    if not os.path.isdir(store):
+        return []
+    return sorted(name for name in os.listdir(store) if not name.endswith(".partial"))
+
+
+def replace_file_command(path: str, temporary_suffix: str) -> str:
+    """A POSIX shell command replacing ``path`` atomically with its standard input, as write_atomically does, for
+    a host reached without running a module. Only the quoted paths are in the command; the content is on stdin."""
+    partial = shlex.quote(path + temporary_suffix)
+    return (f"umask 022 && mkdir -p {shlex.quote(os.path.dirname(path))} && cat > {partial} "
+            f"&& mv -f {partial} {shlex.quote(path)}")
 
 
 def read_json_file(path: str) -> Optional[dict]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.bundle import (
-    BundleError, apply_download_bundle, plan_download_bundle)
+    BundleError, apply_download_bundle, plan_download_bundle, receive_pushed_bundle)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DeploymentRoot, DeploymentRootError, instance_deployment_file, utc_timestamp, write_atomically)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.hooks import EventRequest, EventRequestError, run_event
@@ -59,6 +59,8 @@ def run_download_bundle(request: LifecycleRequest, layout: DeploymentRoot) -> di
     start = utc_timestamp()
     bundle = request.bundle
     try:
+        if bundle.get("pushed"):
+            receive_pushed_bundle(bundle["pushed"], bundle["src"], bundle["sha256"])
         plan = plan_download_bundle(layout, request.deployment_id, bundle["src"], bundle["bundle_type"],
                                     request.max_revisions, request.max_unpacked_size, sha256=bundle.get("sha256"))
         apply_download_bundle(plan)

@@ -11,7 +11,7 @@ version_added: 0.1.0
 author:
   - fleetops maintainers (@fleetops)
 description:
-  - An action plugin that runs on the controller only, without connecting to any host. The C(fleetops.codedeploy.deploy)
+  - An action plugin that runs on the controller; only V(mark) connects to a host. The C(fleetops.codedeploy.deploy)
     role calls it for each phase of a deployment; it keeps the deployment's record in the ledger, with the
     CodeDeploy service's rules for minimum healthy hosts, statuses and error codes.
   - V(create) creates the deployment (refusing it with NO_INSTANCES or HEALTH_CONSTRAINTS_INVALID, or when another
@@ -20,13 +20,15 @@ description:
     option) and sizes the waves; V(gate) waits a zone's monitor duration when the wave opens the next zone, polls
     the CloudWatch alarms, and decides which instances of the wave may start; V(record) folds the wave's
     results in and says whether to stop; V(finish) sets the final status, releases the lock and says whether a
-    rollback is due.
+    rollback is due; V(mark), run on each instance that succeeded in a successful deployment, records the group's
+    last successful deployment on the host (one command over the host's connection), for a rollback without the
+    controller's ledger.
 options:
   step:
     description: The step to run.
     type: str
     required: true
-    choices: [create, start, gate, record, finish]
+    choices: [create, start, gate, record, finish, mark]
   ledger_dir:
     description: The ledger directory on the controller.
     type: str
@@ -41,7 +43,8 @@ options:
     description: The deployment group (V(create)).
     type: str
   deployment_group_id:
-    description: The deployment group ID (V(create)); default a UUIDv5 of the application and group names.
+    description: The deployment group ID (V(create), V(mark)); for V(create), default a UUIDv5 of the application
+      and group names.
     type: str
   targets:
     description: The instances of the deployment (V(create)).
@@ -93,6 +96,14 @@ options:
     description: The hosts that started in the wave (V(record)); their registered results are read from hostvars.
     type: list
     elements: str
+  deployment_root:
+    description: The deployment root on the host (V(mark)).
+    type: str
+    default: /opt/codedeploy-agent/deployment-root
+  marker:
+    description: The group's last successful deployment (V(mark)) — C(deployment_id), C(complete_time) and
+      C(revision) with the bundle's path on the host and the AppSpec.
+    type: dict
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

@@ -66,6 +66,12 @@ last_successful_deployment:
     bundle_path, bundle_type, appspec), or null.
   returned: always
   type: dict
+bundles:
+  description: The bundles the controller has pushed to this host and that it still holds, named
+    C(<sha256>.<bundle type>), in C(<deployment_root>/fleetops-bundles); the role does not push them again.
+  returned: always
+  type: list
+  elements: str
 """
 
 import os
@@ -73,7 +79,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
-    DeploymentRoot, instance_deployment_file, read_json_file, successful_deployment_file)
+    DeploymentRoot, held_bundles, instance_deployment_file, read_json_file, successful_deployment_file)
 
 
 def kept_revisions(group_dir: str) -> list[str]:
@@ -95,7 +101,8 @@ def main() -> None:
         most_recent_install=layout.most_recent_dir(),
         revisions=kept_revisions(layout.group_dir),
         instance=read_json_file(instance_deployment_file(layout)),
-        last_successful_deployment=read_json_file(successful_deployment_file(layout)))
+        last_successful_deployment=read_json_file(successful_deployment_file(layout)),
+        bundles=held_bundles(module.params["deployment_root"]))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ description:
     M(fleetops.codedeploy.revision_bundle) and Install as M(fleetops.codedeploy.revision_install).
   - The first failed event fails the instance and the later events are Skipped. One call instead of one task per
     event saves a round trip per event; the result still reports every event.
+  - Pushes the bundle from the controller first when asked to (O(bundle)); a damaged transfer fails DownloadBundle
+    and nothing is stored under the bundle's name.
   - Records the outcome in C(<deployment_root>/deployment-instructions/<dg-id>_last_instance_deployment.json), which
     orders instances by health in the next deployment.
 options:
@@ -29,7 +31,11 @@ options:
     type: dict
     required: true
   bundle:
-    description: The bundle on the host, C({src, bundle_type, sha256}).
+    description:
+      - The bundle on the host, C({src, bundle_type, sha256}).
+      - With C(controller_src), a path on the controller, the action plugin first pushes that file over the task's
+        connection into the remote temporary directory (one transfer, no extra module run); the module checks its
+        sha256 and stores it at C(src) before DownloadBundle. Without it, C(src) must already be on the host.
     type: dict
     required: true
   bundle_env:
@@ -67,6 +73,9 @@ extends_documentation_fragment:
   - fleetops.codedeploy.deployment
   - ansible.builtin.action_common_attributes
 attributes:
+  action:
+    description: An action plugin pushes the bundle from the controller before the module runs on the host.
+    support: full
   check_mode:
     support: none
   diff_mode:
@@ -101,6 +110,20 @@ failed_event:
   description: The event that failed the instance, or null.
   returned: always
   type: str
+bundle_push:
+  description: The bundle's transfer from the controller, when there was one.
+  returned: when O(bundle) has C(controller_src)
+  type: dict
+  contains:
+    bytes:
+      description: The bundle's size.
+      type: int
+    start_time:
+      description: ISO 8601 UTC.
+      type: str
+    end_time:
+      description: ISO 8601 UTC.
+      type: str
 lifecycle_events:
   description: Every event asked for, in order.
   returned: always

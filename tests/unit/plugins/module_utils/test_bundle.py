@@ -380,3 +380,25 @@ def test_zip_members_listing_reads_unix_modes_and_link_targets(tmp_path):
         zipped.writestr("f", io.BytesIO(b"abc").read())
     assert bundle.zip_members(str(archive)) == [Member("l", SYMLINK, link_target="target"), Member("p", "a FIFO"),
                                                 Member("d/", DIRECTORY), Member("f", FILE, 3)]
+
+
+def test_a_pushed_bundle_is_stored_under_its_name_when_intact(tmp_path: Path):
+    pushed = tmp_path / "tmp" / "bundle.tar"
+    pushed.parent.mkdir()
+    pushed.write_bytes(b"bundle bytes")
+    destination = tmp_path / "root" / "fleetops-bundles" / "x.tar"
+    bundle.receive_pushed_bundle(str(pushed), str(destination), hashlib.sha256(b"bundle bytes").hexdigest())
+    assert destination.read_bytes() == b"bundle bytes"
+
+
+def test_a_damaged_push_is_refused_and_nothing_is_stored(tmp_path: Path):
+    pushed = tmp_path / "bundle.tar"
+    pushed.write_bytes(b"damaged")
+    destination = tmp_path / "store" / "x.tar"
+    expected = hashlib.sha256(b"bundle bytes").hexdigest()
+    with pytest.raises(BundleError) as error:
+        bundle.receive_pushed_bundle(str(pushed), str(destination), expected)
+    assert error.value.message == (
+        f"The bundle pushed to {pushed} has sha256 {hashlib.sha256(b'damaged').hexdigest()}, not {expected}: "
+        "it was damaged in transfer. Run the deployment again.")
+    assert list(destination.parent.iterdir()) == []
