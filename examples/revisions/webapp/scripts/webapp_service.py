@@ -19,6 +19,7 @@ Python 3.9+ standard library only: it runs on the fleet's hosts, under the Pytho
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -139,9 +140,10 @@ def serving_version(settings: Settings) -> Optional[str]:
 
 
 def port_in_use(settings: Settings) -> bool:
+    """Whether something listens there: it accepts, or its full backlog lets the connection time out."""
     with socket.socket() as probe:
         probe.settimeout(1)
-        return probe.connect_ex((settings.address, settings.port)) == 0
+        return probe.connect_ex((settings.address, settings.port)) in (0, errno.EAGAIN, errno.ETIMEDOUT)
 
 
 def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
@@ -184,13 +186,15 @@ def start(settings: Settings) -> str:
         raise ServiceError(f"cannot run {' '.join(command)} as the owner of {SERVER}: {error}; run this script "
                            "with a Python that user can execute (the hooks use /usr/bin/python3)") from error
     PID_FILE.write_text(f"{process.pid}\n")
-    if not wait_for(lambda: process.poll() is not None or serving_version(settings) == version, START_SECONDS):
+    if wait_for(lambda: process.poll() is not None or serving_version(settings) == version, START_SECONDS):
+        failure = f"exited at start with code {process.returncode}" if process.poll() is not None else ""
+    else:
         process.kill()
         process.wait()
-    if process.poll() is not None:
+        failure = f"did not answer {settings.url}/health with its version within {START_SECONDS} s and was killed"
+    if failure:
         PID_FILE.unlink()
-        raise ServiceError(f"webapp {version} did not start serving {settings.url}/health within {START_SECONDS} s; "
-                           f"the end of {LOG_FILE}:\n{log_tail()}")
+        raise ServiceError(f"webapp {version} {failure}; the end of {LOG_FILE}:\n{log_tail()}")
     return f"webapp {version} serving on {settings.url}/ as pid {process.pid}"
 
 
