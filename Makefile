@@ -44,9 +44,11 @@ $(COLLECTION_LINK):
 unit: deps
 	$(BIN)/pytest tests/unit -q
 
-# Each test fleet is torn down by its fixture, even when tests fail.
+# Each test fleet is torn down by its fixture, even when tests fail. Test files run on INTEGRATION_WORKERS
+# pytest-xdist workers, each with its own fleet pool: much of a test's time is waiting on SSH, hooks and timeouts.
+INTEGRATION_WORKERS ?= 2
 integration: deps
-	$(BIN)/pytest tests/integration -q
+	$(BIN)/pytest tests/integration -q -n $(INTEGRATION_WORKERS) --dist loadfile
 
 molecule: deps
 	cd extensions && $(BIN)/molecule test -s default

@@ -25,8 +25,9 @@ sys.path.insert(0, str(REPO_ROOT / "tests" / "fleet"))
 from fleet import Fleet, render_inventory, state_root  # noqa: E402  (the fleet script lives beside the tests, not in a package)
 
 POOL_SIZE = int(os.environ.get("FLEET_POOL_SIZE", "10"))
-# A test fleet of its own, so that `make test` can run beside a demo or molecule fleet.
-POOL_OCTET2 = int(os.environ.get("FLEET_TEST_OCTET2", "77"))
+# A test fleet of its own, so that `make test` can run beside a demo or molecule fleet; with pytest-xdist, one pool
+# per worker (gw0 on the base octet, gw1 on the next, ...).
+POOL_OCTET2 = int(os.environ.get("FLEET_TEST_OCTET2", "77")) + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:])
 COLLECTIONS_PATH = REPO_ROOT / ".venv" / "collections"
 
 
