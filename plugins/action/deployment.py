@@ -28,6 +28,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_roo
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.health import (
     DeploymentConfigError, StartRefusal, instance_health, order_instances, refuse_start, resolve_minimum_healthy_hosts,
     resolve_zonal_config)
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.traffic import TrafficError, check_load_balancer_info
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.ledger import (
     ActiveDeploymentError, Ledger, deployment_group_id, new_deployment_id)
 
@@ -56,6 +57,8 @@ class ActionModule(ActionBase):
             result.update(getattr(self, f"_{step}")(ledger, args))
         except (DeploymentConfigError, AlarmConfigError, ActiveDeploymentError, DeploymentRootError) as error:
             raise AnsibleActionFail(str(error))
+        except TrafficError as error:
+            raise AnsibleActionFail(error.message)
         return result
 
     # ----- create ------------------------------------------------------------------------------------------
@@ -79,12 +82,13 @@ class ActionModule(ActionBase):
             # Where this revision's bundle stays on each host, for a later rollback to it.
             revision = {**revision, "host_bundle_path": DeploymentRoot(
                 options.get("deployment_root") or DEFAULT_DEPLOYMENT_ROOT, group_id).bundle_path(deployment_id)}
-        events = args.get("events") or records.in_place_events(False)
+        traffic_control = check_load_balancer_info(options.get("load_balancer_info")) is not None
+        events = args.get("events") or records.in_place_events(traffic_control)
         record = records.new_record(
             deployment_id=deployment_id, application_name=application, deployment_group_name=group,
             deployment_group_id=group_id, creator=args.get("creator") or "user", revision=revision,
             deployment_config_name=config_name, minimum=minimum, instances=targets, events=events, options=options,
-            zonal=zonal)
+            zonal=zonal, traffic_control=traffic_control)
         refusal = refuse_start(len(targets), records.minimum_count(record), config_name)
         outcome = {"deployment_id": deployment_id, "deployment_group_id": group_id, "revision": revision,
                    "events": events, "record": record, "refused": bool(refusal)}

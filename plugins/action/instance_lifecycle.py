@@ -6,6 +6,10 @@
 The bundle goes over the task's own connection (one file transfer into the remote temporary directory, no
 module round trip); the module then checks its sha256 and stores it under its content address before
 DownloadBundle. With ``become``, the transfer is made as the login user and the module, run as root, moves it.
+
+With a load balancer (``traffic``), BlockTraffic and AllowTraffic are the controller's: the events are cut at
+them, each run of host events is one module call, and the traffic events deregister (drain) or register (wait
+until healthy) the instance from here, as the CodeDeploy service does it between the agent's commands.
 """
 from __future__ import annotations
 
@@ -14,7 +18,12 @@ import os
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import AWS_ERRORS, describe_aws_error
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import utc_timestamp
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.instance_lifecycle import (
+    combine_segments, event_record, lifecycle_segments, skipped_after_failure)
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.traffic import (
+    DEREGISTERED, REGISTERED, TrafficError, load_balancer_provider, outcome_summary, reconcile, timeout_message)
 
 MODULE = "fleetops.codedeploy.instance_lifecycle"
 
@@ -27,12 +36,16 @@ class ActionModule(ActionBase):
         module_args = dict(self._task.args)
         bundle = dict(module_args.get("bundle") or {})
         controller_src = bundle.pop("controller_src", None)
+        traffic = module_args.pop("traffic", None)
         push = None
         try:
             if controller_src:
                 bundle["pushed"], push = self._push(controller_src, os.path.basename(bundle["src"]))
             module_args["bundle"] = bundle
-            result.update(self._execute_module(MODULE, module_args=module_args, task_vars=task_vars))
+            if traffic:
+                result.update(self._run_with_traffic(module_args, traffic, task_vars))
+            else:
+                result.update(self._execute_module(MODULE, module_args=module_args, task_vars=task_vars))
         finally:
             self._remove_tmp_path(self._connection._shell.tmpdir)
         if push:
@@ -51,3 +64,45 @@ class ActionModule(ActionBase):
         end = utc_timestamp()
         self._fixup_perms2([remote_tmp, pushed], execute=False)
         return pushed, {"bytes": os.path.getsize(controller_src), "start_time": start, "end_time": end}
+
+    def _run_with_traffic(self, module_args: dict, traffic: dict, task_vars: dict) -> dict:
+        parts: list[dict] = []
+        for kind, names in lifecycle_segments(list(module_args["events"])):
+            if any(part.get("failed_event") for part in parts):
+                parts.append(skipped_after_failure(names))
+            elif kind == "traffic":
+                parts.append(traffic_event(names[0], traffic))
+            else:
+                result = self._execute_module(MODULE, module_args={**module_args, "events": names},
+                                              task_vars=task_vars)
+                if not isinstance(result.get("lifecycle_events"), list):
+                    return result  # unreachable, or the module could not run: the record says so for every event
+                parts.append(result)
+        combined = combine_segments(parts)
+        if combined["failed_event"]:
+            failed = next(event for event in combined["lifecycle_events"]
+                          if event["lifecycle_event_name"] == combined["failed_event"])
+            combined.update(failed=True, msg=f"{combined['failed_event']} failed: {failed['diagnostics']['message']}")
+        return {"changed": True, **combined}
+
+
+def traffic_event(name: str, traffic: dict) -> dict:
+    """BlockTraffic (deregister, wait until drained) or AllowTraffic (register, wait until healthy), from here."""
+    start = utc_timestamp()
+    wanted = DEREGISTERED if name == "BlockTraffic" else REGISTERED
+    try:
+        provider = load_balancer_provider(traffic["load_balancer_info"], traffic["target"], traffic.get("aws"))
+        outcome = reconcile(provider, wanted, True, float(traffic.get("wait_timeout") or 3600), False)
+    except TrafficError as error:
+        return failed_traffic_event(name, start, error.message)
+    except AWS_ERRORS as error:
+        return failed_traffic_event(name, start, describe_aws_error(error, f"ELBv2 ({name})"))
+    if outcome.timed_out:
+        return failed_traffic_event(name, start, timeout_message(outcome, wanted, provider.place_key))
+    return {"status": "Succeeded", "failed_event": None, "lifecycle_events": [event_record(
+        name, "Succeeded", start, utc_timestamp(), message=outcome_summary(outcome, provider.place_key))]}
+
+
+def failed_traffic_event(name: str, start: str, message: str) -> dict:
+    return {"status": "Failed", "failed_event": name,
+            "lifecycle_events": [event_record(name, "Failed", start, utc_timestamp(), "UnknownError", message)]}

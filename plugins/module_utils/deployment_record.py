@@ -47,8 +47,10 @@ def pending_event(name: str) -> dict[str, Any]:
 def new_record(*, deployment_id: str, application_name: str, deployment_group_name: str, deployment_group_id: str,
                creator: str, revision: dict[str, Any], deployment_config_name: str,
                minimum: MinimumHealthyHosts, instances: list[str], events: list[str],
-               options: dict[str, Any], zonal: Optional[ZonalConfig] = None) -> dict[str, Any]:
-    """A Created deployment. ``zonal`` is the resolved zonal configuration; a rollback never goes zone by zone."""
+               options: dict[str, Any], zonal: Optional[ZonalConfig] = None,
+               traffic_control: bool = False) -> dict[str, Any]:
+    """A Created deployment. ``zonal`` is the resolved zonal configuration; a rollback never goes zone by zone.
+    ``traffic_control``: the instances are behind a load balancer (the Block/AllowTraffic events)."""
     messages = []
     if zonal is not None and creator == CREATOR_ROLLBACK:
         zonal = None
@@ -66,7 +68,8 @@ def new_record(*, deployment_id: str, application_name: str, deployment_group_na
         "deployment_config_name": deployment_config_name,
         "minimum_healthy_hosts": {"type": minimum.type, "value": minimum.value,
                                   "count": minimum.count(len(instances))},
-        "deployment_style": {"deployment_type": "IN_PLACE", "deployment_option": "WITHOUT_TRAFFIC_CONTROL"},
+        "deployment_style": {"deployment_type": "IN_PLACE", "deployment_option": (
+            "WITH_TRAFFIC_CONTROL" if traffic_control else "WITHOUT_TRAFFIC_CONTROL")},
         "options": options,
         "create_time": utc_timestamp(),
         "start_time": None,

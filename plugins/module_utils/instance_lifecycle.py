@@ -129,6 +129,33 @@ def run_lifecycle(request: LifecycleRequest, run_command: Callable) -> dict[str,
     return {"status": status, "failed_event": failed, "lifecycle_events": events}
 
 
+def lifecycle_segments(events: list[str]) -> list[tuple[str, list[str]]]:
+    """The events cut at the load balancer's: runs of host events (``"host"``, one module call each) and the
+    traffic events (``"traffic"``, done by the controller), in order."""
+    segments: list[tuple[str, list[str]]] = []
+    for name in events:
+        if name in TRAFFIC_EVENTS:
+            segments.append(("traffic", [name]))
+        elif segments and segments[-1][0] == "host":
+            segments[-1][1].append(name)
+        else:
+            segments.append(("host", [name]))
+    return segments
+
+
+def skipped_after_failure(names: list[str]) -> dict[str, Any]:
+    """A segment that does not run because an earlier event failed."""
+    return {"status": "Skipped", "failed_event": None,
+            "lifecycle_events": [event_record(name, "Skipped", None, None) for name in names]}
+
+
+def combine_segments(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One instance result from its segments' results, events in order; the first failure is the instance's."""
+    failed = next((part["failed_event"] for part in parts if part.get("failed_event")), None)
+    return {"status": "Failed" if failed else "Succeeded", "failed_event": failed,
+            "lifecycle_events": [event for part in parts for event in part["lifecycle_events"]]}
+
+
 def record_instance_outcome(layout: DeploymentRoot, request: LifecycleRequest, status: str) -> None:
     """This instance's last deployment, for the health order of the next one (Unhealthy first)."""
     write_atomically(instance_deployment_file(layout), json.dumps({

@@ -30,6 +30,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional, Protocol, Sequence
 
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import aws_client_from_options
+
 REGISTERED = "registered"
 DEREGISTERED = "deregistered"
 STATES = (REGISTERED, DEREGISTERED)
@@ -516,3 +518,55 @@ class Elbv2TargetGroups:
 
     def expected_state(self, wanted: str, wait: bool) -> str:
         return "healthy" if wanted == REGISTERED else UNREGISTERED
+
+
+# --- opening a provider ---------------------------------------------------------------------------------------
+
+def open_provider(provider: str, targets: Sequence[str], target_groups: Optional[Sequence[str]] = None,
+                  haproxy_socket: Optional[str] = None, haproxy_backend: Optional[str] = None,
+                  aws: Optional[dict[str, Any]] = None) -> Provider:
+    """The provider for ``targets``: an HAProxy backend through its runtime API, or ELBv2 target groups."""
+    if provider == "haproxy":
+        return HaproxyBackend(RuntimeApi(haproxy_socket or ""), haproxy_backend or "", targets)
+    client = aws_client_from_options("elbv2", aws)
+    return Elbv2TargetGroups(client, resolve_target_groups(client, target_groups or []), targets)
+
+
+def check_load_balancer_info(info: Optional[dict[str, Any]]) -> Optional[str]:
+    """The provider a deployment group's load balancer (the role's ``codedeploy_load_balancer_info``) uses, or None
+    without one; an unusable description is an error before any instance is touched."""
+    if not info:
+        return None
+    if info.get("classic_load_balancers"):
+        raise TrafficError(
+            f"codedeploy_load_balancer_info names Classic Load Balancers ({', '.join(info['classic_load_balancers'])}),"
+            " which traffic control does not support: use ELBv2 target_groups or an haproxy backend")
+    haproxy = info.get("haproxy")
+    if haproxy and info.get("target_groups"):
+        raise TrafficError("codedeploy_load_balancer_info gives both target_groups and haproxy: choose one")
+    if haproxy:
+        missing = [key for key in ("socket", "backend") if not haproxy.get(key)]
+        if missing:
+            raise TrafficError(f"codedeploy_load_balancer_info.haproxy needs {' and '.join(missing)}, e.g. "
+                               "{socket: /run/haproxy/admin.sock, backend: webapp}")
+        return "haproxy"
+    if info.get("target_groups"):
+        return "elbv2"
+    raise TrafficError("codedeploy_load_balancer_info needs target_groups: [names or ARNs] or "
+                       "haproxy: {socket, backend}")
+
+
+def load_balancer_provider(info: dict[str, Any], target: str, aws: Optional[dict[str, Any]] = None) -> Provider:
+    """The provider of a deployment group's load balancer, for one instance (an EC2 ID or an HAProxy server)."""
+    if check_load_balancer_info(info) == "haproxy":
+        return open_provider("haproxy", [target], haproxy_socket=info["haproxy"]["socket"],
+                             haproxy_backend=info["haproxy"]["backend"])
+    return open_provider("elbv2", [target], target_groups=info["target_groups"], aws=aws)
+
+
+def outcome_summary(outcome: Outcome, place_key: str) -> str:
+    """One line for the lifecycle event's diagnostics: where each target went, and how long it took."""
+    where = place_key.replace("_", " ")
+    states = "; ".join(f"{report.target} ({where} {report.place}): {report.state_before} -> {report.state}"
+                       for report in outcome.reports)
+    return f"{states} ({outcome.waited_seconds:g} s)"

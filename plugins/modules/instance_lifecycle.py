@@ -38,6 +38,16 @@ options:
         sha256 and stores it at C(src) before DownloadBundle. Without it, C(src) must already be on the host.
     type: dict
     required: true
+  traffic:
+    description:
+      - The deployment group's load balancer, for this instance; with it, the action plugin runs BlockTraffic
+        (deregister, wait until drained) and AllowTraffic (register, wait until healthy) on the controller, between
+        module calls for the host events, with the logic of M(fleetops.codedeploy.traffic). Without it, those two
+        events are Skipped.
+      - C(load_balancer_info) is C({target_groups: [names or ARNs]}) or C({haproxy: {socket, backend}});
+        C(target) is the instance's EC2 ID (ELBv2) or HAProxy server name; C(wait_timeout) in seconds (default 3600,
+        as CodeDeploy's AllowTraffic); C(aws) as the role's C(codedeploy_aws).
+    type: dict
   bundle_env:
     description: BUNDLE_BUCKET, BUNDLE_KEY, BUNDLE_VERSION, BUNDLE_ETAG or BUNDLE_COMMIT for the hooks; nulls left unset.
     type: dict
@@ -163,6 +173,7 @@ def main() -> None:
             appspec=dict(type="dict", required=True),
             bundle=dict(type="dict", required=True),
             bundle_env=dict(type="dict", default={}),
+            traffic=dict(type="dict"),
             deployment_type=dict(type="str", default="IN_PLACE", choices=["IN_PLACE", "BLUE_GREEN"]),
             deployment_creator=dict(type="str", default="user", choices=["user", "codeDeployRollback"]),
             file_exists_behavior=dict(type="str", default="DISALLOW", choices=["DISALLOW", "OVERWRITE", "RETAIN"]),

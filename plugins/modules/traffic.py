@@ -217,18 +217,14 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import (
     AWS_ARGUMENT_SPEC,
     AWS_ERRORS,
-    aws_client_from_options,
     describe_aws_error,
     require_boto3,
 )
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.traffic import (
     STATES,
-    Elbv2TargetGroups,
-    HaproxyBackend,
-    RuntimeApi,
     TrafficError,
+    open_provider,
     reconcile,
-    resolve_target_groups,
     state_diff,
     timeout_message,
 )
@@ -236,17 +232,14 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.traffic import
 OPTIONS_OF_PROVIDER = {"elbv2": ("target_groups",), "haproxy": ("haproxy_socket", "haproxy_backend")}
 
 
-def open_provider(module: AnsibleModule):
+def check_provider_options(module: AnsibleModule) -> None:
     params = module.params
     for provider, options in OPTIONS_OF_PROVIDER.items():
         given = [option for option in options if params[option] is not None]
         if provider != params["provider"] and given:
             module.fail_json(msg=f"{', '.join(given)} belong to provider {provider}, not {params['provider']}")
-    if params["provider"] == "haproxy":
-        return HaproxyBackend(RuntimeApi(params["haproxy_socket"]), params["haproxy_backend"], params["targets"])
-    require_boto3(module, "for provider elbv2")
-    client = aws_client_from_options("elbv2", params["aws"])
-    return Elbv2TargetGroups(client, resolve_target_groups(client, params["target_groups"]), params["targets"])
+    if params["provider"] == "elbv2":
+        require_boto3(module, "for provider elbv2")
 
 
 def main() -> None:
@@ -270,7 +263,9 @@ def main() -> None:
     if params["wait_timeout"] < 0:
         module.fail_json(msg=f"wait_timeout must be 0 or more seconds, not {params['wait_timeout']}")
     try:
-        provider = open_provider(module)
+        check_provider_options(module)
+        provider = open_provider(params["provider"], params["targets"], params["target_groups"],
+                                 params["haproxy_socket"], params["haproxy_backend"], params["aws"])
         outcome = reconcile(provider, params["state"], params["wait"], params["wait_timeout"], module.check_mode)
     except TrafficError as error:
         module.fail_json(msg=error.message)

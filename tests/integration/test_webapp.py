@@ -20,25 +20,12 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from conftest import REPO_ROOT
-from support.deployments import DEPLOYMENT_ROOT, deploy, local, records
+from support.deployments import DEPLOYMENT_ROOT, EXAMPLE_REVISION, addresses, deploy, example_revision, local, records
 from support.load import LoadGenerator
 
-EXAMPLE = REPO_ROOT / "examples" / "revisions" / "webapp"
 PORT = 8080
 LOAD_SECONDS = 3
 ALL_AT_ONCE = {"deployment_config_name": "CodeDeployDefault.AllAtOnce"}
-
-
-def example_revision(root: Path, version: str) -> Path:
-    """The example revision as it ships, with ``version`` in app/VERSION."""
-    tree = shutil.copytree(EXAMPLE, root)
-    (tree / "app" / "VERSION").write_text(f"{version}\n")
-    return tree
-
-
-def addresses(group) -> dict[str, str]:
-    return {host.name: host.address for host in group.fleet.load().hosts if host.name in group.hosts}
 
 
 def get(url: str) -> tuple[int, dict]:
@@ -147,7 +134,7 @@ def test_the_example_app_through_two_deployments_and_a_graceful_application_stop
 @contextlib.contextmanager
 def local_app(root: Path):
     """The example app's server on 127.0.0.1 (any free port) on this machine; yields its URL."""
-    app = shutil.copytree(EXAMPLE / "app", root)
+    app = shutil.copytree(EXAMPLE_REVISION / "app", root)
     server = subprocess.Popen([sys.executable, str(app / "server.py"), "--address", "127.0.0.1", "--port", "0"],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:

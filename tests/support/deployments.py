@@ -12,12 +12,14 @@ import datetime
 import hashlib
 import json
 import os
+import shutil
 import stat
 from pathlib import Path
 from typing import Iterable, Optional
 
 from support.revisions import write_tree
 
+EXAMPLE_REVISION = Path(__file__).resolve().parents[2] / "examples" / "revisions" / "webapp"
 APP_DESTINATION = "/var/www/webapp"
 DEPLOYMENT_ROOT = "/opt/codedeploy-agent/deployment-root"
 REPORT_CALLBACK = {"ANSIBLE_CALLBACKS_ENABLED": "fleetops.codedeploy.deployment_report"}
@@ -72,6 +74,21 @@ def make_revision(root: Path, version: str, fail_hosts: Iterable[str] = (), apps
         "scripts/start.sh": "#!/bin/sh\necho starting\n",
         "scripts/validate.sh": VALIDATE,
     })
+
+
+def example_revision(root: Path, version: str, fail_hosts: Iterable[str] = ()) -> Path:
+    """The example revision as it ships (its web app serves its version), with ``version`` in app/VERSION and
+    ValidateService failing on ``fail_hosts``."""
+    tree = Path(shutil.copytree(EXAMPLE_REVISION, root))
+    (tree / "app" / "VERSION").write_text(f"{version}\n")
+    if fail_hosts:
+        (tree / "fail-hosts").write_text("".join(f"{host}\n" for host in fail_hosts))
+    return tree
+
+
+def addresses(fleet) -> dict[str, str]:
+    """Host name -> its loopback address, for the FleetView's hosts."""
+    return {host.name: host.address for host in fleet.fleet.load().hosts if host.name in fleet.hosts}
 
 
 def deployment_vars(ledger: Path, revision: dict, **inputs) -> dict:

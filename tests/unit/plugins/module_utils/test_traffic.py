@@ -20,14 +20,18 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.traffic import
     Elbv2TargetGroups,
     HaproxyBackend,
     HaproxyServer,
+    Outcome,
     RuntimeApi,
     TargetGroup,
+    TargetReport,
     TrafficError,
+    check_load_balancer_info,
     elbv2_next_steps,
     elbv2_reached,
     haproxy_next_steps,
     haproxy_reached,
     haproxy_server,
+    outcome_summary,
     parse_elbv2_target,
     parse_runtime_api_address,
     parse_servers_state,
@@ -349,3 +353,35 @@ def test_an_operator_level_socket_refuses_set_server_and_says_which_level(tmp_pa
         with pytest.raises(TrafficError, match="refused `set server app/web-1 state drain`: Permission denied.*"
                                                "level admin"):
             RuntimeApi(str(proxy.socket)).admin("set server app/web-1 state drain")
+
+
+@pytest.mark.parametrize("info, provider", [
+    ({}, None),
+    (None, None),
+    ({"target_groups": ["web"]}, "elbv2"),
+    ({"haproxy": {"socket": "/run/haproxy/admin.sock", "backend": "web"}}, "haproxy"),
+])
+def test_a_deployment_groups_load_balancer_names_its_provider(info, provider):
+    assert check_load_balancer_info(info) == provider
+
+
+@pytest.mark.parametrize("info, message", [
+    ({"classic_load_balancers": ["old-elb"]},
+     "codedeploy_load_balancer_info names Classic Load Balancers (old-elb), which traffic control does not support: "
+     "use ELBv2 target_groups or an haproxy backend"),
+    ({"target_groups": ["web"], "haproxy": {"socket": "/s", "backend": "b"}},
+     "codedeploy_load_balancer_info gives both target_groups and haproxy: choose one"),
+    ({"haproxy": {"socket": "/s"}},
+     "codedeploy_load_balancer_info.haproxy needs backend, e.g. {socket: /run/haproxy/admin.sock, backend: webapp}"),
+    ({"target_groups": []},
+     "codedeploy_load_balancer_info needs target_groups: [names or ARNs] or haproxy: {socket, backend}"),
+])
+def test_an_unusable_load_balancer_is_refused_with_the_fix(info, message):
+    with pytest.raises(TrafficError) as error:
+        check_load_balancer_info(info)
+    assert error.value.message == message
+
+
+def test_the_outcome_summary_names_each_target_and_the_wait():
+    outcome = Outcome([TargetReport("web-1", "webapp", "UP", "MAINT", "", True, True)], 1.5, False, 10)
+    assert outcome_summary(outcome, "backend") == "web-1 (backend webapp): UP -> MAINT (1.5 s)"
