@@ -1,0 +1,191 @@
+# -*- coding: utf-8 -*-
+# Copyright: fleetops.codedeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""In-place deployments behind ELBv2 target groups of the test pool's moto server.
+
+Each fleet host stands for a running moto EC2 instance (its host var ``codedeploy_instance_id``) registered in
+the target group ``webapp-tg``. While the deployment runs, a thread watches the group through
+``describe_target_health``; the test checks that timeline against the deployment record.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import yaml
+
+from support.deployments import APPSPEC, deploy, fleet_digest, local, make_revision, records, statuses
+from support.revisions import write_tree
+
+TARGET_GROUP = "webapp-tg"
+HALF_AT_A_TIME = "CodeDeployDefault.HalfAtATime"
+INSTALL_EVENTS = ["ApplicationStop", "DownloadBundle", "BeforeInstall", "Install", "AfterInstall",
+                  "ApplicationStart", "ValidateService"]
+TRAFFIC_EVENTS = ["BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic", *INSTALL_EVENTS,
+                  "BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One describe_target_health answer: asked after ``asked``, answered before ``answered`` (epoch seconds)."""
+
+    asked: float
+    answered: float
+    targets: dict[str, str]  # registered instance ID -> its health state
+
+    def within(self, start: float, end: float) -> bool:
+        return start <= self.asked and self.answered <= end
+
+
+class TargetGroupWatch(threading.Thread):
+    """Polls one target group's registered targets every ``pause`` seconds until stopped."""
+
+    def __init__(self, client, arn: str, pause: float = 0.1) -> None:
+        super().__init__(daemon=True)
+        self.client, self.arn, self.pause = client, arn, pause
+        self.samples: list[Sample] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            asked = time.time()
+            descriptions = self.client.describe_target_health(TargetGroupArn=self.arn)["TargetHealthDescriptions"]
+            self.samples.append(Sample(asked, time.time(), {
+                description["Target"]["Id"]: description["TargetHealth"]["State"] for description in descriptions}))
+            self.stopping.wait(self.pause)
+
+    def __enter__(self) -> "TargetGroupWatch":
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stopping.set()
+        self.join(timeout=10)
+
+
+def settling_revision(root: Path) -> Path:
+    """The test revision with an AfterInstall hook that takes a while, so that the watch sees the install."""
+    appspec = APPSPEC.replace("  ApplicationStart:", "  AfterInstall:\n    - location: scripts/settle.sh\n"
+                                                      "  ApplicationStart:")
+    assert appspec != APPSPEC
+    return write_tree(make_revision(root, "1.0.0", appspec=appspec), {"scripts/settle.sh": "#!/bin/sh\nsleep 0.6\n"})
+
+
+def target_group(aws) -> tuple:
+    """A moto VPC with one subnet and an empty target group ``webapp-tg`` (port 80): ec2 and elbv2 clients,
+    the subnet ID and the group's ARN."""
+    session = dict(endpoint_url=aws["endpoint_url"], region_name="us-east-1", aws_access_key_id="testing",
+                   aws_secret_access_key="testing")
+    ec2, elbv2 = boto3.client("ec2", **session), boto3.client("elbv2", **session)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    arn = elbv2.create_target_group(Name=TARGET_GROUP, Protocol="HTTP", Port=80, VpcId=vpc,
+                                    TargetType="instance")["TargetGroups"][0]["TargetGroupArn"]
+    return ec2, elbv2, subnet, arn
+
+
+def with_instance_ids(group, instance_ids: dict[str, str], path: Path):
+    """The FleetView with an inventory of its own that gives each host its ``codedeploy_instance_id``."""
+    inventory = yaml.safe_load(group.inventory.read_text())
+    for host, instance_id in instance_ids.items():
+        inventory["all"]["children"]["fleet"]["hosts"][host]["codedeploy_instance_id"] = instance_id
+    path.write_text(yaml.safe_dump(inventory))
+    return dataclasses.replace(group, inventory=path)
+
+
+def aws_option(aws) -> dict[str, str]:
+    return {"endpoint_url": aws["endpoint_url"], "region": "us-east-1"}
+
+
+def epoch(timestamp: str) -> float:
+    return datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+
+
+def events_of(entry: dict) -> dict[str, dict]:
+    return {event["lifecycle_event_name"]: event for event in entry["lifecycle_events"]}
+
+
+def test_half_at_a_time_leaves_the_target_group_one_half_at_a_time(fleet, aws, tmp_path):
+    group = fleet(4)
+    ec2, elbv2, subnet, arn = target_group(aws)
+    instances = [instance["InstanceId"] for instance in ec2.run_instances(
+        ImageId="ami-12345678", MinCount=4, MaxCount=4, SubnetId=subnet)["Instances"]]
+    instance_of = dict(zip(group.hosts, instances))
+    view = with_instance_ids(group, instance_of, tmp_path / "elbv2-inventory.yml")
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": instance} for instance in instances])
+    ledger = tmp_path / "ledger"
+
+    with TargetGroupWatch(elbv2, arn) as watch:
+        run = deploy(view, ledger, local(settling_revision(tmp_path / "v1")), deployment_config_name=HALF_AT_A_TIME,
+                     load_balancer_info={"target_groups": [TARGET_GROUP]}, aws=aws_option(aws))
+    assert run.rc == 0, run.output
+
+    record = records(ledger)[-1]
+    assert record["status"] == "Succeeded"
+    assert record["deployment_style"]["deployment_option"] == "WITH_TRAFFIC_CONTROL"
+    assert set(statuses(record).values()) == {"Succeeded"}
+    assert [len(wave["instances"]) for wave in record["waves"]] == [2, 2]
+    timeline = watch.samples
+    assert len(timeline) > 20, timeline
+
+    for entry in record["instances"]:
+        instance = instance_of[entry["instance_id"]]
+        events = events_of(entry)
+        assert list(events) == TRAFFIC_EVENTS
+        # ApplicationStop is Skipped on a host's first deployment (no earlier revision to stop).
+        assert {event["status"] for event in events.values()} <= {"Succeeded", "Skipped"}
+        block, allow = events["BlockTraffic"], events["AllowTraffic"]
+        assert f"{instance} (target group {TARGET_GROUP}): healthy -> unregistered" in block["diagnostics"]["message"]
+        assert f"{instance} (target group {TARGET_GROUP}): unregistered -> healthy" in allow["diagnostics"]["message"]
+        # The install events ran between leaving the group and joining it again ...
+        ran = [events[name] for name in INSTALL_EVENTS if events[name]["status"] == "Succeeded"]
+        installed_from, installed_to = epoch(ran[0]["start_time"]), epoch(ran[-1]["end_time"])
+        assert epoch(block["end_time"]) <= installed_from <= installed_to <= epoch(allow["start_time"])
+        # ... and the load balancer saw it out of the group all that time, and in it before and after.
+        out = [sample for sample in timeline if sample.within(epoch(block["end_time"]), epoch(allow["start_time"]))]
+        assert any(sample.within(installed_from, installed_to) for sample in out), (entry["instance_id"], out)
+        assert [sample for sample in out if instance in sample.targets] == []
+        before = [sample for sample in timeline if sample.answered <= epoch(block["start_time"])]
+        after = [sample for sample in timeline if sample.asked >= epoch(allow["end_time"])]
+        assert before and after
+        assert all(sample.targets.get(instance) == "healthy" for sample in before + after), entry["instance_id"]
+
+    # Half at a time: two of the four out of the group at once, never more.
+    assert max(len(instances) - len(sample.targets) for sample in timeline) == 2
+    final = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+    assert {(d["Target"]["Id"], d["TargetHealth"]["State"]) for d in final} == {(i, "healthy") for i in instances}
+
+
+def test_an_unknown_target_group_fails_the_first_instance_and_stops(fleet, aws, tmp_path):
+    group = fleet(2)
+    target_group(aws)
+    ledger = tmp_path / "ledger"
+    run = deploy(group, ledger, local(make_revision(tmp_path / "v1", "1.0.0")),
+                 load_balancer_info={"target_groups": ["webapp-gt"]}, aws=aws_option(aws))
+    assert run.rc != 0
+    message = ("target group not found in us-east-1: webapp-gt (did you mean webapp-tg?); "
+               "the target groups there: webapp-tg")
+    assert f"BlockTraffic failed: {message}" in run.output
+
+    record = records(ledger)[-1]
+    assert record["status"] == "Failed"
+    assert record["error_information"]["code"] == "HEALTH_CONSTRAINTS"
+    first, second = group.hosts
+    assert statuses(record) == {first: "Failed", second: "Skipped"}
+    entries = {entry["instance_id"]: entry for entry in record["instances"]}
+    events = events_of(entries[first])
+    # BeforeBlockTraffic ran on the host (Skipped: the revision has no hook for it); BlockTraffic failed next.
+    assert events["BeforeBlockTraffic"]["status"] == "Skipped" and events["BeforeBlockTraffic"]["end_time"]
+    assert events["BlockTraffic"]["status"] == "Failed"
+    assert events["BlockTraffic"]["diagnostics"]["error_code"] == "UnknownError"
+    assert events["BlockTraffic"]["diagnostics"]["message"] == message
+    assert {events[name]["status"] for name in TRAFFIC_EVENTS[2:]} == {"Skipped"}
+    assert {(event["status"], event["start_time"]) for event in events_of(entries[second]).values()} == {
+        ("Skipped", None)}
+    # Nothing was installed anywhere.
+    assert fleet_digest(group) == {first: {}, second: {}}
