@@ -28,12 +28,15 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_roo
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.health import (
     DeploymentConfigError, StartRefusal, instance_health, order_instances, refuse_start, resolve_minimum_healthy_hosts,
     resolve_zonal_config)
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.traffic import TrafficError, check_load_balancer_info
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import AWS_ERRORS, describe_aws_error
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.traffic import (
+    TrafficError, check_load_balancer_info, load_balancer_target, verify_load_balancer)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.ledger import (
     ActiveDeploymentError, Ledger, deployment_group_id, new_deployment_id)
 
-# Registered by the role's wave tasks on each host of the wave.
+# Registered by the role's survey and wave tasks on each host.
 LIFECYCLE_RESULT_VAR = "codedeploy_instance"
+SURVEY_RESULT_VAR = "codedeploy_survey"
 STEPS = ("create", "start", "gate", "record", "finish", "mark")
 
 
@@ -43,7 +46,7 @@ class ActionModule(ActionBase):
                              "deployment_group_id", "targets", "survey", "revision", "deployment_config_name",
                              "minimum_healthy_hosts", "options", "creator", "rollback_of", "events", "batch",
                              "final_pass", "hosts", "instance_order", "record", "zones", "deployment_root",
-                             "marker"))
+                             "marker", "green_targets"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -83,39 +86,72 @@ class ActionModule(ActionBase):
             revision = {**revision, "host_bundle_path": DeploymentRoot(
                 options.get("deployment_root") or DEFAULT_DEPLOYMENT_ROOT, group_id).bundle_path(deployment_id)}
         traffic_control = check_load_balancer_info(options.get("load_balancer_info")) is not None
-        events = args.get("events") or records.in_place_events(traffic_control)
-        record = records.new_record(
-            deployment_id=deployment_id, application_name=application, deployment_group_name=group,
-            deployment_group_id=group_id, creator=args.get("creator") or "user", revision=revision,
-            deployment_config_name=config_name, minimum=minimum, instances=targets, events=events, options=options,
-            zonal=zonal, traffic_control=traffic_control)
-        refusal = refuse_start(len(targets), records.minimum_count(record), config_name)
+        if traffic_control:
+            self._verify_load_balancer(options, targets + list(args.get("green_targets") or []))
+        creator = args.get("creator") or "user"
+        if options.get("deployment_type") == "BLUE_GREEN":
+            green = list(args.get("green_targets") or [])
+            if not traffic_control:
+                raise AnsibleActionFail("A blue/green deployment moves traffic: give codedeploy_load_balancer_info "
+                                        "(ELBv2 target_groups or an haproxy backend)")
+            unsupported = records.unsupported_blue_green_options(options.get("blue_green") or {})
+            if unsupported:
+                raise AnsibleActionFail(unsupported)
+            if creator == records.CREATOR_ROLLBACK:
+                blue, green = rollback_fleets(ledger, args.get("rollback_of"), targets, green)
+            else:
+                blue = targets
+            record = records.new_blue_green_record(
+                deployment_id=deployment_id, application_name=application, deployment_group_name=group,
+                deployment_group_id=group_id, creator=creator, revision=revision, deployment_config_name=config_name,
+                minimum=minimum, blue=blue, green=green, options=options)
+            first = records.current_stage(record)
+            refusal = (records.refuse_blue_green(options.get("green_group") or "", blue, green)
+                       or refuse_start(len(first["instances"]), records.minimum_count(first), config_name))
+        else:
+            events = args.get("events") or records.in_place_events(traffic_control)
+            record = records.new_record(
+                deployment_id=deployment_id, application_name=application, deployment_group_name=group,
+                deployment_group_id=group_id, creator=creator, revision=revision,
+                deployment_config_name=config_name, minimum=minimum, instances=targets, events=events,
+                options=options, zonal=zonal, traffic_control=traffic_control)
+            refusal = refuse_start(len(targets), records.minimum_count(record), config_name)
         outcome = {"deployment_id": deployment_id, "deployment_group_id": group_id, "revision": revision,
-                   "events": events, "record": record, "refused": bool(refusal)}
+                   "events": records.STAGES[stage_plan(record)["name"]][1] if records.is_blue_green(record)
+                   else events, "stage": stage_plan(record), "record": record, "refused": bool(refusal)}
         if self._task.check_mode:
             ledger.check_free(group_id, group)
             if refusal:
-                records.refuse(record, refusal)
+                refuse_deployment(record, refusal)
                 return {**outcome, "failed": True, "changed": False, "msg": f"{refusal.code}: {refusal.message}"}
             return {**outcome, "changed": False, "msg": "check mode"}
         warning = ledger.acquire(group_id, group, record["deployment_id"], os.getppid())
         if args.get("rollback_of"):
             link_rollback(ledger, record, args["rollback_of"])
         if refusal is not None:
-            records.refuse(record, refusal)
+            refuse_deployment(record, refusal)
             ledger.save(record)
             ledger.release(group_id, record["deployment_id"])
             return {**outcome, "failed": True, "changed": True, "msg": f"{refusal.code}: {refusal.message}"}
         ledger.save(record)
         return {**outcome, "changed": True, **({"warnings": [warning]} if warning else {})}
 
+    def _verify_load_balancer(self, options: dict, instances: list) -> None:
+        info = options["load_balancer_info"]
+        targets = [load_balancer_target(info, self._hostvars.get(name) or {}, name) for name in instances]
+        try:
+            verify_load_balancer(info, targets, options.get("aws"))
+        except AWS_ERRORS as error:
+            raise AnsibleActionFail(describe_aws_error(error, "ELBv2 (checking the load balancer)"))
+
     # ----- start -------------------------------------------------------------------------------------------
     def _start(self, ledger: Ledger, args: dict) -> dict:
         """Leave out the instances already up to date (update_outdated_instances_only), order the rest by health
         (from the survey of the hosts), group them by zone (zonal configuration) and size the waves."""
         record = args.get("record") if self._task.check_mode else ledger.load(args["deployment_id"])
-        survey = args.get("survey") or {}
-        if record["revision"] is None:
+        survey = args.get("survey") or self._surveyed(
+            [entry["instance_id"] for entry in records.current_stage(record)["instances"]])
+        if record["revision"] is None and not records.is_blue_green(record):
             record["revision"] = revision_from_hosts(survey)
             if record["revision"] is None:
                 return self._abandon(ledger, record, "REVISION_MISSING", (
@@ -124,24 +160,35 @@ class ActionModule(ActionBase):
                     f"({ledger.directory}) nor any of its instances records one."))
         group_revision = (ledger.last_successful(record["deployment_group_id"]) or {}).get("revision") or {}
         last_deployments = {name: survey_health(info) for name, info in survey.items()}
-        if record["options"].get("update_outdated_instances_only"):
+        stage = records.current_stage(record)
+        if record["options"].get("update_outdated_instances_only") and not records.is_blue_green(record):
             records.exclude_up_to_date(record, records.up_to_date_instances(record, last_deployments))
-        targets = [entry["instance_id"] for entry in record["instances"]]
+        targets = [entry["instance_id"] for entry in stage["instances"]]
         health = {name: instance_health(*last_deployments.get(name, (None, None)), group_revision.get("sha256"))
                   for name in targets}
         order, batches, zones, refusal = records.plan_waves(
-            record, order_instances(targets, health, args.get("instance_order")), args.get("zones") or {})
+            stage, order_instances(targets, health, args.get("instance_order")), args.get("zones") or {})
         if refusal:
             return self._abandon(ledger, record, refusal.code, refusal.message)
-        records.start(record, order, batches, zones)
+        records.start(stage, order, batches, zones)
+        compose(record)
         if not self._task.check_mode:
             ledger.save(record)
-        return {"changed": not self._task.check_mode, "order": order, "wave_size": record["wave_size"],
+        return {"changed": not self._task.check_mode, "order": order, "wave_size": stage["wave_size"],
                 "batches": batches, "zones": zones, "skipped_up_to_date": record["skipped_up_to_date"],
                 "health": health, "revision": record["revision"], "record": record}
 
+    def _surveyed(self, names: list) -> dict:
+        """What the survey registered on each of these hosts that ran it (``codedeploy_survey``)."""
+        found = {}
+        for name in names:
+            host = self._hostvars.get(name) or {}
+            if SURVEY_RESULT_VAR in host:
+                found[name] = host[SURVEY_RESULT_VAR]
+        return found
+
     def _abandon(self, ledger: Ledger, record: dict, code: str, message: str) -> dict:
-        records.refuse(record, StartRefusal(code, message))
+        refuse_deployment(record, StartRefusal(code, message))
         if not self._task.check_mode:
             ledger.save(record)
             ledger.release(record["deployment_group_id"], record["deployment_id"])
@@ -151,17 +198,19 @@ class ActionModule(ActionBase):
     def _gate(self, ledger: Ledger, args: dict) -> dict:
         """The zone's bake time when the batch opens the next zone, then the alarm poll, then who starts."""
         record = ledger.load(args["deployment_id"])
+        stage = records.current_stage(record)
         batch, final_pass = list(args.get("batch") or []), bool(args.get("final_pass"))
-        waited = records.monitor_wait(record, batch, final_pass)
+        waited = records.monitor_wait(stage, batch, final_pass)
         if waited:
             waited["start_time"] = utc_timestamp()
             time.sleep(waited["seconds"])
             waited["end_time"] = utc_timestamp()
         alarm = AlarmPoll()
-        if records.polls_alarms(record) and not records.should_stop(record):
+        if records.polls_alarms(record) and not records.should_stop(stage):
             alarm = poll_alarms(record["options"].get("alarm_configuration"), record["options"].get("aws"))
         stop_reason = alarm.stop_reason()
-        decision = records.gate(record, batch, final_pass, waited=waited, alarm_stop=stop_reason)
+        decision = records.gate(stage, batch, final_pass, waited=waited, alarm_stop=stop_reason)
+        compose(record)
         ledger.save(record)
         return {"changed": bool(decision["start"]), "warnings": alarm.warnings, "monitor_wait": waited,
                 **(stop_reason or {}), **decision}
@@ -170,7 +219,11 @@ class ActionModule(ActionBase):
     def _record(self, ledger: Ledger, args: dict) -> dict:
         record = ledger.load(args["deployment_id"])
         results = {name: self._instance_result(name) for name in args.get("hosts") or []}
-        summary = records.record_wave(record, results)
+        stage = records.current_stage(record)
+        summary = records.record_wave(stage, results)
+        if records.is_blue_green(record):
+            summary["stage"] = stage["name"]
+        compose(record)
         ledger.save(record)
         return {"changed": True, "summary": summary, "stop": summary["stop"]}
 
@@ -183,11 +236,20 @@ class ActionModule(ActionBase):
     def _finish(self, ledger: Ledger, args: dict) -> dict:
         record = ledger.load(args["deployment_id"])
         options = record["options"]
-        records.finish(record, strict=bool(options.get("strict")))
+        stage = records.current_stage(record)
+        records.finish(stage, strict=bool(options.get("strict")) or records.stage_is_strict(stage))
+        if records.is_blue_green(record):
+            following = records.advance_stage(record) if stage["status"] == "Succeeded" else None
+            if following is not None:
+                compose(record)
+                ledger.save(record)
+                return {"changed": True, "record": record, "next_stage": stage_plan(record),
+                        "rollback_requested": False, "succeeded_instances": []}
+            records.end_blue_green(record)
         rollback = rollback_requested(record, options.get("auto_rollback"))
         ledger.save(record)
         ledger.release(record["deployment_group_id"], record["deployment_id"])
-        succeeded = [i["instance_id"] for i in record["instances"] if i["status"] == "Succeeded"]
+        succeeded = marked_instances(record) if record["status"] == "Succeeded" else []
         return {"changed": True, "record": record, "rollback_requested": rollback,
                 "succeeded_instances": succeeded, "report_path": ledger.report_path(record["deployment_id"]),
                 "record_path": ledger.record_path(record["deployment_id"])}
@@ -205,6 +267,51 @@ class ActionModule(ActionBase):
         if written["rc"] != 0:
             raise AnsibleActionFail(f"Could not write {path}: {written['stderr'].strip() or written['stdout'].strip()}")
         return {"changed": True, "path": path}
+
+
+def compose(record: dict) -> dict:
+    return records.compose_blue_green(record) if records.is_blue_green(record) else record
+
+
+def refuse_deployment(record: dict, refusal: StartRefusal) -> None:
+    """Refused at create or start: every instance Skipped, Failed with the refusal's code."""
+    if records.is_blue_green(record):
+        records.refuse(records.current_stage(record), refusal)
+        records.end_blue_green(record)
+    else:
+        records.refuse(record, refusal)
+
+
+def marked_instances(record: dict) -> list:
+    """The instances that now run the group's last successful revision: every succeeded one in place, the
+    replacement ones of a blue/green deployment, none after a blue/green rollback (the originals keep theirs)."""
+    if records.is_blue_green(record) and record["creator"] == records.CREATOR_ROLLBACK:
+        return []
+    return [entry["instance_id"] for entry in record["instances"] if entry["status"] == "Succeeded"
+            and entry.get("instance_type", records.GREEN) == records.GREEN]
+
+
+def stage_plan(record: dict) -> Optional[dict]:
+    """What the role needs to run the current blue/green stage: its name, instances and events."""
+    if not records.is_blue_green(record):
+        return None
+    stage = records.current_stage(record)
+    return {"name": stage["name"], "index": record["blue_green"]["stage"],
+            "instances": [entry["instance_id"] for entry in stage["instances"]],
+            "events": list(records.STAGES[stage["name"]][1])}
+
+
+def rollback_fleets(ledger: Ledger, rollback_of: Optional[str], targets: list, green: list) -> tuple[list, list]:
+    """(original, replacement) instances of the blue/green deployment a rollback undoes, as its record has them;
+    without that record, the deployment group and codedeploy_green_group."""
+    if rollback_of:
+        try:
+            triggering = ledger.load(rollback_of)
+        except FileNotFoundError:
+            triggering = {}
+        if triggering.get("blue_green"):
+            return list(triggering["blue_green"]["blue"]), list(triggering["blue_green"]["green"])
+    return targets, green
 
 
 def survey_health(info):

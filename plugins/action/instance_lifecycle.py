@@ -23,7 +23,8 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_roo
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.instance_lifecycle import (
     combine_segments, event_record, lifecycle_segments, skipped_after_failure)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.traffic import (
-    DEREGISTERED, REGISTERED, TrafficError, load_balancer_provider, outcome_summary, reconcile, timeout_message)
+    DEREGISTERED, REGISTERED, TrafficError, load_balancer_provider, load_balancer_target, outcome_summary, reconcile,
+    timeout_message)
 
 MODULE = "fleetops.codedeploy.instance_lifecycle"
 
@@ -43,6 +44,8 @@ class ActionModule(ActionBase):
                 bundle["pushed"], push = self._push(controller_src, os.path.basename(bundle["src"]))
             module_args["bundle"] = bundle
             if traffic:
+                traffic = {**traffic, "target": load_balancer_target(
+                    traffic["load_balancer_info"], task_vars or {}, task_vars["inventory_hostname"])}
                 result.update(self._run_with_traffic(module_args, traffic, task_vars))
             else:
                 result.update(self._execute_module(MODULE, module_args=module_args, task_vars=task_vars))
@@ -91,7 +94,7 @@ def traffic_event(name: str, traffic: dict) -> dict:
     start = utc_timestamp()
     wanted = DEREGISTERED if name == "BlockTraffic" else REGISTERED
     try:
-        provider = load_balancer_provider(traffic["load_balancer_info"], traffic["target"], traffic.get("aws"))
+        provider = load_balancer_provider(traffic["load_balancer_info"], [traffic["target"]], traffic.get("aws"))
         outcome = reconcile(provider, wanted, True, float(traffic.get("wait_timeout") or 3600), False)
     except TrafficError as error:
         return failed_traffic_event(name, start, error.message)

@@ -36,6 +36,8 @@ EVENT_LABELS = {
     "ValidateService": "Validate", "BeforeAllowTraffic": "BeforeAllow", "AllowTraffic": "Allow",
     "AfterAllowTraffic": "AfterAllow",
 }
+STAGE_LABELS = {"install": "Install on Green", "reroute": "Reroute to Green", "block": "Block Blue",
+                "reroute_back": "Reroute back to Blue", "block_replacement": "Block Green"}
 STATUS_MARKS = {"Succeeded": "ok", "Failed": "FAILED", "Skipped": "skip", "Pending": "-", "InProgress": "..."}
 
 
@@ -50,6 +52,8 @@ def wave_line(summary: dict) -> str:
         label = f"Wave {summary['wave']}/{summary.get('planned_waves') or '?'}"
     if summary.get("zone") is not None:
         label += f" in zone {summary['zone']}"
+    if summary.get("stage"):
+        label = f"{STAGE_LABELS.get(summary['stage'], summary['stage'])}, {label[0].lower()}{label[1:]}"
     line = (f"{label}: {summary['instances']} instance{'s' if summary['instances'] != 1 else ''}, "
             f"{summary['succeeded']} succeeded, {summary['failed']} failed, "
             f"healthy {compare(summary['healthy'], summary['minimum'])}")
@@ -106,6 +110,11 @@ def plan_lines(started: dict, appspec: dict) -> list[str]:
     return lines
 
 
+def label(instance: dict) -> str:
+    kind = instance.get("instance_type")
+    return f"{instance['instance_id']} ({kind})" if kind else instance["instance_id"]
+
+
 def start_line(started: dict) -> str:
     line = (f"Deployment {started['record']['deployment_id']}: {len(started['order'])} instances in waves of "
             f"{wave_sizes(started)}")
@@ -117,15 +126,17 @@ def start_line(started: dict) -> str:
 
 
 def table_lines(record: dict) -> list[str]:
-    events = [e["lifecycle_event_name"] for e in record["instances"][0]["lifecycle_events"]] \
-        if record["instances"] else []
-    width = max([len("instance")] + [len(i["instance_id"]) for i in record["instances"]])
+    """One row per instance, one column per event any instance has (blue/green instances differ: Blue ones block
+    traffic, Green ones install and take traffic), instances labelled Blue or Green when they are."""
+    events = list(dict.fromkeys(e["lifecycle_event_name"] for i in record["instances"] for e in i["lifecycle_events"]))
+    width = max([len("instance")] + [len(label(i)) for i in record["instances"]])
     columns = [EVENT_LABELS.get(name, name) for name in events]
     lines = ["  ".join([f"{'instance':<{width}}", f"{'status':<9}"] + columns)]
     for instance in record["instances"]:
-        marks = [f"{STATUS_MARKS.get(e['status'], e['status']):<{len(col)}}"
-                 for e, col in zip(instance["lifecycle_events"], columns)]
-        lines.append("  ".join([f"{instance['instance_id']:<{width}}", f"{instance['status']:<9}"] + marks))
+        status_of = {e["lifecycle_event_name"]: e["status"] for e in instance["lifecycle_events"]}
+        marks = [f"{STATUS_MARKS.get(status_of[name], status_of[name]) if name in status_of else '':<{len(col)}}"
+                 for name, col in zip(events, columns)]
+        lines.append("  ".join([f"{label(instance):<{width}}", f"{instance['status']:<9}"] + marks))
     for instance in record["instances"]:
         for event in instance["lifecycle_events"]:
             diagnostics = event.get("diagnostics") or {}

@@ -372,3 +372,154 @@ def finish(record: dict[str, Any], strict: bool = False) -> dict[str, Any]:
         record["status"] = "Succeeded"
     record["complete_time"] = utc_timestamp()
     return record
+
+
+# --- blue/green -----------------------------------------------------------------------------------------------
+# A blue/green deployment runs in stages, each one a record of the in-place kind (the same waves, gate, health
+# rules and finish) over the instances and events of that stage: install on the replacement (Green) instances,
+# reroute traffic to them at the configuration's rate, then block traffic to the original (Blue) ones. A rollback
+# reroutes back: allow traffic on Blue, block it on Green. The deployment's own record shows every instance, labelled
+# Blue or Green, with the events of all its stages, and the waves of all stages.
+BLUE, GREEN = "Blue", "Green"
+STAGES = {
+    "install": (GREEN, INSTALL_EVENTS),
+    "reroute": (GREEN, ALLOW_TRAFFIC_EVENTS),
+    "block": (BLUE, BLOCK_TRAFFIC_EVENTS),
+    "reroute_back": (BLUE, ALLOW_TRAFFIC_EVENTS),
+    "block_replacement": (GREEN, BLOCK_TRAFFIC_EVENTS),
+}
+DEPLOYMENT_STAGES = ["install", "reroute", "block"]
+ROLLBACK_STAGES = ["reroute_back", "block_replacement"]
+# Any deregistration failure fails the deployment, and a rollback must restore every original instance.
+STRICT_STAGES = ("block", "reroute_back", "block_replacement")
+# ... and they move all of their instances at once.
+ALL_AT_ONCE = MinimumHealthyHosts("HOST_COUNT", 0)
+MSG_NO_GREEN = ("A blue/green deployment needs replacement instances: the group {group!r} (codedeploy_green_group) "
+                "has none.")
+MSG_GREEN_IN_BLUE = ("The replacement instances must not be original instances too: {names} are in both the "
+                     "deployment group and codedeploy_green_group.")
+
+
+def new_blue_green_record(*, deployment_id: str, application_name: str, deployment_group_name: str,
+                          deployment_group_id: str, creator: str, revision: dict[str, Any],
+                          deployment_config_name: str, minimum: MinimumHealthyHosts, blue: list[str],
+                          green: list[str], options: dict[str, Any]) -> dict[str, Any]:
+    """A Created blue/green deployment (or the rollback of one, by ``creator``) with its stages planned."""
+    names = ROLLBACK_STAGES if creator == CREATOR_ROLLBACK else DEPLOYMENT_STAGES
+    hosts = {BLUE: list(blue), GREEN: list(green)}
+    record = new_record(deployment_id=deployment_id, application_name=application_name,
+                        deployment_group_name=deployment_group_name, deployment_group_id=deployment_group_id,
+                        creator=creator, revision=revision, deployment_config_name=deployment_config_name,
+                        minimum=minimum, instances=[], events=[], options=options, traffic_control=True)
+    record["deployment_style"]["deployment_type"] = "BLUE_GREEN"
+    record["blue_green"] = {"blue": list(blue), "green": list(green), "stage": 0, "ready": None, "stages": [
+        {"name": name, **new_record(
+            deployment_id=deployment_id, application_name=application_name,
+            deployment_group_name=deployment_group_name, deployment_group_id=deployment_group_id, creator=creator,
+            revision=revision, deployment_config_name=deployment_config_name,
+            minimum=ALL_AT_ONCE if name in STRICT_STAGES else minimum,
+            instances=hosts[STAGES[name][0]], events=STAGES[name][1], options=options, traffic_control=True)}
+        for name in names]}
+    record["minimum_healthy_hosts"] = dict(record["blue_green"]["stages"][0]["minimum_healthy_hosts"])
+    return compose_blue_green(record)
+
+
+def is_blue_green(record: dict[str, Any]) -> bool:
+    return bool(record.get("blue_green"))
+
+
+def refuse_blue_green(green_group: str, blue: list[str], green: list[str]) -> Optional[StartRefusal]:
+    if not green:
+        return StartRefusal("NO_INSTANCES", MSG_NO_GREEN.format(group=green_group))
+    both = sorted(set(blue) & set(green))
+    if both:
+        return StartRefusal("HEALTH_CONSTRAINTS_INVALID", MSG_GREEN_IN_BLUE.format(names=", ".join(both)))
+    return None
+
+
+def current_stage(record: dict[str, Any]) -> dict[str, Any]:
+    """The stage record the wave steps work on: the deployment itself when it is not blue/green."""
+    if not is_blue_green(record):
+        return record
+    return record["blue_green"]["stages"][record["blue_green"]["stage"]]
+
+
+def stage_is_strict(stage: dict[str, Any]) -> bool:
+    return stage.get("name") in STRICT_STAGES
+
+
+def advance_stage(record: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """After a stage succeeded: the next stage, its instances narrowed to those the last stage left serving (traffic
+    is rerouted only to replacement instances that installed); None after the last stage."""
+    info = record["blue_green"]
+    done = info["stages"][info["stage"]]
+    if info["stage"] + 1 >= len(info["stages"]):
+        return None
+    info["stage"] += 1
+    following = info["stages"][info["stage"]]
+    if following["name"] == "reroute":
+        installed = [entry["instance_id"] for entry in done["instances"] if entry["status"] == "Succeeded"]
+        following["instances"] = [entry for entry in following["instances"] if entry["instance_id"] in installed]
+        following["minimum_healthy_hosts"]["count"] = minimum_rule(following).count(len(installed))
+    return following
+
+
+def end_blue_green(record: dict[str, Any]) -> dict[str, Any]:
+    """The deployment ends with its current stage: that stage's status is the deployment's; later stages never
+    ran (their instances' events are Skipped)."""
+    info = record["blue_green"]
+    stage = info["stages"][info["stage"]]
+    for later in info["stages"][info["stage"] + 1:]:
+        refuse(later, StartRefusal("", ""))
+        later.update(status="Skipped", error_information=None)
+    record["status"] = stage["status"]
+    record["error_information"] = stage["error_information"]
+    record["deployment_status_messages"] += [message for message in stage["deployment_status_messages"]
+                                             if message not in record["deployment_status_messages"]]
+    record["start_time"] = record["start_time"] or stage.get("start_time")
+    record["complete_time"] = stage["complete_time"] or utc_timestamp()
+    return compose_blue_green(record)
+
+
+def compose_blue_green(record: dict[str, Any]) -> dict[str, Any]:
+    """The deployment's instances and waves from its stages: each instance labelled Blue or Green with the events of
+    every stage it is in, in order; its status the first failure, else that of its latest stage that started."""
+    info = record["blue_green"]
+    entries = []
+    for kind in (BLUE, GREEN):
+        for name in info[kind.lower()]:
+            parts = [stage_entry for stage in info["stages"] for stage_entry in stage["instances"]
+                     if stage_entry["instance_id"] == name]
+            statuses = [part["status"] for part in parts]
+            started = [status for status in statuses if status not in ("Pending",)]
+            status = "Failed" if "Failed" in statuses else (started[-1] if started else "Pending")
+            entries.append({"instance_id": name, "instance_type": kind, "status": status,
+                            "lifecycle_events": [event for part in parts for event in part["lifecycle_events"]]})
+    record["instances"] = entries
+    record["waves"] = [{**wave, "stage": stage["name"]} for stage in info["stages"] for wave in stage["waves"]]
+    record["start_time"] = record["start_time"] or next(
+        (stage["start_time"] for stage in info["stages"] if stage.get("start_time")), None)
+    if record["status"] == "Created" and record["start_time"]:
+        record["status"] = "InProgress"
+    return record
+
+
+SUPPORTED_BLUE_GREEN_OPTIONS = {
+    "green_fleet_provisioning_option": ("DISCOVER_EXISTING",),
+    "deployment_ready_option": ("CONTINUE_DEPLOYMENT",),
+    "terminate_blue_instances_on_deployment_success": ("KEEP_ALIVE",),
+}
+BLUE_GREEN_ACTION_KEYS = {"deployment_ready_option": "action_on_timeout"}
+
+
+def unsupported_blue_green_options(config: dict[str, Any]) -> Optional[str]:
+    """Why ``codedeploy_blue_green_deployment_configuration`` asks for something this release cannot do, or None."""
+    problems = []
+    for option, supported in SUPPORTED_BLUE_GREEN_OPTIONS.items():
+        action = ((config or {}).get(option) or {}).get(BLUE_GREEN_ACTION_KEYS.get(option, "action"))
+        if action and action not in supported:
+            problems.append(f"{option} {action} (supported: {', '.join(supported)})")
+    if not problems:
+        return None
+    return ("codedeploy_blue_green_deployment_configuration asks for what this release does not do: "
+            + "; ".join(problems) + ".")

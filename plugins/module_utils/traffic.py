@@ -556,12 +556,26 @@ def check_load_balancer_info(info: Optional[dict[str, Any]]) -> Optional[str]:
                        "haproxy: {socket, backend}")
 
 
-def load_balancer_provider(info: dict[str, Any], target: str, aws: Optional[dict[str, Any]] = None) -> Provider:
-    """The provider of a deployment group's load balancer, for one instance (an EC2 ID or an HAProxy server)."""
+def load_balancer_provider(info: dict[str, Any], targets: Sequence[str],
+                           aws: Optional[dict[str, Any]] = None) -> Provider:
+    """The provider of a deployment group's load balancer, for instances (EC2 IDs or HAProxy server names)."""
     if check_load_balancer_info(info) == "haproxy":
-        return open_provider("haproxy", [target], haproxy_socket=info["haproxy"]["socket"],
+        return open_provider("haproxy", targets, haproxy_socket=info["haproxy"]["socket"],
                              haproxy_backend=info["haproxy"]["backend"])
-    return open_provider("elbv2", [target], target_groups=info["target_groups"], aws=aws)
+    return open_provider("elbv2", targets, target_groups=info["target_groups"], aws=aws)
+
+
+def load_balancer_target(info: dict[str, Any], host_vars: dict[str, Any], inventory_name: str) -> str:
+    """An instance's target: its ``codedeploy_haproxy_server`` (HAProxy) or ``codedeploy_instance_id`` (ELBv2) host
+    variable, else its inventory name."""
+    variable = "codedeploy_haproxy_server" if (info or {}).get("haproxy") else "codedeploy_instance_id"
+    return str(host_vars.get(variable) or inventory_name)
+
+
+def verify_load_balancer(info: dict[str, Any], targets: Sequence[str], aws: Optional[dict[str, Any]] = None) -> None:
+    """Before any instance is touched: the target groups exist, or the HAProxy runtime API answers and its backend
+    has a server for every instance."""
+    load_balancer_provider(info, targets, aws).observe()
 
 
 def outcome_summary(outcome: Outcome, place_key: str) -> str:

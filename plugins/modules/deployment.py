@@ -76,7 +76,8 @@ options:
     description: The record V(create) returned, used by V(start) in check mode, when nothing is stored.
     type: dict
   survey:
-    description: Per instance, what M(fleetops.codedeploy.deployment_group_info) returned (V(start)).
+    description: Per instance, what M(fleetops.codedeploy.deployment_group_info) returned (V(start)); default what
+      each host registered as C(codedeploy_survey).
     type: dict
   instance_order:
     description: Instances to deploy first (V(start)).

@@ -8,7 +8,10 @@ The example revision's web app runs on every fleet host (on the host's own addre
 """
 from __future__ import annotations
 
+import threading
 import time
+
+import boto3
 
 from support.deployments import addresses, deploy, example_revision, local, records, statuses
 from support.haproxy import Haproxy
@@ -91,3 +94,147 @@ def test_an_instance_that_never_turns_healthy_fails(fleet, tmp_path):
     assert "did not become registered and healthy within 3 s" in events["AllowTraffic"]["diagnostics"]["message"]
     assert events["AfterAllowTraffic"]["status"] == "Skipped"
     assert "AllowTraffic failed" in run.output
+
+
+def blue_green_fleet(fleet, tmp_path, blue_count: int = 3, green_count: int = 3):
+    """Blue hosts serving 1.0.0 behind HAProxy; green hosts in the backend too, in maintenance, serving nothing."""
+    group = fleet(blue_count + green_count)
+    blue, green = group.hosts[:blue_count], group.hosts[blue_count:]
+    groups = tmp_path / "blue-green.ini"
+    groups.write_text("[blue]\n" + "\n".join(blue) + "\n[green]\n" + "\n".join(green) + "\n")
+    ledger = tmp_path / "ledger"
+    first = deploy(group, ledger, local(example_revision(tmp_path / "v1", "1.0.0")), "-i", str(groups),
+                   target_group="blue", **ALL_AT_ONCE)
+    assert first.rc == 0, first.output
+    proxy = Haproxy(tmp_path / "haproxy", {host: f"{address}:{PORT}" for host, address in addresses(group).items()},
+                    disabled=green, backend="webapp").start()
+    deadline = time.monotonic() + 20
+    while any(not proxy.server_status(host).startswith("UP") for host in blue):
+        assert time.monotonic() < deadline, {host: proxy.server_status(host) for host in blue}
+        time.sleep(0.2)
+    return group, groups, ledger, proxy, blue, green
+
+
+def blue_green(group, groups, ledger, revision, proxy, **inputs):
+    return deploy(group, ledger, local(revision), "-i", str(groups), target_group="blue", green_group="green",
+                  deployment_style={"deployment_type": "BLUE_GREEN"}, load_balancer_info=load_balancer(proxy),
+                  **inputs)
+
+
+def test_blue_green_cutover_behind_haproxy_drops_no_request(fleet, tmp_path):
+    group, groups, ledger, proxy, blue, green = blue_green_fleet(fleet, tmp_path)
+    with proxy:
+        with LoadGenerator(proxy.frontend_url, rate=RATE) as load:
+            started = time.time()
+            time.sleep(1)
+            run = blue_green(group, groups, ledger, example_revision(tmp_path / "v2", "2.0.0"), proxy,
+                             deployment_config_name="CodeDeployDefault.HalfAtATime")
+            finished = time.time()
+            time.sleep(1)
+        assert run.rc == 0, run.output
+        assert load.failures == [], load.failures[:5]
+        assert load.rate() >= 50, load.rate()
+        assert load.versions_after(started) == {"1.0.0", "2.0.0"}
+        assert load.versions_after(finished) == {"2.0.0"}
+        assert load.hosts_after(finished) == set(green)
+        assert all(proxy.server_status(host).startswith("MAINT") for host in blue)
+
+    record = records(ledger)[-1]
+    assert record["status"] == "Succeeded"
+    assert record["deployment_style"] == {"deployment_type": "BLUE_GREEN", "deployment_option": "WITH_TRAFFIC_CONTROL"}
+    kinds = {entry["instance_id"]: entry["instance_type"] for entry in record["instances"]}
+    assert kinds == {**{host: "Blue" for host in blue}, **{host: "Green" for host in green}}
+    assert set(statuses(record).values()) == {"Succeeded"}
+    for entry in record["instances"]:
+        names = [event["lifecycle_event_name"] for event in entry["lifecycle_events"]]
+        if entry["instance_type"] == "Blue":
+            assert names == ["BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic"]
+        else:
+            assert names == TRAFFIC_EVENTS[3:]
+    # Install, then reroute at the configuration's rate (half of 3: one at a time), then block Blue all at once.
+    assert [(wave["stage"], len(wave["instances"])) for wave in record["waves"]] == [
+        ("install", 1), ("install", 1), ("install", 1), ("reroute", 1), ("reroute", 1), ("reroute", 1), ("block", 3)]
+    last_allow = max(event["end_time"] for entry in record["instances"] for event in entry["lifecycle_events"]
+                     if event["lifecycle_event_name"] == "AllowTraffic")
+    first_block = min(event["start_time"] for entry in record["instances"] for event in entry["lifecycle_events"]
+                      if event["lifecycle_event_name"] == "BlockTraffic")
+    assert last_allow <= first_block
+    # Blue kept alive (KEEP_ALIVE): its application still runs, out of the load balancer.
+    assert (group.path(blue[0], "/etc/fleet-app/webapp.pid")).exists()
+
+
+def test_blue_green_whose_green_fails_validation_leaves_blue_serving(fleet, tmp_path):
+    group, groups, ledger, proxy, blue, green = blue_green_fleet(fleet, tmp_path, 2, 2)
+    with proxy:
+        with LoadGenerator(proxy.frontend_url, rate=RATE) as load:
+            time.sleep(1)
+            run = blue_green(group, groups, ledger, example_revision(tmp_path / "v2", "2.0.0", fail_hosts=green),
+                             proxy, **ALL_AT_ONCE)
+            time.sleep(1)
+        assert run.rc != 0
+        assert load.failures == [], load.failures[:5]
+        assert load.versions_after(0) == {"1.0.0"}
+        assert load.hosts_after(0) == set(blue)
+        assert all(proxy.server_status(host).startswith("MAINT") for host in green)
+        assert all(proxy.server_status(host).startswith("UP") for host in blue)
+    record = records(ledger)[-1]
+    assert record["status"] == "Failed"
+    assert record["error_information"]["code"] == "HEALTH_CONSTRAINTS"
+    assert statuses(record) == {**{host: "Skipped" for host in blue}, **{host: "Failed" for host in green}}
+    assert [wave["stage"] for wave in record["waves"]] == ["install"]
+
+
+ALARM = "webapp-5xx"
+
+
+def test_an_alarm_after_cutover_rolls_traffic_back_to_blue_without_dropping_a_request(fleet, tmp_path, aws):
+    cloudwatch = boto3.client("cloudwatch", endpoint_url=aws["endpoint_url"], region_name="us-east-1",
+                              aws_access_key_id="testing", aws_secret_access_key="testing")
+    cloudwatch.put_metric_alarm(AlarmName=ALARM, MetricName="5XXError", Namespace="webapp", Statistic="Sum",
+                                Period=60, EvaluationPeriods=1, Threshold=1,
+                                ComparisonOperator="GreaterThanOrEqualToThreshold")
+    cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="OK", StateReason="test")
+    group, groups, ledger, proxy, blue, green = blue_green_fleet(fleet, tmp_path, 2, 2)
+    done = threading.Event()
+
+    def raise_the_alarm_once_green_serves():
+        # Traffic has moved to Green (both UP, Blue still UP too): the alarm stops the deployment before Blue is
+        # blocked, and the rollback sends traffic back to Blue alone.
+        while not done.is_set():
+            if all(proxy.server_status(host).startswith("UP") for host in green):
+                cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="ALARM", StateReason="5xx above threshold")
+                return
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=raise_the_alarm_once_green_serves)
+    with proxy:
+        with LoadGenerator(proxy.frontend_url, rate=RATE) as load:
+            watcher.start()
+            run = blue_green(group, groups, ledger, example_revision(tmp_path / "v2", "2.0.0"), proxy,
+                             aws={"endpoint_url": aws["endpoint_url"], "region": "us-east-1"},
+                             alarm_configuration={"enabled": True, "alarms": [{"name": ALARM}]},
+                             auto_rollback={"enabled": True, "events": ["DEPLOYMENT_STOP_ON_ALARM"]},
+                             env={key: value for key, value in aws.items() if key.startswith("AWS_")},
+                             **ALL_AT_ONCE)
+            finished = time.time()
+            done.set()
+            time.sleep(1)
+        watcher.join()
+        assert run.rc != 0
+        assert load.failures == [], load.failures[:5]
+        assert "2.0.0" in load.versions_after(0)  # traffic did reach Green before the rollback
+        assert load.versions_after(finished) == {"1.0.0"}
+        assert load.hosts_after(finished) == set(blue)
+        assert all(proxy.server_status(host).startswith("MAINT") for host in green)
+
+    stopped, rollback = records(ledger)[1:]
+    assert (stopped["status"], stopped["error_information"]["code"]) == ("Stopped", "ALARM_ACTIVE")
+    assert [wave["stage"] for wave in stopped["waves"]][-1] == "block"
+    assert statuses(stopped) == {**{host: "Skipped" for host in blue}, **{host: "Succeeded" for host in green}}
+    assert (rollback["creator"], rollback["status"]) == ("codeDeployRollback", "Succeeded")
+    assert rollback["rollback_info"]["rollback_triggering_deployment_id"] == stopped["deployment_id"]
+    assert stopped["rollback_info"]["rollback_deployment_id"] == rollback["deployment_id"]
+    kinds = {entry["instance_id"]: (entry["instance_type"], [e["lifecycle_event_name"] for e in entry["lifecycle_events"]])
+             for entry in rollback["instances"]}
+    assert kinds == {**{host: ("Blue", ["BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"]) for host in blue},
+                     **{host: ("Green", ["BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic"]) for host in green}}

@@ -161,31 +161,15 @@ def test_half_at_a_time_leaves_the_target_group_one_half_at_a_time(fleet, aws, t
     assert {(d["Target"]["Id"], d["TargetHealth"]["State"]) for d in final} == {(i, "healthy") for i in instances}
 
 
-def test_an_unknown_target_group_fails_the_first_instance_and_stops(fleet, aws, tmp_path):
+def test_an_unknown_target_group_fails_in_the_plan_with_no_host_touched(fleet, aws, tmp_path):
     group = fleet(2)
     target_group(aws)
     ledger = tmp_path / "ledger"
     run = deploy(group, ledger, local(make_revision(tmp_path / "v1", "1.0.0")),
                  load_balancer_info={"target_groups": ["webapp-gt"]}, aws=aws_option(aws))
     assert run.rc != 0
-    message = ("target group not found in us-east-1: webapp-gt (did you mean webapp-tg?); "
-               "the target groups there: webapp-tg")
-    assert f"BlockTraffic failed: {message}" in run.output
-
-    record = records(ledger)[-1]
-    assert record["status"] == "Failed"
-    assert record["error_information"]["code"] == "HEALTH_CONSTRAINTS"
-    first, second = group.hosts
-    assert statuses(record) == {first: "Failed", second: "Skipped"}
-    entries = {entry["instance_id"]: entry for entry in record["instances"]}
-    events = events_of(entries[first])
-    # BeforeBlockTraffic ran on the host (Skipped: the revision has no hook for it); BlockTraffic failed next.
-    assert events["BeforeBlockTraffic"]["status"] == "Skipped" and events["BeforeBlockTraffic"]["end_time"]
-    assert events["BlockTraffic"]["status"] == "Failed"
-    assert events["BlockTraffic"]["diagnostics"]["error_code"] == "UnknownError"
-    assert events["BlockTraffic"]["diagnostics"]["message"] == message
-    assert {events[name]["status"] for name in TRAFFIC_EVENTS[2:]} == {"Skipped"}
-    assert {(event["status"], event["start_time"]) for event in events_of(entries[second]).values()} == {
-        ("Skipped", None)}
+    assert ("target group not found in us-east-1: webapp-gt (did you mean webapp-tg?); "
+            "the target groups there: webapp-tg") in run.output
+    assert records(ledger) == []
     # Nothing was installed anywhere.
-    assert fleet_digest(group) == {first: {}, second: {}}
+    assert fleet_digest(group) == {host: {} for host in group.hosts}

@@ -134,7 +134,8 @@ class Haproxy:
         return parse_show_stat(self.command(f"show stat {self.backend} 4 -1"))[name]["status"]
 
     def __enter__(self) -> Haproxy:
-        return self.start()
+        """Starts HAProxy unless it runs already (a second one would share its port: SO_REUSEPORT)."""
+        return self if self.process is not None and self.process.poll() is None else self.start()
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()

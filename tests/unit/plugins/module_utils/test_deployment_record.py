@@ -200,3 +200,100 @@ def test_no_monitor_wait_without_zones_or_before_the_first_wave():
     assert records.monitor_wait(record, HOSTS[:5], False) is None
     records.gate(record, HOSTS[:5], False)
     assert records.monitor_wait(record, HOSTS[5:], False) is None
+
+
+# ----- blue/green ---------------------------------------------------------------------------------------------
+def new_blue_green(blue, green, config="CodeDeployDefault.AllAtOnce", creator="user"):
+    name, minimum = resolve_minimum_healthy_hosts(config, None)
+    return records.new_blue_green_record(
+        deployment_id="d-TEST00002", application_name="webapp", deployment_group_name="prod",
+        deployment_group_id="g", creator=creator, revision={"sha256": "abc"}, deployment_config_name=name,
+        minimum=minimum, blue=list(blue), green=list(green), options={})
+
+
+def run_stage(record, failing=()):
+    """Start the current stage and run it as one wave; finish it; return the stage."""
+    stage = records.current_stage(record)
+    order = [entry["instance_id"] for entry in stage["instances"]]
+    order, batches, zones, refusal = records.plan_waves(stage, order, {})
+    assert refusal is None
+    records.start(stage, order, batches, zones)
+    decision = records.gate(stage, order, False)
+    names = [event["lifecycle_event_name"] for event in stage["instances"][0]["lifecycle_events"]]
+    records.record_wave(stage, {host: {"status": "Failed" if host in failing else "Succeeded", "lifecycle_events": [
+        {"lifecycle_event_name": name, "status": "Failed" if host in failing else "Succeeded", "start_time": "t",
+         "end_time": "t", "diagnostics": None} for name in names]} for host in decision["start"]})
+    records.finish(stage, strict=records.stage_is_strict(stage))
+    records.compose_blue_green(record)
+    return stage
+
+
+def test_a_blue_green_deployment_installs_on_green_reroutes_then_blocks_blue():
+    record = new_blue_green(["b1", "b2"], ["g1", "g2"])
+    assert record["deployment_style"] == {"deployment_type": "BLUE_GREEN", "deployment_option": "WITH_TRAFFIC_CONTROL"}
+    assert [(entry["instance_id"], entry["instance_type"]) for entry in record["instances"]] == [
+        ("b1", "Blue"), ("b2", "Blue"), ("g1", "Green"), ("g2", "Green")]
+    stages = []
+    while True:
+        stages.append(run_stage(record)["name"])
+        if records.advance_stage(record) is None:
+            break
+    records.end_blue_green(record)
+    assert stages == ["install", "reroute", "block"]
+    assert record["status"] == "Succeeded"
+    events = {entry["instance_id"]: [event["lifecycle_event_name"] for event in entry["lifecycle_events"]]
+              for entry in record["instances"]}
+    assert events["b1"] == records.BLOCK_TRAFFIC_EVENTS
+    assert events["g1"] == records.INSTALL_EVENTS + records.ALLOW_TRAFFIC_EVENTS
+    assert [wave["stage"] for wave in record["waves"]] == ["install", "reroute", "block"]
+
+
+def test_traffic_moves_only_to_green_instances_that_installed():
+    record = new_blue_green(["b1"], ["g1", "g2"])
+    run_stage(record, failing=["g2"])
+    reroute = records.advance_stage(record)
+    assert [entry["instance_id"] for entry in reroute["instances"]] == ["g1"]
+    assert reroute["minimum_healthy_hosts"]["count"] == 0
+
+
+def test_a_green_install_beyond_the_minimum_ends_the_deployment_before_any_traffic_moves():
+    record = new_blue_green(["b1", "b2"], ["g1", "g2"], config="CodeDeployDefault.OneAtATime")
+    stage = run_stage(record, failing=["g1"])  # one at a time: g1 fails, g2 would break the minimum
+    assert stage["status"] == "Failed"
+    records.end_blue_green(record)
+    assert (record["status"], record["error_information"]["code"]) == ("Failed", "HEALTH_CONSTRAINTS")
+    assert {entry["instance_id"]: entry["status"] for entry in record["instances"]} == {
+        "b1": "Skipped", "b2": "Skipped", "g1": "Failed", "g2": "Skipped"}
+
+
+def test_blocking_blue_is_all_at_once_and_strict():
+    record = new_blue_green(["b1", "b2", "b3"], ["g1"], config="CodeDeployDefault.OneAtATime")
+    blocking = record["blue_green"]["stages"][2]
+    assert records.wave_size_of(blocking) == 3
+    assert records.stage_is_strict(blocking)
+
+
+def test_a_blue_green_rollback_reroutes_back_to_blue_then_blocks_green():
+    record = new_blue_green(["b1"], ["g1"], creator=records.CREATOR_ROLLBACK)
+    assert [stage["name"] for stage in record["blue_green"]["stages"]] == ["reroute_back", "block_replacement"]
+    events = {entry["instance_id"]: [event["lifecycle_event_name"] for event in entry["lifecycle_events"]]
+              for entry in record["instances"]}
+    assert events == {"b1": records.ALLOW_TRAFFIC_EVENTS, "g1": records.BLOCK_TRAFFIC_EVENTS}
+
+
+@pytest.mark.parametrize("blue, green, code", [
+    (["b1"], [], "NO_INSTANCES"),
+    (["b1", "x"], ["x"], "HEALTH_CONSTRAINTS_INVALID"),
+])
+def test_blue_green_refusals(blue, green, code):
+    assert records.refuse_blue_green("webapp_green", blue, green).code == code
+
+
+def test_unsupported_blue_green_options_are_named():
+    assert records.unsupported_blue_green_options({}) is None
+    assert records.unsupported_blue_green_options({
+        "green_fleet_provisioning_option": {"action": "COPY_AUTO_SCALING_GROUP"},
+        "deployment_ready_option": {"action_on_timeout": "STOP_DEPLOYMENT", "wait_time_in_minutes": 5},
+    }) == ("codedeploy_blue_green_deployment_configuration asks for what this release does not do: "
+           "green_fleet_provisioning_option COPY_AUTO_SCALING_GROUP (supported: DISCOVER_EXISTING); "
+           "deployment_ready_option STOP_DEPLOYMENT (supported: CONTINUE_DEPLOYMENT).")
