@@ -11,6 +11,7 @@ task variables.
 """
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import time
@@ -32,12 +33,12 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import AWS
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.traffic import (
     TrafficError, check_load_balancer_info, load_balancer_target, verify_load_balancer)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.ledger import (
-    ActiveDeploymentError, Ledger, deployment_group_id, new_deployment_id)
+    ActiveDeploymentError, Ledger, deployment_group_id, new_deployment_id, ready_wait_over)
 
 # Registered by the role's survey and wave tasks on each host.
 LIFECYCLE_RESULT_VAR = "codedeploy_instance"
 SURVEY_RESULT_VAR = "codedeploy_survey"
-STEPS = ("create", "start", "gate", "record", "finish", "mark")
+STEPS = ("create", "start", "gate", "record", "finish", "resume", "mark")
 
 
 class ActionModule(ActionBase):
@@ -240,6 +241,14 @@ class ActionModule(ActionBase):
         records.finish(stage, strict=bool(options.get("strict")) or records.stage_is_strict(stage))
         if records.is_blue_green(record):
             following = records.advance_stage(record) if stage["status"] == "Succeeded" else None
+            if following is not None and records.waits_in_ready(record):
+                records.become_ready(compose(record), datetime.datetime.now(datetime.timezone.utc))
+                ledger.save(record)
+                ledger.hold_ready(record["deployment_group_id"], record["deployment_id"],
+                                  record["blue_green"]["ready"]["until"])
+                return {"changed": True, "record": record, "ready": record["blue_green"]["ready"],
+                        "rollback_requested": False, "succeeded_instances": [],
+                        "record_path": ledger.record_path(record["deployment_id"])}
             if following is not None:
                 compose(record)
                 ledger.save(record)
@@ -253,6 +262,33 @@ class ActionModule(ActionBase):
         return {"changed": True, "record": record, "rollback_requested": rollback,
                 "succeeded_instances": succeeded, "report_path": ledger.report_path(record["deployment_id"]),
                 "record_path": ledger.record_path(record["deployment_id"])}
+
+    # ----- resume ------------------------------------------------------------------------------------------
+    def _resume(self, ledger: Ledger, args: dict) -> dict:
+        """ContinueDeployment: the group's blue/green deployment waiting in Ready goes on (reroute, then block), or,
+        its wait time over, is Stopped."""
+        group_id = args.get("deployment_group_id") or deployment_group_id(args["application_name"],
+                                                                         args["deployment_group_name"])
+        holder = ledger.lock_holder(group_id) or {}
+        deployment_id = args.get("deployment_id") or holder.get("deployment_id")
+        if not deployment_id:
+            raise AnsibleActionFail(f"The Deployment Group '{args['deployment_group_name']}' has no deployment waiting "
+                                    "in Ready: there is nothing to continue.")
+        record = ledger.load(deployment_id)
+        refusal = records.continue_refusal(record)
+        if refusal:
+            raise AnsibleActionFail(refusal)
+        if ready_wait_over(holder):
+            warning = ledger.stop_expired_ready(group_id, holder)
+            record = ledger.load(deployment_id)
+            return {"changed": True, "record": record, "stopped": True, "warnings": [warning],
+                    "record_path": ledger.record_path(deployment_id)}
+        ledger.take_over(group_id, deployment_id, os.getppid())
+        records.resume(record)
+        ledger.save(record)
+        return {"changed": True, "record": record, "stopped": False, "next_stage": stage_plan(record),
+                "deployment_id": deployment_id, "deployment_group_id": group_id,
+                "record_path": ledger.record_path(deployment_id)}
 
     # ----- mark --------------------------------------------------------------------------------------------
     def _mark(self, ledger: Ledger, args: dict) -> dict:

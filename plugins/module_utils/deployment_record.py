@@ -10,6 +10,7 @@ The record is the shape of the API's DeploymentInfo (snake_case) plus ``instance
 """
 from __future__ import annotations
 
+import datetime
 from typing import Any, Optional
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.health import (
@@ -483,7 +484,8 @@ def end_blue_green(record: dict[str, Any]) -> dict[str, Any]:
 
 def compose_blue_green(record: dict[str, Any]) -> dict[str, Any]:
     """The deployment's instances and waves from its stages: each instance labelled Blue or Green with the events of
-    every stage it is in, in order; its status the first failure, else that of its latest stage that started."""
+    every stage it is in, in order; its status Failed if a stage failed it, else that of its latest stage that ran
+    (a Green instance installed before the deployment stopped stays Succeeded), else Skipped or Pending."""
     info = record["blue_green"]
     entries = []
     for kind in (BLUE, GREEN):
@@ -491,8 +493,9 @@ def compose_blue_green(record: dict[str, Any]) -> dict[str, Any]:
             parts = [stage_entry for stage in info["stages"] for stage_entry in stage["instances"]
                      if stage_entry["instance_id"] == name]
             statuses = [part["status"] for part in parts]
-            started = [status for status in statuses if status not in ("Pending",)]
-            status = "Failed" if "Failed" in statuses else (started[-1] if started else "Pending")
+            ran = [status for status in statuses if status not in ("Pending", "Skipped")]
+            status = ("Failed" if "Failed" in statuses else ran[-1] if ran
+                      else "Skipped" if "Skipped" in statuses else "Pending")
             entries.append({"instance_id": name, "instance_type": kind, "status": status,
                             "lifecycle_events": [event for part in parts for event in part["lifecycle_events"]]})
     record["instances"] = entries
@@ -506,7 +509,7 @@ def compose_blue_green(record: dict[str, Any]) -> dict[str, Any]:
 
 SUPPORTED_BLUE_GREEN_OPTIONS = {
     "green_fleet_provisioning_option": ("DISCOVER_EXISTING",),
-    "deployment_ready_option": ("CONTINUE_DEPLOYMENT",),
+    "deployment_ready_option": ("CONTINUE_DEPLOYMENT", "STOP_DEPLOYMENT"),
     "terminate_blue_instances_on_deployment_success": ("KEEP_ALIVE",),
 }
 BLUE_GREEN_ACTION_KEYS = {"deployment_ready_option": "action_on_timeout"}
@@ -523,3 +526,58 @@ def unsupported_blue_green_options(config: dict[str, Any]) -> Optional[str]:
         return None
     return ("codedeploy_blue_green_deployment_configuration asks for what this release does not do: "
             + "; ".join(problems) + ".")
+
+
+MSG_READY_TIMEOUT = ("The deployment was not continued within {minutes} minute(s) of becoming Ready "
+                     "(deployment_ready_option STOP_DEPLOYMENT): it is Stopped and traffic still goes to the "
+                     "original instances.")
+
+
+def stop_ready(record: dict[str, Any]) -> dict[str, Any]:
+    """A Ready deployment whose wait time passed: Stopped (TIMEOUT), its remaining stages Skipped."""
+    minutes = record["blue_green"]["ready"]["wait_time_in_minutes"]
+    stage = record["blue_green"]["stages"][record["blue_green"]["stage"]]
+    stage.update(status="Stopped", error_information={"code": "TIMEOUT",
+                                                      "message": MSG_READY_TIMEOUT.format(minutes=minutes)},
+                 complete_time=utc_timestamp())
+    for entry in stage["instances"]:
+        entry["status"] = "Skipped"
+        for event in entry["lifecycle_events"]:
+            event["status"] = "Skipped"
+    return end_blue_green(record)
+
+
+def waits_in_ready(record: dict[str, Any]) -> bool:
+    """The next stage reroutes traffic and the configuration asks to stop there until someone continues."""
+    option = ((record["options"].get("blue_green") or {}).get("deployment_ready_option") or {})
+    return (option.get("action_on_timeout") == "STOP_DEPLOYMENT"
+            and current_stage(record).get("name") == "reroute" and record["creator"] != CREATOR_ROLLBACK)
+
+
+def become_ready(record: dict[str, Any], now: datetime.datetime) -> dict[str, Any]:
+    """Green is installed; traffic waits: status Ready until ``until`` (the ready option's wait time)."""
+    minutes = int(((record["options"].get("blue_green") or {}).get("deployment_ready_option") or {}).get(
+        "wait_time_in_minutes") or 0)
+    until = now + datetime.timedelta(minutes=minutes)
+    record["status"] = "Ready"
+    record["blue_green"]["ready"] = {"since": utc_timestamp(now), "until": utc_timestamp(until),
+                                     "wait_time_in_minutes": minutes}
+    return record
+
+
+MSG_NOT_READY = "Deployment {deployment_id} is {status}, not Ready: only a deployment waiting in Ready can be continued."
+MSG_NOT_BLUE_GREEN = "Deployment {deployment_id} is an in-place deployment: only blue/green deployments wait in Ready."
+
+
+def continue_refusal(record: dict[str, Any]) -> Optional[str]:
+    """Why ContinueDeployment does not apply (DeploymentIsNotInReadyState, UnsupportedActionForDeploymentType)."""
+    if not is_blue_green(record):
+        return MSG_NOT_BLUE_GREEN.format(deployment_id=record["deployment_id"])
+    if record["status"] != "Ready":
+        return MSG_NOT_READY.format(deployment_id=record["deployment_id"], status=record["status"])
+    return None
+
+
+def resume(record: dict[str, Any]) -> dict[str, Any]:
+    record["status"] = "InProgress"
+    return record

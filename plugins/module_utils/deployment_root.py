@@ -144,9 +144,10 @@ def write_pointer(path: str, target_dir: str) -> None:
     write_atomically(path, target_dir)
 
 
-def utc_timestamp() -> str:
-    """Now, ISO 8601 UTC with milliseconds: the times of records, events and locks."""
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def utc_timestamp(moment: Optional[datetime.datetime] = None) -> str:
+    """Now (or ``moment``), ISO 8601 UTC with milliseconds: the times of records, events and locks."""
+    moment = (moment or datetime.datetime.now(datetime.timezone.utc)).astimezone(datetime.timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def deployments_log_line(deployment_id: str, message: str, now: Optional[datetime.datetime] = None) -> str:

@@ -19,6 +19,7 @@ import socket
 import uuid
 from typing import Any, Optional
 
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_record import stop_ready
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import utc_timestamp, write_atomically
 
 DEPLOYMENT_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -68,9 +69,17 @@ def process_start_ticks(pid: int) -> Optional[int]:
 
 
 def is_stale(holder: dict[str, Any]) -> bool:
-    """A lock taken by a controller on this machine that is no longer running."""
+    """A lock taken by a controller on this machine that is no longer running. A blue/green deployment waiting in
+    Ready holds its lock without a controller, until its wait time is over."""
+    if holder.get("ready_until"):
+        return False
     return holder.get("hostname") == socket.gethostname() and not process_is_running(
         holder.get("pid", 0), holder.get("pid_start_ticks"))
+
+
+def ready_wait_over(holder: dict[str, Any], now: Optional[str] = None) -> bool:
+    """The Ready wait of the deployment holding this lock has passed (ISO 8601 UTC times compare as text)."""
+    return bool(holder.get("ready_until")) and (now or utc_timestamp()) >= holder["ready_until"]
 
 
 def active_deployment_error(group_name: str, holder: dict[str, Any]) -> ActiveDeploymentError:
@@ -131,7 +140,9 @@ class Ledger:
         when another deployment is running."""
         warning = None
         holder = self.lock_holder(group_id)
-        if holder is not None:
+        if holder is not None and ready_wait_over(holder):
+            warning = self.stop_expired_ready(group_id, holder)
+        elif holder is not None:
             if not is_stale(holder):
                 raise active_deployment_error(group_name, holder)
             warning = self.clear_stale(group_id, holder)
@@ -188,6 +199,29 @@ class Ledger:
                 self.save(record)
         os.unlink(self.lock_path(group_id))
         return message
+
+    def hold_ready(self, group_id: str, deployment_id: str, until: str) -> None:
+        """The deployment waits in Ready: its lock stays, held by no controller, until ``until``."""
+        with open(self.lock_path(group_id), "w", encoding="utf-8") as handle:
+            json.dump({"deployment_id": deployment_id, "hostname": socket.gethostname(), "pid": None,
+                       "since": utc_timestamp(), "ready_until": until}, handle)
+
+    def take_over(self, group_id: str, deployment_id: str, owner_pid: int) -> None:
+        """A controller continues the deployment waiting in Ready: the lock is its own again."""
+        with open(self.lock_path(group_id), "w", encoding="utf-8") as handle:
+            json.dump({"deployment_id": deployment_id, "hostname": socket.gethostname(), "pid": owner_pid,
+                       "pid_start_ticks": process_start_ticks(owner_pid), "since": utc_timestamp()}, handle)
+
+    def stop_expired_ready(self, group_id: str, holder: dict[str, Any]) -> str:
+        """The Ready wait is over and nobody continued the deployment: it is Stopped and its lock cleared."""
+        deployment_id = holder.get("deployment_id", "unknown")
+        if os.path.exists(self.record_path(deployment_id)):
+            record = self.load(deployment_id)
+            if record.get("status") == "Ready":
+                self.save(stop_ready(record))
+        os.unlink(self.lock_path(group_id))
+        return (f"Deployment {deployment_id} waited in Ready until {holder.get('ready_until')} and was not "
+                "continued: it is Stopped, traffic still goes to the original instances.")
 
     def release(self, group_id: str, deployment_id: str) -> None:
         holder = self.lock_holder(group_id)

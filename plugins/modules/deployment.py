@@ -20,7 +20,9 @@ description:
     option) and sizes the waves; V(gate) waits a zone's monitor duration when the wave opens the next zone, polls
     the CloudWatch alarms, and decides which instances of the wave may start; V(record) folds the wave's
     results in and says whether to stop; V(finish) sets the final status, releases the lock and says whether a
-    rollback is due; V(mark), run on each instance that succeeded in a successful deployment, records the group's
+    rollback is due (for a blue/green deployment, V(finish) ends a stage and plans the next, or leaves the
+    deployment waiting in Ready with C(deployment_ready_option) STOP_DEPLOYMENT); V(resume) continues the group's
+    blue/green deployment waiting in Ready, or stops it when its wait time is over; V(mark), run on each instance that succeeded in a successful deployment, records the group's
     last successful deployment on the host (one command over the host's connection), for a rollback without the
     controller's ledger.
 options:
@@ -28,19 +30,20 @@ options:
     description: The step to run.
     type: str
     required: true
-    choices: [create, start, gate, record, finish, mark]
+    choices: [create, start, gate, record, finish, resume, mark]
   ledger_dir:
     description: The ledger directory on the controller.
     type: str
     default: ~/.fleetops-codedeploy
   deployment_id:
-    description: The deployment (all steps but V(create)).
+    description: The deployment (all steps but V(create)); for V(resume), default the group's deployment waiting in
+      Ready.
     type: str
   application_name:
-    description: The application (V(create)).
+    description: The application (V(create), V(resume)).
     type: str
   deployment_group_name:
-    description: The deployment group (V(create)).
+    description: The deployment group (V(create), V(resume)).
     type: str
   deployment_group_id:
     description: The deployment group ID (V(create), V(mark)); for V(create), default a UUIDv5 of the application
@@ -221,5 +224,18 @@ summary:
 rollback_requested:
   description: Whether the auto-rollback configuration asks for a rollback (V(finish)).
   returned: step is finish
+  type: bool
+next_stage:
+  description: A blue/green deployment's next stage (V(finish), V(resume)) — C(name), C(index), C(instances),
+    C(events).
+  returned: when a blue/green deployment goes on to another stage
+  type: dict
+ready:
+  description: The deployment waits in Ready (V(finish)) — C(since), C(until), C(wait_time_in_minutes).
+  returned: when a blue/green deployment stops in Ready (STOP_DEPLOYMENT)
+  type: dict
+stopped:
+  description: V(resume) found the Ready wait over and stopped the deployment.
+  returned: step is resume
   type: bool
 """

@@ -238,3 +238,53 @@ def test_an_alarm_after_cutover_rolls_traffic_back_to_blue_without_dropping_a_re
              for entry in rollback["instances"]}
     assert kinds == {**{host: ("Blue", ["BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"]) for host in blue},
                      **{host: ("Green", ["BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic"]) for host in green}}
+
+
+READY_WAIT = {"deployment_ready_option": {"action_on_timeout": "STOP_DEPLOYMENT", "wait_time_in_minutes": 30}}
+
+
+def test_a_blue_green_deployment_waits_in_ready_until_the_continue_playbook(fleet, tmp_path):
+    group, groups, ledger, proxy, blue, green = blue_green_fleet(fleet, tmp_path, 2, 2)
+    revision = example_revision(tmp_path / "v2", "2.0.0")
+    with proxy:
+        first = blue_green(group, groups, ledger, revision, proxy, blue_green_deployment_configuration=READY_WAIT,
+                           **ALL_AT_ONCE)
+        assert first.rc == 0, first.output
+        ready = records(ledger)[-1]
+        assert ready["status"] == "Ready"
+        assert f"Deployment {ready['deployment_id']} is Ready" in first.output
+        assert "fleetops.codedeploy.continue" in first.output
+        assert all(proxy.server_status(host).startswith("MAINT") for host in green)  # installed, no traffic
+        # Another deployment of the group is refused while this one waits.
+        refused = blue_green(group, groups, ledger, revision, proxy, **ALL_AT_ONCE)
+        assert refused.rc != 0
+        assert f"already has an active Deployment '{ready['deployment_id']}'" in refused.output
+
+        with LoadGenerator(proxy.frontend_url, rate=RATE) as load:
+            resumed = blue_green(group, groups, ledger, revision, proxy, playbook="fleetops.codedeploy.continue",
+                                 blue_green_deployment_configuration=READY_WAIT, **ALL_AT_ONCE)
+            finished = time.time()
+            time.sleep(1)
+        assert resumed.rc == 0, resumed.output
+        assert load.failures == [], load.failures[:5]
+        assert load.hosts_after(finished) == set(green)
+    record = next(r for r in records(ledger) if r["deployment_id"] == ready["deployment_id"])
+    assert record["status"] == "Succeeded"
+    assert [wave["stage"] for wave in record["waves"]] == ["install", "reroute", "block"]
+
+
+def test_a_ready_deployment_not_continued_in_time_is_stopped(fleet, tmp_path):
+    group, groups, ledger, proxy, blue, green = blue_green_fleet(fleet, tmp_path, 1, 1)
+    no_wait = {"deployment_ready_option": {"action_on_timeout": "STOP_DEPLOYMENT", "wait_time_in_minutes": 0}}
+    revision = example_revision(tmp_path / "v2", "2.0.0")
+    with proxy:
+        assert blue_green(group, groups, ledger, revision, proxy, blue_green_deployment_configuration=no_wait,
+                          **ALL_AT_ONCE).rc == 0
+        late = blue_green(group, groups, ledger, revision, proxy, playbook="fleetops.codedeploy.continue",
+                          blue_green_deployment_configuration=no_wait, **ALL_AT_ONCE)
+        assert late.rc != 0
+        assert proxy.server_status(green[0]).startswith("MAINT") and proxy.server_status(blue[0]).startswith("UP")
+    record = records(ledger)[-1]
+    assert (record["status"], record["error_information"]["code"]) == ("Stopped", "TIMEOUT")
+    assert "was not continued within 0 minute(s) of becoming Ready" in late.output
+    assert statuses(record) == {blue[0]: "Skipped", green[0]: "Succeeded"}

@@ -3,6 +3,8 @@
 """A deployment's record driven step by step as the role drives it: zones, up-to-date instances, alarm stops."""
 from __future__ import annotations
 
+import datetime
+
 import pytest
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils import deployment_record as records
@@ -294,6 +296,28 @@ def test_unsupported_blue_green_options_are_named():
     assert records.unsupported_blue_green_options({
         "green_fleet_provisioning_option": {"action": "COPY_AUTO_SCALING_GROUP"},
         "deployment_ready_option": {"action_on_timeout": "STOP_DEPLOYMENT", "wait_time_in_minutes": 5},
+        "terminate_blue_instances_on_deployment_success": {"action": "TERMINATE"},
     }) == ("codedeploy_blue_green_deployment_configuration asks for what this release does not do: "
            "green_fleet_provisioning_option COPY_AUTO_SCALING_GROUP (supported: DISCOVER_EXISTING); "
-           "deployment_ready_option STOP_DEPLOYMENT (supported: CONTINUE_DEPLOYMENT).")
+           "terminate_blue_instances_on_deployment_success TERMINATE (supported: KEEP_ALIVE).")
+
+
+def test_a_ready_wait_stops_the_deployment_when_nobody_continues():
+    record = new_blue_green(["b1"], ["g1"])
+    record["options"]["blue_green"] = {"deployment_ready_option": {"action_on_timeout": "STOP_DEPLOYMENT",
+                                                                   "wait_time_in_minutes": 5}}
+    run_stage(record)
+    records.advance_stage(record)
+    assert records.waits_in_ready(record)
+    now = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=datetime.timezone.utc)
+    records.become_ready(record, now)
+    assert record["status"] == "Ready"
+    assert record["blue_green"]["ready"] == {"since": "2026-01-01T12:00:00.000Z", "until": "2026-01-01T12:05:00.000Z",
+                                             "wait_time_in_minutes": 5}
+    assert records.continue_refusal(record) is None
+    records.stop_ready(record)
+    assert (record["status"], record["error_information"]["code"]) == ("Stopped", "TIMEOUT")
+    assert {entry["instance_id"]: entry["status"] for entry in record["instances"]} == {
+        "b1": "Skipped", "g1": "Succeeded"}
+    assert records.continue_refusal(record) == (
+        "Deployment d-TEST00002 is Stopped, not Ready: only a deployment waiting in Ready can be continued.")
