@@ -29,7 +29,8 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_roo
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.health import (
     DeploymentConfigError, StartRefusal, instance_health, order_instances, refuse_start, resolve_minimum_healthy_hosts,
     resolve_zonal_config)
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import AWS_ERRORS, describe_aws_error
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import (
+    AWS_ERRORS, aws_client_from_options, describe_aws_error)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.traffic import (
     TrafficError, check_load_balancer_info, load_balancer_target, verify_load_balancer)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.ledger import (
@@ -193,7 +194,8 @@ class ActionModule(ActionBase):
         if not self._task.check_mode:
             ledger.save(record)
             ledger.release(record["deployment_group_id"], record["deployment_id"])
-        return {"failed": True, "changed": True, "msg": f"{code}: {message}", "record": record}
+        return {"failed": True, "refused": True, "changed": True, "msg": f"{code}: {message}", "record": record,
+                "record_path": ledger.record_path(record["deployment_id"])}
 
     # ----- gate --------------------------------------------------------------------------------------------
     def _gate(self, ledger: Ledger, args: dict) -> dict:
@@ -201,7 +203,7 @@ class ActionModule(ActionBase):
         record = ledger.load(args["deployment_id"])
         stage = records.current_stage(record)
         batch, final_pass = list(args.get("batch") or []), bool(args.get("final_pass"))
-        waited = records.monitor_wait(stage, batch, final_pass)
+        waited = records.monitor_wait(stage, batch, final_pass) or records.termination_wait(record, batch)
         if waited:
             waited["start_time"] = utc_timestamp()
             time.sleep(waited["seconds"])
@@ -255,6 +257,8 @@ class ActionModule(ActionBase):
                 return {"changed": True, "record": record, "next_stage": stage_plan(record),
                         "rollback_requested": False, "succeeded_instances": []}
             records.end_blue_green(record)
+            if stage["name"] == "terminate":
+                self._terminate_ec2(record, stage)
         rollback = rollback_requested(record, options.get("auto_rollback"))
         ledger.save(record)
         ledger.release(record["deployment_group_id"], record["deployment_id"])
@@ -263,12 +267,27 @@ class ActionModule(ActionBase):
                 "succeeded_instances": succeeded, "report_path": ledger.report_path(record["deployment_id"]),
                 "record_path": ledger.record_path(record["deployment_id"])}
 
+    def _terminate_ec2(self, record: dict, stage: dict) -> None:
+        """TERMINATE on EC2: the original instances (``codedeploy_instance_kind`` ec2) are terminated, once their
+        application is stopped; a failure is reported in the record, the deployment having moved traffic already."""
+        kinds = {entry["instance_id"]: self._hostvars.get(entry["instance_id"]) or {} for entry in stage["instances"]}
+        ids = [host.get("codedeploy_instance_id") for host in kinds.values()
+               if host.get("codedeploy_instance_kind") == "ec2" and host.get("codedeploy_instance_id")]
+        if not ids:
+            return
+        try:
+            aws_client_from_options("ec2", record["options"].get("aws")).terminate_instances(InstanceIds=ids)
+        except AWS_ERRORS as error:
+            record["deployment_status_messages"].append(describe_aws_error(error, "EC2 TerminateInstances"))
+            return
+        record["blue_green"]["terminated_instances"] = ids
+
     # ----- resume ------------------------------------------------------------------------------------------
     def _resume(self, ledger: Ledger, args: dict) -> dict:
         """ContinueDeployment: the group's blue/green deployment waiting in Ready goes on (reroute, then block), or,
         its wait time over, is Stopped."""
-        group_id = args.get("deployment_group_id") or deployment_group_id(args["application_name"],
-                                                                         args["deployment_group_name"])
+        group_id = (args.get("deployment_group_id")
+                    or deployment_group_id(args["application_name"], args["deployment_group_name"]))
         holder = ledger.lock_holder(group_id) or {}
         deployment_id = args.get("deployment_id") or holder.get("deployment_id")
         if not deployment_id:
@@ -332,7 +351,7 @@ def stage_plan(record: dict) -> Optional[dict]:
     if not records.is_blue_green(record):
         return None
     stage = records.current_stage(record)
-    return {"name": stage["name"], "index": record["blue_green"]["stage"],
+    return {"name": stage["name"], "position": record["blue_green"]["stage"],
             "instances": [entry["instance_id"] for entry in stage["instances"]],
             "events": list(records.STAGES[stage["name"]][1])}
 

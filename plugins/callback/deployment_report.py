@@ -37,7 +37,8 @@ EVENT_LABELS = {
     "AfterAllowTraffic": "AfterAllow",
 }
 STAGE_LABELS = {"install": "Install on Green", "reroute": "Reroute to Green", "block": "Block Blue",
-                "reroute_back": "Reroute back to Blue", "block_replacement": "Block Green"}
+                "reroute_back": "Reroute back to Blue", "block_replacement": "Block Green",
+                "terminate": "Stop Blue (TERMINATE)"}
 STATUS_MARKS = {"Succeeded": "ok", "Failed": "FAILED", "Skipped": "skip", "Pending": "-", "InProgress": "..."}
 
 
@@ -69,6 +70,8 @@ def wave_line(summary: dict) -> str:
 
 
 def monitor_line(waited: dict) -> str:
+    if waited["setting"] == "termination_wait_time_in_minutes":
+        return f"Traffic moved: waited {waited['seconds']:g} s (termination_wait_time_in_minutes) before stopping Blue"
     return (f"Zone {zone_label(waited['after_zone'])} done: waited {waited['seconds']} s "
             f"({waited['setting']}) before zone {zone_label(waited['before_zone'])}")
 

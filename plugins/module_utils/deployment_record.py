@@ -388,11 +388,13 @@ STAGES = {
     "block": (BLUE, BLOCK_TRAFFIC_EVENTS),
     "reroute_back": (BLUE, ALLOW_TRAFFIC_EVENTS),
     "block_replacement": (GREEN, BLOCK_TRAFFIC_EVENTS),
+    # TERMINATE: after the wait, the originals' application is stopped (and EC2 instances are terminated).
+    "terminate": (BLUE, ["ApplicationStop"]),
 }
 DEPLOYMENT_STAGES = ["install", "reroute", "block"]
 ROLLBACK_STAGES = ["reroute_back", "block_replacement"]
 # Any deregistration failure fails the deployment, and a rollback must restore every original instance.
-STRICT_STAGES = ("block", "reroute_back", "block_replacement")
+STRICT_STAGES = ("block", "reroute_back", "block_replacement", "terminate")
 # ... and they move all of their instances at once.
 ALL_AT_ONCE = MinimumHealthyHosts("HOST_COUNT", 0)
 MSG_NO_GREEN = ("A blue/green deployment needs replacement instances: the group {group!r} (codedeploy_green_group) "
@@ -406,7 +408,8 @@ def new_blue_green_record(*, deployment_id: str, application_name: str, deployme
                           deployment_config_name: str, minimum: MinimumHealthyHosts, blue: list[str],
                           green: list[str], options: dict[str, Any]) -> dict[str, Any]:
     """A Created blue/green deployment (or the rollback of one, by ``creator``) with its stages planned."""
-    names = ROLLBACK_STAGES if creator == CREATOR_ROLLBACK else DEPLOYMENT_STAGES
+    names = ROLLBACK_STAGES if creator == CREATOR_ROLLBACK else DEPLOYMENT_STAGES + (
+        ["terminate"] if termination(options) is not None else [])
     hosts = {BLUE: list(blue), GREEN: list(green)}
     record = new_record(deployment_id=deployment_id, application_name=application_name,
                         deployment_group_name=deployment_group_name, deployment_group_id=deployment_group_id,
@@ -475,6 +478,11 @@ def end_blue_green(record: dict[str, Any]) -> dict[str, Any]:
         later.update(status="Skipped", error_information=None)
     record["status"] = stage["status"]
     record["error_information"] = stage["error_information"]
+    if stage["name"] == "terminate" and stage["status"] != "Succeeded":
+        # Traffic has moved: what happens to the originals afterwards does not undo the deployment.
+        failed = [entry["instance_id"] for entry in stage["instances"] if entry["status"] != "Succeeded"]
+        record["status"], record["error_information"] = "Succeeded", None
+        record["deployment_status_messages"].append(MSG_NOT_STOPPED.format(names=", ".join(failed)))
     record["deployment_status_messages"] += [message for message in stage["deployment_status_messages"]
                                              if message not in record["deployment_status_messages"]]
     record["start_time"] = record["start_time"] or stage.get("start_time")
@@ -510,7 +518,7 @@ def compose_blue_green(record: dict[str, Any]) -> dict[str, Any]:
 SUPPORTED_BLUE_GREEN_OPTIONS = {
     "green_fleet_provisioning_option": ("DISCOVER_EXISTING",),
     "deployment_ready_option": ("CONTINUE_DEPLOYMENT", "STOP_DEPLOYMENT"),
-    "terminate_blue_instances_on_deployment_success": ("KEEP_ALIVE",),
+    "terminate_blue_instances_on_deployment_success": ("KEEP_ALIVE", "TERMINATE"),
 }
 BLUE_GREEN_ACTION_KEYS = {"deployment_ready_option": "action_on_timeout"}
 
@@ -581,3 +589,25 @@ def continue_refusal(record: dict[str, Any]) -> Optional[str]:
 def resume(record: dict[str, Any]) -> dict[str, Any]:
     record["status"] = "InProgress"
     return record
+
+
+MSG_NOT_STOPPED = ("ApplicationStop did not succeed on original instance(s) {names}: their application may still run "
+                   "(TERMINATE).")
+
+
+def termination(options: dict[str, Any]) -> Optional[float]:
+    """With TERMINATE, the wait before the originals are stopped (and terminated on EC2), in seconds; else None.
+    ``termination_wait_time_in_minutes`` may have decimals."""
+    option = (options.get("blue_green") or {}).get("terminate_blue_instances_on_deployment_success") or {}
+    if option.get("action") != "TERMINATE":
+        return None
+    return float(option.get("termination_wait_time_in_minutes") or 0) * 60
+
+
+def termination_wait(record: dict[str, Any], batch: list[str]) -> Optional[dict[str, Any]]:
+    """The wait due before the first wave of the terminate stage, as a wave's ``monitor_wait``."""
+    stage = current_stage(record)
+    if not is_blue_green(record) or stage.get("name") != "terminate" or stage["waves"] or not batch:
+        return None
+    return {"seconds": termination(record["options"]), "setting": "termination_wait_time_in_minutes",
+            "after_zone": None, "before_zone": None}

@@ -22,9 +22,9 @@ description:
     results in and says whether to stop; V(finish) sets the final status, releases the lock and says whether a
     rollback is due (for a blue/green deployment, V(finish) ends a stage and plans the next, or leaves the
     deployment waiting in Ready with C(deployment_ready_option) STOP_DEPLOYMENT); V(resume) continues the group's
-    blue/green deployment waiting in Ready, or stops it when its wait time is over; V(mark), run on each instance that succeeded in a successful deployment, records the group's
-    last successful deployment on the host (one command over the host's connection), for a rollback without the
-    controller's ledger.
+    blue/green deployment waiting in Ready, or stops it when its wait time is over; V(mark), run on each instance
+    that succeeded in a successful deployment, records the group's last successful deployment on the host (one
+    command over the host's connection), for a rollback without the controller's ledger.
 options:
   step:
     description: The step to run.
@@ -226,7 +226,7 @@ rollback_requested:
   returned: step is finish
   type: bool
 next_stage:
-  description: A blue/green deployment's next stage (V(finish), V(resume)) — C(name), C(index), C(instances),
+  description: A blue/green deployment's next stage (V(finish), V(resume)) — C(name), C(position), C(instances),
     C(events).
   returned: when a blue/green deployment goes on to another stage
   type: dict

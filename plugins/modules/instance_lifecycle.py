@@ -44,9 +44,10 @@ options:
         (deregister, wait until drained) and AllowTraffic (register, wait until healthy) on the controller, between
         module calls for the host events, with the logic of M(fleetops.codedeploy.traffic). Without it, those two
         events are Skipped.
-      - C(load_balancer_info) is C({target_groups: [names or ARNs]}) or C({haproxy: {socket, backend}});
-        C(target) is the instance's EC2 ID (ELBv2) or HAProxy server name; C(wait_timeout) in seconds (default 3600,
-        as CodeDeploy's AllowTraffic); C(aws) as the role's C(codedeploy_aws).
+      - "C(load_balancer_info) is C({target_groups: [names or ARNs]}) or C({haproxy: {socket, backend}});
+        C(wait_timeout) in seconds (default 3600, as CodeDeploy's AllowTraffic); C(aws) as the role's
+        C(codedeploy_aws). The instance's target is its C(codedeploy_instance_id) (ELBv2) or
+        C(codedeploy_haproxy_server) (HAProxy) host variable, else its inventory name."
     type: dict
   bundle_env:
     description: BUNDLE_BUCKET, BUNDLE_KEY, BUNDLE_VERSION, BUNDLE_ETAG or BUNDLE_COMMIT for the hooks; nulls left unset.

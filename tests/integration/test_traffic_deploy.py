@@ -8,6 +8,7 @@ The example revision's web app runs on every fleet host (on the host's own addre
 """
 from __future__ import annotations
 
+import datetime
 import threading
 import time
 
@@ -288,3 +289,27 @@ def test_a_ready_deployment_not_continued_in_time_is_stopped(fleet, tmp_path):
     assert (record["status"], record["error_information"]["code"]) == ("Stopped", "TIMEOUT")
     assert "was not continued within 0 minute(s) of becoming Ready" in late.output
     assert statuses(record) == {blue[0]: "Skipped", green[0]: "Succeeded"}
+
+
+def test_terminate_stops_the_original_instances_after_the_wait(fleet, tmp_path):
+    group, groups, ledger, proxy, blue, green = blue_green_fleet(fleet, tmp_path, 1, 1)
+    terminate = {"terminate_blue_instances_on_deployment_success": {"action": "TERMINATE",
+                                                                    "termination_wait_time_in_minutes": 0.05}}
+    with proxy:
+        run = blue_green(group, groups, ledger, example_revision(tmp_path / "v2", "2.0.0"), proxy,
+                         blue_green_deployment_configuration=terminate, **ALL_AT_ONCE)
+        assert run.rc == 0, run.output
+    record = records(ledger)[-1]
+    assert record["status"] == "Succeeded"
+    assert [wave["stage"] for wave in record["waves"]] == ["install", "reroute", "block", "terminate"]
+    assert record["waves"][-1]["monitor_wait"]["seconds"] == 3
+    events = {e["lifecycle_event_name"]: e for e in record["instances"][0]["lifecycle_events"]}
+    assert list(events) == ["BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic", "ApplicationStop"]
+    assert events["ApplicationStop"]["status"] == "Succeeded"
+    blocked = datetime.datetime.fromisoformat(events["AfterBlockTraffic"]["end_time"].replace("Z", "+00:00"))
+    stopped = datetime.datetime.fromisoformat(events["ApplicationStop"]["start_time"].replace("Z", "+00:00"))
+    assert (stopped - blocked).total_seconds() >= 3
+    # The original's application is stopped (its ApplicationStop ran) and the host left alone; Green serves.
+    assert not group.path(blue[0], "/etc/fleet-app/webapp.pid").exists()
+    assert group.path(green[0], "/etc/fleet-app/webapp.pid").exists()
+    assert "Traffic moved: waited 3 s (termination_wait_time_in_minutes) before stopping Blue" in run.output

@@ -70,8 +70,8 @@ class TargetGroupWatch(threading.Thread):
 
 def settling_revision(root: Path) -> Path:
     """The test revision with an AfterInstall hook that takes a while, so that the watch sees the install."""
-    appspec = APPSPEC.replace("  ApplicationStart:", "  AfterInstall:\n    - location: scripts/settle.sh\n"
-                                                      "  ApplicationStart:")
+    appspec = APPSPEC.replace("  ApplicationStart:",
+                              "  AfterInstall:\n    - location: scripts/settle.sh\n  ApplicationStart:")
     assert appspec != APPSPEC
     return write_tree(make_revision(root, "1.0.0", appspec=appspec), {"scripts/settle.sh": "#!/bin/sh\nsleep 0.6\n"})
 

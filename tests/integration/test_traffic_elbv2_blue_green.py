@@ -6,8 +6,11 @@
 Two Blue hosts serve 0.9.0 and are the target group's registered instances; two Green hosts stand by, each fleet
 host standing for a running moto EC2 instance (its ``codedeploy_instance_id``). A thread watches the target group
 through ``describe_target_health`` while the deployment runs; the test checks that timeline against the record.
+With TERMINATE, the Blue EC2 instances are terminated in moto after the wait.
 """
 from __future__ import annotations
+
+import yaml
 
 from support.deployments import APP_DESTINATION, deploy, local, make_revision, records, statuses
 from test_traffic_elbv2 import (INSTALL_EVENTS, TARGET_GROUP, TargetGroupWatch, aws_option, epoch, events_of,
@@ -125,3 +128,42 @@ def test_blue_green_behind_a_target_group_cuts_over_and_the_rollback_cuts_back(f
     assert registered(elbv2, arn) == {(instance, "healthy") for instance in blue_ids}
     assert {host: group.path(host, f"{APP_DESTINATION}/VERSION").read_text() for host in group.hosts} == {
         **{host: "0.9.0\n" for host in blue}, **{host: "1.0.0\n" for host in green}}
+
+
+def test_terminate_stops_and_terminates_the_original_ec2_instances_after_the_wait(fleet, aws, tmp_path):
+    group = fleet(2)
+    blue, green = group.hosts[:1], group.hosts[1:]
+    ec2, elbv2, subnet, arn = target_group(aws)
+    instance_of = dict(zip(group.hosts, (instance["InstanceId"] for instance in ec2.run_instances(
+        ImageId="ami-12345678", MinCount=2, MaxCount=2, SubnetId=subnet)["Instances"])))
+    view = with_instance_ids(group, instance_of, tmp_path / "elbv2-inventory.yml")
+    inventory = yaml.safe_load(view.inventory.read_text())
+    for host in group.hosts:
+        inventory["all"]["children"]["fleet"]["hosts"][host]["codedeploy_instance_kind"] = "ec2"
+    view.inventory.write_text(yaml.safe_dump(inventory))
+    groups = tmp_path / "blue-green.ini"
+    groups.write_text("[blue]\n" + "\n".join(blue) + "\n[green]\n" + "\n".join(green) + "\n")
+    ledger = tmp_path / "ledger"
+    assert deploy(view, ledger, local(make_revision(tmp_path / "v0.9", "0.9.0")), "-i", str(groups),
+                  target_group="blue", deployment_config_name=ALL_AT_ONCE).rc == 0
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": instance_of[host]} for host in blue])
+
+    run = deploy(view, ledger, local(make_revision(tmp_path / "v1", "1.0.0")), "-i", str(groups),
+                 target_group="blue", green_group="green", deployment_style={"deployment_type": "BLUE_GREEN"},
+                 load_balancer_info={"target_groups": [TARGET_GROUP]}, aws=aws_option(aws),
+                 blue_green_deployment_configuration={"terminate_blue_instances_on_deployment_success": {
+                     "action": "TERMINATE", "termination_wait_time_in_minutes": 0.05}},
+                 deployment_config_name=ALL_AT_ONCE)
+    assert run.rc == 0, run.output
+
+    record = records(ledger)[-1]
+    assert record["status"] == "Succeeded"
+    assert [wave["stage"] for wave in record["waves"]] == ["install", "reroute", "block", "terminate"]
+    assert record["waves"][-1]["monitor_wait"]["seconds"] == 3
+    assert record["blue_green"]["terminated_instances"] == [instance_of[blue[0]]]
+    states = {instance["InstanceId"]: instance["State"]["Name"]
+              for reservation in ec2.describe_instances(InstanceIds=list(instance_of.values()))["Reservations"]
+              for instance in reservation["Instances"]}
+    assert states[instance_of[blue[0]]] in ("shutting-down", "terminated")
+    assert states[instance_of[green[0]]] == "running"
+    assert registered(elbv2, arn) == {(instance_of[green[0]], "healthy")}
