@@ -118,6 +118,8 @@ class ActionModule(ActionBase):
                 deployment_config_name=config_name, minimum=minimum, instances=targets, events=events,
                 options=options, zonal=zonal, traffic_control=traffic_control)
             refusal = refuse_start(len(targets), records.minimum_count(record), config_name)
+            if refusal and refusal.code != "NO_INSTANCES" and options.get("update_outdated_instances_only"):
+                refusal = None  # N and M count only the outdated instances: the start step decides, after the survey
         outcome = {"deployment_id": deployment_id, "deployment_group_id": group_id, "revision": revision,
                    "events": records.STAGES[stage_plan(record)["name"]][1] if records.is_blue_green(record)
                    else events, "stage": stage_plan(record), "record": record, "refused": bool(refusal)}

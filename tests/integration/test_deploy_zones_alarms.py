@@ -182,6 +182,13 @@ def test_update_outdated_instances_only_leaves_up_to_date_instances_out(fleet, t
     assert (third["status"], third["instances"], third["skipped_up_to_date"]) == ("Succeeded", [], hosts(1, 2, 3))
     assert "Every instance already runs this revision: there was nothing to deploy." in again.stdout
 
+    # Half at a time over one host would be refused (N = M = 1), but that host is up to date: nothing to refuse.
+    only_first = with_inventory(three, tmp_path, "only-first", hosts(1))
+    half = deploy(only_first, ledger, revision, update_outdated_instances_only=True,
+                  deployment_config_name="CodeDeployDefault.HalfAtATime")
+    assert half.rc == 0, half.output
+    assert (records(ledger)[-1]["status"], records(ledger)[-1]["skipped_up_to_date"]) == ("Succeeded", hosts(1))
+
 
 # ----- CloudWatch alarms ------------------------------------------------------------------------------------------
 @pytest.fixture
