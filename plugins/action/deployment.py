@@ -29,6 +29,8 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_roo
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.health import (
     DeploymentConfigError, StartRefusal, instance_health, order_instances, refuse_start, resolve_minimum_healthy_hosts,
     resolve_zonal_config)
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.asg_copy import (
+    AsgCopyError, GreenFleet, copy_auto_scaling_group, copy_name, copy_refusal, plan_copy)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import (
     AWS_ERRORS, aws_client_from_options, describe_aws_error)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.traffic import (
@@ -91,6 +93,7 @@ class ActionModule(ActionBase):
         if traffic_control:
             self._verify_load_balancer(options, targets + list(args.get("green_targets") or []))
         creator = args.get("creator") or "user"
+        green_hosts: list = []  # replacement instances to add to the inventory (COPY_AUTO_SCALING_GROUP)
         if options.get("deployment_type") == "BLUE_GREEN":
             green = list(args.get("green_targets") or [])
             if not traffic_control:
@@ -99,17 +102,29 @@ class ActionModule(ActionBase):
             unsupported = records.unsupported_blue_green_options(options.get("blue_green") or {})
             if unsupported:
                 raise AnsibleActionFail(unsupported)
+            copying = creator != records.CREATOR_ROLLBACK and records.copies_auto_scaling_group(options)
+            green_fleet = None
             if creator == records.CREATOR_ROLLBACK:
                 blue, green = rollback_fleets(ledger, args.get("rollback_of"), targets, green)
+                green_hosts = recorded_green_hosts(ledger, args.get("rollback_of"))
             else:
                 blue = targets
+                if copying:
+                    green_fleet = self._copy_green_fleet(ledger, group_id, group, deployment_id, options)
+                    green_hosts = green_fleet.hosts if green_fleet else []
+                    green = [host["name"] for host in green_hosts]
             record = records.new_blue_green_record(
                 deployment_id=deployment_id, application_name=application, deployment_group_name=group,
                 deployment_group_id=group_id, creator=creator, revision=revision, deployment_config_name=config_name,
                 minimum=minimum, blue=blue, green=green, options=options)
+            if green_fleet:
+                record["blue_green"].update(green_auto_scaling_group=green_fleet.auto_scaling_group,
+                                            green_hosts=green_fleet.hosts)
             first = records.current_stage(record)
-            refusal = (records.refuse_blue_green(options.get("green_group") or "", blue, green)
-                       or refuse_start(len(first["instances"]), records.minimum_count(first), config_name))
+            # In check mode nothing is copied: there is no replacement instance to count yet.
+            refusal = None if copying and self._task.check_mode else (
+                records.refuse_blue_green(options.get("green_group") or "", blue, green)
+                or refuse_start(len(first["instances"]), records.minimum_count(first), config_name))
         else:
             events = args.get("events") or records.in_place_events(traffic_control)
             record = records.new_record(
@@ -122,7 +137,8 @@ class ActionModule(ActionBase):
                 refusal = None  # N and M count only the outdated instances: the start step decides, after the survey
         outcome = {"deployment_id": deployment_id, "deployment_group_id": group_id, "revision": revision,
                    "events": records.STAGES[stage_plan(record)["name"]][1] if records.is_blue_green(record)
-                   else events, "stage": stage_plan(record), "record": record, "refused": bool(refusal)}
+                   else events, "stage": stage_plan(record), "record": record, "refused": bool(refusal),
+                   "green_hosts": green_hosts}
         if self._task.check_mode:
             ledger.check_free(group_id, group)
             if refusal:
@@ -139,6 +155,30 @@ class ActionModule(ActionBase):
             return {**outcome, "failed": True, "changed": True, "msg": f"{refusal.code}: {refusal.message}"}
         ledger.save(record)
         return {**outcome, "changed": True, **({"warnings": [warning]} if warning else {})}
+
+    def _copy_green_fleet(self, ledger: Ledger, group_id: str, group: str, deployment_id: str,
+                          options: dict) -> Optional[GreenFleet]:
+        """COPY_AUTO_SCALING_GROUP: the replacement fleet, a copy of the group's one Auto Scaling group, created only
+        when the group is free to deploy (None in check mode, once the original is checked)."""
+        refusal = copy_refusal(options.get("auto_scaling_groups"))
+        if refusal:
+            raise AnsibleActionFail(refusal)
+        holder = ledger.lock_holder(group_id)
+        if holder is None or not ready_wait_over(holder):
+            ledger.check_free(group_id, group)
+        original = options["auto_scaling_groups"][0]
+        name = copy_name(group, deployment_id)
+        try:
+            autoscaling = aws_client_from_options("autoscaling", options.get("aws"))
+            if self._task.check_mode:
+                plan_copy(autoscaling, original, name)
+                return None
+            return copy_auto_scaling_group(autoscaling, aws_client_from_options("ec2", options.get("aws")), original,
+                                           name, float(options.get("green_fleet_provisioning_timeout") or 600))
+        except AsgCopyError as error:
+            raise AnsibleActionFail(error.message)
+        except AWS_ERRORS as error:
+            raise AnsibleActionFail(describe_aws_error(error, f"Auto Scaling (copying {original!r} to {name!r})"))
 
     def _verify_load_balancer(self, options: dict, instances: list) -> None:
         info = options["load_balancer_info"]
@@ -346,6 +386,14 @@ def marked_instances(record: dict) -> list:
         return []
     return [entry["instance_id"] for entry in record["instances"] if entry["status"] == "Succeeded"
             and entry.get("instance_type", records.GREEN) == records.GREEN]
+
+
+def recorded_green_hosts(ledger: Ledger, deployment_id: Optional[str]) -> list:
+    """The replacement instances a COPY_AUTO_SCALING_GROUP deployment added to the inventory, for its rollback."""
+    try:
+        return list(ledger.load(deployment_id).get("blue_green", {}).get("green_hosts") or []) if deployment_id else []
+    except FileNotFoundError:
+        return []
 
 
 def stage_plan(record: dict) -> Optional[dict]:

@@ -24,8 +24,9 @@ description:
   - Deployment groups are written in the configuration, or read from the CodeDeploy API
     (O(from_codedeploy_api)), or both; a group in the configuration wins over the API's group of the same name.
   - Each deployment group carries the deploy role's inputs as group variables (C(codedeploy_application_name),
-    C(codedeploy_deployment_group_name), C(codedeploy_deployment_group_id), the deployment configuration, and
-    the group's O(applications) C(vars)), so C(fleetops.codedeploy.deploy) needs only the group's names.
+    C(codedeploy_deployment_group_name), C(codedeploy_deployment_group_id), the deployment configuration,
+    C(codedeploy_auto_scaling_groups) when it has Auto Scaling groups, and the group's O(applications) C(vars)),
+    so C(fleetops.codedeploy.deploy) needs only the group's names.
   - EC2 is asked once per region, with server-side tag filters covering every deployment group, and the answer
     is paginated. The raw answers can be cached (O(cache)); groups and variables are rebuilt from them on every
     run, so changing the grouping needs no cache flush.

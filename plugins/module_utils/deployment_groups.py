@@ -182,6 +182,8 @@ def parse_deployment_group(app: str, name: Any, data: Any, where: str) -> Deploy
         if data.get("auto_scaling_groups") is not None else ()
     group_vars: dict[str, Any] = {"codedeploy_application_name": app, "codedeploy_deployment_group_name": name,
                                   "codedeploy_deployment_group_id": _group_id(app, name, data, where)}
+    if asgs:
+        group_vars["codedeploy_auto_scaling_groups"] = list(asgs)
     group_vars.update(_deployment_config_vars(data, where))
     group_vars.update(_mapping(data.get("vars") or {}, f"{where}.vars", "variable names to values"))
     return DeploymentGroupSpec(app, name, ec2, on_premises, asgs, group_vars)
@@ -302,6 +304,8 @@ def group_from_api_record(record: Mapping[str, Any]) -> DeploymentGroupSpec:
         # The service's own ID: hosts that ran the CodeDeploy agent keep their history under it.
         "codedeploy_deployment_group_id": record.get("deploymentGroupId") or deployment_group_id(app, name),
     }
+    if asgs:
+        group_vars["codedeploy_auto_scaling_groups"] = list(asgs)
     group_vars.update(_api_settings(record))
     return DeploymentGroupSpec(app, name, ec2, on_premises, asgs, group_vars, record["region"],
                                f"the CodeDeploy API ({record['region']})")

@@ -516,11 +516,17 @@ def compose_blue_green(record: dict[str, Any]) -> dict[str, Any]:
 
 
 SUPPORTED_BLUE_GREEN_OPTIONS = {
-    "green_fleet_provisioning_option": ("DISCOVER_EXISTING",),
+    "green_fleet_provisioning_option": ("DISCOVER_EXISTING", "COPY_AUTO_SCALING_GROUP"),
     "deployment_ready_option": ("CONTINUE_DEPLOYMENT", "STOP_DEPLOYMENT"),
     "terminate_blue_instances_on_deployment_success": ("KEEP_ALIVE", "TERMINATE"),
 }
 BLUE_GREEN_ACTION_KEYS = {"deployment_ready_option": "action_on_timeout"}
+
+
+def copies_auto_scaling_group(options: dict[str, Any]) -> bool:
+    """The replacement fleet is a copy of the deployment group's Auto Scaling group (else an inventory group)."""
+    provisioning = ((options.get("blue_green") or {}).get("green_fleet_provisioning_option") or {})
+    return provisioning.get("action") == "COPY_AUTO_SCALING_GROUP"
 
 
 def unsupported_blue_green_options(config: dict[str, Any]) -> Optional[str]:

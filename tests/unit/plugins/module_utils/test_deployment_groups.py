@@ -178,6 +178,7 @@ def test_api_group_becomes_a_spec_with_the_services_id_and_settings():
         "codedeploy_application_name": "webapp",
         "codedeploy_deployment_group_name": "prod",
         "codedeploy_deployment_group_id": "11111111-2222-3333-4444-555555555555",
+        "codedeploy_auto_scaling_groups": ["web-asg"],
         "codedeploy_deployment_config_name": "CodeDeployDefault.HalfAtATime",
         "codedeploy_deployment_style": {"deployment_type": "BLUE_GREEN", "deployment_option": "WITH_TRAFFIC_CONTROL"},
         "codedeploy_blue_green_deployment_configuration": {
@@ -230,6 +231,13 @@ def test_auto_scaling_groups_widen_the_query_by_their_tag():
         "prod": {"ec2_tag_filters": [{"key": "Env", "value": "prod"}], "auto_scaling_groups": ["web-asg"]}}}})
     assert describe_filters_for(specs)[1:] == [{"Name": "tag-key", "Values": ["Env", "aws:autoscaling:groupName"]},
                                                {"Name": "tag-value", "Values": ["prod", "web-asg"]}]
+
+
+def test_auto_scaling_groups_are_a_group_var_for_copy_auto_scaling_group():
+    specs = parse_applications({"webapp": {"deployment_groups": {
+        "prod": {"auto_scaling_groups": ["web-asg"]}, "dev": {"ec2_tag_filters": [{"key": "Env"}]}}}})
+    assert {spec.name: spec.group_vars.get("codedeploy_auto_scaling_groups") for spec in specs} == {
+        "prod": ["web-asg"], "dev": None}
 
 
 def test_no_ec2_selector_means_no_ec2_query():

@@ -297,9 +297,21 @@ def test_unsupported_blue_green_options_are_named():
         "green_fleet_provisioning_option": {"action": "COPY_AUTO_SCALING_GROUP"},
         "deployment_ready_option": {"action_on_timeout": "STOP_DEPLOYMENT", "wait_time_in_minutes": 5},
         "terminate_blue_instances_on_deployment_success": {"action": "TERMINATE"},
+    }) is None
+    assert records.unsupported_blue_green_options({
+        "green_fleet_provisioning_option": {"action": "COPY_ASG"},
+        "terminate_blue_instances_on_deployment_success": {"action": "STOP"},
     }) == ("codedeploy_blue_green_deployment_configuration asks for what this release does not do: "
-           "green_fleet_provisioning_option COPY_AUTO_SCALING_GROUP (supported: DISCOVER_EXISTING); "
-           "terminate_blue_instances_on_deployment_success TERMINATE (supported: KEEP_ALIVE).")
+           "green_fleet_provisioning_option COPY_ASG (supported: DISCOVER_EXISTING, COPY_AUTO_SCALING_GROUP); "
+           "terminate_blue_instances_on_deployment_success STOP (supported: KEEP_ALIVE, TERMINATE).")
+
+
+def test_copying_the_auto_scaling_group_is_read_from_the_provisioning_option():
+    assert records.copies_auto_scaling_group(
+        {"blue_green": {"green_fleet_provisioning_option": {"action": "COPY_AUTO_SCALING_GROUP"}}})
+    assert not records.copies_auto_scaling_group(
+        {"blue_green": {"green_fleet_provisioning_option": {"action": "DISCOVER_EXISTING"}}})
+    assert not records.copies_auto_scaling_group({"blue_green": None})
 
 
 def test_a_ready_wait_stops_the_deployment_when_nobody_continues():

@@ -1,0 +1,111 @@
+# -*- coding: utf-8 -*-
+# Copyright: fleetops.codedeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Blue/green COPY_AUTO_SCALING_GROUP against the test pool's moto server.
+
+The deployment group's Auto Scaling group ``web-asg`` launches from a launch template into one subnet; the Blue
+fleet hosts stand for its healthy instances (their ``codedeploy_instance_id``) and are the target group's
+registered targets. The deployment copies the group; moto's new instances have made-up private addresses that no
+SSH reaches, so the deployment fails at the install stage with its Green instances unreachable — and moves no
+traffic. What the copy is and how the record names it is what the test checks.
+"""
+from __future__ import annotations
+
+import boto3
+
+from support.deployments import deploy, local, make_revision, records
+from test_traffic_elbv2 import TARGET_GROUP, aws_option, target_group, with_instance_ids
+from test_traffic_elbv2_blue_green import registered
+
+ALL_AT_ONCE = "CodeDeployDefault.AllAtOnce"
+COPY = {"green_fleet_provisioning_option": {"action": "COPY_AUTO_SCALING_GROUP"}}
+
+
+def auto_scaling_group(aws, subnet: str, size: int) -> tuple:
+    """``web-asg`` with ``size`` instances from the launch template ``web``: the autoscaling client, the template's
+    ID and the instance IDs."""
+    session = dict(endpoint_url=aws["endpoint_url"], region_name="us-east-1", aws_access_key_id="testing",
+                   aws_secret_access_key="testing")
+    autoscaling, ec2 = boto3.client("autoscaling", **session), boto3.client("ec2", **session)
+    template = ec2.create_launch_template(LaunchTemplateName="web", LaunchTemplateData={
+        "ImageId": "ami-12345678", "InstanceType": "t3.micro"})["LaunchTemplate"]["LaunchTemplateId"]
+    autoscaling.create_auto_scaling_group(AutoScalingGroupName="web-asg", MinSize=size, MaxSize=size + 2,
+                                          DesiredCapacity=size, VPCZoneIdentifier=subnet,
+                                          LaunchTemplate={"LaunchTemplateId": template, "Version": "$Latest"})
+    instances = [instance["InstanceId"] for instance in autoscaling.describe_auto_scaling_groups(
+        AutoScalingGroupNames=["web-asg"])["AutoScalingGroups"][0]["Instances"]]
+    return autoscaling, template, sorted(instances)
+
+
+def blue_green_inputs(aws, auto_scaling_groups: list) -> dict:
+    return dict(deployment_style={"deployment_type": "BLUE_GREEN"}, load_balancer_info={"target_groups": [TARGET_GROUP]},
+                aws=aws_option(aws), auto_scaling_groups=auto_scaling_groups,
+                blue_green_deployment_configuration=COPY, deployment_config_name=ALL_AT_ONCE)
+
+
+def auto_scaling_group_names(autoscaling) -> list[str]:
+    return sorted(group["AutoScalingGroupName"] for group in autoscaling.describe_auto_scaling_groups()[
+        "AutoScalingGroups"])
+
+
+def test_the_green_fleet_is_a_copy_of_the_groups_auto_scaling_group(fleet, aws, tmp_path):
+    group = fleet(2)
+    ec2, elbv2, subnet, arn = target_group(aws)
+    autoscaling, template, instances = auto_scaling_group(aws, subnet, 3)
+    # One of the three is unhealthy: the copy gets the two healthy ones' worth, and they are the Blue hosts.
+    autoscaling.set_instance_health(InstanceId=instances[2], HealthStatus="Unhealthy")
+    instance_of = dict(zip(group.hosts, instances[:2]))
+    view = with_instance_ids(group, instance_of, tmp_path / "inventory.yml")
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": instance} for instance in instances[:2]])
+    ledger = tmp_path / "ledger"
+
+    run = deploy(view, ledger, local(make_revision(tmp_path / "v1", "1.0.0")), **blue_green_inputs(aws, ["web-asg"]))
+
+    assert run.rc != 0, run.output
+    record = records(ledger)[-1]
+    copy_name = f"CodeDeploy_prod_{record['deployment_id']}"
+    assert record["blue_green"]["green_auto_scaling_group"] == copy_name
+    copy = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[copy_name])["AutoScalingGroups"][0]
+    assert (copy["MinSize"], copy["MaxSize"], copy["DesiredCapacity"], len(copy["Instances"])) == (2, 2, 2, 2)
+    assert (copy["LaunchTemplate"]["LaunchTemplateId"], copy["VPCZoneIdentifier"]) == (template, subnet)
+    green = sorted(instance["InstanceId"] for instance in copy["Instances"])
+    assert not set(green) & set(instances)
+    # Reached (tried) at their private addresses, as the Blue hosts are reached.
+    addresses = {instance["InstanceId"]: instance["PrivateIpAddress"] for reservation in ec2.describe_instances(
+        InstanceIds=green)["Reservations"] for instance in reservation["Instances"]}
+    assert {host["name"]: host["ansible_host"] for host in record["blue_green"]["green_hosts"]} == addresses
+    assert {entry["instance_id"]: entry["instance_type"] for entry in record["instances"]} == {
+        **{host: "Blue" for host in group.hosts}, **{instance: "Green" for instance in green}}
+
+    # The copy's instances were unreachable: the install stage failed there, and nothing went further.
+    assert record["status"] == "Failed"
+    assert [wave["stage"] for wave in record["waves"]] == ["install"]
+    for entry in record["instances"]:
+        if entry["instance_type"] == "Green":
+            assert entry["status"] == "Failed"
+            failed = [event for event in entry["lifecycle_events"] if event["status"] == "Failed"]
+            assert failed and failed[0]["diagnostics"]["message"].startswith(
+                "The instance could not be reached"), entry
+        else:
+            assert entry["status"] in ("Pending", "Skipped"), entry
+    # No traffic moved: the target group still lists only the Blue instances.
+    assert registered(elbv2, arn) == {(instance, "healthy") for instance in instances[:2]}
+
+
+def test_copy_auto_scaling_group_needs_exactly_one_auto_scaling_group(fleet, aws, tmp_path):
+    group = fleet(1)
+    _ec2, elbv2, subnet, arn = target_group(aws)
+    autoscaling, _template, instances = auto_scaling_group(aws, subnet, 1)
+    view = with_instance_ids(group, {group.hosts[0]: instances[0]}, tmp_path / "inventory.yml")
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": instances[0]}])
+    ledger = tmp_path / "ledger"
+
+    run = deploy(view, ledger, local(make_revision(tmp_path / "v1", "1.0.0")),
+                 **blue_green_inputs(aws, ["web-asg", "api-asg"]))
+
+    assert run.rc != 0
+    assert ("Exactly one AutoScaling group must be specified when selecting the COPY_AUTO_SCALING_GROUP green "
+            "fleet provisioning option. The deployment group has 2 (web-asg, api-asg)") in run.output, run.output
+    assert records(ledger) == []
+    assert auto_scaling_group_names(autoscaling) == ["web-asg"]
+    assert registered(elbv2, arn) == {(instances[0], "healthy")}
