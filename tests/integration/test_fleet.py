@@ -9,7 +9,7 @@ import subprocess
 import urllib.request
 from pathlib import Path
 
-from conftest import REPO_ROOT
+from conftest import POOL_OCTET2, REPO_ROOT
 from fleet import state_root
 
 FLEET_SCRIPT = REPO_ROOT / "tests" / "fleet" / "fleet"
@@ -62,8 +62,13 @@ def _live_pids_in(namespaces: set[str]) -> list[int]:
     return found
 
 
+# A fleet of this test's own, on addresses no test pool uses (each pytest-xdist worker has the pool octet after the
+# previous one's).
+LIFECYCLE_OCTET2 = POOL_OCTET2 + 100
+
+
 def _fleet_cli(state: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, FLEET_STATE=str(state), FLEET_OCTET2="78")
+    env = dict(os.environ, FLEET_STATE=str(state), FLEET_OCTET2=str(LIFECYCLE_OCTET2))
     return subprocess.run([str(FLEET_SCRIPT), *args], env=env, capture_output=True, text=True, check=False,
                           timeout=120)
 
@@ -75,7 +80,7 @@ def _recorded(state: Path) -> dict:
 
 
 def test_down_leaves_no_sshd_no_mount_no_moto_and_up_recovers_after_a_crash():
-    state = state_root() / "test-lifecycle-78"
+    state = state_root() / f"test-lifecycle-{LIFECYCLE_OCTET2}"
     up = _fleet_cli(state, "up", "2")
     assert up.returncode == 0, up.stderr
     recorded = _recorded(state)
@@ -83,7 +88,7 @@ def test_down_leaves_no_sshd_no_mount_no_moto_and_up_recovers_after_a_crash():
     key = state / "id_ed25519"
     # A daemon left behind by a "hook", detached from the SSH session, must still be stopped by `down`.
     subprocess.run(["ssh", "-i", str(key), "-o", "UserKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=no",
-                    "root@127.78.0.11", "setsid sleep 600 </dev/null >/dev/null 2>&1 &"], check=True, timeout=30)
+                    f"root@127.{LIFECYCLE_OCTET2}.0.11", "setsid sleep 600 </dev/null >/dev/null 2>&1 &"], check=True, timeout=30)
     hosts_processes = _live_pids_in(namespaces)
     assert len(hosts_processes) >= 3
 

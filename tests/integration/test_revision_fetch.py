@@ -6,36 +6,25 @@ moto server of the test pool for S3 and real git repositories made in tmp_path."
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import boto3
 import pytest
 
+from support.controller import run_on_controller
 from support.revisions import archive_tree, write_tree
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ANSIBLE = str(Path(sys.executable).parent / "ansible")
 MODULE = "fleetops.codedeploy.revision_fetch"
 APPSPEC = "version: 0.0\nos: linux\nfiles:\n  - source: /\n    destination: /var/www/html\n"
 
 
 def controller_results(module: str, args: dict, env: dict[str, str], *options: str) -> tuple[int, dict]:
     """Run ``module`` on the controller as ``ansible localhost`` does; its exit code and returned JSON."""
-    with tempfile.TemporaryDirectory() as tree:
-        run_env = dict(os.environ, **env, ANSIBLE_COLLECTIONS_PATH=str(REPO_ROOT / ".venv" / "collections"),
-                       ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_NOCOLOR="1", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-                       ANSIBLE_CALLBACKS_ENABLED="tree", ANSIBLE_CALLBACK_TREE_DIR=tree,
-                       PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-        run = subprocess.run([ANSIBLE, "localhost", "-m", module, "-a", json.dumps(args), *options],
-                             capture_output=True, text=True, check=False, env=run_env, timeout=300)
-        result_file = Path(tree) / "localhost"
-        assert result_file.exists(), run.stdout + run.stderr
-        return run.returncode, json.loads(result_file.read_text())
+    rc, result, _output = run_on_controller(module, args, *options, env=env)
+    return rc, result
 
 
 @pytest.fixture

@@ -33,19 +33,32 @@ def event_times(record: dict, name: str) -> list[tuple[float, float]]:
             for event in entry["lifecycle_events"] if event["lifecycle_event_name"] == name and event["start_time"]]
 
 
-def test_blue_green_behind_a_target_group_cuts_over_and_the_rollback_cuts_back(fleet, aws, tmp_path):
-    group = fleet(4)
-    blue, green = group.hosts[:2], group.hosts[2:]
+def blue_serving_behind_a_target_group(group, aws, tmp_path, ec2_kind: bool = False):
+    """Half the hosts Blue (serving 0.9.0), half Green, each a running moto EC2 instance (``codedeploy_instance_id``,
+    and ``codedeploy_instance_kind: ec2`` with ``ec2_kind``), an empty target group, and the groups' inventory."""
+    half = len(group.hosts) // 2
+    blue, green = group.hosts[:half], group.hosts[half:]
     ec2, elbv2, subnet, arn = target_group(aws)
     instance_of = dict(zip(group.hosts, (instance["InstanceId"] for instance in ec2.run_instances(
-        ImageId="ami-12345678", MinCount=4, MaxCount=4, SubnetId=subnet)["Instances"])))
+        ImageId="ami-12345678", MinCount=len(group.hosts), MaxCount=len(group.hosts), SubnetId=subnet)["Instances"])))
     view = with_instance_ids(group, instance_of, tmp_path / "elbv2-inventory.yml")
+    if ec2_kind:
+        inventory = yaml.safe_load(view.inventory.read_text())
+        for host in group.hosts:
+            inventory["all"]["children"]["fleet"]["hosts"][host]["codedeploy_instance_kind"] = "ec2"
+        view.inventory.write_text(yaml.safe_dump(inventory))
     groups = tmp_path / "blue-green.ini"
     groups.write_text("[blue]\n" + "\n".join(blue) + "\n[green]\n" + "\n".join(green) + "\n")
     ledger = tmp_path / "ledger"
     first = deploy(view, ledger, local(make_revision(tmp_path / "v0.9", "0.9.0")), "-i", str(groups),
                    target_group="blue", deployment_config_name=ALL_AT_ONCE)
     assert first.rc == 0, first.output
+    return view, blue, green, ec2, elbv2, arn, instance_of, groups, ledger
+
+
+def test_blue_green_behind_a_target_group_cuts_over_and_the_rollback_cuts_back(fleet, aws, tmp_path):
+    view, blue, green, ec2, elbv2, arn, instance_of, groups, ledger = blue_serving_behind_a_target_group(
+        fleet(4), aws, tmp_path)
     elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": instance_of[host]} for host in blue])
     assert registered(elbv2, arn) == {(instance_of[host], "healthy") for host in blue}
     inputs = dict(target_group="blue", green_group="green", deployment_style={"deployment_type": "BLUE_GREEN"},
@@ -103,7 +116,7 @@ def test_blue_green_behind_a_target_group_cuts_over_and_the_rollback_cuts_back(f
     assert any(set(sample.targets) == blue_ids | green_ids for sample in timeline)
     assert registered(elbv2, arn) == {(instance, "healthy") for instance in green_ids}
     # Green serves the new revision; Blue, kept alive out of the group, still holds the old one.
-    assert {host: group.path(host, f"{APP_DESTINATION}/VERSION").read_text() for host in group.hosts} == {
+    assert {host: view.path(host, f"{APP_DESTINATION}/VERSION").read_text() for host in view.hosts} == {
         **{host: "0.9.0\n" for host in blue}, **{host: "1.0.0\n" for host in green}}
 
     with TargetGroupWatch(elbv2, arn) as watch:
@@ -126,26 +139,13 @@ def test_blue_green_behind_a_target_group_cuts_over_and_the_rollback_cuts_back(f
                if not green_ids <= set(sample.targets))
     assert any(set(sample.targets) == blue_ids | green_ids for sample in watch.samples)
     assert registered(elbv2, arn) == {(instance, "healthy") for instance in blue_ids}
-    assert {host: group.path(host, f"{APP_DESTINATION}/VERSION").read_text() for host in group.hosts} == {
+    assert {host: view.path(host, f"{APP_DESTINATION}/VERSION").read_text() for host in view.hosts} == {
         **{host: "0.9.0\n" for host in blue}, **{host: "1.0.0\n" for host in green}}
 
 
 def test_terminate_stops_and_terminates_the_original_ec2_instances_after_the_wait(fleet, aws, tmp_path):
-    group = fleet(2)
-    blue, green = group.hosts[:1], group.hosts[1:]
-    ec2, elbv2, subnet, arn = target_group(aws)
-    instance_of = dict(zip(group.hosts, (instance["InstanceId"] for instance in ec2.run_instances(
-        ImageId="ami-12345678", MinCount=2, MaxCount=2, SubnetId=subnet)["Instances"])))
-    view = with_instance_ids(group, instance_of, tmp_path / "elbv2-inventory.yml")
-    inventory = yaml.safe_load(view.inventory.read_text())
-    for host in group.hosts:
-        inventory["all"]["children"]["fleet"]["hosts"][host]["codedeploy_instance_kind"] = "ec2"
-    view.inventory.write_text(yaml.safe_dump(inventory))
-    groups = tmp_path / "blue-green.ini"
-    groups.write_text("[blue]\n" + "\n".join(blue) + "\n[green]\n" + "\n".join(green) + "\n")
-    ledger = tmp_path / "ledger"
-    assert deploy(view, ledger, local(make_revision(tmp_path / "v0.9", "0.9.0")), "-i", str(groups),
-                  target_group="blue", deployment_config_name=ALL_AT_ONCE).rc == 0
+    view, blue, green, ec2, elbv2, arn, instance_of, groups, ledger = blue_serving_behind_a_target_group(
+        fleet(2), aws, tmp_path, ec2_kind=True)
     elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": instance_of[host]} for host in blue])
 
     run = deploy(view, ledger, local(make_revision(tmp_path / "v1", "1.0.0")), "-i", str(groups),

@@ -5,38 +5,22 @@
 HAProxy fronting real HTTP servers on 127.0.0.1, and against the ELBv2 API of the test pool's moto server."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 import urllib.request
-from pathlib import Path
 
 import boto3
 import pytest
 
+from support.controller import run_on_controller
 from support.haproxy import BackendApp, Haproxy
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ANSIBLE = str(Path(sys.executable).parent / "ansible")
 MODULE = "fleetops.codedeploy.traffic"
 
 
 def run_traffic(args: dict, *options: str, env: dict[str, str] | None = None) -> tuple[int, dict, str]:
     """The module run as `ansible localhost -m ...`: exit code, the result it returned, and the terminal text."""
-    with tempfile.TemporaryDirectory() as tree:
-        run_env = dict(os.environ, **(env or {}), ANSIBLE_COLLECTIONS_PATH=str(REPO_ROOT / ".venv" / "collections"),
-                       ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_NOCOLOR="1", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-                       ANSIBLE_CALLBACKS_ENABLED="tree", ANSIBLE_CALLBACK_TREE_DIR=tree,
-                       PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-        run = subprocess.run([ANSIBLE, "localhost", "-m", MODULE, "-a", json.dumps(args), *options],
-                             capture_output=True, text=True, check=False, env=run_env, timeout=300)
-        result_file = Path(tree) / "localhost"
-        assert result_file.exists(), run.stdout + run.stderr
-        return run.returncode, json.loads(result_file.read_text()), run.stdout + run.stderr
+    return run_on_controller(MODULE, args, *options, env=env)
 
 
 def get(url: str) -> tuple[int, str]:
