@@ -485,6 +485,12 @@ def end_blue_green(record: dict[str, Any]) -> dict[str, Any]:
         record["deployment_status_messages"].append(MSG_NOT_STOPPED.format(names=", ".join(failed)))
     record["deployment_status_messages"] += [message for message in stage["deployment_status_messages"]
                                              if message not in record["deployment_status_messages"]]
+    if record["status"] == "Succeeded" and record["creator"] != CREATOR_ROLLBACK:
+        # The originals leave the deployment group (KEEP_ALIVE: still running, out of the load balancer; TERMINATE:
+        # stopped). The group is an inventory group here: the operator points it at the replacement instances.
+        info["removed_from_deployment_group"] = list(info["blue"])
+        record["deployment_status_messages"].append(MSG_BLUE_REMOVED.format(
+            blue=", ".join(info["blue"]), green=", ".join(info["green"])))
     record["start_time"] = record["start_time"] or stage.get("start_time")
     record["complete_time"] = stage["complete_time"] or utc_timestamp()
     return compose_blue_green(record)
@@ -597,6 +603,8 @@ def resume(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+MSG_BLUE_REMOVED = ("The original instances {blue} are no longer part of the deployment group: make the group's "
+                    "inventory name the replacement instances {green} before its next deployment.")
 MSG_NOT_STOPPED = ("ApplicationStop did not succeed on original instance(s) {names}: their application may still run "
                    "(TERMINATE).")
 

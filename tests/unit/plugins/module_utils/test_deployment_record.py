@@ -243,6 +243,10 @@ def test_a_blue_green_deployment_installs_on_green_reroutes_then_blocks_blue():
     records.end_blue_green(record)
     assert stages == ["install", "reroute", "block"]
     assert record["status"] == "Succeeded"
+    assert record["blue_green"]["removed_from_deployment_group"] == ["b1", "b2"]
+    assert record["deployment_status_messages"][-1] == (
+        "The original instances b1, b2 are no longer part of the deployment group: make the group's inventory name "
+        "the replacement instances g1, g2 before its next deployment.")
     events = {entry["instance_id"]: [event["lifecycle_event_name"] for event in entry["lifecycle_events"]]
               for entry in record["instances"]}
     assert events["b1"] == records.BLOCK_TRAFFIC_EVENTS
