@@ -135,10 +135,10 @@ class ActionModule(ActionBase):
             refusal = refuse_start(len(targets), records.minimum_count(record), config_name)
             if refusal and refusal.code != "NO_INSTANCES" and options.get("update_outdated_instances_only"):
                 refusal = None  # N and M count only the outdated instances: the start step decides, after the survey
+        stage = stage_plan(record)
         outcome = {"deployment_id": deployment_id, "deployment_group_id": group_id, "revision": revision,
-                   "events": records.STAGES[stage_plan(record)["name"]][1] if records.is_blue_green(record)
-                   else events, "stage": stage_plan(record), "record": record, "refused": bool(refusal),
-                   "green_hosts": green_hosts}
+                   "events": stage["events"] if stage else events, "stage": stage, "record": record,
+                   "refused": bool(refusal), "green_hosts": green_hosts}
         if self._task.check_mode:
             ledger.check_free(group_id, group)
             if refusal:

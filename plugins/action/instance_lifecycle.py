@@ -21,7 +21,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import AWS_ERRORS, describe_aws_error
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import utc_timestamp
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.instance_lifecycle import (
-    combine_segments, event_record, lifecycle_segments, skipped_after_failure)
+    combine_segments, event_record, failure_message, lifecycle_segments, skipped_after_failure)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.traffic import (
     DEREGISTERED, REGISTERED, TrafficError, load_balancer_provider, load_balancer_target, outcome_summary, reconcile,
     timeout_message)
@@ -70,11 +70,12 @@ class ActionModule(ActionBase):
 
     def _run_with_traffic(self, module_args: dict, traffic: dict, task_vars: dict) -> dict:
         parts: list[dict] = []
+        providers: list = []  # opened at the first traffic event, kept for the next (one lookup of the groups)
         for kind, names in lifecycle_segments(list(module_args["events"])):
             if any(part.get("failed_event") for part in parts):
                 parts.append(skipped_after_failure(names))
             elif kind == "traffic":
-                parts.append(traffic_event(names[0], traffic))
+                parts.append(traffic_event(names[0], traffic, providers))
             else:
                 result = self._execute_module(MODULE, module_args={**module_args, "events": names},
                                               task_vars=task_vars)
@@ -83,18 +84,20 @@ class ActionModule(ActionBase):
                 parts.append(result)
         combined = combine_segments(parts)
         if combined["failed_event"]:
-            failed = next(event for event in combined["lifecycle_events"]
-                          if event["lifecycle_event_name"] == combined["failed_event"])
-            combined.update(failed=True, msg=f"{combined['failed_event']} failed: {failed['diagnostics']['message']}")
+            combined.update(failed=True, msg=failure_message(combined))
         return {"changed": True, **combined}
 
 
-def traffic_event(name: str, traffic: dict) -> dict:
-    """BlockTraffic (deregister, wait until drained) or AllowTraffic (register, wait until healthy), from here."""
+def traffic_event(name: str, traffic: dict, providers: list) -> dict:
+    """BlockTraffic (deregister, wait until drained) or AllowTraffic (register, wait until healthy), from here.
+    ``providers`` holds the instance's provider once opened, for its other traffic event."""
     start = utc_timestamp()
     wanted = DEREGISTERED if name == "BlockTraffic" else REGISTERED
     try:
-        provider = load_balancer_provider(traffic["load_balancer_info"], [traffic["target"]], traffic.get("aws"))
+        if not providers:
+            providers.append(load_balancer_provider(traffic["load_balancer_info"], [traffic["target"]],
+                                                    traffic.get("aws")))
+        provider = providers[0]
         outcome = reconcile(provider, wanted, True, float(traffic.get("wait_timeout") or 3600), False)
     except TrafficError as error:
         return failed_traffic_event(name, start, error.message)

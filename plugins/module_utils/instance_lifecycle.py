@@ -129,6 +129,13 @@ def run_lifecycle(request: LifecycleRequest, run_command: Callable) -> dict[str,
     return {"status": status, "failed_event": failed, "lifecycle_events": events}
 
 
+def failure_message(result: dict[str, Any]) -> str:
+    """``<event> failed: <its diagnostics message>`` for a Failed instance result: the task's ``msg``."""
+    failed = next(event for event in result["lifecycle_events"]
+                  if event["lifecycle_event_name"] == result["failed_event"])
+    return f"{result['failed_event']} failed: {failed['diagnostics']['message']}"
+
+
 def lifecycle_segments(events: list[str]) -> list[tuple[str, list[str]]]:
     """The events cut at the load balancer's: runs of host events (``"host"``, one module call each) and the
     traffic events (``"traffic"``, done by the controller), in order."""

@@ -163,7 +163,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DEPLOYMENT_ARGUMENT_SPEC, DeploymentRootError, validate_identifiers)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.instance_lifecycle import (
-    LifecycleRequest, run_lifecycle)
+    LifecycleRequest, failure_message, run_lifecycle)
 
 
 def main() -> None:
@@ -193,9 +193,7 @@ def main() -> None:
                                   if key in params})
     result = run_lifecycle(request, module.run_command)
     if result["status"] == "Failed":
-        failed = next(e for e in result["lifecycle_events"] if e["lifecycle_event_name"] == result["failed_event"])
-        module.fail_json(msg=f"{result['failed_event']} failed: {failed['diagnostics']['message']}", changed=True,
-                         **result)
+        module.fail_json(msg=failure_message(result), changed=True, **result)
     module.exit_json(changed=True, **result)
 
 

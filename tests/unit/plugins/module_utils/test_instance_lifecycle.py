@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_record import in_place_events
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.instance_lifecycle import (
-    combine_segments, event_record, lifecycle_segments, skipped_after_failure)
+    combine_segments, event_record, failure_message, lifecycle_segments, skipped_after_failure)
 
 
 def test_in_place_events_behind_a_load_balancer_make_five_segments():
@@ -46,3 +46,10 @@ def test_combined_segments_keep_the_order_and_the_first_failure():
 
 def test_combined_segments_succeed_when_every_segment_does():
     assert combine_segments([succeeded("A"), succeeded("B", "C")])["status"] == "Succeeded"
+
+
+def test_the_failure_message_names_the_failed_event_and_its_diagnostics():
+    failed = {"status": "Failed", "failed_event": "AllowTraffic",
+              "lifecycle_events": [event_record("AllowTraffic", "Failed", "t2", "t3", "UnknownError", "late")]}
+    combined = combine_segments([succeeded("BeforeAllowTraffic"), failed])
+    assert failure_message(combined) == "AllowTraffic failed: late"
