@@ -3,9 +3,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Push the bundle, when the host lacks it, and run the instance's lifecycle events: one task per instance.
 
-The bundle goes over the task's own connection (one file transfer into the remote temporary directory, no
-module round trip); the module then checks its sha256 and stores it under its content address before
-DownloadBundle. With ``become``, the transfer is made as the login user and the module, run as root, moves it.
+The bundle goes over the task's own connection, as the login user: one file transfer into the push directory the
+survey prepared (``bundle.push_dir``; no command before it), or, without one, into the remote temporary directory.
+The module, run as root with ``become``, then checks its sha256 and stores it under its content address before
+DownloadBundle.
 
 With a load balancer (``traffic``), BlockTraffic and AllowTraffic are the controller's: the events are cut at
 them, each run of host events is one module call, and the traffic events deregister (drain) or register (wait
@@ -14,6 +15,7 @@ until healthy) the instance from here, as the CodeDeploy service does it between
 from __future__ import annotations
 
 import os
+import uuid
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
@@ -37,11 +39,12 @@ class ActionModule(ActionBase):
         module_args = dict(self._task.args)
         bundle = dict(module_args.get("bundle") or {})
         controller_src = bundle.pop("controller_src", None)
+        push_dir = bundle.pop("push_dir", None)
         traffic = module_args.pop("traffic", None)
         push = None
         try:
             if controller_src:
-                bundle["pushed"], push = self._push(controller_src, os.path.basename(bundle["src"]))
+                bundle["pushed"], push = self._push(controller_src, os.path.basename(bundle["src"]), push_dir)
             module_args["bundle"] = bundle
             if traffic:
                 traffic = {**traffic, "target": load_balancer_target(
@@ -55,17 +58,23 @@ class ActionModule(ActionBase):
             result["bundle_push"] = push
         return result
 
-    def _push(self, controller_src: str, name: str) -> tuple[str, dict]:
-        """Transfer the bundle into the remote temporary directory; return its path there and the transfer's times."""
+    def _push(self, controller_src: str, name: str, push_dir: str | None) -> tuple[str, dict]:
+        """Transfer the bundle to the host; return its path there and the transfer's times."""
         if not os.path.isfile(controller_src):
             raise AnsibleActionFail(f"bundle.controller_src {controller_src} is not a file on the controller: "
                                     "fetch the revision again (fleetops.codedeploy.revision_fetch)")
-        remote_tmp = self._connection._shell.tmpdir or self._make_tmp_path()
-        pushed = self._connection._shell.join_path(remote_tmp, name)
+        # A name no other push uses: the push directory may be shared (a home on NFS, several groups deploying).
+        unique_name = f"{uuid.uuid4().hex}-{name}"
+        if push_dir and not self._is_become_unprivileged():
+            pushed, remote_tmp = self._connection._shell.join_path(push_dir, unique_name), None
+        else:
+            remote_tmp = self._connection._shell.tmpdir or self._make_tmp_path()
+            pushed = self._connection._shell.join_path(remote_tmp, unique_name)
         start = utc_timestamp()
         self._transfer_file(controller_src, pushed)
         end = utc_timestamp()
-        self._fixup_perms2([remote_tmp, pushed], execute=False)
+        if remote_tmp:
+            self._fixup_perms2([remote_tmp, pushed], execute=False)
         return pushed, {"bytes": os.path.getsize(controller_src), "start_time": start, "end_time": end}
 
     def _run_with_traffic(self, module_args: dict, traffic: dict, task_vars: dict) -> dict:

@@ -14,6 +14,7 @@ Archives are read with Python's own tarfile and zipfile, never with a shell or t
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -481,12 +482,16 @@ def place_bundle(src: str, destination: str, expected_sha256: str,
 
 
 def receive_pushed_bundle(pushed: str, destination: str, expected_sha256: str) -> None:
-    """Store a bundle the controller has just pushed (into a temporary directory) under its content address,
-    only if it arrived intact: a host never keeps a corrupted bundle under a name that says otherwise."""
-    os.makedirs(os.path.dirname(destination), mode=0o700, exist_ok=True)
-    place_bundle(pushed, destination, expected_sha256, mismatch=(
-        "The bundle pushed to {src} has sha256 {actual}, not " + expected_sha256
-        + ": it was damaged in transfer. Run the deployment again."))
+    """Store a bundle the controller has just pushed under its content address, only if it arrived intact: a host
+    never keeps a corrupted bundle under a name that says otherwise. The pushed file is removed either way."""
+    try:
+        os.makedirs(os.path.dirname(destination), mode=0o700, exist_ok=True)
+        place_bundle(pushed, destination, expected_sha256, mismatch=(
+            "The bundle pushed to {src} has sha256 {actual}, not " + expected_sha256
+            + ": it was damaged in transfer. Run the deployment again."))
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(pushed)
 
 
 def _trusted_extraction() -> dict[str, object]:

@@ -201,6 +201,13 @@ def held_bundles(deployment_root: str) -> list[str]:
     return sorted(name for name in os.listdir(store) if not name.endswith(".partial"))
 
 
+# Where the controller pushes bundles on a host: private to the login user, made by the survey before any wave so
+# that a push is one file transfer with no command before it. Files a killed push left are removed after a day.
+PREPARE_PUSH_DIR_COMMAND = (
+    'umask 077 && mkdir -p "$HOME/.fleetops-codedeploy/incoming" && cd "$HOME/.fleetops-codedeploy/incoming" '
+    "&& chmod 700 . && find . -type f -mmin +1440 -exec rm -f {} + && pwd -P")
+
+
 def replace_file_command(path: str, temporary_suffix: str) -> str:
     """A POSIX shell command replacing ``path`` atomically with its standard input, as write_atomically does, for
     a host reached without running a module. Only the quoted paths are in the command; the content is on stdin."""

@@ -16,6 +16,10 @@ description:
     collection's own records (the last deployment this instance took part in, and the group's last successful
     deployment with its revision, bundle and AppSpec).
   - The deploy role uses it to order instances by health and to roll back without the controller's ledger.
+  - Its action plugin also makes, as the login user, the directory the controller pushes bundles into
+    (C(~/.fleetops-codedeploy/incoming), mode 0700; files left there by a push that was killed are removed after a
+    day), so that M(fleetops.codedeploy.instance_lifecycle) transfers a bundle with no command before it. Not in
+    check mode, and not when C(become_user) is an unprivileged user.
 options:
   deployment_group_id:
     description: The deployment group ID (a UUID).
@@ -28,6 +32,9 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
+  action:
+    description: An action plugin makes the push directory after the module has run on the host.
+    support: full
   check_mode:
     support: full
   diff_mode:
@@ -66,6 +73,13 @@ last_successful_deployment:
     bundle_path, bundle_type, appspec), or null.
   returned: always
   type: dict
+push_dir:
+  description:
+    - The absolute path of the login user's push directory, for
+      O(fleetops.codedeploy.instance_lifecycle#module:bundle).
+  returned: when the directory could be made (not in check mode)
+  type: str
+  sample: /home/deploy/.fleetops-codedeploy/incoming
 bundles:
   description: The bundles the controller has pushed to this host and that it still holds, named
     C(<sha256>.<bundle type>), in C(<deployment_root>/fleetops-bundles); the role does not push them again.

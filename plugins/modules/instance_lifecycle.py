@@ -34,8 +34,10 @@ options:
     description:
       - The bundle on the host, C({src, bundle_type, sha256}).
       - With C(controller_src), a path on the controller, the action plugin first pushes that file over the task's
-        connection into the remote temporary directory (one transfer, no extra module run); the module checks its
-        sha256 and stores it at C(src) before DownloadBundle. Without it, C(src) must already be on the host.
+        connection (one transfer, no extra module run) into C(push_dir) when given (the login user's push directory
+        that M(fleetops.codedeploy.deployment_group_info) returns; nothing runs before the transfer), else into the
+        remote temporary directory; the module checks its sha256, stores it at C(src) before DownloadBundle and
+        removes the pushed file. Without C(controller_src), C(src) must already be on the host.
     type: dict
     required: true
   traffic:

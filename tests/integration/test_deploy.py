@@ -9,6 +9,7 @@ fleet every instance is Unhealthy (never deployed), so the service's order is th
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -298,6 +299,31 @@ def git_repository(tmp_path: Path, tree: Path) -> tuple[Path, str]:
 def hook_environment(fleet, host: str) -> dict[str, str]:
     lines = fleet.path(host, "/srv/hook-env").read_text().splitlines()
     return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
+def test_the_bundle_is_pushed_once_checked_and_kept_under_its_sha256(fleet, tmp_path):
+    """Each host receives the bundle into the login user's private push directory, stores it under its sha256 and
+    keeps nothing behind; a second deployment of the same revision sends nothing."""
+    two = fleet(2)
+    ledger = tmp_path / "ledger"
+    revision = local(make_revision(tmp_path / "tree", "pushed-" + tmp_path.name))
+    assert deploy(two, ledger, revision, **ALL_AT_ONCE).rc == 0
+    first = records(ledger)[-1]
+    sha256, bundle_type = first["revision"]["sha256"], first["revision"]["bundle_type"]
+    for entry in first["instances"]:
+        stored = two.path(entry["instance_id"], f"{DEPLOYMENT_ROOT}/fleetops-bundles/{sha256}.{bundle_type}")
+        assert hashlib.sha256(stored.read_bytes()).hexdigest() == sha256
+        assert entry["bundle_push"]["bytes"] == stored.stat().st_size
+        assert entry["bundle_push"]["start_time"] <= entry["bundle_push"]["end_time"]
+    # The fleet's login user is root, whose home the fleet hosts share with the controller.
+    incoming = Path("/root/.fleetops-codedeploy/incoming")
+    assert oct(incoming.stat().st_mode & 0o777) == "0o700"
+    assert not list(incoming.glob(f"*-{sha256}.{bundle_type}"))
+
+    assert deploy(two, ledger, revision, **ALL_AT_ONCE).rc == 0
+    second = records(ledger)[-1]
+    assert second["deployment_id"] != first["deployment_id"] and second["status"] == "Succeeded"
+    assert [entry.get("bundle_push") for entry in second["instances"]] == [None, None]
 
 
 def test_s3_revision_deploys_and_hooks_see_the_bundle(fleet, tmp_path, s3):

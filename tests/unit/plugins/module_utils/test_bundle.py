@@ -389,6 +389,7 @@ def test_a_pushed_bundle_is_stored_under_its_name_when_intact(tmp_path: Path):
     destination = tmp_path / "root" / "fleetops-bundles" / "x.tar"
     bundle.receive_pushed_bundle(str(pushed), str(destination), hashlib.sha256(b"bundle bytes").hexdigest())
     assert destination.read_bytes() == b"bundle bytes"
+    assert not pushed.exists()
 
 
 def test_a_damaged_push_is_refused_and_nothing_is_stored(tmp_path: Path):
@@ -402,3 +403,4 @@ def test_a_damaged_push_is_refused_and_nothing_is_stored(tmp_path: Path):
         f"The bundle pushed to {pushed} has sha256 {hashlib.sha256(b'damaged').hexdigest()}, not {expected}: "
         "it was damaged in transfer. Run the deployment again.")
     assert list(destination.parent.iterdir()) == []
+    assert not pushed.exists()

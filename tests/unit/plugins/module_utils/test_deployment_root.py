@@ -3,11 +3,13 @@
 """The host's bundle store and the one-command file replacement used where no module runs."""
 from __future__ import annotations
 
+import os
 import subprocess
+import time
 from pathlib import Path
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
-    bundle_store_dir, held_bundles, replace_file_command)
+    PREPARE_PUSH_DIR_COMMAND, bundle_store_dir, held_bundles, replace_file_command)
 
 
 def test_held_bundles_lists_complete_bundles_only(tmp_path: Path):
@@ -41,3 +43,31 @@ def test_replace_file_command_quotes_hostile_paths(tmp_path: Path):
     assert run_replacement(target, b"content").returncode == 0
     assert target.read_bytes() == b"content"
     assert not (tmp_path / "pwned").exists() and not Path("pwned2").exists()
+
+
+def prepare_push_dir(home: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["sh", "-c", PREPARE_PUSH_DIR_COMMAND], env=dict(os.environ, HOME=str(home)),
+                          capture_output=True, text=True, check=False)
+
+
+def test_the_push_directory_is_made_private_and_its_path_printed(tmp_path: Path):
+    made = prepare_push_dir(tmp_path)
+    incoming = tmp_path / ".fleetops-codedeploy" / "incoming"
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.strip() == str(incoming.resolve())
+    assert oct(incoming.stat().st_mode & 0o777) == "0o700"
+    assert oct(incoming.parent.stat().st_mode & 0o777) == "0o700"
+
+
+def test_preparing_the_push_directory_again_keeps_recent_pushes_and_drops_day_old_ones(tmp_path: Path):
+    assert prepare_push_dir(tmp_path).returncode == 0
+    incoming = tmp_path / ".fleetops-codedeploy" / "incoming"
+    incoming.chmod(0o755)
+    recent, stale = incoming / "1-recent.tar", incoming / "2-stale.tar"
+    recent.write_bytes(b"in flight")
+    stale.write_bytes(b"left by a killed push")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(stale, (two_days_ago, two_days_ago))
+    assert prepare_push_dir(tmp_path).returncode == 0
+    assert sorted(p.name for p in incoming.iterdir()) == ["1-recent.tar"]
+    assert oct(incoming.stat().st_mode & 0o777) == "0o700"

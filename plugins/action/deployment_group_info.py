@@ -1,0 +1,37 @@
+# -*- coding: utf-8 -*-
+# Copyright: fleetops.codedeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read what a host holds for a deployment group, and prepare the directory the controller pushes bundles into.
+
+The push directory (``push_dir``) is private to the login user and made here, in the survey that runs before any
+wave, so that a wave's bundle push is one file transfer with no command before it (no temporary directory to make,
+no home to look up): on a fleet all hosts receive at once, and commands before each transfer are what spread them.
+"""
+from __future__ import annotations
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import PREPARE_PUSH_DIR_COMMAND
+
+MODULE = "fleetops.codedeploy.deployment_group_info"
+
+
+class ActionModule(ActionBase):
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        result.update(self._execute_module(MODULE, module_args=dict(self._task.args), task_vars=task_vars))
+        if not (result.get("failed") or result.get("unreachable") or self._task.check_mode):
+            push_dir = self._prepare_push_dir()
+            if push_dir:
+                result["push_dir"] = push_dir
+        return result
+
+    def _prepare_push_dir(self) -> str | None:
+        """Make the login user's push directory; None when it cannot be used (the push then goes through a
+        temporary directory, as for any Ansible transfer)."""
+        if self._is_become_unprivileged():
+            return None  # a module run as another unprivileged user could not read the login user's private directory
+        made = self._low_level_execute_command(PREPARE_PUSH_DIR_COMMAND, sudoable=False)
+        lines = made.get("stdout", "").strip().splitlines()
+        return lines[-1] if made.get("rc") == 0 and lines and lines[-1].startswith("/") else None
