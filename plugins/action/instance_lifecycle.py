@@ -32,7 +32,7 @@ MODULE = "fleetops.codedeploy.instance_lifecycle"
 
 
 class ActionModule(ActionBase):
-    TRANSFERS_FILES = True
+    TRANSFERS_FILES = False  # no temporary directory unless the push needs one (see _push)
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)

@@ -5,8 +5,10 @@ as the CodeDeploy agent does: no ApplicationStop on the first, the previous revi
 and _last_successful_install written at the end of Install even when ValidateService then fails."""
 from __future__ import annotations
 
+import hashlib
 import json
 
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import parse_appspec
 from support.revisions import archive_tree, write_tree
 
 GROUP_ID = "0d6c4f57-1f4e-4e5b-9a39-7d1c2b3a4e5f"
@@ -98,3 +100,35 @@ def test_three_versions_in_a_row_follow_the_agent(fleet, tmp_path):
         assert two.path(host, "/var/www/sample/VERSION").read_text() == "v3\n"
         scripts_log = two.path(host, f"{ROOT}/{GROUP_ID}/d-SAMPLE002/logs/scripts.log").read_text()
         assert "LifecycleEvent - ApplicationStop" in scripts_log.splitlines()[0]
+
+
+def lifecycle_with_push(bundle, sha256: str) -> dict:
+    """instance_lifecycle as a playbook of one's own calls it: the bundle pushed from the controller, no survey."""
+    return {
+        "deployment_id": "d-PUSHED001", "deployment_group_id": GROUP_ID, "deployment_group_name": "sample-group",
+        "application_name": "sample", "events": ["DownloadBundle", "BeforeInstall", "Install"],
+        "appspec": parse_appspec(APPSPEC)[0],
+        "bundle": {"src": f"{ROOT}/fleetops-bundles/{sha256}.tgz", "bundle_type": "tgz", "sha256": sha256,
+                   "controller_src": str(bundle)}}
+
+
+def test_instance_lifecycle_pushes_the_bundle_itself_and_refuses_a_damaged_one(fleet, tmp_path):
+    """Without the survey's push directory the bundle goes through the task's temporary directory; a bundle whose
+    sha256 is not the expected one fails DownloadBundle and is neither stored nor installed."""
+    two = fleet(2)
+    bundle = make_bundle(tmp_path, "v1", 0)
+    sha256 = hashlib.sha256(bundle.read_bytes()).hexdigest()
+    results = two.results("fleet", "fleetops.codedeploy.instance_lifecycle", lifecycle_with_push(bundle, sha256))
+    for host in two.hosts:
+        assert results[host]["status"] == "Succeeded", results[host]
+        assert results[host]["bundle_push"]["bytes"] == bundle.stat().st_size
+        assert two.path(host, f"{ROOT}/fleetops-bundles/{sha256}.tgz").read_bytes() == bundle.read_bytes()
+        assert two.path(host, "/var/www/sample/VERSION").read_text() == "v1\n"
+
+    wrong = "0" * 64
+    damaged = two.results("fleet", "fleetops.codedeploy.instance_lifecycle", lifecycle_with_push(bundle, wrong))
+    for host in two.hosts:
+        assert (damaged[host]["status"], damaged[host]["failed_event"]) == ("Failed", "DownloadBundle"), damaged[host]
+        assert f"has sha256 {sha256}, not {wrong}: it was damaged in transfer" in damaged[host]["msg"]
+        assert not two.path(host, f"{ROOT}/fleetops-bundles/{wrong}.tgz").exists()
+        assert sorted(p.name for p in two.path(host, f"{ROOT}/fleetops-bundles").iterdir()) == [f"{sha256}.tgz"]
