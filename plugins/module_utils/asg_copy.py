@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import OperatorError
+
 COPY_AUTO_SCALING_GROUP = "COPY_AUTO_SCALING_GROUP"
 # The service's InvalidBlueGreenDeploymentConfigurationException message, then how to fix it here.
 MSG_EXACTLY_ONE = ("Exactly one AutoScaling group must be specified when selecting the COPY_AUTO_SCALING_GROUP "
@@ -36,12 +38,8 @@ MSG_TIMEOUT = ("The replacement Auto Scaling group {name!r} did not have {wanted
 RESERVED_TAG_PREFIX = "aws:"
 
 
-class AsgCopyError(Exception):
+class AsgCopyError(OperatorError):
     """Why the replacement fleet cannot be provisioned: one line naming the group and the fix."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_roo
     write_atomically,
     write_pointer,
 )
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import OperatorError
 
 ARCHIVE_TYPES = ("tar", "tgz", "zip")
 BUNDLE_TYPES = ARCHIVE_TYPES + ("directory",)
@@ -67,12 +68,8 @@ SPECIAL_KINDS = {
 }
 
 
-class BundleError(Exception):
+class BundleError(OperatorError):
     """A bundle or option that cannot be deployed; the message names the file or member and the fix."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True)

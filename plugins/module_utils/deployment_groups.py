@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Mapping, Optional, Sequence
 
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import KeyPathError
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.health import (
     DeploymentConfigError, resolve_minimum_healthy_hosts)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.ledger import deployment_group_id
@@ -59,13 +60,8 @@ DEFAULT_HOSTNAMES = ("instance-id",)
 ANSIBLE_HOST_FIELDS = ("private_ip_address", "public_ip_address", "public_dns_name")
 
 
-class InventoryConfigError(ValueError):
+class InventoryConfigError(KeyPathError):
     """A configuration the plugin cannot use: ``where`` is the key path, ``message`` what is wrong and the fix."""
-
-    def __init__(self, where: str, message: str) -> None:
-        super().__init__(f"{where}: {message}")
-        self.where = where
-        self.message = message
 
 
 def sanitise_group_name(name: str) -> str:

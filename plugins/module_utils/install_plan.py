@@ -47,6 +47,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_roo
     write_atomically,
     write_pointer,
 )
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import OperatorError
 
 # The agent's messages, verbatim.
 MSG_FILE_EXISTS = "The deployment failed because a specified file already exists at this location: {}"
@@ -89,12 +90,8 @@ TOOL_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 TEMPORARY_PREFIX = ".fleetops-install-"
 
 
-class InstallError(Exception):
+class InstallError(OperatorError):
     """The Install cannot go on; the message says what and, where we can, how to fix it."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 # The cleanup file

@@ -39,6 +39,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import APPSPEC_FALLBACK_NAMES
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import AWS_ERRORS, describe_aws_error
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.bundle import top_folder_holding_appspec
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import OperatorError
 
 SOURCES = ("s3", "git", "local")
 ARCHIVE_TYPES = ("tar", "tgz", "zip")
@@ -62,12 +63,8 @@ MSG_LOCAL_BUNDLE_TYPE = "BundleType in LocalRevision must be tar, tgz, zip, or d
 MSG_ETAG_MISMATCH = "Expected deployment artifact bundle etag {expected} but was actually {actual}"
 
 
-class RevisionError(Exception):
+class RevisionError(OperatorError):
     """A revision that cannot be fetched; the message is one line naming the revision and the fix."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 # ---------------------------------------------------------------------------------------------------------------

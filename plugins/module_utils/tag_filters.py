@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import KeyPathError
+
 KEY_ONLY = "KEY_ONLY"
 VALUE_ONLY = "VALUE_ONLY"
 KEY_AND_VALUE = "KEY_AND_VALUE"
@@ -25,13 +27,8 @@ MAX_TAG_GROUPS = 3
 FILTER_KEYS = ("key", "value", "type")
 
 
-class TagFilterError(ValueError):
+class TagFilterError(KeyPathError):
     """A tag filter or tag set that the service would refuse; ``where`` is the key path, ``message`` the reason."""
-
-    def __init__(self, where: str, message: str) -> None:
-        super().__init__(f"{where}: {message}")
-        self.where = where
-        self.message = message
 
 
 @dataclass(frozen=True)

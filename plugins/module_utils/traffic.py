@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional, Protocol, Sequence
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import aws_client_from_options
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import OperatorError
 
 REGISTERED = "registered"
 DEREGISTERED = "deregistered"
@@ -43,12 +44,8 @@ ELBV2_DRAIN_MARGIN_SECONDS = 60
 RUNTIME_API_TIMEOUT_SECONDS = 10.0
 
 
-class TrafficError(Exception):
+class TrafficError(OperatorError):
     """A failure with a message that names what is wrong and how to fix it."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 # --- the reconcile loop ---------------------------------------------------------------------------------------
