@@ -80,14 +80,18 @@ class ActionModule(ActionBase):
     def _run_with_traffic(self, module_args: dict, traffic: dict, task_vars: dict) -> dict:
         parts: list[dict] = []
         providers: list = []  # opened at the first traffic event, kept for the next (one lookup of the groups)
-        for kind, names in lifecycle_segments(list(module_args["events"])):
+        segments = lifecycle_segments(list(module_args["events"]))
+        last_host_segment = max((position for position, (kind, _names) in enumerate(segments) if kind == "host"),
+                                default=None)
+        for position, (kind, names) in enumerate(segments):
             if any(part.get("failed_event") for part in parts):
                 parts.append(skipped_after_failure(names))
             elif kind == "traffic":
                 parts.append(traffic_event(names[0], traffic, providers))
             else:
-                result = self._execute_module(MODULE, module_args={**module_args, "events": names},
-                                              task_vars=task_vars)
+                result = self._execute_module(MODULE, module_args={
+                    **module_args, "events": names, "final_segment": position == last_host_segment},
+                    task_vars=task_vars)
                 if not isinstance(result.get("lifecycle_events"), list):
                     return result  # unreachable, or the module could not run: the record says so for every event
                 parts.append(result)

@@ -37,6 +37,9 @@ description:
     address, else public DNS name; on premises: C(address)), and for EC2 C(codedeploy_ec2) (region,
     instance_type, private_ip_address, public_ip_address, private_dns_name, public_dns_name, image_id, vpc_id,
     subnet_id, when set). Use O(compose) to set others, for example C(ansible_host: codedeploy_ec2.public_ip_address)."
+  - On a host in more than one deployment group, whose group variables clash (Ansible keeps one group's value), the
+    host variable C(codedeploy_deployment_group_inputs) holds each group's inputs (application variables included)
+    by inventory group name; the deploy role reads its target group's inputs from it (extra vars still win).
 extends_documentation_fragment:
   - constructed
   - inventory_cache

@@ -57,6 +57,8 @@ HOSTNAME_FIELDS = {
 }
 DEFAULT_HOSTNAMES = ("instance-id",)
 # ansible_host of an EC2 instance: the first of these it has (compose can set another).
+# The host variable with each deployment group's inputs, on hosts in more than one (read by the deploy role).
+SHARED_HOST_INPUTS = "codedeploy_deployment_group_inputs"
 ANSIBLE_HOST_FIELDS = ("private_ip_address", "public_ip_address", "public_dns_name")
 
 
@@ -433,7 +435,21 @@ def plan_inventory(specs: Sequence[DeploymentGroupSpec], ec2_instances: Sequence
         on_prem, ec2 = members[(spec.application, spec.name)]
         plan.groups[group] = GroupPlan(dict(spec.group_vars), [instance.name for instance in on_prem]
                                        + [host_names[instance["id"]] for instance in ec2])
+    _add_shared_host_inputs(plan)
     return plan
+
+
+def _add_shared_host_inputs(plan: InventoryPlan) -> None:
+    """On a host in several deployment groups the groups' variables clash (Ansible keeps one group's value), so it
+    also gets each group's inputs, application variables included, by inventory group name (SHARED_HOST_INPUTS)."""
+    by_host: dict[str, dict[str, dict[str, Any]]] = {}
+    for app_plan in plan.groups.values():
+        for group in app_plan.children:
+            for host in plan.groups[group].hosts:
+                by_host.setdefault(host, {})[group] = {**app_plan.group_vars, **plan.groups[group].group_vars}
+    for host, inputs in by_host.items():
+        if len(inputs) > 1:
+            plan.hosts[host][SHARED_HOST_INPUTS] = inputs
 
 
 def _group_names(specs: Sequence[DeploymentGroupSpec], prefix: str) -> dict[tuple[str, str], tuple[str, str]]:

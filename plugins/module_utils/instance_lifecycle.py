@@ -46,6 +46,8 @@ class LifecycleRequest:
     max_revisions: int = 5
     max_unpacked_size: int = DEFAULT_MAX_UNPACKED_SIZE
     kill_grace_seconds: float = 5
+    # False for a part of the events that more follow (traffic control cuts them): its success is not the instance's.
+    final_segment: bool = True
 
 
 def event_record(name: str, status: str, start: Optional[str], end: Optional[str], error_code: str = "Success",
@@ -125,7 +127,9 @@ def run_lifecycle(request: LifecycleRequest, run_command: Callable) -> dict[str,
                 continue
             failed = name
     status = "Failed" if failed else "Succeeded"
-    record_instance_outcome(layout, request, status)
+    # A part that succeeded leaves the instance InProgress (unhealthy to the next deployment's order) until the
+    # last part says how the whole ended: a traffic event that fails in between must not leave it Succeeded.
+    record_instance_outcome(layout, request, status if failed or request.final_segment else "InProgress")
     return {"status": status, "failed_event": failed, "lifecycle_events": events}
 
 

@@ -82,6 +82,14 @@ options:
     description: Seconds between SIGTERM and SIGKILL to a hook script's process group past its timeout.
     type: float
     default: 5
+  final_segment:
+    description:
+      - Whether these events end the instance's part in the deployment. The action plugin sets V(false) on every
+        module call but the last when traffic control cuts the events; such a call that succeeds records the
+        instance's last deployment as V(InProgress), so an instance whose later traffic event fails is not left
+        recorded as succeeded (the next deployment orders it as unhealthy).
+    type: bool
+    default: true
 extends_documentation_fragment:
   - fleetops.codedeploy.deployment
   - ansible.builtin.action_common_attributes
@@ -183,6 +191,7 @@ def main() -> None:
             ignore_application_stop_failures=dict(type="bool", default=False),
             max_revisions=dict(type="int", default=5),
             kill_grace_seconds=dict(type="float", default=5),
+            final_segment=dict(type="bool", default=True),
         ),
         supports_check_mode=False,
     )

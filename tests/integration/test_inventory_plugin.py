@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.ledger import deployment_group_id
+from support.deployments import addresses, local, make_revision, records
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 AMI = "ami-12c6146b"
@@ -247,10 +248,57 @@ def test_on_premises_file_and_hosts_in_two_groups(fleet, proxy, clients, tmp_pat
     assert plain(listing["_meta"]["hostvars"]["dc1-web-1"]) == {
         "codedeploy_instance_id": "dc1-web-1", "codedeploy_instance_kind": "on_premises",
         "codedeploy_availability_zone": "dc1-a", "codedeploy_tags": {"Site": "dc1", "Tier": "web"},
-        "codedeploy_instance_state": "registered", "ansible_host": "192.0.2.11", "ansible_user": "deploy", "rack": 7}
+        "codedeploy_instance_state": "registered", "ansible_host": "192.0.2.11", "ansible_user": "deploy", "rack": 7,
+        # In two deployment groups, whose group vars clash on it: each group's inputs, by inventory group.
+        "codedeploy_deployment_group_inputs": {
+            f"codedeploy_web_{name}": {"codedeploy_application_name": "web", "codedeploy_deployment_group_name": name,
+                                       "codedeploy_deployment_group_id": deployment_group_id("web", name)}
+            for name in ("dc1", "frontends")}}
+    assert "codedeploy_deployment_group_inputs" not in listing["_meta"]["hostvars"]["dc1-db-1"]
     assert group_vars(listing, "codedeploy_web_frontends") == {
         "codedeploy_application_name": "web", "codedeploy_deployment_group_name": "frontends",
         "codedeploy_deployment_group_id": deployment_group_id("web", "frontends")}
+
+
+def test_hosts_in_two_applications_deploy_with_each_groups_own_inputs(fleet, proxy, tmp_path):
+    """Two applications' deployment groups select the same two hosts, with different deployment configurations:
+    each deployment gets its own group's, whichever group's variables Ansible kept on the hosts; extra vars win."""
+    view = fleet(2)
+    connection = {"ansible_user": "root", "ansible_ssh_private_key_file": str(view.fleet.client_key),
+                  "ansible_ssh_common_args": "-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no "
+                                             "-o LogLevel=ERROR", "ansible_python_interpreter": "/usr/bin/python3"}
+    config = write_config(tmp_path, {"endpoint_url": proxy.url, "on_premises_instances": [
+        {"name": name, "address": address, "tags": {"Tier": "web"}, "vars": connection}
+        for name, address in addresses(view).items()],
+        "applications": {
+            # The same files to the same place: the second application to install needs to overwrite them.
+            "search": {"deployment_groups": {"prod": {"on_premises_tag_filters": [kv("Tier", "web")],
+                                                      "deployment_config_name": "CodeDeployDefault.OneAtATime",
+                                                      "vars": {"codedeploy_file_exists_behavior": "RETAIN"}}}},
+            "shop": {"deployment_groups": {"prod": {"on_premises_tag_filters": [kv("Tier", "web")],
+                                                    "deployment_config_name": "CodeDeployDefault.AllAtOnce",
+                                                    "vars": {"codedeploy_file_exists_behavior": "OVERWRITE"}}}}}})
+    revision = local(make_revision(tmp_path / "tree", "1"))
+    ledger = tmp_path / "ledger"
+
+    def deploy_app(application: str, **extra) -> dict:
+        run = view.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(config),
+                        "fleetops.codedeploy.deploy", "-e", json.dumps({
+                            "codedeploy_application_name": application, "codedeploy_deployment_group_name": "prod",
+                            "codedeploy_revision": revision, "codedeploy_ledger_dir": str(ledger), **extra})])
+        assert run.rc == 0, run.output
+        return records(ledger)[-1]
+
+    search = deploy_app("search")
+    assert (search["application_name"], search["deployment_config_name"]) == ("search", "CodeDeployDefault.OneAtATime")
+    assert [len(wave["instances"]) for wave in search["waves"]] == [1, 1]
+    shop = deploy_app("shop")
+    assert (shop["application_name"], shop["deployment_config_name"]) == ("shop", "CodeDeployDefault.AllAtOnce")
+    assert [len(wave["instances"]) for wave in shop["waves"]] == [2]
+    assert shop["deployment_group_id"] == deployment_group_id("shop", "prod") != search["deployment_group_id"]
+    given = deploy_app("search", codedeploy_deployment_config_name="CodeDeployDefault.AllAtOnce")
+    assert given["deployment_config_name"] == "CodeDeployDefault.AllAtOnce"
+    assert proxy.actions == Counter()
 
 
 def test_on_premises_only_inventory_makes_no_aws_request(fleet, proxy, tmp_path):

@@ -9,12 +9,13 @@ The example revision's web app runs on every fleet host (on the host's own addre
 from __future__ import annotations
 
 import datetime
+import json
 import threading
 import time
 
 import boto3
 
-from support.deployments import addresses, deploy, example_revision, local, records, statuses
+from support.deployments import DEPLOYMENT_ROOT, addresses, deploy, example_revision, local, records, statuses
 from support.haproxy import Haproxy
 from support.load import LoadGenerator
 
@@ -95,6 +96,10 @@ def test_an_instance_that_never_turns_healthy_fails(fleet, tmp_path):
     assert "did not become registered and healthy within 3 s" in events["AllowTraffic"]["diagnostics"]["message"]
     assert events["AfterAllowTraffic"]["status"] == "Skipped"
     assert "AllowTraffic failed" in run.output
+    # Its host events all succeeded, but the instance did not: the next deployment must order it as unhealthy.
+    last = group.path("fleet-h1", f"{DEPLOYMENT_ROOT}/deployment-instructions/"
+                                  f"{record['deployment_group_id']}_last_instance_deployment.json")
+    assert json.loads(last.read_text())["status"] == "InProgress"
 
 
 def blue_green_fleet(fleet, tmp_path, blue_count: int = 3, green_count: int = 3):

@@ -270,7 +270,13 @@ def test_groups_hosts_and_vars():
         "codedeploy_instance_id": "i-2", "codedeploy_instance_kind": "ec2",
         "codedeploy_availability_zone": "us-east-1a", "codedeploy_tags": {"Env": "prod", "Name": "web"},
         "codedeploy_instance_state": "stopped", "ansible_host": "10.0.0.2",
-        "codedeploy_ec2": {"region": "us-east-1", "instance_type": "t3.micro", "private_ip_address": "10.0.0.2"}}
+        "codedeploy_ec2": {"region": "us-east-1", "instance_type": "t3.micro", "private_ip_address": "10.0.0.2"},
+        # In both deployment groups: each group's inputs, with the application's variables.
+        "codedeploy_deployment_group_inputs": {
+            group: {"team": "x", **plan.groups[group].group_vars}
+            for group in ("codedeploy_web_app_prod_eu", "codedeploy_web_app_all")}}
+    assert plan.groups["codedeploy_web_app_all"].group_vars["codedeploy_deployment_group_name"] == "all"
+    assert "codedeploy_deployment_group_inputs" not in plan.hosts["i-1"]  # in one group: its group vars are exact
     assert plan.hosts["dc1"] == {
         "codedeploy_instance_id": "dc1", "codedeploy_instance_kind": "on_premises",
         "codedeploy_availability_zone": "dc-a", "codedeploy_tags": {"Env": "prod"},

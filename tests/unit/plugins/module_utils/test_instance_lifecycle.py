@@ -3,9 +3,13 @@
 """How an instance's events are cut around the load balancer's, and put back together."""
 from __future__ import annotations
 
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import parse_appspec
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_record import in_place_events
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
+    DeploymentRoot, instance_deployment_file, read_json_file)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.instance_lifecycle import (
-    combine_segments, event_record, failure_message, lifecycle_segments, skipped_after_failure)
+    LifecycleRequest, combine_segments, event_record, failure_message, lifecycle_segments, run_lifecycle,
+    skipped_after_failure)
 
 
 def test_in_place_events_behind_a_load_balancer_make_five_segments():
@@ -53,3 +57,30 @@ def test_the_failure_message_names_the_failed_event_and_its_diagnostics():
               "lifecycle_events": [event_record("AllowTraffic", "Failed", "t2", "t3", "UnknownError", "late")]}
     combined = combine_segments([succeeded("BeforeAllowTraffic"), failed])
     assert failure_message(combined) == "AllowTraffic failed: late"
+
+
+APPSPEC_WITHOUT_HOOKS = "version: 0.0\nos: linux\n"
+
+
+def recorded_outcome(tmp_path, final_segment: bool, events: list[str]) -> tuple[str, str]:
+    """Run hook events that have no scripts; return the run's status and the instance's recorded last deployment."""
+    archive = tmp_path / "0d6c4f57-1f4e-4e5b-9a39-7d1c2b3a4e5f" / "d-SEGMENT01" / "deployment-archive"
+    archive.mkdir(parents=True, exist_ok=True)
+    (archive / "appspec.yml").write_text(APPSPEC_WITHOUT_HOOKS)
+    request = LifecycleRequest(
+        deployment_id="d-SEGMENT01", deployment_group_id="0d6c4f57-1f4e-4e5b-9a39-7d1c2b3a4e5f",
+        deployment_group_name="prod", application_name="webapp", events=events,
+        appspec=parse_appspec(APPSPEC_WITHOUT_HOOKS)[0], bundle={"sha256": "ab" * 32},
+        deployment_root=str(tmp_path), final_segment=final_segment)
+    result = run_lifecycle(request, run_command=None)
+    layout = DeploymentRoot(str(tmp_path), request.deployment_group_id)
+    return result["status"], read_json_file(instance_deployment_file(layout))["status"]
+
+
+def test_a_part_of_the_events_that_succeeds_leaves_the_instance_in_progress(tmp_path):
+    assert recorded_outcome(tmp_path, False, ["BeforeAllowTraffic"]) == ("Succeeded", "InProgress")
+    assert recorded_outcome(tmp_path, True, ["AfterAllowTraffic"]) == ("Succeeded", "Succeeded")
+
+
+def test_a_part_that_fails_records_the_instance_failed(tmp_path):
+    assert recorded_outcome(tmp_path, False, ["NotAnEvent"])[1] == "Failed"
