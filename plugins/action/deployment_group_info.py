@@ -3,17 +3,21 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Read what a host holds for a deployment group, and prepare the directory the controller pushes bundles into.
 
-The push directory (``push_dir``) is private to the login user and made here, in the survey that runs before any
-wave, so that a wave's bundle push is one file transfer with no command before it (no temporary directory to make,
-no home to look up): on a fleet all hosts receive at once, and commands before each transfer are what spread them.
+The push directory (``push_dir``, under the login user's Ansible ``remote_tmp``) is private to the login user and
+made here, in the survey that runs before any wave, so that a wave's bundle push is one file transfer with no command
+before it (no temporary directory to make, no home to look up): on a fleet all hosts receive at once, and commands
+before each transfer are what spread them. Making it is not reported as a change, as Ansible's own temporary
+directories are not.
 """
 from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import PREPARE_PUSH_DIR_COMMAND
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import prepare_push_dir_command
 
 MODULE = "fleetops.codedeploy.deployment_group_info"
+display = Display()
 
 
 class ActionModule(ActionBase):
@@ -32,6 +36,13 @@ class ActionModule(ActionBase):
         temporary directory, as for any Ansible transfer)."""
         if self._is_become_unprivileged():
             return None  # a module run as another unprivileged user could not read the login user's private directory
-        made = self._low_level_execute_command(PREPARE_PUSH_DIR_COMMAND, sudoable=False)
+        command = prepare_push_dir_command(self.get_shell_option("remote_tmp", default="~/.ansible/tmp"))
+        if command is None:
+            return None
+        made = self._low_level_execute_command(command, sudoable=False)
         lines = made.get("stdout", "").strip().splitlines()
-        return lines[-1] if made.get("rc") == 0 and lines and lines[-1].startswith("/") else None
+        if made.get("rc") == 0 and lines and lines[-1].startswith("/"):
+            return lines[-1]
+        display.vvv(f"push directory not made (rc {made.get('rc')}): {made.get('stderr', '').strip()}; "
+                    "bundles go through a temporary directory", host=self._play_context.remote_addr)
+        return None

@@ -15,10 +15,12 @@ until healthy) the instance from here, as the CodeDeploy service does it between
 from __future__ import annotations
 
 import os
+import shlex
 import uuid
 
-from ansible.errors import AnsibleActionFail
+from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import AWS_ERRORS, describe_aws_error
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import utc_timestamp
@@ -29,6 +31,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.traffic import
     timeout_message)
 
 MODULE = "fleetops.codedeploy.instance_lifecycle"
+display = Display()
 
 
 class ActionModule(ActionBase):
@@ -42,9 +45,12 @@ class ActionModule(ActionBase):
         push_dir = bundle.pop("push_dir", None)
         traffic = module_args.pop("traffic", None)
         push = None
+        pushed_to_push_dir = None
         try:
             if controller_src:
-                bundle["pushed"], push = self._push(controller_src, os.path.basename(bundle["src"]), push_dir)
+                bundle["pushed"], push, in_push_dir = self._push(controller_src, os.path.basename(bundle["src"]),
+                                                                 push_dir)
+                pushed_to_push_dir = bundle["pushed"] if in_push_dir else None
             module_args["bundle"] = bundle
             if traffic:
                 traffic = {**traffic, "target": load_balancer_target(
@@ -53,29 +59,48 @@ class ActionModule(ActionBase):
             else:
                 result.update(self._execute_module(MODULE, module_args=module_args, task_vars=task_vars))
         finally:
+            # DownloadBundle removes the pushed file; when it never ran (an earlier event failed, the host went
+            # away), nothing would, outside a temporary directory.
+            if pushed_to_push_dir and not download_bundle_ran(result):
+                self._remove_pushed(pushed_to_push_dir)
             self._remove_tmp_path(self._connection._shell.tmpdir)
         if push:
             result["bundle_push"] = push
         return result
 
-    def _push(self, controller_src: str, name: str, push_dir: str | None) -> tuple[str, dict]:
-        """Transfer the bundle to the host; return its path there and the transfer's times."""
+    def _push(self, controller_src: str, name: str, push_dir: str | None) -> tuple[str, dict, bool]:
+        """Transfer the bundle to the host; return its path there, the transfer's times, and whether it is in the
+        push directory (else in the task's temporary directory)."""
         if not os.path.isfile(controller_src):
             raise AnsibleActionFail(f"bundle.controller_src {controller_src} is not a file on the controller: "
                                     "fetch the revision again (fleetops.codedeploy.revision_fetch)")
         # A name no other push uses: the push directory may be shared (a home on NFS, several groups deploying).
         unique_name = f"{uuid.uuid4().hex}-{name}"
         if push_dir and not self._is_become_unprivileged():
-            pushed, remote_tmp = self._connection._shell.join_path(push_dir, unique_name), None
-        else:
-            remote_tmp = self._connection._shell.tmpdir or self._make_tmp_path()
-            pushed = self._connection._shell.join_path(remote_tmp, unique_name)
+            pushed = self._connection._shell.join_path(push_dir, unique_name)
+            try:
+                return pushed, self._timed_transfer(controller_src, pushed), True
+            except AnsibleError as error:  # e.g. the directory went away since the survey
+                display.vvv(f"push into {push_dir} failed ({error}); through a temporary directory instead",
+                            host=self._play_context.remote_addr)
+                self._remove_pushed(pushed)
+        remote_tmp = self._connection._shell.tmpdir or self._make_tmp_path()
+        pushed = self._connection._shell.join_path(remote_tmp, unique_name)
+        push = self._timed_transfer(controller_src, pushed)
+        self._fixup_perms2([remote_tmp, pushed], execute=False)
+        return pushed, push, False
+
+    def _timed_transfer(self, controller_src: str, remote_path: str) -> dict:
         start = utc_timestamp()
-        self._transfer_file(controller_src, pushed)
-        end = utc_timestamp()
-        if remote_tmp:
-            self._fixup_perms2([remote_tmp, pushed], execute=False)
-        return pushed, {"bytes": os.path.getsize(controller_src), "start_time": start, "end_time": end}
+        self._transfer_file(controller_src, remote_path)
+        return {"bytes": os.path.getsize(controller_src), "start_time": start, "end_time": utc_timestamp()}
+
+    def _remove_pushed(self, remote_path: str) -> None:
+        """Best effort: a host that cannot be reached keeps the file until a survey a day later removes it."""
+        try:
+            self._low_level_execute_command(f"rm -f -- {shlex.quote(remote_path)}", sudoable=False)
+        except AnsibleError as error:
+            display.vvv(f"could not remove {remote_path}: {error}", host=self._play_context.remote_addr)
 
     def _run_with_traffic(self, module_args: dict, traffic: dict, task_vars: dict) -> dict:
         parts: list[dict] = []
@@ -99,6 +124,12 @@ class ActionModule(ActionBase):
         if combined["failed_event"]:
             combined.update(failed=True, msg=failure_message(combined))
         return {"changed": True, **combined}
+
+
+def download_bundle_ran(result: dict) -> bool:
+    """Whether the instance's DownloadBundle ran (and so took care of the pushed file), from the task's result."""
+    return any(event.get("lifecycle_event_name") == "DownloadBundle" and event.get("status") in ("Succeeded", "Failed")
+               for event in result.get("lifecycle_events") or [])
 
 
 def traffic_event(name: str, traffic: dict, providers: list) -> dict:

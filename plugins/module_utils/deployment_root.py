@@ -201,11 +201,24 @@ def held_bundles(deployment_root: str) -> list[str]:
     return sorted(name for name in os.listdir(store) if not name.endswith(".partial"))
 
 
-# Where the controller pushes bundles on a host: private to the login user, made by the survey before any wave so
-# that a push is one file transfer with no command before it. Files a killed push left are removed after a day.
-PREPARE_PUSH_DIR_COMMAND = (
-    'umask 077 && mkdir -p "$HOME/.fleetops-codedeploy/incoming" && cd "$HOME/.fleetops-codedeploy/incoming" '
-    "&& chmod 700 . && find . -type f -mmin +1440 -exec rm -f {} + && pwd -P")
+# Where the controller pushes bundles on a host: a directory under the login user's Ansible remote_tmp (so that a
+# fleet that moved remote_tmp off a root-squashed NFS home moves it too), made private by the survey before any wave
+# so that a push is one file transfer with no command before it. Files a killed push left are removed after a day.
+PUSH_DIR_NAME = "fleetops-codedeploy-push"
+
+
+def prepare_push_dir_command(remote_tmp: str) -> Optional[str]:
+    """A POSIX shell command making the push directory under ``remote_tmp`` and printing its absolute path; None
+    when the setting is one this does not handle (``~user``, quotes), and the push goes through a temporary
+    directory instead. Like Ansible's own temporary directories, the path is expanded by the shell (``$HOME``,
+    ``${USER}``): it is the operator's configuration, never revision content."""
+    if remote_tmp == "~" or remote_tmp.startswith("~/"):
+        remote_tmp = "$HOME" + remote_tmp[1:]
+    if not remote_tmp or remote_tmp.startswith("~") or any(char in remote_tmp for char in '"`\\\n'):
+        return None
+    directory = f'"{remote_tmp.rstrip("/")}/{PUSH_DIR_NAME}"'
+    return (f"umask 077 && mkdir -p {directory} && cd {directory} && chmod 700 . "
+            "&& { find . -type f -mtime +0 -exec rm -f {} + || :; } && pwd -P")
 
 
 def replace_file_command(path: str, temporary_suffix: str) -> str:

@@ -17,9 +17,11 @@ description:
     deployment with its revision, bundle and AppSpec).
   - The deploy role uses it to order instances by health and to roll back without the controller's ledger.
   - Its action plugin also makes, as the login user, the directory the controller pushes bundles into
-    (C(~/.fleetops-codedeploy/incoming), mode 0700; files left there by a push that was killed are removed after a
-    day), so that M(fleetops.codedeploy.instance_lifecycle) transfers a bundle with no command before it. Not in
-    check mode, and not when C(become_user) is an unprivileged user.
+    (C(fleetops-codedeploy-push) under Ansible's C(remote_tmp), by default C(~/.ansible/tmp), mode 0700; files left
+    there by a run that was killed are removed once a day old), so that M(fleetops.codedeploy.instance_lifecycle)
+    transfers a bundle with no command before it. Not in check mode, not when C(become_user) is an unprivileged
+    user, and not for a C(remote_tmp) starting with C(~user) or holding quotes or backslashes. Like Ansible's own
+    temporary directories, making it is not reported as a change.
 options:
   deployment_group_id:
     description: The deployment group ID (a UUID).
@@ -79,7 +81,7 @@ push_dir:
       O(fleetops.codedeploy.instance_lifecycle#module:bundle).
   returned: when the directory could be made (not in check mode)
   type: str
-  sample: /home/deploy/.fleetops-codedeploy/incoming
+  sample: /home/deploy/.ansible/tmp/fleetops-codedeploy-push
 bundles:
   description: The bundles the controller has pushed to this host and that it still holds, named
     C(<sha256>.<bundle type>), in C(<deployment_root>/fleetops-bundles); the role does not push them again.

@@ -37,7 +37,8 @@ options:
         connection (one transfer, no extra module run) into C(push_dir) when given (the login user's push directory
         that M(fleetops.codedeploy.deployment_group_info) returns; nothing runs before the transfer), else into the
         remote temporary directory; the module checks its sha256, stores it at C(src) before DownloadBundle and
-        removes the pushed file. Without C(controller_src), C(src) must already be on the host.
+        removes the pushed file (the action removes it when DownloadBundle does not run). Without
+        C(controller_src), C(src) must already be on the host.
     type: dict
     required: true
   traffic:

@@ -316,9 +316,9 @@ def test_the_bundle_is_pushed_once_checked_and_kept_under_its_sha256(fleet, tmp_
         assert entry["bundle_push"]["bytes"] == stored.stat().st_size
         assert entry["bundle_push"]["start_time"] <= entry["bundle_push"]["end_time"]
     # The fleet's login user is root, whose home the fleet hosts share with the controller.
-    incoming = Path("/root/.fleetops-codedeploy/incoming")
-    assert oct(incoming.stat().st_mode & 0o777) == "0o700"
-    assert not list(incoming.glob(f"*-{sha256}.{bundle_type}"))
+    push_dir = Path("/root/.ansible/tmp/fleetops-codedeploy-push")
+    assert oct(push_dir.stat().st_mode & 0o777) == "0o700"
+    assert not list(push_dir.glob(f"*-{sha256}.{bundle_type}"))
 
     assert deploy(two, ledger, revision, **ALL_AT_ONCE).rc == 0
     second = records(ledger)[-1]

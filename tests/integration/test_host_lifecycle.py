@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import parse_appspec
 from support.revisions import archive_tree, write_tree
@@ -102,14 +103,15 @@ def test_three_versions_in_a_row_follow_the_agent(fleet, tmp_path):
         assert "LifecycleEvent - ApplicationStop" in scripts_log.splitlines()[0]
 
 
-def lifecycle_with_push(bundle, sha256: str) -> dict:
+def lifecycle_with_push(bundle, sha256: str, events: tuple = ("DownloadBundle", "BeforeInstall", "Install"),
+                        push_dir: str | None = None) -> dict:
     """instance_lifecycle as a playbook of one's own calls it: the bundle pushed from the controller, no survey."""
     return {
         "deployment_id": "d-PUSHED001", "deployment_group_id": GROUP_ID, "deployment_group_name": "sample-group",
-        "application_name": "sample", "events": ["DownloadBundle", "BeforeInstall", "Install"],
+        "application_name": "sample", "events": list(events),
         "appspec": parse_appspec(APPSPEC)[0],
         "bundle": {"src": f"{ROOT}/fleetops-bundles/{sha256}.tgz", "bundle_type": "tgz", "sha256": sha256,
-                   "controller_src": str(bundle)}}
+                   "controller_src": str(bundle), "push_dir": push_dir}}
 
 
 def test_instance_lifecycle_pushes_the_bundle_itself_and_refuses_a_damaged_one(fleet, tmp_path):
@@ -132,3 +134,22 @@ def test_instance_lifecycle_pushes_the_bundle_itself_and_refuses_a_damaged_one(f
         assert f"has sha256 {sha256}, not {wrong}: it was damaged in transfer" in damaged[host]["msg"]
         assert not two.path(host, f"{ROOT}/fleetops-bundles/{wrong}.tgz").exists()
         assert sorted(p.name for p in two.path(host, f"{ROOT}/fleetops-bundles").iterdir()) == [f"{sha256}.tgz"]
+
+
+def test_a_pushed_bundle_that_download_bundle_never_takes_is_removed(fleet, tmp_path):
+    """Pushed into the survey's push directory for events that fail before DownloadBundle: the action removes it."""
+    two = fleet(2)
+    survey = two.results("fleet", "fleetops.codedeploy.deployment_group_info", {"deployment_group_id": GROUP_ID})
+    push_dirs = {result["push_dir"] for result in survey.values()}
+    # The fleet's login user is root, whose home the fleet hosts share with the controller.
+    assert push_dirs == {"/root/.ansible/tmp/fleetops-codedeploy-push"}
+    bundle = make_bundle(tmp_path, "never-taken", 0)
+    sha256 = hashlib.sha256(bundle.read_bytes()).hexdigest()
+    # BeforeInstall of a deployment that has no unpacked revision fails: DownloadBundle is Skipped.
+    results = two.results("fleet", "fleetops.codedeploy.instance_lifecycle", lifecycle_with_push(
+        bundle, sha256, events=("BeforeInstall", "DownloadBundle"), push_dir=push_dirs.pop()))
+    for host in two.hosts:
+        assert results[host]["failed_event"] == "BeforeInstall", results[host]
+        assert results[host]["bundle_push"]["bytes"] == bundle.stat().st_size
+        assert not two.path(host, f"{ROOT}/fleetops-bundles/{sha256}.tgz").exists()
+    assert not list(Path("/root/.ansible/tmp/fleetops-codedeploy-push").glob(f"*-{sha256}.tgz"))

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
-    PREPARE_PUSH_DIR_COMMAND, bundle_store_dir, held_bundles, replace_file_command)
+    bundle_store_dir, held_bundles, prepare_push_dir_command, replace_file_command)
 
 
 def test_held_bundles_lists_complete_bundles_only(tmp_path: Path):
@@ -45,29 +45,41 @@ def test_replace_file_command_quotes_hostile_paths(tmp_path: Path):
     assert not (tmp_path / "pwned").exists() and not Path("pwned2").exists()
 
 
-def prepare_push_dir(home: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(["sh", "-c", PREPARE_PUSH_DIR_COMMAND], env=dict(os.environ, HOME=str(home)),
+def prepare_push_dir(home: Path, remote_tmp: str = "~/.ansible/tmp") -> subprocess.CompletedProcess:
+    return subprocess.run(["sh", "-c", prepare_push_dir_command(remote_tmp)],
+                          env=dict(os.environ, HOME=str(home), FLEET_USER="deploy"),
                           capture_output=True, text=True, check=False)
 
 
-def test_the_push_directory_is_made_private_and_its_path_printed(tmp_path: Path):
+def test_the_push_directory_is_made_private_under_remote_tmp_and_its_path_printed(tmp_path: Path):
     made = prepare_push_dir(tmp_path)
-    incoming = tmp_path / ".fleetops-codedeploy" / "incoming"
+    push_dir = tmp_path / ".ansible" / "tmp" / "fleetops-codedeploy-push"
     assert made.returncode == 0, made.stderr
-    assert made.stdout.strip() == str(incoming.resolve())
-    assert oct(incoming.stat().st_mode & 0o777) == "0o700"
-    assert oct(incoming.parent.stat().st_mode & 0o777) == "0o700"
+    assert made.stdout.strip() == str(push_dir.resolve())
+    for directory in (push_dir, push_dir.parent, push_dir.parent.parent):
+        assert oct(directory.stat().st_mode & 0o777) == "0o700", directory
+
+
+def test_a_remote_tmp_outside_home_is_honoured_and_expanded_as_ansible_does(tmp_path: Path):
+    made = prepare_push_dir(tmp_path / "home", f"{tmp_path}/shared/.ansible-${{FLEET_USER}}/tmp/")
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.strip() == str(tmp_path / "shared" / ".ansible-deploy" / "tmp" / "fleetops-codedeploy-push")
+
+
+def test_remote_tmp_settings_this_cannot_quote_safely_get_no_push_directory():
+    for setting in ("~deploy/.ansible/tmp", '/tmp/"x', "/tmp/`id`", "/tmp/a\\b", ""):
+        assert prepare_push_dir_command(setting) is None, setting
 
 
 def test_preparing_the_push_directory_again_keeps_recent_pushes_and_drops_day_old_ones(tmp_path: Path):
     assert prepare_push_dir(tmp_path).returncode == 0
-    incoming = tmp_path / ".fleetops-codedeploy" / "incoming"
-    incoming.chmod(0o755)
-    recent, stale = incoming / "1-recent.tar", incoming / "2-stale.tar"
+    push_dir = tmp_path / ".ansible" / "tmp" / "fleetops-codedeploy-push"
+    push_dir.chmod(0o755)
+    recent, stale = push_dir / "1-recent.tar", push_dir / "2-stale.tar"
     recent.write_bytes(b"in flight")
     stale.write_bytes(b"left by a killed push")
     two_days_ago = time.time() - 2 * 86400
     os.utime(stale, (two_days_ago, two_days_ago))
     assert prepare_push_dir(tmp_path).returncode == 0
-    assert sorted(p.name for p in incoming.iterdir()) == ["1-recent.tar"]
-    assert oct(incoming.stat().st_mode & 0o777) == "0o700"
+    assert sorted(p.name for p in push_dir.iterdir()) == ["1-recent.tar"]
+    assert oct(push_dir.stat().st_mode & 0o777) == "0o700"
