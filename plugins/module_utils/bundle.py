@@ -23,6 +23,7 @@ import re
 import shutil
 import stat
 import tarfile
+import tempfile
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -465,17 +466,26 @@ def inspect_bundle(src: str, bundle_type: str, max_unpacked_size: int, sha256: O
 
 def place_bundle(src: str, destination: str, expected_sha256: str,
                  mismatch: str = "src {src} changed while it was being deployed: run the task again") -> None:
-    """Copy ``src`` to ``destination`` atomically, checking that it is still the bundle that was inspected."""
-    partial = destination + ".partial"
+    """Copy ``src`` to ``destination`` atomically, checking that it is still the bundle that was inspected. The copy
+    in progress has a name of its own (``<name>.<random>.partial``): two deployment groups placing the same bundle
+    on one host at once never write into one file, and a failed copy leaves nothing behind."""
     digest = hashlib.sha256()
-    with open(src, "rb") as source, open(partial, "wb") as target:
-        for chunk in iter(lambda: source.read(COPY_CHUNK), b""):
-            digest.update(chunk)
-            target.write(chunk)
-    if digest.hexdigest() != expected_sha256:
-        os.unlink(partial)
-        raise BundleError(mismatch.format(src=src, actual=digest.hexdigest()))
-    os.replace(partial, destination)
+    with open(src, "rb") as source:
+        descriptor, partial = tempfile.mkstemp(prefix=os.path.basename(destination) + ".", suffix=".partial",
+                                               dir=os.path.dirname(destination))
+        try:
+            with os.fdopen(descriptor, "wb") as target:
+                for chunk in iter(lambda: source.read(COPY_CHUNK), b""):
+                    digest.update(chunk)
+                    target.write(chunk)
+            if digest.hexdigest() != expected_sha256:
+                raise BundleError(mismatch.format(src=src, actual=digest.hexdigest()))
+            os.chmod(partial, 0o644)
+            os.replace(partial, destination)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial)
+            raise
 
 
 def receive_pushed_bundle(pushed: str, destination: str, expected_sha256: str) -> None:

@@ -392,6 +392,20 @@ def test_a_pushed_bundle_is_stored_under_its_name_when_intact(tmp_path: Path):
     assert not pushed.exists()
 
 
+def test_placing_a_bundle_does_not_depend_on_a_fixed_partial_name(tmp_path: Path):
+    """Another placement of the same bundle in progress (here: its fixed-name partial file in the way) does not
+    collide with this one."""
+    pushed = tmp_path / "pushed.tar"
+    pushed.write_bytes(b"bundle bytes")
+    destination = tmp_path / "store" / "x.tar"
+    destination.parent.mkdir()
+    (tmp_path / "store" / "x.tar.partial").mkdir()
+    bundle.place_bundle(str(pushed), str(destination), hashlib.sha256(b"bundle bytes").hexdigest())
+    assert destination.read_bytes() == b"bundle bytes"
+    assert oct(destination.stat().st_mode & 0o777) == "0o644"
+    assert sorted(p.name for p in destination.parent.iterdir()) == ["x.tar", "x.tar.partial"]
+
+
 def test_a_damaged_push_is_refused_and_nothing_is_stored(tmp_path: Path):
     pushed = tmp_path / "bundle.tar"
     pushed.write_bytes(b"damaged")
