@@ -23,7 +23,6 @@ import re
 import shutil
 import stat
 import tarfile
-import tempfile
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_roo
     DeploymentRoot,
     append_deployments_log,
     ongoing,
+    replacing,
     write_atomically,
     write_pointer,
 )
@@ -470,22 +470,12 @@ def place_bundle(src: str, destination: str, expected_sha256: str,
     in progress has a name of its own (``<name>.<random>.partial``): two deployment groups placing the same bundle
     on one host at once never write into one file, and a failed copy leaves nothing behind."""
     digest = hashlib.sha256()
-    with open(src, "rb") as source:
-        descriptor, partial = tempfile.mkstemp(prefix=os.path.basename(destination) + ".", suffix=".partial",
-                                               dir=os.path.dirname(destination))
-        try:
-            with os.fdopen(descriptor, "wb") as target:
-                for chunk in iter(lambda: source.read(COPY_CHUNK), b""):
-                    digest.update(chunk)
-                    target.write(chunk)
-            if digest.hexdigest() != expected_sha256:
-                raise BundleError(mismatch.format(src=src, actual=digest.hexdigest()))
-            os.chmod(partial, 0o644)
-            os.replace(partial, destination)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(partial)
-            raise
+    with open(src, "rb") as source, replacing(destination, os.path.basename(destination) + ".", ".partial") as target:
+        for chunk in iter(lambda: source.read(COPY_CHUNK), b""):
+            digest.update(chunk)
+            target.write(chunk)
+        if digest.hexdigest() != expected_sha256:
+            raise BundleError(mismatch.format(src=src, actual=digest.hexdigest()))
 
 
 def receive_pushed_bundle(pushed: str, destination: str, expected_sha256: str) -> None:

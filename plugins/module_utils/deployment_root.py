@@ -23,7 +23,7 @@ import shlex
 import tempfile
 import uuid
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import BinaryIO, Iterator, Optional
 
 DEFAULT_DEPLOYMENT_ROOT = "/opt/codedeploy-agent/deployment-root"
 DEPLOYMENT_ID_PATTERN = re.compile(r"^d-[A-Z0-9]{9}$")
@@ -124,20 +124,28 @@ def read_pointer(path: str) -> Optional[str]:
     return content or None
 
 
-def write_atomically(path: str, content: str) -> None:
-    """Replace ``path`` with ``content`` so that a crash leaves the old or the new file, never half of one."""
-    directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+@contextlib.contextmanager
+def replacing(path: str, prefix: str = ".tmp-", suffix: str = "") -> Iterator[BinaryIO]:
+    """Yield a new file of its own name next to ``path``; on leaving, it replaces ``path`` (mode 0644) — or, when
+    an exception leaves, it is removed and ``path`` is left as it was. A crash leaves the old or the new file, never
+    half of one, and two writers never share one temporary file."""
+    descriptor, partial = tempfile.mkstemp(dir=os.path.dirname(path), prefix=prefix, suffix=suffix)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        with os.fdopen(descriptor, "wb") as handle:
+            yield handle
+        os.chmod(partial, 0o644)
+        os.replace(partial, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+            os.unlink(partial)
         raise
+
+
+def write_atomically(path: str, content: str) -> None:
+    """Replace ``path`` with ``content`` atomically, making its directory when needed."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with replacing(path) as handle:
+        handle.write(content.encode("utf-8"))
 
 
 def write_pointer(path: str, target_dir: str) -> None:
