@@ -37,6 +37,10 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.traffic import
     TrafficError, check_load_balancer_info, load_balancer_target, verify_load_balancer)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.ledger import (
     ActiveDeploymentError, Ledger, deployment_group_id, new_deployment_id, ready_wait_over)
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger_local import open_ledger
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.reports import write_reports
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.triggers import (
+    FINAL_EVENTS, INSTANCE_FINAL_EVENTS, TriggerConfigError, notify, validate_trigger_configurations)
 
 # Registered by the role's survey and wave tasks on each host.
 LIFECYCLE_RESULT_VAR = "codedeploy_instance"
@@ -60,13 +64,23 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(f"step must be one of {', '.join(STEPS)}, not {step!r}")
         ledger = Ledger(args.get("ledger_dir") or "~/.fleetops-codedeploy")
         self._hostvars = (task_vars or {}).get("hostvars", {})
+        self._trigger_warnings: list = []
         try:
             result.update(getattr(self, f"_{step}")(ledger, args))
-        except (DeploymentConfigError, AlarmConfigError, ActiveDeploymentError, DeploymentRootError) as error:
+        except (DeploymentConfigError, AlarmConfigError, ActiveDeploymentError, DeploymentRootError,
+                TriggerConfigError) as error:
             raise AnsibleActionFail(str(error))
         except TrafficError as error:
             raise AnsibleActionFail(error.message)
+        if self._trigger_warnings:
+            result["warnings"] = list(result.get("warnings") or []) + self._trigger_warnings
         return result
+
+    def _notify(self, record: dict, event: str, instance_ids=()) -> None:
+        """The record's triggers for ``event``, at the moment it happens (none in check mode); a failed delivery is
+        a warning, in the result and in the record's messages."""
+        if not self._task.check_mode:
+            self._trigger_warnings += notify(record, event, instance_ids)
 
     # ----- create ------------------------------------------------------------------------------------------
     def _create(self, ledger: Ledger, args: dict) -> dict:
@@ -81,6 +95,7 @@ class ActionModule(ActionBase):
         options = dict(args.get("options") or {})
         zonal = resolve_zonal_config(options.get("zonal_config"))
         options["alarm_configuration"] = validate_alarm_configuration(options.get("alarm_configuration"))
+        options["trigger_configurations"] = validate_trigger_configurations(options.get("trigger_configurations"))
         revision = args.get("revision")
         if revision is None:
             # A rollback: the group's last successful revision, as the ledger knows it (else the hosts, at start).
@@ -150,9 +165,11 @@ class ActionModule(ActionBase):
             link_rollback(ledger, record, args["rollback_of"])
         if refusal is not None:
             refuse_deployment(record, refusal)
+            self._notify(record, "DeploymentFailure")
             ledger.save(record)
             ledger.release(group_id, record["deployment_id"])
             return {**outcome, "failed": True, "changed": True, "msg": f"{refusal.code}: {refusal.message}"}
+        self._notify(record, "DeploymentStart")
         ledger.save(record)
         return {**outcome, "changed": True, **({"warnings": [warning]} if warning else {})}
 
@@ -233,6 +250,7 @@ class ActionModule(ActionBase):
 
     def _abandon(self, ledger: Ledger, record: dict, code: str, message: str) -> dict:
         refuse_deployment(record, StartRefusal(code, message))
+        self._notify(record, "DeploymentFailure")
         if not self._task.check_mode:
             ledger.save(record)
             ledger.release(record["deployment_group_id"], record["deployment_id"])
@@ -256,6 +274,7 @@ class ActionModule(ActionBase):
         stop_reason = alarm.stop_reason()
         decision = records.gate(stage, batch, final_pass, waited=waited, alarm_stop=stop_reason)
         compose(record)
+        self._notify(record, "InstanceStart", decision["start"])
         ledger.save(record)
         return {"changed": bool(decision["start"]), "warnings": alarm.warnings, "monitor_wait": waited,
                 **(stop_reason or {}), **decision}
@@ -269,6 +288,9 @@ class ActionModule(ActionBase):
         if records.is_blue_green(record):
             summary["stage"] = stage["name"]
         compose(record)
+        started = stage["waves"][-1]["instances"]
+        for status, event in INSTANCE_FINAL_EVENTS.items():
+            self._notify(record, event, [name for name in started if records.instance(stage, name)["status"] == status])
         ledger.save(record)
         return {"changed": True, "summary": summary, "stop": summary["stop"]}
 
@@ -287,6 +309,9 @@ class ActionModule(ActionBase):
             following = records.advance_stage(record) if stage["status"] == "Succeeded" else None
             if following is not None and records.waits_in_ready(record):
                 records.become_ready(compose(record), datetime.datetime.now(datetime.timezone.utc))
+                self._notify(record, "DeploymentReady")
+                self._notify(record, "InstanceReady", [entry["instance_id"] for entry in stage["instances"]
+                                                       if entry["status"] == "Succeeded"])
                 ledger.save(record)
                 ledger.hold_ready(record["deployment_group_id"], record["deployment_id"],
                                   record["blue_green"]["ready"]["until"])
@@ -302,11 +327,14 @@ class ActionModule(ActionBase):
             if stage["name"] == "terminate":
                 self._terminate_ec2(record, stage)
         rollback = rollback_requested(record, options.get("auto_rollback"))
+        self._notify(record, FINAL_EVENTS.get(record["status"], ""))
+        if rollback:
+            self._notify(record, "DeploymentRollback")
         ledger.save(record)
         ledger.release(record["deployment_group_id"], record["deployment_id"])
         succeeded = marked_instances(record) if record["status"] == "Succeeded" else []
         return {"changed": True, "record": record, "rollback_requested": rollback,
-                "succeeded_instances": succeeded, "report_path": ledger.report_path(record["deployment_id"]),
+                "succeeded_instances": succeeded, **write_reports(open_ledger(ledger.directory), record),
                 "record_path": ledger.record_path(record["deployment_id"])}
 
     def _terminate_ec2(self, record: dict, stage: dict) -> None:

@@ -15,15 +15,12 @@ description:
     line per wave (instances, succeeded, failed, healthy against the minimum, the zone and its minimum), each
     zone's monitor wait, an alarm stop, and at the end a table of every instance and lifecycle event with the
     failing script and its log tail.
-  - Writes a JUnit XML report of each deployment to C(<ledger>/reports/<deployment_id>.xml) for CI; the JSON
-    record is in C(<ledger>/deployments/<deployment_id>.json).
+  - Names where the deployment's record and its reports are (the deployment writes its JUnit XML and HTML reports
+    to C(<ledger>/reports/<deployment_id>.xml) and C(.html) itself, with or without this callback).
 requirements:
   - enable it with C(callbacks_enabled = fleetops.codedeploy.deployment_report) in ansible.cfg, or
     E(ANSIBLE_CALLBACKS_ENABLED=fleetops.codedeploy.deployment_report)
 """
-
-import os
-from xml.etree import ElementTree
 
 from ansible.plugins.callback import CallbackBase
 
@@ -152,30 +149,6 @@ def table_lines(record: dict) -> list[str]:
     return lines
 
 
-def junit_xml(record: dict) -> bytes:
-    counts = record.get("deployment_overview", {})
-    suite = ElementTree.Element("testsuite", {
-        "name": f"{record['application_name']}/{record['deployment_group_name']} {record['deployment_id']}",
-        "tests": str(len(record["instances"])), "failures": str(counts.get("Failed", 0)),
-        "skipped": str(counts.get("Skipped", 0)), "timestamp": record.get("create_time") or ""})
-    for instance in record["instances"]:
-        case = ElementTree.SubElement(suite, "testcase", {
-            "classname": f"{record['application_name']}.{record['deployment_group_name']}",
-            "name": instance["instance_id"]})
-        failed = [e for e in instance["lifecycle_events"] if e["status"] == "Failed"]
-        if instance["status"] == "Failed":
-            diagnostics = (failed[0].get("diagnostics") or {}) if failed else {}
-            node = ElementTree.SubElement(case, "failure", {
-                "message": diagnostics.get("message", "failed"),
-                "type": diagnostics.get("error_code", "UnknownError")})
-            node.text = diagnostics.get("log_tail") or ""
-        elif instance["status"] == "Skipped":
-            ElementTree.SubElement(case, "skipped")
-    root = ElementTree.Element("testsuites")
-    root.append(suite)
-    return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
-
-
 class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = "aggregate"
@@ -214,7 +187,8 @@ class CallbackModule(CallbackBase):
             self._display.display(wave_line(outcome["summary"]),
                                   color="red" if outcome["summary"]["failed"] else None)
         elif step == "finish":
-            self._report(outcome["record"], outcome.get("report_path"), outcome.get("record_path"))
+            self._report(outcome["record"], outcome.get("report_path"), outcome.get("record_path"),
+                         outcome.get("html_report_path"))
 
     def _gate(self, outcome: dict) -> None:
         if outcome.get("monitor_wait"):
@@ -229,7 +203,7 @@ class CallbackModule(CallbackBase):
     def _appspec_of(outcome: dict) -> dict:
         return (outcome.get("revision") or {}).get("appspec") or {}
 
-    def _report(self, record: dict, report_path, record_path) -> None:
+    def _report(self, record: dict, report_path, record_path, html_report_path=None) -> None:
         error = record.get("error_information") or {}
         headline = (f"Deployment {record['deployment_id']} ({record['application_name']}/"
                     f"{record['deployment_group_name']}, {record['creator']}) {record['status']}")
@@ -241,7 +215,4 @@ class CallbackModule(CallbackBase):
         for line in table_lines(record):
             self._display.display(line)
         if report_path:
-            os.makedirs(os.path.dirname(report_path), exist_ok=True)
-            with open(report_path, "wb") as handle:
-                handle.write(junit_xml(record))
-            self._display.display(f"Record: {record_path}; JUnit report: {report_path}")
+            self._display.display(f"Record: {record_path}; JUnit report: {report_path}; HTML report: {html_report_path}")

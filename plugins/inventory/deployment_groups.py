@@ -101,7 +101,8 @@ options:
     description:
       - Also read every application's deployment groups from the CodeDeploy API in each of O(regions), with their
         tag filters, tag sets, Auto Scaling groups, the deployment configuration (with its minimum healthy hosts when
-        custom), deployment style, blue/green, load balancer, automatic rollback and alarm settings.
+        custom), deployment style, blue/green, load balancer, automatic rollback, alarm and trigger settings
+        (C(codedeploy_trigger_configurations)).
       - A group read from the API selects the EC2 instances of its own region only, and keeps the service's
         deployment group ID, under which hosts that ran the CodeDeploy agent keep their history.
     type: bool

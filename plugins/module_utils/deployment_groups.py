@@ -281,7 +281,7 @@ def api_group_record(application: str, info: Mapping[str, Any], region: str,
     for key in ("deploymentGroupName", "deploymentGroupId", "deploymentConfigName", "ec2TagFilters",
                 "ec2TagSet", "onPremisesInstanceTagFilters", "onPremisesTagSet", "autoScalingGroups",
                 "deploymentStyle", "blueGreenDeploymentConfiguration", "loadBalancerInfo",
-                "autoRollbackConfiguration", "alarmConfiguration"):
+                "autoRollbackConfiguration", "alarmConfiguration", "triggerConfigurations"):
         if info.get(key):
             record[key] = info[key]
     if config_info:
@@ -337,6 +337,11 @@ def _api_settings(record: Mapping[str, Any]) -> dict[str, Any]:
             "ignore_poll_alarm_failure": bool(alarms.get("ignorePollAlarmFailure")),
             "alarms": [{"name": alarm["name"]} for alarm in alarms.get("alarms") or []],
         }
+    triggers = record.get("triggerConfigurations")
+    if triggers:
+        found["codedeploy_trigger_configurations"] = [
+            {"trigger_name": trigger.get("triggerName"), "trigger_events": list(trigger.get("triggerEvents") or []),
+             "trigger_target_arn": trigger.get("triggerTargetArn")} for trigger in triggers]
     return found
 
 

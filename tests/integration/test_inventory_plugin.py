@@ -325,7 +325,9 @@ def test_from_codedeploy_api_reproduces_the_services_groups(fleet, proxy, client
                                      [{"Key": "Role", "Type": "KEY_ONLY"}]]},
         autoRollbackConfiguration={"enabled": True, "events": ["DEPLOYMENT_FAILURE"]},
         loadBalancerInfo={"targetGroupInfoList": [{"name": "web-tg"}]},
-        deploymentStyle={"deploymentType": "IN_PLACE", "deploymentOption": "WITH_TRAFFIC_CONTROL"})
+        deploymentStyle={"deploymentType": "IN_PLACE", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+        triggerConfigurations=[{"triggerName": "chat", "triggerTargetArn": "arn:aws:sns:us-east-1:123456789012:chat",
+                                "triggerEvents": ["DeploymentFailure", "InstanceFailure"]}])
     codedeploy.create_deployment_group(
         applicationName="legacy", deploymentGroupName="canary", serviceRoleArn=role,
         ec2TagFilters=[{"Key": "Name", "Value": "web-2", "Type": "KEY_AND_VALUE"}],
@@ -349,6 +351,9 @@ def test_from_codedeploy_api_reproduces_the_services_groups(fleet, proxy, client
         "codedeploy_deployment_style": {"deployment_type": "IN_PLACE", "deployment_option": "WITH_TRAFFIC_CONTROL"},
         "codedeploy_load_balancer_info": {"target_groups": ["web-tg"]},
         "codedeploy_auto_rollback": {"enabled": True, "events": ["DEPLOYMENT_FAILURE"]},
+        "codedeploy_trigger_configurations": [{"trigger_name": "chat",
+                                               "trigger_target_arn": "arn:aws:sns:us-east-1:123456789012:chat",
+                                               "trigger_events": ["DeploymentFailure", "InstanceFailure"]}],
     }
     # (moto 5.2.5 does not keep alarmConfiguration; its mapping is covered by the unit tests.)
     assert proxy.actions == Counter({"ListApplications": 1, "ListDeploymentGroups": 1, "GetDeploymentGroup": 2,

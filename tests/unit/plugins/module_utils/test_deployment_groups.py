@@ -162,6 +162,8 @@ API_INFO = {
     "loadBalancerInfo": {"targetGroupInfoList": [{"name": "web-tg"}]},
     "autoRollbackConfiguration": {"enabled": True, "events": ["DEPLOYMENT_FAILURE"]},
     "alarmConfiguration": {"enabled": True, "ignorePollAlarmFailure": False, "alarms": [{"name": "5xx"}]},
+    "triggerConfigurations": [{"triggerName": "chat", "triggerTargetArn": "arn:aws:sns:us-east-1:123456789012:chat",
+                               "triggerEvents": ["DeploymentFailure", "InstanceFailure"]}],
     "lastSuccessfulDeployment": {"deploymentId": "d-ABCDEFGHI", "endTime": datetime.datetime(2024, 1, 1)},
 }
 
@@ -190,6 +192,9 @@ def test_api_group_becomes_a_spec_with_the_services_id_and_settings():
         "codedeploy_auto_rollback": {"enabled": True, "events": ["DEPLOYMENT_FAILURE"]},
         "codedeploy_alarm_configuration": {"enabled": True, "ignore_poll_alarm_failure": False,
                                            "alarms": [{"name": "5xx"}]},
+        "codedeploy_trigger_configurations": [{"trigger_name": "chat",
+                                               "trigger_target_arn": "arn:aws:sns:us-east-1:123456789012:chat",
+                                               "trigger_events": ["DeploymentFailure", "InstanceFailure"]}],
     }
 
 
