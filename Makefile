@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 COLLECTIONS := $(CURDIR)/$(VENV)/collections
 COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/fleetops/codedeploy
-APT_PACKAGES := openssh-server openssh-client sudo acl haproxy unzip git util-linux procps
+APT_PACKAGES := openssh-server openssh-client sudo acl haproxy unzip git util-linux procps chromium
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(BIN):$(PATH)
 

@@ -27,9 +27,10 @@ CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#212121;background:#fff}
 h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px}
 .status{display:inline-block;padding:2px 10px;border-radius:10px;color:#fff;font-weight:600}
-table.summary td{padding:2px 14px 2px 0;vertical-align:top} table.summary td:first-child{color:#616161}
+table.summary td{padding:2px 14px 2px 0;vertical-align:top}
+table.summary td:first-child{color:#616161;white-space:nowrap}
 table.events{border-collapse:collapse;margin:6px 0 12px} table.events td,table.events th{border:1px solid #e0e0e0;
-padding:3px 8px;text-align:left;font-size:13px} table.events th{background:#f5f5f5}
+padding:3px 8px;text-align:left;font-size:13px;vertical-align:top} table.events th{background:#f5f5f5}
 .timeline{max-height:70vh;overflow:auto;border:1px solid #e0e0e0}
 .legend span{display:inline-block;margin-right:14px;font-size:13px}
 .legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px}
@@ -52,12 +53,25 @@ def parse_time(text: Optional[str]) -> Optional[datetime.datetime]:
         return None
 
 
+def seconds_text(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{int(seconds // 60)} min {int(seconds % 60)} s"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
+
+
+def time_of_day(text: Optional[str]) -> str:
+    """``HH:MM:SS.mmm`` UTC of an event: its date is the deployment's, in the summary."""
+    moment = parse_time(text)
+    return moment.strftime("%H:%M:%S.%f")[:-3] if moment else ""
+
+
 def duration_text(start: Optional[str], end: Optional[str]) -> str:
     begun, ended = parse_time(start), parse_time(end)
     if begun is None or ended is None:
         return ""
-    seconds = (ended - begun).total_seconds()
-    return f"{seconds:.1f} s" if seconds < 120 else f"{int(seconds // 60)} min {int(seconds % 60)} s"
+    return seconds_text((ended - begun).total_seconds())
 
 
 def status_badge(status: Optional[str]) -> str:
@@ -123,65 +137,97 @@ def _bounds(record: dict[str, Any]) -> tuple[Optional[datetime.datetime], float]
     return first, max((max(known) - first).total_seconds(), 1.0)
 
 
-def timeline_svg(record: dict[str, Any]) -> str:
-    """A row per instance, a bar per lifecycle event that ran, waves (and stages) as marks on the time axis."""
-    instances = record.get("instances") or []
-    first, span = _bounds(record)
-    height = AXIS_HEIGHT + ROW_HEIGHT * max(len(instances), 1) + 6
-    width = LABEL_WIDTH + PLOT_WIDTH + 20
+class Scale:
+    """Where an instant falls on the plot."""
 
-    def x_of(text: Optional[str]) -> Optional[float]:
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.first, self.span = _bounds(record)
+
+    def x(self, text: Optional[str]) -> Optional[float]:
         moment = parse_time(text)
-        if moment is None or first is None:
+        if moment is None or self.first is None:
             return None
-        return LABEL_WIDTH + PLOT_WIDTH * (moment - first).total_seconds() / span
+        return LABEL_WIDTH + PLOT_WIDTH * (moment - self.first).total_seconds() / self.span
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline-chart" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" role="img" aria-label="Timeline of the lifecycle events">']
+    def bar(self, start: Optional[str], end: Optional[str]) -> Optional[tuple[float, float]]:
+        """(x, width) of what ran from ``start`` to ``end`` (to the end of the plot while it runs)."""
+        begin = self.x(start)
+        if begin is None:
+            return None
+        finish = self.x(end)
+        return begin, max((finish if finish is not None else begin) - begin, MIN_BAR_WIDTH)
+
+
+def _axis(scale: Scale, height: int) -> list[str]:
+    parts = []
     for tick in range(AXIS_TICKS + 1):
         x = LABEL_WIDTH + PLOT_WIDTH * tick / AXIS_TICKS
-        parts.append(f'<line x1="{x:.1f}" y1="{AXIS_HEIGHT - 6}" x2="{x:.1f}" y2="{height}" stroke="#eeeeee"/>'
+        parts.append(f'<line x1="{x:.1f}" y1="{AXIS_HEIGHT - 6}" x2="{x:.1f}" y2="{height}" stroke="#e0e0e0"/>'
                      f'<text x="{x:.1f}" y="{AXIS_HEIGHT - 10}" text-anchor="middle">'
-                     f"{span * tick / AXIS_TICKS:.1f} s</text>")
+                     f"{seconds_text(scale.span * tick / AXIS_TICKS)}</text>")
+    return parts
+
+
+def _waves(record: dict[str, Any], scale: Scale, height: int) -> list[str]:
+    """Each wave as a shaded band from its start to its end, its start a dashed line named W1, W2, ..."""
+    parts = []
     for wave in record.get("waves") or []:
-        x = x_of(wave.get("start_time"))
-        if x is None:
+        placed = scale.bar(wave.get("start_time"), wave.get("end_time"))
+        if placed is None:
             continue
+        x, width = placed
         name = f"W{wave.get('index')}" + (" final" if wave.get("final_pass") else "")
-        title = f"Wave {wave.get('index')}" + (f", stage {wave['stage']}" if wave.get("stage") else "") + (
-            f", zone {wave['zone']}" if wave.get("zone") else "") + f": {', '.join(wave.get('instances') or [])}"
+        title = (f"Wave {wave.get('index')}" + (f", stage {wave['stage']}" if wave.get("stage") else "")
+                 + (f", zone {wave['zone']}" if wave.get("zone") else "")
+                 + f": {', '.join(map(str, wave.get('instances') or []))}")
         parts.append(f'<g class="wave"><title>{escape(title)}</title>'
-                     f'<line x1="{x:.1f}" y1="12" x2="{x:.1f}" y2="{height}" stroke="#5c6bc0" stroke-dasharray="4 3"/>'
+                     f'<rect x="{x:.1f}" y="{AXIS_HEIGHT}" width="{width:.1f}" height="{height - AXIS_HEIGHT}" '
+                     'fill="#e8eaf6" fill-opacity="0.6"/>'
+                     f'<line x1="{x:.1f}" y1="12" x2="{x:.1f}" y2="{height}" stroke="#5c6bc0" '
+                     'stroke-dasharray="4 3"/>'
                      f'<text x="{x + 2:.1f}" y="10" fill="#3949ab">{escape(name)}</text></g>')
     for stage in (record.get("blue_green") or {}).get("stages") or []:
-        begin, end = x_of(stage.get("start_time")), x_of(stage.get("complete_time"))
-        if begin is None:
+        placed = scale.bar(stage.get("start_time"), stage.get("complete_time"))
+        if placed is not None:
+            parts.append(f'<g class="stage"><title>{escape("Stage " + str(stage.get("name")))}</title>'
+                         f'<rect x="{placed[0]:.1f}" y="{AXIS_HEIGHT - 4}" width="{placed[1]:.1f}" height="3" '
+                         'fill="#8d6e63"/></g>')
+    return parts
+
+
+def _instance_row(entry: dict[str, Any], y: int, scale: Scale) -> str:
+    name = str(entry.get("instance_id"))
+    label = name + (f" ({entry['instance_type']})" if entry.get("instance_type") else "")
+    parts = [f'<g class="instance-row" data-instance="{escape(name)}" data-status="{escape(entry.get("status"))}">'
+             f'<circle cx="8" cy="{y + ROW_HEIGHT / 2}" r="4" '
+             f'fill="{STATUS_COLOURS.get(entry.get("status") or "", "#616161")}"/>'
+             f'<text x="16" y="{y + 15}">{escape(label[:32])}</text>']
+    for event in entry.get("lifecycle_events") or []:
+        placed = scale.bar(event.get("start_time"), event.get("end_time"))
+        if placed is None:
             continue
-        end = end if end is not None else LABEL_WIDTH + PLOT_WIDTH
-        parts.append(f'<g class="stage"><title>{escape("Stage " + str(stage.get("name")))}</title>'
-                     f'<rect x="{begin:.1f}" y="{AXIS_HEIGHT - 4}" width="{max(end - begin, MIN_BAR_WIDTH):.1f}" '
-                     f'height="3" fill="#8d6e63"/></g>')
-    for row, entry in enumerate(instances):
-        y = AXIS_HEIGHT + ROW_HEIGHT * row
-        name = str(entry.get("instance_id"))
-        label = name + (f" ({entry['instance_type']})" if entry.get("instance_type") else "")
-        parts.append(f'<g class="instance-row" data-instance="{escape(name)}" data-status="{escape(entry.get("status"))}">'
-                     f'<rect x="0" y="{y}" width="{width}" height="{ROW_HEIGHT}" fill="{"#fafafa" if row % 2 else "#fff"}"/>'
-                     f'<circle cx="8" cy="{y + ROW_HEIGHT / 2}" r="4" fill="{STATUS_COLOURS.get(entry.get("status"), "#616161")}"/>'
-                     f'<text x="16" y="{y + 15}">{escape(label[:32])}</text>')
-        for event in entry.get("lifecycle_events") or []:
-            begin, end = x_of(event.get("start_time")), x_of(event.get("end_time"))
-            if begin is None:
-                continue
-            end = end if end is not None else begin
-            title = (f"{name} {event.get('lifecycle_event_name')}: {event.get('status')} "
-                     f"{duration_text(event.get('start_time'), event.get('end_time'))}")
-            parts.append(f'<rect class="event" x="{begin:.1f}" y="{y + 4}" width="{max(end - begin, MIN_BAR_WIDTH):.1f}" '
-                         f'height="{ROW_HEIGHT - 8}" fill="{STATUS_COLOURS.get(event.get("status"), "#616161")}" '
-                         f'stroke="#fff" stroke-width="0.5"><title>{escape(title)}</title></rect>')
-        parts.append("</g>")
-    parts.append("</svg>")
+        title = (f"{name} {event.get('lifecycle_event_name')}: {event.get('status')} "
+                 f"{duration_text(event.get('start_time'), event.get('end_time'))}")
+        parts.append(f'<rect class="event" x="{placed[0]:.1f}" y="{y + 4}" width="{placed[1]:.1f}" '
+                     f'height="{ROW_HEIGHT - 8}" fill="{STATUS_COLOURS.get(event.get("status") or "", "#616161")}" '
+                     f'stroke="#fff" stroke-width="0.5"><title>{escape(title)}</title></rect>')
+    parts.append("</g>")
     return "".join(parts)
+
+
+def timeline_svg(record: dict[str, Any]) -> str:
+    """A row per instance, a bar per lifecycle event that ran, waves (and stages) marked on the time axis."""
+    instances = record.get("instances") or []
+    scale = Scale(record)
+    height = AXIS_HEIGHT + ROW_HEIGHT * max(len(instances), 1) + 6
+    width = LABEL_WIDTH + PLOT_WIDTH + 20
+    # Painted in layers: row stripes, then waves and the axis over them, then the rows' labels and bars on top.
+    stripes = [f'<rect x="0" y="{AXIS_HEIGHT + ROW_HEIGHT * row}" width="{width}" height="{ROW_HEIGHT}" '
+               'fill="#f7f7f7"/>' for row in range(1, len(instances), 2)]
+    rows = [_instance_row(entry, AXIS_HEIGHT + ROW_HEIGHT * row, scale) for row, entry in enumerate(instances)]
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline-chart" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" role="img" aria-label="Timeline of the lifecycle events">'
+            + "".join(stripes + _waves(record, scale, height) + _axis(scale, height) + rows) + "</svg>")
 
 
 def instance_details(entry: dict[str, Any]) -> str:
@@ -193,7 +239,7 @@ def instance_details(entry: dict[str, Any]) -> str:
         diagnostics = event.get("diagnostics") or {}
         rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in (
             escape(event.get("lifecycle_event_name")), status_badge(event.get("status")),
-            escape(event.get("start_time")), escape(duration_text(event.get("start_time"), event.get("end_time"))),
+            escape(time_of_day(event.get("start_time"))), escape(duration_text(event.get("start_time"), event.get("end_time"))),
             escape(diagnostics.get("script_name")), escape(diagnostics.get("error_code")),
             escape(diagnostics.get("message")))) + "</tr>")
         if diagnostics.get("log_tail"):
@@ -202,7 +248,7 @@ def instance_details(entry: dict[str, Any]) -> str:
     kind = f" ({escape(entry['instance_type'])})" if entry.get("instance_type") else ""
     return (f'<details class="instance" id="instance-{name}"{" open" if entry.get("status") == "Failed" else ""}>'
             f"<summary>{name}{kind} {status_badge(entry.get('status'))}</summary>"
-            '<table class="events"><tr><th>Event</th><th>Status</th><th>Started</th><th>Duration</th><th>Script</th>'
+            '<table class="events"><tr><th>Event</th><th>Status</th><th>Started (UTC)</th><th>Duration</th><th>Script</th>'
             f"<th>Error code</th><th>Message</th></tr>{''.join(rows)}</table>{''.join(tails)}</details>")
 
 

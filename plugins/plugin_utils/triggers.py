@@ -183,6 +183,11 @@ def _with_retry(send: Callable[[], None], attempts: int, delay: float) -> None:
             time.sleep(delay)
 
 
+def url_origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+
+
 def describe_webhook_error(error: BaseException) -> str:
     if isinstance(error, urllib.error.HTTPError):
         return f"HTTP {error.code} {error.reason}"
@@ -220,7 +225,8 @@ def notify(record: dict[str, Any], event: str, instance_ids: Iterable[str] = (),
                 _with_retry(lambda url=url, body=body: post_webhook(url, event, body.encode(), timeout),
                             attempts, delay)
             except Exception as error:  # pylint: disable=broad-except  # a notification never fails a deployment
-                warnings.append(f"Trigger {name!r}: {event} not delivered to {url} after {attempts} attempt(s): "
-                                f"{describe_webhook_error(error)}")
+                # Only the URL's origin: its path or query often holds the webhook's secret token.
+                warnings.append(f"Trigger {name!r}: {event} not delivered to {url_origin(url)} after {attempts} "
+                                f"attempt(s): {describe_webhook_error(error)}")
     record.setdefault("deployment_status_messages", []).extend(warnings)
     return warnings

@@ -1,0 +1,29 @@
+# Copyright: fleetops.codedeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The JUnit report: a test case per instance, a failure with the failing event's diagnostics; both reports put into
+the ledger's reports/."""
+from __future__ import annotations
+
+from xml.etree import ElementTree
+
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger_local import open_ledger
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.reports import junit_xml, write_reports
+
+from sample_records import finished_record
+
+
+def test_junit_has_a_case_per_instance_and_the_failure():
+    suite = ElementTree.fromstring(junit_xml(finished_record(failing=["web-2"]))).find("testsuite")
+    assert (suite.get("name"), suite.get("tests"), suite.get("failures")) == ("webapp/prod d-AAAAAAAAA", "2", "1")
+    cases = {case.get("name"): case for case in suite.findall("testcase")}
+    assert cases["web-1"].find("failure") is None
+    failure = cases["web-2"].find("failure")
+    assert (failure.get("type"), failure.text) == ("ScriptFailed", "validation failed on web-2\n")
+
+
+def test_both_reports_land_in_the_ledger(tmp_path):
+    written = write_reports(open_ledger(str(tmp_path)), finished_record())
+    assert written == {"report_path": str(tmp_path / "reports" / "d-AAAAAAAAA.xml"),
+                       "html_report_path": str(tmp_path / "reports" / "d-AAAAAAAAA.html")}
+    assert (tmp_path / "reports" / "d-AAAAAAAAA.xml").read_text().startswith("<?xml")
+    assert (tmp_path / "reports" / "d-AAAAAAAAA.html").read_text().startswith("<!DOCTYPE html>")
