@@ -240,7 +240,7 @@ class CallbackModule(CallbackBase):
             self._display.display(message)
         for line in table_lines(record):
             self._display.display(line)
-        if report_path:
+        if report_path and "://" not in report_path:  # an S3 ledger's reports are written by the finish step
             os.makedirs(os.path.dirname(report_path), exist_ok=True)
             with open(report_path, "wb") as handle:
                 handle.write(junit_xml(record))
