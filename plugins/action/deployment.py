@@ -35,22 +35,30 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import (
     AWS_ERRORS, aws_client_from_options, describe_aws_error)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.traffic import (
     TrafficError, check_load_balancer_info, load_balancer_target, verify_load_balancer)
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.ledger import (
-    ActiveDeploymentError, Ledger, deployment_group_id, new_deployment_id, ready_wait_over)
-from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger_local import open_ledger
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_ids import (
+    deployment_group_id, new_deployment_id)
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import OperatorError
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.lease_keeper import keep_lease
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger import (
+    ACTIVE_STATUSES, Ledger, controller_identity, describe_controller, lease_seconds_for, now_utc, open_ledger,
+    ready_wait_over)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.reports import write_reports
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.triggers import (
     FINAL_EVENTS, INSTANCE_FINAL_EVENTS, TriggerConfigError, notify, validate_trigger_configurations)
 
+# The keys of codedeploy_revision (a revision's source); a recorded revision adds sha256, AppSpec and more.
+REVISION_SOURCE_KEYS = ("source", "bucket", "key", "bundle_type", "version", "etag", "repository", "commit_id", "path")
 # Registered by the role's survey and wave tasks on each host.
 LIFECYCLE_RESULT_VAR = "codedeploy_instance"
 SURVEY_RESULT_VAR = "codedeploy_survey"
-STEPS = ("create", "start", "gate", "record", "finish", "resume", "mark")
+STEPS = ("create", "start", "gate", "record", "finish", "resume", "stop", "last_revision", "mark")
+# A stop request is seen at the running deployment's next wave gate; the stop step looks this often whether it was.
+STOP_POLL_SECONDS = 2
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("step", "ledger_dir", "deployment_id", "application_name", "deployment_group_name",
+    _VALID_ARGS = frozenset(("step", "ledger", "ledger_dir", "aws", "lease_seconds", "stop_rollback", "wait_timeout", "deployment_id", "application_name", "deployment_group_name",
                              "deployment_group_id", "targets", "survey", "revision", "deployment_config_name",
                              "minimum_healthy_hosts", "options", "creator", "rollback_of", "events", "batch",
                              "final_pass", "hosts", "instance_order", "record", "zones", "deployment_root",
@@ -62,18 +70,18 @@ class ActionModule(ActionBase):
         step = args.get("step")
         if step not in STEPS:
             raise AnsibleActionFail(f"step must be one of {', '.join(STEPS)}, not {step!r}")
-        ledger = Ledger(args.get("ledger_dir") or "~/.fleetops-codedeploy")
         self._hostvars = (task_vars or {}).get("hostvars", {})
         self._trigger_warnings: list = []
         try:
+            ledger = open_ledger(args.get("ledger") or args.get("ledger_dir"), args.get("aws"))
             result.update(getattr(self, f"_{step}")(ledger, args))
-        except (DeploymentConfigError, AlarmConfigError, ActiveDeploymentError, DeploymentRootError,
-                TriggerConfigError) as error:
+        except (DeploymentConfigError, AlarmConfigError, DeploymentRootError, TriggerConfigError) as error:
             raise AnsibleActionFail(str(error))
-        except TrafficError as error:
+        except (TrafficError, OperatorError) as error:
             raise AnsibleActionFail(error.message)
-        if self._trigger_warnings:
-            result["warnings"] = list(result.get("warnings") or []) + self._trigger_warnings
+        warnings = list(ledger.warnings) + self._trigger_warnings
+        if warnings:
+            result["warnings"] = list(result.get("warnings") or []) + warnings
         return result
 
     def _notify(self, record: dict, event: str, instance_ids=()) -> None:
@@ -160,7 +168,10 @@ class ActionModule(ActionBase):
                 refuse_deployment(record, refusal)
                 return {**outcome, "failed": True, "changed": False, "msg": f"{refusal.code}: {refusal.message}"}
             return {**outcome, "changed": False, "msg": "check mode"}
-        warning = ledger.acquire(group_id, group, record["deployment_id"], os.getppid())
+        lease = lease_seconds_for((revision or {}).get("appspec"), args.get("lease_seconds"))
+        warning = ledger.acquire(group_id, group, record["deployment_id"], controller_identity(os.getppid()), lease)
+        keep_lease(args.get("ledger") or args.get("ledger_dir"), args.get("aws"), group_id, record["deployment_id"],
+                   os.getppid())
         if args.get("rollback_of"):
             link_rollback(ledger, record, args["rollback_of"])
         if refusal is not None:
@@ -180,9 +191,7 @@ class ActionModule(ActionBase):
         refusal = copy_refusal(options.get("auto_scaling_groups"))
         if refusal:
             raise AnsibleActionFail(refusal)
-        holder = ledger.lock_holder(group_id)
-        if holder is None or not ready_wait_over(holder):
-            ledger.check_free(group_id, group)
+        ledger.check_free(group_id, group)
         original = options["auto_scaling_groups"][0]
         name = copy_name(group, deployment_id)
         try:
@@ -218,7 +227,7 @@ class ActionModule(ActionBase):
                 return self._abandon(ledger, record, "REVISION_MISSING", (
                     f"There is no earlier successful deployment of deployment group "
                     f"'{record['deployment_group_name']}' to roll back to: neither the controller's ledger "
-                    f"({ledger.directory}) nor any of its instances records one."))
+                    f"({ledger.location}) nor any of its instances records one."))
         group_revision = (ledger.last_successful(record["deployment_group_id"]) or {}).get("revision") or {}
         last_deployments = {name: survey_health(info) for name, info in survey.items()}
         stage = records.current_stage(record)
@@ -255,12 +264,13 @@ class ActionModule(ActionBase):
             ledger.save(record)
             ledger.release(record["deployment_group_id"], record["deployment_id"])
         return {"failed": True, "refused": True, "changed": True, "msg": f"{code}: {message}", "record": record,
-                "record_path": ledger.record_path(record["deployment_id"])}
+                "record_path": ledger.record_location(record["deployment_id"])}
 
     # ----- gate --------------------------------------------------------------------------------------------
     def _gate(self, ledger: Ledger, args: dict) -> dict:
         """The zone's bake time when the batch opens the next zone, then the alarm poll, then who starts."""
         record = ledger.load(args["deployment_id"])
+        lock = ledger.renew(record["deployment_group_id"], record["deployment_id"])
         stage = records.current_stage(record)
         batch, final_pass = list(args.get("batch") or []), bool(args.get("final_pass"))
         waited = records.monitor_wait(stage, batch, final_pass) or records.termination_wait(record, batch)
@@ -269,9 +279,9 @@ class ActionModule(ActionBase):
             time.sleep(waited["seconds"])
             waited["end_time"] = utc_timestamp()
         alarm = AlarmPoll()
-        if records.polls_alarms(record) and not records.should_stop(stage):
+        if records.polls_alarms(record) and not records.should_stop(stage) and not lock.get("stop_request"):
             alarm = poll_alarms(record["options"].get("alarm_configuration"), record["options"].get("aws"))
-        stop_reason = alarm.stop_reason()
+        stop_reason = {"manual_stop": lock["stop_request"]} if lock.get("stop_request") else alarm.stop_reason()
         decision = records.gate(stage, batch, final_pass, waited=waited, alarm_stop=stop_reason)
         compose(record)
         self._notify(record, "InstanceStart", decision["start"])
@@ -282,6 +292,7 @@ class ActionModule(ActionBase):
     # ----- record ------------------------------------------------------------------------------------------
     def _record(self, ledger: Ledger, args: dict) -> dict:
         record = ledger.load(args["deployment_id"])
+        ledger.renew(record["deployment_group_id"], record["deployment_id"])
         results = {name: self._instance_result(name) for name in args.get("hosts") or []}
         stage = records.current_stage(record)
         summary = records.record_wave(stage, results)
@@ -290,7 +301,8 @@ class ActionModule(ActionBase):
         compose(record)
         started = stage["waves"][-1]["instances"]
         for status, event in INSTANCE_FINAL_EVENTS.items():
-            self._notify(record, event, [name for name in started if records.instance(stage, name)["status"] == status])
+            self._notify(record, event, [name for name in started
+                                         if records.instance(stage, name)["status"] == status])
         ledger.save(record)
         return {"changed": True, "summary": summary, "stop": summary["stop"]}
 
@@ -317,7 +329,7 @@ class ActionModule(ActionBase):
                                   record["blue_green"]["ready"]["until"])
                 return {"changed": True, "record": record, "ready": record["blue_green"]["ready"],
                         "rollback_requested": False, "succeeded_instances": [],
-                        "record_path": ledger.record_path(record["deployment_id"])}
+                        "record_path": ledger.record_location(record["deployment_id"])}
             if following is not None:
                 compose(record)
                 ledger.save(record)
@@ -334,8 +346,8 @@ class ActionModule(ActionBase):
         ledger.release(record["deployment_group_id"], record["deployment_id"])
         succeeded = marked_instances(record) if record["status"] == "Succeeded" else []
         return {"changed": True, "record": record, "rollback_requested": rollback,
-                "succeeded_instances": succeeded, **write_reports(open_ledger(ledger.directory), record),
-                "record_path": ledger.record_path(record["deployment_id"])}
+                "succeeded_instances": succeeded, **write_reports(ledger, record),
+                "record_path": ledger.record_location(record["deployment_id"])}
 
     def _terminate_ec2(self, record: dict, stage: dict) -> None:
         """TERMINATE on EC2: the original instances (``codedeploy_instance_kind`` ec2) are terminated, once their
@@ -367,17 +379,59 @@ class ActionModule(ActionBase):
         refusal = records.continue_refusal(record)
         if refusal:
             raise AnsibleActionFail(refusal)
-        if ready_wait_over(holder):
-            warning = ledger.stop_expired_ready(group_id, holder)
+        if ready_wait_over(holder, now_utc()):
+            warning = ledger.stop_expired_ready(group_id, args["deployment_group_name"])
             record = ledger.load(deployment_id)
             return {"changed": True, "record": record, "stopped": True, "warnings": [warning],
-                    "record_path": ledger.record_path(deployment_id)}
-        ledger.take_over(group_id, deployment_id, os.getppid())
+                    "record_path": ledger.record_location(deployment_id)}
+        ledger.take_over(group_id, args["deployment_group_name"], deployment_id, controller_identity(os.getppid()))
+        keep_lease(args.get("ledger") or args.get("ledger_dir"), args.get("aws"), group_id, deployment_id,
+                   os.getppid())
         records.resume(record)
         ledger.save(record)
         return {"changed": True, "record": record, "stopped": False, "next_stage": stage_plan(record),
                 "deployment_id": deployment_id, "deployment_group_id": group_id,
-                "record_path": ledger.record_path(deployment_id)}
+                "record_path": ledger.record_location(deployment_id)}
+
+    # ----- stop --------------------------------------------------------------------------------------------
+    def _stop(self, ledger: Ledger, args: dict) -> dict:
+        """StopDeployment: the group's running deployment stops at its next wave gate (its controller sees the
+        request); one waiting in Ready, or whose controller is gone, is Stopped here and the group released."""
+        group = args["deployment_group_name"]
+        group_id = args.get("deployment_group_id") or deployment_group_id(args["application_name"], group)
+        controller = controller_identity(os.getppid())
+        request = {"by": describe_controller(controller), "requested_at": utc_timestamp(),
+                   "rollback": bool(args.get("stop_rollback"))}
+        if self._task.check_mode:
+            holder = ledger.lock_holder(group_id)
+            return {"changed": False, "deployment_id": (holder or {}).get("deployment_id"), "outcome": "check mode"}
+        outcome = ledger.request_stop(group_id, group, args.get("deployment_id"), request, controller)
+        deadline = time.monotonic() + float(args.get("wait_timeout") or 0)
+        while outcome["outcome"] == "requested" and time.monotonic() < deadline:
+            time.sleep(STOP_POLL_SECONDS)
+            closed = ledger.find(outcome["deployment_id"])
+            if closed and closed.get("status") not in ACTIVE_STATUSES:
+                outcome.update(outcome="stopped by its controller", record=closed)
+        record = outcome["record"]
+        stopped_here = outcome["outcome"] == "stopped"
+        return {"changed": True, **outcome, "deployment_group_id": group_id,
+                "rollback_requested": bool(stopped_here and record and rollback_requested(
+                    record, (record.get("options") or {}).get("auto_rollback"))),
+                "record_path": ledger.record_location(outcome["deployment_id"])}
+
+    # ----- last revision (catch-up) ------------------------------------------------------------------------
+    def _last_revision(self, ledger: Ledger, args: dict) -> dict:
+        """The revision of the group's last successful deployment, as it was given (its source), for a catch-up
+        deployment to the instances that lack it."""
+        group = args["deployment_group_name"]
+        group_id = args.get("deployment_group_id") or deployment_group_id(args["application_name"], group)
+        last = ledger.last_successful(group_id)
+        if last is None or not last.get("revision"):
+            raise AnsibleActionFail(
+                f"The Deployment Group '{group}' has no successful deployment in the ledger ({ledger.location}): "
+                "there is no revision to catch up to. Deploy one with fleetops.codedeploy.deploy first.")
+        return {"changed": False, "deployment_id": last["deployment_id"],
+                "revision": revision_source(last["revision"])}
 
     # ----- mark --------------------------------------------------------------------------------------------
     def _mark(self, ledger: Ledger, args: dict) -> dict:
@@ -418,10 +472,7 @@ def marked_instances(record: dict) -> list:
 
 def recorded_green_hosts(ledger: Ledger, deployment_id: Optional[str]) -> list:
     """The replacement instances a COPY_AUTO_SCALING_GROUP deployment added to the inventory, for its rollback."""
-    try:
-        return list(ledger.load(deployment_id).get("blue_green", {}).get("green_hosts") or []) if deployment_id else []
-    except FileNotFoundError:
-        return []
+    return list(((ledger.find(deployment_id) or {}).get("blue_green") or {}).get("green_hosts") or [])
 
 
 def stage_plan(record: dict) -> Optional[dict]:
@@ -438,13 +489,15 @@ def rollback_fleets(ledger: Ledger, rollback_of: Optional[str], targets: list, g
     """(original, replacement) instances of the blue/green deployment a rollback undoes, as its record has them;
     without that record, the deployment group and codedeploy_green_group."""
     if rollback_of:
-        try:
-            triggering = ledger.load(rollback_of)
-        except FileNotFoundError:
-            triggering = {}
+        triggering = ledger.find(rollback_of) or {}
         if triggering.get("blue_green"):
             return list(triggering["blue_green"]["blue"]), list(triggering["blue_green"]["green"])
     return targets, green
+
+
+def revision_source(revision: dict) -> dict:
+    """Where a recorded revision came from (what codedeploy_revision gave), without what the fetch learned."""
+    return {key: value for key, value in revision.items() if key in REVISION_SOURCE_KEYS and value is not None}
 
 
 def survey_health(info):
@@ -466,13 +519,21 @@ def revision_from_hosts(survey: dict) -> Optional[dict]:
 
 
 def rollback_requested(record: dict, auto_rollback) -> bool:
-    if not auto_rollback or not auto_rollback.get("enabled") or record.get("creator") == "codeDeployRollback":
+    """Whether a rollback follows: the deployment's auto_rollback events, or a stop request asking for one."""
+    if record.get("creator") in (records.CREATOR_ROLLBACK, records.CREATOR_AUTOSCALING):
+        return False  # a rollback is not rolled back; a catch-up deploys the last good revision already
+    code = (record.get("error_information") or {}).get("code")
+    if record["status"] == "Stopped" and code == "MANUAL_STOP" and records.manual_stop_rollback(record):
+        return True
+    if not auto_rollback or not auto_rollback.get("enabled"):
         return False
     events = auto_rollback.get("events") or []
     if record["status"] == "Failed":
         return "DEPLOYMENT_FAILURE" in events
-    if record["status"] == "Stopped" and (record.get("error_information") or {}).get("code") == "ALARM_ACTIVE":
+    if record["status"] == "Stopped" and code == "ALARM_ACTIVE":
         return "DEPLOYMENT_STOP_ON_ALARM" in events
+    if record["status"] == "Stopped" and code == "MANUAL_STOP":
+        return "DEPLOYMENT_STOP_ON_REQUEST" in events
     return False
 
 
@@ -480,9 +541,8 @@ def link_rollback(ledger: Ledger, record: dict, triggering_id: str) -> None:
     """rollback_info both ways, as the service links a rollback and the deployment it rolls back."""
     record["rollback_info"] = {"rollback_deployment_id": None, "rollback_triggering_deployment_id": triggering_id,
                                "rollback_message": None}
-    try:
-        triggering = ledger.load(triggering_id)
-    except FileNotFoundError:
+    triggering = ledger.find(triggering_id)
+    if triggering is None:
         return
     triggering["rollback_info"] = {"rollback_deployment_id": record["deployment_id"],
                                    "rollback_triggering_deployment_id": None,

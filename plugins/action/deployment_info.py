@@ -12,7 +12,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import AWS_OPTIONS_SPEC
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_history import (
     STATUSES, HistoryError, select)
-from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger_local import LedgerError, open_ledger
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger import LedgerError, open_ledger
 
 ARGUMENT_SPEC = dict(
     ledger=dict(type="str", default="~/.fleetops-codedeploy", aliases=["ledger_dir"]),

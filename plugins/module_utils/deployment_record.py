@@ -30,6 +30,8 @@ MSG_UP_TO_DATE = ("{count} instance(s) already run this revision and are not par
 MSG_ALL_UP_TO_DATE = "Every instance already runs this revision: there was nothing to deploy."
 MSG_ROLLBACK_NOT_ZONAL = "A rollback does not go zone by zone: the zonal configuration is not applied."
 CREATOR_ROLLBACK = "codeDeployRollback"
+CREATOR_AUTOSCALING = "autoscaling"  # a catch-up deployment to instances that lack the group's last revision
+MSG_MANUAL_STOP = "The deployment was stopped on request ({by}, at {requested_at})."
 MSG_STRICT = ("The deployment failed because {failed} instance(s) failed and codedeploy_strict requires every "
               "instance to succeed.")
 
@@ -351,7 +353,11 @@ def finish(record: dict[str, Any], strict: bool = False) -> dict[str, Any]:
                 if event["status"] == "Pending":
                     event["status"] = "Skipped"
     state = counts(record)
-    if stop_reason.get("alarms"):
+    if stop_reason.get("manual_stop"):
+        record["status"] = "Stopped"
+        record["error_information"] = {"code": "MANUAL_STOP", "message": MSG_MANUAL_STOP.format(
+            **{"by": "a user", "requested_at": "?", **stop_reason["manual_stop"]})}
+    elif stop_reason.get("alarms"):
         record["status"] = "Stopped"
         record["error_information"] = {"code": "ALARM_ACTIVE",
                                        "message": MSG_ALARM_ACTIVE.format(alarms=", ".join(stop_reason["alarms"]))}
@@ -446,6 +452,11 @@ def current_stage(record: dict[str, Any]) -> dict[str, Any]:
     if not is_blue_green(record):
         return record
     return record["blue_green"]["stages"][record["blue_green"]["stage"]]
+
+
+def manual_stop_rollback(record: dict[str, Any]) -> bool:
+    """The stop request that stopped this deployment (its current stage) asked for a rollback."""
+    return bool(((current_stage(record).get("stop_reason") or {}).get("manual_stop") or {}).get("rollback"))
 
 
 def stage_is_strict(stage: dict[str, Any]) -> bool:

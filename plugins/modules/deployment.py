@@ -22,7 +22,10 @@ description:
     results in and says whether to stop; V(finish) sets the final status, releases the lock and says whether a
     rollback is due (for a blue/green deployment, V(finish) ends a stage and plans the next, or leaves the
     deployment waiting in Ready with C(deployment_ready_option) STOP_DEPLOYMENT); V(resume) continues the group's
-    blue/green deployment waiting in Ready, or stops it when its wait time is over; V(mark), run on each instance
+    blue/green deployment waiting in Ready, or stops it when its wait time is over; V(stop) stops the group's
+    active deployment (StopDeployment): a running one is asked to stop and stops at its next V(gate), one waiting in
+    Ready or whose controller is gone is Stopped at once; V(last_revision) returns the source of the group's last
+    successful revision (for a catch-up deployment); V(mark), run on each instance
     that succeeded in a successful deployment, records the group's last successful deployment on the host (one
     command over the host's connection), for a rollback without the controller's ledger.
 options:
@@ -30,11 +33,33 @@ options:
     description: The step to run.
     type: str
     required: true
-    choices: [create, start, gate, record, finish, resume, mark]
+    choices: [create, start, gate, record, finish, resume, stop, last_revision, mark]
+  ledger:
+    description:
+      - The ledger - a directory on the controller or C(s3://bucket/prefix) shared by every controller. Every
+        write of a record or of a group's lock is conditional, so two controllers never both hold a group nor
+        overwrite each other's record.
+      - Default O(ledger_dir).
+    type: str
   ledger_dir:
-    description: The ledger directory on the controller.
+    description: The ledger as a directory (the older name of O(ledger)).
     type: str
     default: ~/.fleetops-codedeploy
+  aws:
+    description: AWS connection options for an S3 ledger, C({region, endpoint_url, profile}).
+    type: dict
+  lease_seconds:
+    description: The lease of the group's lock (V(create)); default the longest hook timeout plus 5 minutes. The
+      controller renews it while it runs; a lock whose lease ran out is taken over by the next deployment.
+    type: int
+  stop_rollback:
+    description: Roll the stopped deployment back (V(stop)).
+    type: bool
+    default: false
+  wait_timeout:
+    description: Seconds V(stop) waits until a running deployment's controller has stopped it; 0 not to wait.
+    type: int
+    default: 0
   deployment_id:
     description: The deployment (all steps but V(create)); for V(resume), default the group's deployment waiting in
       Ready.
@@ -134,6 +159,17 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+outcome:
+  description: What V(stop) did - C(requested) (the running controller stops the deployment at its next wave gate;
+    not seen within O(wait_timeout)), C(stopped by its controller), or C(stopped) (closed here - it waited in Ready
+    or its controller was gone).
+  returned: step is stop
+  type: str
+revision:
+  description: The source of the group's last successful revision (V(last_revision)), as C(codedeploy_revision)
+    gives one.
+  returned: step is last_revision
+  type: dict
 deployment_id:
   description: The new deployment's ID (V(create)).
   returned: step is create

@@ -22,7 +22,8 @@ description:
     warnings.
 options:
   ledger:
-    description: The ledger, as the deploy role's C(codedeploy_ledger_dir) (a directory on the controller).
+    description: The ledger, as the deploy role's C(codedeploy_ledger) - a directory on the controller or
+      C(s3://bucket/prefix).
     type: str
     default: ~/.fleetops-codedeploy
     aliases: [ledger_dir]
@@ -61,7 +62,7 @@ attributes:
   platform:
     platforms: posix
 notes:
-  - O(aws) is used when the ledger is stored in S3.
+  - O(aws) is used when the ledger is in S3.
 """
 
 EXAMPLES = r"""

@@ -19,7 +19,7 @@ import boto3
 import pytest
 import yaml
 
-from support.deployments import (APP_DESTINATION, DEPLOYMENT_ROOT, HOLD_FILE, deploy, fewest_healthy, fleet_digest,
+from support.deployments import (APP_DESTINATION, DEPLOYMENT_ROOT, active_locks, HOLD_FILE, deploy, fewest_healthy, fleet_digest,
                                  local, make_revision, ran, records, statuses)
 
 ALL_AT_ONCE = {"deployment_config_name": "CodeDeployDefault.AllAtOnce"}
@@ -147,7 +147,7 @@ def test_a_zonal_configuration_that_cannot_work_fails_with_no_host_touched(fleet
     assert run.rc != 0
     assert message in one_line(run.output)
     assert_untouched(six, six.hosts)
-    assert not list((ledger / "locks").glob("*"))
+    assert not active_locks(ledger)
 
 
 # ----- update_outdated_instances_only -----------------------------------------------------------------------------

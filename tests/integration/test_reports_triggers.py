@@ -164,7 +164,8 @@ def test_reports_triggers_and_history(fleet, aws, topic, webhook, silent_webhook
     assert [d["deployment_id"] for d in listed["deployments"]] == [failed["deployment_id"], good["deployment_id"]]
     assert [d["status"] for d in listed["deployments"]] == ["Failed", "Succeeded"]
     assert listed["deployments"][1]["deployment_overview"]["Succeeded"] == 2
-    assert f"Damaged record skipped: {ledger / 'deployments' / 'd-DAMAGED00.json'}" in " ".join(output.split())
+    assert f"Damaged deployment record {ledger / 'deployments' / 'd-DAMAGED00.json'} skipped" in " ".join(
+        output.split())
     rc, only_failed, output = run_on_controller(INFO, {"ledger": str(ledger), "application_name": "webapp",
                                                        "deployment_group_name": "prod", "statuses": ["Failed"]})
     assert [d["deployment_id"] for d in only_failed["deployments"]] == [failed["deployment_id"]]

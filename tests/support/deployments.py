@@ -182,3 +182,9 @@ def ledger_digest(ledger: Path) -> dict[str, str]:
     """Every file of the ledger and its sha256."""
     return {str(path.relative_to(ledger)): hashlib.sha256(path.read_bytes()).hexdigest()
             for path in sorted(ledger.rglob("*")) if path.is_file()} if ledger.is_dir() else {}
+
+
+def active_locks(ledger: Path) -> list[dict]:
+    """The ledger's group locks still held or waiting in Ready (a released lock stays behind, marked released)."""
+    locks = [json.loads(path.read_text()) for path in sorted((ledger / "locks").glob("*.json"))]
+    return [lock for lock in locks if lock.get("state") != "released"]

@@ -23,7 +23,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_gro
     plan_inventory,
     sanitise_group_name,
 )
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.ledger import deployment_group_id
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_ids import deployment_group_id
 
 
 def one_group(settings, app="webapp", name="prod"):

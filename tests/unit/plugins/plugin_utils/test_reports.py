@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from xml.etree import ElementTree
 
-from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger_local import open_ledger
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger import open_ledger
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.reports import junit_xml, write_reports
 
 from sample_records import finished_record
