@@ -188,3 +188,34 @@ def test_a_trigger_typo_is_refused_with_the_event_names(fleet, tmp_path):
     assert "DeploymentSucess" in run.output and "DeploymentSuccess" in run.output and "InstanceReady" in run.output
     assert records(ledger) == []
     assert not Path(one.path(one.hosts[0], "/var/www/webapp")).exists()
+
+
+def test_an_s3_ledger_keeps_the_reports_and_the_history(fleet, aws, tmp_path):
+    one = fleet(1)
+    s3 = boto3.client("s3", endpoint_url=aws["endpoint_url"], region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3.create_bucket(Bucket="history")
+    aws_input = {"endpoint_url": aws["endpoint_url"], "region": "us-east-1"}
+    extra = deployment_vars(tmp_path / "unused", local(make_revision(tmp_path / "r", "1")), aws=aws_input)
+    del extra["codedeploy_ledger_dir"]
+    extra["codedeploy_ledger"] = "s3://history/webapp"
+    run = one.playbook(DEPLOY, extra_vars=extra)
+    assert run.rc == 0, run.output
+    keys = [entry["Key"] for entry in s3.list_objects_v2(Bucket="history", Prefix="webapp/")["Contents"]]
+    (record_key,) = [key for key in keys if key.startswith("webapp/deployments/")]
+    deployment_id = Path(record_key).stem
+    assert {f"webapp/reports/{deployment_id}.xml", f"webapp/reports/{deployment_id}.html"} <= set(keys)
+    page = tmp_path / "report.html"
+    page.write_bytes(s3.get_object(Bucket="history", Key=f"webapp/reports/{deployment_id}.html")["Body"].read())
+    assert f'data-instance="{one.hosts[0]}" data-status="Succeeded"' in dom(page)
+
+    env = {name: value for name, value in aws.items() if name.startswith("AWS_")}
+    rc, listed, output = run_on_controller(INFO, {"ledger": "s3://history/webapp", "aws": aws_input,
+                                                  "application_name": "webapp", "deployment_group_name": "prod"},
+                                           env=env)
+    assert rc == 0, output
+    assert [(d["deployment_id"], d["status"]) for d in listed["deployments"]] == [(deployment_id, "Succeeded")]
+    rc, whole, output = run_on_controller(INFO, {"ledger": "s3://history/webapp", "aws": aws_input,
+                                                 "deployment_id": deployment_id}, env=env)
+    assert rc == 0, output
+    assert [entry["instance_id"] for entry in whole["deployments"][0]["instances"]] == one.hosts
