@@ -414,6 +414,9 @@ class ActionModule(ActionBase):
                 outcome.update(outcome="stopped by its controller", record=closed)
         record = outcome["record"]
         stopped_here = outcome["outcome"] == "stopped"
+        if stopped_here and record:
+            self._notify(record, "DeploymentStop")
+            outcome.update(write_reports(ledger, record))
         return {"changed": True, **outcome, "deployment_group_id": group_id,
                 "rollback_requested": bool(stopped_here and record and rollback_requested(
                     record, (record.get("options") or {}).get("auto_rollback"))),

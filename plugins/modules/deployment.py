@@ -88,7 +88,11 @@ options:
     description: A custom minimum C({type, value}) (V(create)).
     type: dict
   options:
-    description: Per-deployment options stored in the record (V(create)).
+    description:
+      - Per-deployment options stored in the record (V(create)).
+      - C(trigger_configurations), as the role's C(codedeploy_trigger_configurations), are checked at V(create);
+        their events are sent as they happen (V(create), V(start), V(gate), V(record), V(finish), V(stop)), a
+        failed delivery being a warning.
     type: dict
   creator:
     description: C(user) or C(codeDeployRollback) (V(create)).
@@ -270,6 +274,14 @@ ready:
   description: The deployment waits in Ready (V(finish)) — C(since), C(until), C(wait_time_in_minutes).
   returned: when a blue/green deployment stops in Ready (STOP_DEPLOYMENT)
   type: dict
+report_path:
+  description: Where the deployment's JUnit report is (V(finish), or V(stop) when it stopped the deployment).
+  returned: when the deployment ended
+  type: str
+html_report_path:
+  description: Where the deployment's HTML report is (V(finish), or V(stop) when it stopped the deployment).
+  returned: when the deployment ended
+  type: str
 stopped:
   description: V(resume) found the Ready wait over and stopped the deployment.
   returned: step is resume
