@@ -71,7 +71,7 @@ class ActionModule(ActionBase):
         if step not in STEPS:
             raise AnsibleActionFail(f"step must be one of {', '.join(STEPS)}, not {step!r}")
         self._hostvars = (task_vars or {}).get("hostvars", {})
-        self._trigger_warnings: list = []
+        self._delivery_warnings: list = []
         try:
             ledger = open_ledger(args.get("ledger") or args.get("ledger_dir"), args.get("aws"))
             result.update(getattr(self, f"_{step}")(ledger, args))
@@ -79,7 +79,7 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(str(error))
         except (TrafficError, OperatorError) as error:
             raise AnsibleActionFail(error.message)
-        warnings = list(ledger.warnings) + self._trigger_warnings
+        warnings = list(ledger.warnings) + self._delivery_warnings
         if warnings:
             result["warnings"] = list(result.get("warnings") or []) + warnings
         return result
@@ -88,7 +88,7 @@ class ActionModule(ActionBase):
         """The record's triggers for ``event``, at the moment it happens (none in check mode); a failed delivery is
         a warning, in the result and in the record's messages."""
         if not self._task.check_mode:
-            self._trigger_warnings += notify(record, event, instance_ids)
+            self._delivery_warnings += notify(record, event, instance_ids)
 
     # ----- create ------------------------------------------------------------------------------------------
     def _create(self, ledger: Ledger, args: dict) -> dict:
@@ -346,7 +346,7 @@ class ActionModule(ActionBase):
         ledger.release(record["deployment_group_id"], record["deployment_id"])
         succeeded = marked_instances(record) if record["status"] == "Succeeded" else []
         return {"changed": True, "record": record, "rollback_requested": rollback,
-                "succeeded_instances": succeeded, **write_reports(ledger, record),
+                "succeeded_instances": succeeded, **write_reports(ledger, record, self._delivery_warnings),
                 "record_path": ledger.record_location(record["deployment_id"])}
 
     def _terminate_ec2(self, record: dict, stage: dict) -> None:
@@ -416,7 +416,7 @@ class ActionModule(ActionBase):
         stopped_here = outcome["outcome"] == "stopped"
         if stopped_here and record:
             self._notify(record, "DeploymentStop")
-            outcome.update(write_reports(ledger, record))
+            outcome.update(write_reports(ledger, record, self._delivery_warnings))
         return {"changed": True, **outcome, "deployment_group_id": group_id,
                 "rollback_requested": bool(stopped_here and record and rollback_requested(
                     record, (record.get("options") or {}).get("auto_rollback"))),

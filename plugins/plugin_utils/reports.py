@@ -36,8 +36,15 @@ def junit_xml(record: dict[str, Any]) -> str:
     return ElementTree.tostring(root, encoding="unicode", xml_declaration=True)
 
 
-def write_reports(ledger: Any, record: dict[str, Any]) -> dict[str, str]:
-    """Both reports of ``record`` into the ledger's ``reports/``; where each one is."""
+def write_reports(ledger: Any, record: dict[str, Any], warnings: list[str]) -> dict[str, str]:
+    """Both reports of ``record`` into the ledger's ``reports/``; where each one is. A report that cannot be written
+    is a warning (added to ``warnings``): the deployment it reports on is over."""
     deployment_id = record["deployment_id"]
-    return {"report_path": ledger.put_report(deployment_id, "xml", junit_xml(record)),
-            "html_report_path": ledger.put_report(deployment_id, "html", render_html(record))}
+    written = {}
+    for key, extension, render in (("report_path", "xml", junit_xml), ("html_report_path", "html", render_html)):
+        try:
+            written[key] = ledger.put_report(deployment_id, extension, render(record))
+        except Exception as error:  # pylint: disable=broad-except  # a report never fails a finished deployment
+            warnings.append(f"The {extension.upper()} report of deployment {deployment_id} could not be written to "
+                            f"{ledger.location}: {error}")
+    return written

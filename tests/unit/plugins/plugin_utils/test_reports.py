@@ -22,8 +22,18 @@ def test_junit_has_a_case_per_instance_and_the_failure():
 
 
 def test_both_reports_land_in_the_ledger(tmp_path):
-    written = write_reports(open_ledger(str(tmp_path)), finished_record())
+    warnings = []
+    written = write_reports(open_ledger(str(tmp_path)), finished_record(), warnings)
+    assert warnings == []
     assert written == {"report_path": str(tmp_path / "reports" / "d-AAAAAAAAA.xml"),
                        "html_report_path": str(tmp_path / "reports" / "d-AAAAAAAAA.html")}
     assert (tmp_path / "reports" / "d-AAAAAAAAA.xml").read_text().startswith("<?xml")
     assert (tmp_path / "reports" / "d-AAAAAAAAA.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_a_report_that_cannot_be_written_is_a_warning(tmp_path):
+    (tmp_path / "reports").write_text("a file where the reports directory should be")
+    warnings = []
+    assert write_reports(open_ledger(str(tmp_path)), finished_record(), warnings) == {}
+    assert len(warnings) == 2 and warnings[0].startswith(
+        f"The XML report of deployment d-AAAAAAAAA could not be written to {tmp_path}: ")
