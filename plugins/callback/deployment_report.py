@@ -215,4 +215,4 @@ class CallbackModule(CallbackBase):
         for line in table_lines(record):
             self._display.display(line)
         if report_path:
-            self._display.display(f"Record: {record_path}; JUnit report: {report_path}; HTML report: {html_report_path}")
+            self._display.display(f"Record: {record_path}; reports: {report_path} (JUnit), {html_report_path} (HTML)")

@@ -16,6 +16,9 @@ from typing import Any, Optional
 
 STATUS_COLOURS = {"Succeeded": "#2e7d32", "Failed": "#c62828", "Skipped": "#9e9e9e", "Pending": "#cfd8dc",
                   "InProgress": "#1565c0", "Ready": "#6a1b9a", "Stopped": "#ef6c00", "Created": "#78909c"}
+EVENT_HEADINGS = "".join(f"<th>{heading}</th>" for heading in (
+    "Event", "Status", "Started (UTC)", "Duration", "Script", "Error code", "Message"))
+LEGEND_STATUSES = ("Succeeded", "Failed", "Skipped", "InProgress", "Pending")
 ROW_HEIGHT = 22
 LABEL_WIDTH = 220
 PLOT_WIDTH = 900
@@ -239,7 +242,8 @@ def instance_details(entry: dict[str, Any]) -> str:
         diagnostics = event.get("diagnostics") or {}
         rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in (
             escape(event.get("lifecycle_event_name")), status_badge(event.get("status")),
-            escape(time_of_day(event.get("start_time"))), escape(duration_text(event.get("start_time"), event.get("end_time"))),
+            escape(time_of_day(event.get("start_time"))),
+            escape(duration_text(event.get("start_time"), event.get("end_time"))),
             escape(diagnostics.get("script_name")), escape(diagnostics.get("error_code")),
             escape(diagnostics.get("message")))) + "</tr>")
         if diagnostics.get("log_tail"):
@@ -248,8 +252,7 @@ def instance_details(entry: dict[str, Any]) -> str:
     kind = f" ({escape(entry['instance_type'])})" if entry.get("instance_type") else ""
     return (f'<details class="instance" id="instance-{name}"{" open" if entry.get("status") == "Failed" else ""}>'
             f"<summary>{name}{kind} {status_badge(entry.get('status'))}</summary>"
-            '<table class="events"><tr><th>Event</th><th>Status</th><th>Started (UTC)</th><th>Duration</th><th>Script</th>'
-            f"<th>Error code</th><th>Message</th></tr>{''.join(rows)}</table>{''.join(tails)}</details>")
+            f'<table class="events"><tr>{EVENT_HEADINGS}</tr>{"".join(rows)}</table>{"".join(tails)}</details>')
 
 
 def render_html(record: dict[str, Any]) -> str:
@@ -257,12 +260,10 @@ def render_html(record: dict[str, Any]) -> str:
     deployment_id = escape(record.get("deployment_id"))
     summary = "".join(f"<tr><td>{escape(label)}</td><td>{value}</td></tr>" for label, value in summary_rows(record))
     messages = record.get("deployment_status_messages") or []
-    message_list = (("<h2>Messages</h2><ul class=\"messages\">" + "".join(f"<li>{escape(message)}</li>"
-                                                                          for message in messages) + "</ul>")
-                    if messages else "")
-    legend = "".join(f'<span><i style="background:{colour}"></i>{escape(status)}</span>'
-                     for status, colour in STATUS_COLOURS.items() if status in ("Succeeded", "Failed", "Skipped",
-                                                                                 "InProgress", "Pending"))
+    items = "".join(f"<li>{escape(message)}</li>" for message in messages)
+    message_list = f'<h2>Messages</h2><ul class="messages">{items}</ul>' if messages else ""
+    legend = "".join(f'<span><i style="background:{STATUS_COLOURS[status]}"></i>{status}</span>'
+                     for status in LEGEND_STATUSES)
     details = "".join(instance_details(entry) for entry in record.get("instances") or [])
     return (
         "<!DOCTYPE html>\n"

@@ -38,8 +38,8 @@ def test_page_has_summary_timeline_and_details():
     page = render_html(record)
     tags = parsed(page)
     rows = [attrs for tag, attrs in tags if tag == "g" and attrs.get("class") == "instance-row"]
-    assert [(row["data-instance"], row["data-status"]) for row in rows] == [("web-1", "Succeeded"),
-                                                                           ("web-2", "Failed")]
+    assert [(row["data-instance"], row["data-status"]) for row in rows] == [
+        ("web-1", "Succeeded"), ("web-2", "Failed")]
     assert len([attrs for tag, attrs in tags if tag == "rect" and attrs.get("class") == "event"]) == 12
     assert len([attrs for tag, attrs in tags if tag == "g" and attrs.get("class") == "wave"]) == 1
     assert ("details", {"class": "instance", "id": "instance-web-2", "open": None}) in tags
