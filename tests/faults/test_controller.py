@@ -1,0 +1,122 @@
+# Copyright: fleetops.codedeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Faults of the controller and of its ledger: a controller killed at each step of a deployment, a damaged record.
+
+Each scenario checks what the next run says, the ledger and the hosts."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT, _bin, ansible_env
+from support.deployments import (APP_DESTINATION, HOLD_FILE, REPORT_CALLBACK, active_locks, deploy, deployment_vars,
+                                 local, make_revision, records)
+
+ONE_AT_A_TIME = {"deployment_config_name": "CodeDeployDefault.OneAtATime"}
+ROLLBACK = {"auto_rollback": {"enabled": True, "events": ["DEPLOYMENT_FAILURE"]}}
+
+
+def start(fleet, ledger: Path, revision: dict, **inputs) -> subprocess.Popen:
+    argv = [_bin("ansible-playbook"), "-i", str(fleet.inventory), "fleetops.codedeploy.deploy",
+            "-e", json.dumps(deployment_vars(ledger, revision, **inputs))]
+    return subprocess.Popen(argv, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=ansible_env(fleet.fleet, {**fleet.env_extra, **REPORT_CALLBACK}),
+                            start_new_session=True)
+
+
+def kill_when(process: subprocess.Popen, ledger: Path, moment, timeout: float = 180) -> list[dict]:
+    """SIGKILL the controller (its whole process group) as soon as the ledger shows ``moment``; the records then."""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            assert process.poll() is None, "the deployment ended before the moment to kill it"
+            try:
+                found = records(ledger)
+            except ValueError:  # a record being replaced at this very moment
+                found = []
+            if found and moment(found):
+                return found
+            time.sleep(0.1)
+        raise AssertionError("the deployment never reached the moment to kill it")
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def hold(fleet, on: bool) -> None:
+    for host in fleet.hosts:  # ValidateService waits while the file exists
+        fleet.ssh(host, f"touch {HOLD_FILE}" if on else f"rm -f {HOLD_FILE}")
+
+
+def versions(fleet) -> list[str]:
+    return [fleet.path(host, f"{APP_DESTINATION}/VERSION").read_text().strip() for host in fleet.hosts]
+
+
+def created_not_started(found: list[dict]) -> bool:
+    return found[-1]["status"] == "Created"
+
+
+def in_a_wave(found: list[dict]) -> bool:
+    return found[-1]["status"] == "InProgress" and bool(found[-1]["waves"])
+
+
+def rollback_in_a_wave(found: list[dict]) -> bool:
+    return found[-1]["creator"] == "codeDeployRollback" and in_a_wave(found)
+
+
+@pytest.mark.parametrize("moment", [created_not_started, in_a_wave, rollback_in_a_wave],
+                         ids=["during-the-survey", "mid-wave", "during-the-rollback"])
+def test_a_controller_killed_at_a_step_is_closed_by_the_next_run_which_deploys(fleet, tmp_path, moment):
+    two = fleet(2)
+    ledger = tmp_path / "ledger"
+    assert deploy(two, ledger, local(make_revision(tmp_path / "v1", "1")), **ONE_AT_A_TIME).rc == 0
+    failing = moment is rollback_in_a_wave
+    v2 = local(make_revision(tmp_path / "v2", "2", fail_hosts=two.hosts[:1] if failing else ()))
+    hold(two, moment is in_a_wave)
+    running = start(two, ledger, v2, **ONE_AT_A_TIME, **(ROLLBACK if failing else {}))
+    held = []
+
+    def hold_the_rollback(found: list[dict]) -> bool:
+        """v2's first wave fails at once; the rollback that follows is held in its ValidateService."""
+        if not held and len(found) > 1 and found[1]["status"] == "Failed":
+            hold(two, True)
+            held.append(True)
+        return moment(found)
+
+    kill_when(running, ledger, hold_the_rollback if failing else moment)
+    hold(two, False)
+    killed = records(ledger)[-1]
+
+    run = deploy(two, ledger, local(make_revision(tmp_path / "v3", "3")), **ONE_AT_A_TIME)
+
+    assert run.rc == 0, run.output
+    assert (f"Deployment {killed['deployment_id']} was left active by a controller that stopped renewing its lock"
+            in " ".join(run.output.split()))
+    closed = next(r for r in records(ledger) if r["deployment_id"] == killed["deployment_id"])
+    assert (closed["status"], closed["error_information"]["code"]) == ("Failed", "INTERNAL_ERROR")
+    assert all(entry["status"] in ("Succeeded", "Failed", "Skipped") for entry in closed["instances"])
+    assert records(ledger)[-1]["status"] == "Succeeded"
+    assert versions(two) == ["3", "3"]
+    assert not active_locks(ledger)
+
+
+def test_a_damaged_record_is_named_and_skipped_and_blocks_no_deployment(fleet, tmp_path):
+    one = fleet(1)
+    ledger = tmp_path / "ledger"
+    assert deploy(one, ledger, local(make_revision(tmp_path / "v1", "1"))).rc == 0
+    (first,) = records(ledger)
+    damaged = ledger / "deployments" / f"{first['deployment_id']}.json"
+    damaged.write_text(damaged.read_text()[:200])  # cut short, as a full disk or a killed copy leaves it
+
+    run = deploy(one, ledger, local(make_revision(tmp_path / "v2", "2")))
+
+    assert run.rc == 0, run.output
+    assert f"Damaged deployment record {damaged} skipped" in " ".join(run.output.split())
+    assert versions(one) == ["2"]
+    assert len(damaged.read_text()) == 200, "the damaged record is left for the operator to repair"
