@@ -55,11 +55,18 @@ options:
 extends_documentation_fragment:
   - fleetops.codedeploy.aws
 attributes:
+  action:
+    description: Runs on the controller as an action plugin.
+    support: full
   check_mode:
+    description: Only reads the ledger, in check mode too.
     support: full
   diff_mode:
+    description: Nothing changes, so there is no diff.
     support: none
   platform:
+    description: The controller.
+    support: full
     platforms: posix
 notes:
   - O(aws) is used when the ledger is in S3.

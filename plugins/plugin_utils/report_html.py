@@ -152,7 +152,7 @@ class Scale:
             return None
         return LABEL_WIDTH + PLOT_WIDTH * (moment - self.first).total_seconds() / self.span
 
-    def bar(self, start: Optional[str], end: Optional[str]) -> Optional[tuple[float, float]]:
+    def extent(self, start: Optional[str], end: Optional[str]) -> Optional[tuple[float, float]]:
         """(x, width) of what ran from ``start`` to ``end`` (to the end of the plot while it runs)."""
         begin = self.x(start)
         if begin is None:
@@ -175,7 +175,7 @@ def _waves(record: dict[str, Any], scale: Scale, height: int) -> list[str]:
     """Each wave as a shaded band from its start to its end, its start a dashed line named W1, W2, ..."""
     parts = []
     for wave in record.get("waves") or []:
-        placed = scale.bar(wave.get("start_time"), wave.get("end_time"))
+        placed = scale.extent(wave.get("start_time"), wave.get("end_time"))
         if placed is None:
             continue
         x, width = placed
@@ -190,7 +190,7 @@ def _waves(record: dict[str, Any], scale: Scale, height: int) -> list[str]:
                      'stroke-dasharray="4 3"/>'
                      f'<text x="{x + 2:.1f}" y="10" fill="#3949ab">{escape(name)}</text></g>')
     for stage in (record.get("blue_green") or {}).get("stages") or []:
-        placed = scale.bar(stage.get("start_time"), stage.get("complete_time"))
+        placed = scale.extent(stage.get("start_time"), stage.get("complete_time"))
         if placed is not None:
             parts.append(f'<g class="stage"><title>{escape("Stage " + str(stage.get("name")))}</title>'
                          f'<rect x="{placed[0]:.1f}" y="{AXIS_HEIGHT - 4}" width="{placed[1]:.1f}" height="3" '
@@ -206,7 +206,7 @@ def _instance_row(entry: dict[str, Any], y: int, scale: Scale) -> str:
              f'fill="{STATUS_COLOURS.get(entry.get("status") or "", "#616161")}"/>'
              f'<text x="16" y="{y + 15}">{escape(label[:32])}</text>']
     for event in entry.get("lifecycle_events") or []:
-        placed = scale.bar(event.get("start_time"), event.get("end_time"))
+        placed = scale.extent(event.get("start_time"), event.get("end_time"))
         if placed is None:
             continue
         title = (f"{name} {event.get('lifecycle_event_name')}: {event.get('status')} "
