@@ -470,8 +470,10 @@ def rollback_fleets(ledger: Ledger, rollback_of: Optional[str], targets: list, g
 
 
 def revision_source(revision: dict) -> dict:
-    """Where a recorded revision came from (what codedeploy_revision gave), without what the fetch learned."""
-    return {key: value for key, value in revision.items() if key in REVISION_SOURCE_KEYS and value is not None}
+    """Where a recorded revision came from (what codedeploy_revision gave), without what the fetch learned: the
+    bundle type of a git or local revision is the fetch's (a directory is packed), an S3 one's was given."""
+    keys = REVISION_SOURCE_KEYS if revision.get("source") == "s3" else set(REVISION_SOURCE_KEYS) - {"bundle_type"}
+    return {key: value for key, value in revision.items() if key in keys and value is not None}
 
 
 def survey_health(info):

@@ -62,7 +62,7 @@ EVENTS_WITHOUT_SCRIPTS = {
 }
 SCRIPT_EVENTS = tuple(event for event in LIFECYCLE_EVENTS if event not in EVENTS_WITHOUT_SCRIPTS)
 DEPLOYMENT_TYPES = ("IN_PLACE", "BLUE_GREEN")
-DEPLOYMENT_CREATORS = ("user", "codeDeployRollback")
+DEPLOYMENT_CREATORS = ("user", "codeDeployRollback", "autoscaling")
 BUNDLE_ENV_NAMES = ("BUNDLE_BUCKET", "BUNDLE_KEY", "BUNDLE_VERSION", "BUNDLE_ETAG", "BUNDLE_COMMIT")
 # The agent deletes these from its own environment at start-up, so scripts never see them.
 AGENT_STRIPPED_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_CREDENTIAL_FILE")

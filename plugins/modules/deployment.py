@@ -91,7 +91,7 @@ options:
     description: Per-deployment options stored in the record (V(create)).
     type: dict
   creator:
-    description: C(user) or C(codeDeployRollback) (V(create)).
+    description: C(user), C(codeDeployRollback) or C(autoscaling) (V(create)).
     type: str
   rollback_of:
     description: The deployment this one rolls back (V(create)).

@@ -62,9 +62,9 @@ options:
     choices: [IN_PLACE, BLUE_GREEN]
     default: IN_PLACE
   deployment_creator:
-    description: C(user), or C(codeDeployRollback) for a rollback.
+    description: C(user), C(codeDeployRollback) for a rollback, or C(autoscaling) for a catch-up deployment.
     type: str
-    choices: [user, codeDeployRollback]
+    choices: [user, codeDeployRollback, autoscaling]
     default: user
   file_exists_behavior:
     description: The deployment's file_exists_behavior; the AppSpec's own key wins.
@@ -187,7 +187,7 @@ def main() -> None:
             bundle_env=dict(type="dict", default={}),
             traffic=dict(type="dict"),
             deployment_type=dict(type="str", default="IN_PLACE", choices=["IN_PLACE", "BLUE_GREEN"]),
-            deployment_creator=dict(type="str", default="user", choices=["user", "codeDeployRollback"]),
+            deployment_creator=dict(type="str", default="user", choices=["user", "codeDeployRollback", "autoscaling"]),
             file_exists_behavior=dict(type="str", default="DISALLOW", choices=["DISALLOW", "OVERWRITE", "RETAIN"]),
             ignore_application_stop_failures=dict(type="bool", default=False),
             max_revisions=dict(type="int", default=5),

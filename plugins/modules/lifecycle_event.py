@@ -84,7 +84,7 @@ options:
   deployment_creator:
     description: Who created the deployment; V(codeDeployRollback) for an automatic rollback.
     type: str
-    choices: [user, codeDeployRollback]
+    choices: [user, codeDeployRollback, autoscaling]
     default: user
   kill_grace_seconds:
     description: Seconds between SIGTERM and SIGKILL to a script's process group at its timeout.
