@@ -218,6 +218,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_roo
     DEPLOYMENT_ARGUMENT_SPEC,
     DeploymentRootError,
 )
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import unexpected_error_message
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.hooks import (
     DEPLOYMENT_CREATORS,
     DEPLOYMENT_TYPES,
@@ -263,6 +264,8 @@ def main() -> None:
         result = run_event(request)
     except (EventRequestError, DeploymentRootError) as error:
         module.fail_json(msg=str(error))
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        module.fail_json(msg=unexpected_error_message(request.event, error))
     for warning in result.warnings:
         module.warn(warning)
     if result.status == STATUS_FAILED:

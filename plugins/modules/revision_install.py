@@ -182,6 +182,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_roo
     DeploymentRootError,
     validate_identifiers,
 )
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import unexpected_error_message
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.install_plan import (
     FILE_EXISTS_BEHAVIORS,
     Copy,
@@ -227,6 +228,8 @@ def main() -> None:
                                params["file_exists_behavior"])
     except (InstallError, AppSpecError) as error:
         module.fail_json(msg=error.message)
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        module.fail_json(msg=unexpected_error_message("Install", error))
 
     deployment_dir = layout.deployment_dir(deployment_id)
     changed = bool(plan.removed or plan.instructions) or layout.last_successful_dir() != deployment_dir
@@ -240,9 +243,10 @@ def main() -> None:
         install_revision(layout, deployment_id, plan, module.run_command, result)
     except InstallError as error:
         module.fail_json(msg=error.message, **partial_report(plan, result))
-    except OSError as error:
-        module.fail_json(msg=f"The Install stopped: {error}. What it installed so far is listed in "
-                             f"{layout.cleanup_file} and is removed by the next Install.",
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        # A full disk, say: the host is left as the agent leaves it, and the next Install cleans up.
+        module.fail_json(msg=f"{unexpected_error_message('Install', error)} What it installed so far is listed"
+                             f" in {layout.cleanup_file} and is removed by the next Install.",
                          **partial_report(plan, result))
     module.exit_json(changed=changed, diff=diff, last_successful_install=deployment_dir, **report)
 
