@@ -29,9 +29,13 @@ description:
     per object (mode, ACL, SELinux context, owner), and writes C(<deployment_group_id>_last_successful_install).
   - "Differences from the agent, on purpose: everything is planned and checked before anything is touched, so
     a DISALLOW conflict, a duplicate destination or permission, an unknown owner, a missing C(setfacl) or
-    C(semanage), or a bundle symlink that points outside the bundle fails the task with the previous install
-    still in place (the agent has already removed it when it finds a DISALLOW conflict). OVERWRITE replaces a
-    symlink at the destination instead of failing with EEXIST or writing through it."
+    C(semanage), a file where the revision needs a directory, or a bundle symlink that points outside the bundle
+    fails the task with the previous install still in place (the agent has already removed it when it finds a
+    DISALLOW conflict). A symlink at a destination exists even when it dangles: DISALLOW refuses it, RETAIN
+    keeps it, OVERWRITE replaces the link itself; the agent writes through a dangling link. A numeric C(owner) or
+    C(group) that names no user or group is an id, as with C(chown). Permissions never follow a symlink at the
+    object: an installed symlink gets its owner only (C(lchown)), never the mode, ACL or context of the file it
+    points to."
 options:
   appspec:
     description:
@@ -45,7 +49,8 @@ options:
     description:
       - What to do with a file the revision installs where a file already exists and was not installed by the
         previous deployment of this deployment group. The AppSpec's C(file_exists_behavior) wins over this.
-      - V(DISALLOW) fails the Install with the agent's message.
+      - V(DISALLOW) fails the Install with the agent's message; a symlink there counts, even a dangling one.
+      - No behaviour replaces a file by a directory the revision needs, or a directory by a file.
       - V(OVERWRITE) replaces the file; it is then recorded, so the next Install removes it.
       - V(RETAIN) keeps the existing file; it is not recorded and gets no C(permissions).
     type: str

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import time
 
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import normalise_appspec
 from support.deployments import APP_DESTINATION, DEPLOYMENT_ROOT, deploy, local, make_revision, records
 from support.faults import event_of, live_processes_naming, revision_with_hook
 from support.revisions import write_tree
@@ -108,9 +107,9 @@ def test_a_full_disk_under_a_running_hook_stops_it_at_once_and_says_so(fleet, tm
         "quiet.sh": "#!/bin/sh\necho fine\n"})
     view.path(host, f"{deployment}/logs").mkdir()
 
-    def run_event(location: str) -> dict:
-        spec = normalise_appspec({"version": 0.0, "os": "linux", "hooks": {
-            "ApplicationStart": [{"location": location, "timeout": 60}]}})[0]
+    def run_event(location: str, timeout: int) -> dict:
+        spec = {"version": "0.0", "os": "linux", "files": [], "permissions": [], "hooks": {
+            "ApplicationStart": [{"location": location, "timeout": timeout, "runas": None, "sudo": False}]}}
         return view.results(host, "fleetops.codedeploy.lifecycle_event", {
             "event": "ApplicationStart", "deployment_id": deployment_id, "deployment_group_id": group_id,
             "deployment_group_name": "web", "application_name": "web", "appspec": spec,
@@ -121,7 +120,7 @@ def test_a_full_disk_under_a_running_hook_stops_it_at_once_and_says_so(fleet, tm
     assert mounted.rc == 0, mounted.output
     try:
         started = time.monotonic()
-        failed = run_event("chatty.sh")
+        failed = run_event("chatty.sh", 60)
         elapsed = time.monotonic() - started
         assert live_processes_naming(marker) == []
     finally:
@@ -135,6 +134,6 @@ def test_a_full_disk_under_a_running_hook_stops_it_at_once_and_says_so(fleet, tm
     assert "Traceback" not in json.dumps(failed) and elapsed < 30  # stopped at once, not at the 60 s deadline
     assert failed["scripts"][0]["rc"] is None and failed["scripts"][0]["duration"] < 30
     assert not view.path(host, f"{DEPLOYMENT_ROOT}/ongoing-deployment/{deployment_id}").exists()
-    # With space again, the event runs.
-    assert run_event("quiet.sh")["status"] == "Succeeded"
+    # With space again, the event runs; a timeout of 400 digits is a deadline never reached, not a crash.
+    assert run_event("quiet.sh", int("9" * 400))["status"] == "Succeeded"
     assert "[stdout]fine" in view.path(host, f"{deployment}/logs/scripts.log").read_text()
