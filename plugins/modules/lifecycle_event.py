@@ -29,14 +29,14 @@ description:
   - Scripts run in C(/opt/codedeploy-agent), the working directory the agent's init script gives hooks, or in
     C(/) where that directory does not exist. Scripts should not depend on it; C($(dirname "$0")) is the
     revision's script directory.
-  - The environment is that of the agent's service, whatever session started the module - C(PATH) is
+  - "The environment is that of the agent's service, whatever session started the module - C(PATH) is
     C(/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin), C(HOME) the home of the user the module
     runs as, and the system locale (C(LANG), C(LANGUAGE) and C(LC_*) as C(/etc/locale.conf), else
     C(/etc/default/locale), sets them) - plus C(LIFECYCLE_EVENT), C(DEPLOYMENT_ID), C(APPLICATION_NAME),
     C(DEPLOYMENT_GROUP_NAME), C(DEPLOYMENT_GROUP_ID) and the bundle variables of O(bundle_env). Nothing else:
     no C(SSH_*), C(TERM) or AWS credentials, and no terminal (stdin is C(/dev/null), stdout and stderr are
     pipes, and the session has no controlling terminal). C(su) sets C(HOME), C(SHELL), C(USER) and
-    C(LOGNAME) for O(appspec) C(runas) users; C(sudo) may reset the environment according to the host's sudoers.
+    C(LOGNAME) for O(appspec) C(runas) users; C(sudo) may reset the environment according to the host's sudoers."
   - "At a script's timeout its process group gets SIGTERM, then SIGKILL after O(kill_grace_seconds): nothing
     it started in its group outlives the deadline (the agent sends SIGTERM only). For scripts with C(runas) or
     C(sudo), the groups of the processes below C(su) are stopped too, because C(su -c) starts the script

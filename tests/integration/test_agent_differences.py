@@ -54,7 +54,10 @@ def run_installs(fleet, tmp_path: Path, tasks: list[dict]) -> dict[str, dict]:
 def test_install_refusals_numeric_owners_and_permissions_that_stay_in_the_installed_tree(fleet, tmp_path):
     view = fleet(1)
     host = view.hosts[0]
-    path = lambda p: view.path(host, p)  # noqa: E731  (the host's file, as the machine sees it)
+
+    def path(on_host: str) -> Path:
+        return view.path(host, on_host)  # the host's file, as the machine sees it
+
     place_revisions(view, host, {
         "d-DIFFER001": {"site/index.html": "v1", "deep/a/b/c/page.html": "page"},
         "d-DIFFER002": {"site/index.html": "v2"},
