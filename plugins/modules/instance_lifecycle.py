@@ -173,6 +173,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DEPLOYMENT_ARGUMENT_SPEC, DeploymentRootError, validate_identifiers)
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import unexpected_error_message
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.instance_lifecycle import (
     LifecycleRequest, failure_message, run_lifecycle)
 
@@ -203,7 +204,12 @@ def main() -> None:
         module.fail_json(msg=str(error))
     request = LifecycleRequest(**{key: params[key] for key in LifecycleRequest.__dataclass_fields__
                                   if key in params})
-    result = run_lifecycle(request, module.run_command)
+    try:
+        result = run_lifecycle(request, module.run_command)
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        # Each event's own errors are in its record; this is what comes after them (the instance's outcome file).
+        module.fail_json(msg=unexpected_error_message("The lifecycle events " + ", ".join(request.events), error),
+                         changed=True)
     if result["status"] == "Failed":
         module.fail_json(msg=failure_message(result), changed=True, **result)
     module.exit_json(changed=True, **result)
