@@ -32,7 +32,7 @@ class ActionModule(ActionBase):
             if push_dir:
                 result["push_dir"] = push_dir
             if warning:
-                result.setdefault("warnings", []).append(warning)
+                display.warning(warning)
         return result
 
     def _prepare_push_dir(self) -> tuple[str | None, str | None]:
