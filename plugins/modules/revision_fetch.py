@@ -352,10 +352,11 @@ def main() -> None:
         except AWS_ERRORS as error:
             raise RevisionError(describe_aws_error(error, "creating the S3 client")) from None
 
+    revision_given = module.params["revision"]
+    # The task result shows the arguments it was given (-vvv): there the revision is shown as it is recorded.
+    module.params["revision"] = display_revision(revision_given)
     try:
-        revision = parse_revision(module.params["revision"])
-        # The task result shows the arguments it was given (-vvv): shown with the URL redacted, as recorded.
-        module.params["revision"] = display_revision(module.params["revision"])
+        revision = parse_revision(revision_given)
         cache = Cache(module.params["cache_dir"])
         with scratch_dir(cache, module.check_mode) as scratch:
             fetched = fetch_revision(revision, cache, scratch, module.check_mode, open_s3,
