@@ -82,8 +82,8 @@ def test_a_push_directory_another_user_made_in_a_shared_remote_tmp_is_not_used(f
     assert list(hijacked.iterdir()) == []
 
 
-def test_a_deployment_group_id_naming_a_path_outside_the_ledger_is_refused_before_anything_is_written(fleet,
-                                                                                                    tmp_path):
+def test_a_deployment_group_id_naming_a_path_outside_the_ledger_is_refused_before_anything_is_written(
+        fleet, tmp_path):
     view = fleet(1)
     ledger = tmp_path / "ledger"
     run = deploy(view, ledger, local(make_revision(tmp_path / "rev", "1")), deployment_group_id="../../escaped")

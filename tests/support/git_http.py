@@ -49,7 +49,7 @@ class GitHttpServer:
                     self.end_headers()
                     return
                 owner.served += 1
-                path, _, query = self.path.partition("?")
+                path, query = (self.path.split("?", 1) + [""])[:2]
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 env = {"PATH": os.environ["PATH"], "GIT_PROJECT_ROOT": str(owner.root), "GIT_HTTP_EXPORT_ALL": "1", "PATH_INFO": path,
                        "QUERY_STRING": query, "REQUEST_METHOD": self.command, "REMOTE_USER": "ci",
@@ -59,7 +59,7 @@ class GitHttpServer:
                        "GIT_PROTOCOL": self.headers.get("Git-Protocol", "")}
                 answer = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True,
                                         check=False).stdout
-                head, _, content = answer.partition(b"\r\n\r\n")
+                head, content = answer.split(b"\r\n\r\n", 1)
                 headers = [line.split(":", 1) for line in head.decode().split("\r\n") if ":" in line]
                 status = next((value.strip() for name, value in headers if name.lower() == "status"), "200 OK")
                 self.send_response(int(status.split()[0]))
