@@ -230,7 +230,11 @@ appspec_filename_found:
   type: str
   sample: appspec.yml
 revision:
-  description: The revision, validated and normalised; the keys of its source only.
+  description:
+    - The revision, validated and normalised; the keys of its source only.
+    - As it is recorded and shown, a user name, password or token in a URL and the values of secret query
+      parameters (a presigned URL's signature, credential and token) replaced by C(***); they are used for the
+      fetch only.
   returned: success
   type: dict
   contains:
@@ -260,12 +264,13 @@ revision:
       type: str
       sample: '"b0ccf3c1b0e7b7e1a1f2d5c8d2c9f8a1"'
     repository:
-      description: The repository, as given.
+      description: The repository, as given, credentials in it replaced by C(***).
       returned: for a git revision
       type: str
       sample: example-org/webapp
     url:
-      description: What git fetched from (a GitHub shorthand expanded, a local path made absolute).
+      description: What git fetched from (a GitHub shorthand expanded, a local path made absolute), credentials in it
+        replaced by C(***).
       returned: for a git revision
       type: str
       sample: https://github.com/example-org/webapp.git
@@ -308,6 +313,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.revision_sourc
     Git,
     RevisionError,
     bundle_env,
+    display_revision,
     fetch_revision,
     parse_revision,
     read_appspec,
@@ -346,8 +352,11 @@ def main() -> None:
         except AWS_ERRORS as error:
             raise RevisionError(describe_aws_error(error, "creating the S3 client")) from None
 
+    revision_given = module.params["revision"]
+    # The task result shows the arguments it was given (-vvv): there the revision is shown as it is recorded.
+    module.params["revision"] = display_revision(revision_given)
     try:
-        revision = parse_revision(module.params["revision"])
+        revision = parse_revision(revision_given)
         cache = Cache(module.params["cache_dir"])
         with scratch_dir(cache, module.check_mode) as scratch:
             fetched = fetch_revision(revision, cache, scratch, module.check_mode, open_s3,
@@ -372,7 +381,7 @@ def main() -> None:
     result = dict(changed=fetched.written, path=fetched.path, sha256=fetched.sha256, bundle_type=fetched.bundle_type,
                   size=size, bundle_env=bundle_env(fetched.revision, fetched.s3_object and fetched.s3_object.etag),
                   appspec_text=appspec_text, appspec=appspec, appspec_filename_found=appspec_name,
-                  revision=fetched.revision,
+                  revision=display_revision(fetched.revision),
                   cached=fetched.cached)
     if fetched.s3_object is not None:
         result.update(etag=fetched.s3_object.etag, version_id=fetched.s3_object.version_id)
