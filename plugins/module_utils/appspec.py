@@ -20,6 +20,7 @@ import json
 import math
 import os
 import re
+from dataclasses import dataclass
 from typing import Any, Iterator, Union
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils import yaml_subset
@@ -742,17 +743,35 @@ def _parse_mode(value: Any, key_parts: KeyParts) -> str | None:
 def _parse_acls(value: Any, key_parts: KeyParts) -> list[str]:
     entries = _parse_text_list(value, key_parts, "acls: ['u:deploy:rwx', 'd:g:web:r-x']")
     for index, entry in enumerate(entries):
-        _check_ace(entry, key_parts + (index,))
+        parse_ace(entry, key_parts + (index,))
     return entries
 
 
-_ACE_TYPES = {"u": "user", "user": "user", "g": "group", "group": "group", "m": "mask", "mask": "mask",
-              "o": "other", "other": "other"}
+ACE_KINDS = {"u": "user", "user": "user", "g": "group", "group": "group", "m": "mask", "mask": "mask",
+             "o": "other", "other": "other"}
 _DEFAULT_ACE_MARKS = ("d", "default")
 
 
-def _check_ace(ace: str, key_parts: KeyParts) -> None:
-    """The agent's ACL entry grammar: [d[efault]:][u[ser]|g[roup]|m[ask]|o[ther]:][name]:(perms)."""
+@dataclass(frozen=True)
+class Ace:
+    """One ACL entry of an AppSpec, as setfacl reads it."""
+
+    default: bool
+    kind: str  # user, group, mask or other
+    name: str
+    permissions: int  # rwx as 3 bits
+
+    def text(self) -> str:
+        """setfacl's long form: u:bob:7 -> user:bob:rwx."""
+        bits = "".join(letter if self.permissions & bit else "-" for letter, bit in (("r", 4), ("w", 2), ("x", 1)))
+        return "{}{}:{}:{}".format("default:" if self.default else "", self.kind, self.name, bits)
+
+
+def parse_ace(ace: str, key_parts: KeyParts = ()) -> Ace:
+    """The agent's ACL entry grammar: [d[efault]:][u[ser]|g[roup]|m[ask]|o[ther]:][name]:(perms).
+
+    An entry the agent refuses raises AppSpecError with its message (``key_parts`` says where it is).
+    """
     fields = ace.split(":")
     if not 2 <= len(fields) <= 4:
         raise AppSpecError(MSG_ACL_INVALID.format(ace), key_parts)
@@ -760,41 +779,38 @@ def _check_ace(ace: str, key_parts: KeyParts) -> None:
     default = len(prefix) == 2
     if default and prefix[0] not in _DEFAULT_ACE_MARKS:
         raise AppSpecError(MSG_ACL_INVALID.format(ace), key_parts)
-    ace_type: str | None = None
+    kind: str | None = None
     if prefix:
         tag = prefix[-1]
         if tag in _DEFAULT_ACE_MARKS and not default:  # d:name:perms
             default = True
-        elif tag in _ACE_TYPES:
-            ace_type = _ACE_TYPES[tag]
+        elif tag in ACE_KINDS:
+            kind = ACE_KINDS[tag]
         else:  # an unknown tag, or d:d:name:perms
             raise AppSpecError(MSG_ACL_INVALID.format(ace), key_parts)
-    middle_type = _ACE_TYPES.get(name)
-    if middle_type in ("mask", "other"):
+    middle_kind = ACE_KINDS.get(name)
+    if middle_kind in ("mask", "other"):
         # Without a type before it, m or o is the type (m:7 means m::7); after one, it names "mask" or "other".
-        if ace_type is None:
-            ace_type, name = middle_type, ""
+        if kind is None:
+            kind, name = middle_kind, ""
         else:
-            name = middle_type
-    ace_type = ace_type or "user"
-    if ace_type in ("mask", "other") and name:
+            name = middle_kind
+    kind = kind or "user"
+    if kind in ("mask", "other") and name:
         raise AppSpecError(MSG_ACL_INVALID.format(ace), key_parts)
-    if not default and ace_type != "mask" and not name:
+    if not default and kind != "mask" and not name:
         raise AppSpecError(MSG_ACL_BASE_ENTRY.format(ace), key_parts)
-    _check_ace_permissions(ace, permissions, key_parts)
+    return Ace(default, kind, name, _ace_permission_bits(ace, permissions, key_parts))
 
 
-def _check_ace_permissions(ace: str, permissions: str, key_parts: KeyParts) -> None:
+def _ace_permission_bits(ace: str, permissions: str, key_parts: KeyParts) -> int:
+    """An octal digit, or letters among r, w, x and -."""
     if len(permissions) == 1 and permissions in "01234567":
-        return
+        return int(permissions)
     for character in permissions:
         if character not in "rwx-":
             raise AppSpecError(MSG_ACL_CHARACTER.format(ace, character), key_parts)
-
-
-def _is_default_ace(ace: str) -> bool:
-    fields = ace.split(":")
-    return len(fields) >= 3 and fields[0] in _DEFAULT_ACE_MARKS
+    return sum(bit for letter, bit in (("r", 4), ("w", 2), ("x", 1)) if letter in permissions)
 
 
 def _parse_context(value: Any, key_parts: KeyParts) -> dict[str, str | None] | None:
@@ -867,7 +883,7 @@ def check_file_permission(permission: dict[str, Any], key_parts: KeyParts = ()) 
     if permission["except"]:
         raise AppSpecError(MSG_FILE_EXCEPT.format(_ruby_inspect(permission["except"]), permission["object"]),
                            key_parts)
-    if any(_is_default_ace(ace) for ace in permission["acls"]):
+    if any(parse_ace(ace).default for ace in permission["acls"]):
         raise AppSpecError(MSG_DEFAULT_ACL_ON_FILE, key_parts)
 
 
