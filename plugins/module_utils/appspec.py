@@ -5,8 +5,9 @@
 
 Errors carry the agent's own wording where the agent has one (including its typos), so that bundles written
 for the agent fail here with the message their authors know. The deliberate differences from the agent are
-the project's (see DESIGN.md): an unquoted ``mode: 0644`` means 0644, a quoted ``version: "0.0"`` is
-accepted, and a files source or hook location that climbs out of the bundle is an error.
+listed in the README's "Differences" table: among them, an unquoted ``mode: 0644`` means 0644, a quoted
+``version: "0.0"`` is accepted, a files source or hook location that climbs out of the bundle and a timeout
+above 3600 seconds are errors, and a byte order mark or a date, which the agent refuses, is read with a warning.
 
 Standard library only: this file also runs on target hosts, which have no PyYAML. YAML is read with PyYAML
 where it is installed (the controller), and with the collection's own loader (yaml_subset) elsewhere.

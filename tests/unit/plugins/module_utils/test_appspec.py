@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils import appspec as appspec_module
+from ansible_collections.fleetops.codedeploy.plugins.module_utils import install_plan
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import (
     LIFECYCLE_EVENTS,
     RESERVED_EVENTS,
@@ -25,6 +26,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import
     find_appspec,
     load_appspec_text,
     normalise_appspec,
+    parse_ace,
     parse_appspec,
     read_appspec_file,
 )
@@ -443,6 +445,15 @@ def test_valid_acl_entries(ace):
 def test_acl_entry_errors(ace, message):
     error = permission_error("- {{object: /srv, acls: ['u:ok:r', '{}']}}\n".format(ace))
     assert (error.message, error.key_path) == (message, "permissions[0].acls[1]")
+
+
+def test_the_installer_reads_acl_entries_with_the_validator_grammar():
+    assert install_plan.parse_ace is parse_ace  # one grammar for what is accepted and what setfacl is given
+    assert [parse_ace(ace).text() for ace in ("u:bob:7", "d:g:web:5", "m:6", "g:mask:r")] == [
+        "user:bob:rwx", "default:group:web:r-x", "mask::rw-", "group:mask:r--"]
+    with pytest.raises(AppSpecError) as caught:
+        parse_ace("u::7", ("permissions", 0, "acls", 0))
+    assert (caught.value.message, caught.value.key_path) == (acl_base_message("u::7"), "permissions[0].acls[0]")
 
 
 def context_type_message(inspected: str) -> str:
