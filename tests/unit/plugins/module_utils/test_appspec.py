@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils import appspec as appspec_module
-from ansible_collections.fleetops.codedeploy.plugins.module_utils import install_plan
+from ansible_collections.fleetops.codedeploy.plugins.module_utils import install_plan, yaml_subset
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import (
     LIFECYCLE_EVENTS,
     RESERVED_EVENTS,
@@ -847,7 +847,8 @@ BOM_WARNING = (
     "revision/appspec.yml starts with a UTF-8 byte order mark. CodeDeploy's agent reads such a file as if it held"
     ' only its first key, and refuses it (for example "unsupported operating system ()"); it is read whole here.'
     " Save it without the byte order mark if it must also deploy with the agent.")
-SAVED_BY_A_WINDOWS_EDITOR = "\ufeffversion: 0.0\r\nos: linux\r\nfiles:\r\n  - source: /\r\n    destination: /srv/web\r\n"
+SAVED_BY_A_WINDOWS_EDITOR = ("\ufeffversion: 0.0\r\nos: linux\r\nfiles:\r\n  - source: /\r\n"
+                             "    destination: /srv/web\r\n")
 
 
 @pytest.mark.parametrize("text", [
@@ -983,3 +984,13 @@ def test_the_size_limit_applies_to_given_text_and_files(tmp_path: Path):
         read_appspec_file(str(tmp_path))
     assert caught.value.message.startswith(f"Cannot read {big}: it is 104857600 bytes, and an AppSpec file is at most")
     parse_appspec(HEADER + "# padding\n" * (1024 * 1024 // 10 - 3))  # just under the limit
+
+
+@pytest.mark.parametrize("text", [
+    "a: !Ref x\n", "a: !Ref\nb: 1\n", "a: !Sub |\n  hi\n", "a: !If\n  - x\n  - y\n", "- !t k: v\n  k2: w\n",
+    "a: [!Ref b, !GetAtt [c, d]]\n", "{a: !t , b: &x 1}", "&a key: value\n", "a: &x !t 5\n", "a: !t\n- x\n",
+    "!t\nk: v\n", "--- !t\nk: v\n", "a: !Ref 2024-01-01\n", "a: !Ref 'x'\n", "a: !t yes\n", "mode: !t 0644\n",
+    "a: !Tag # c\n  b: 1\n", "a: [&x 1, &y]\n", "- &a\n  k: v\n", "a: ! 5\n", "a: !t:x/y 5\n",
+])
+def test_both_loaders_read_tags_and_anchors_alike(text):
+    assert repr(load_appspec_text(text)) == repr(yaml_subset.load(text, raw_scalar_keys=frozenset({"mode"})))
