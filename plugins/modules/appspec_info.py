@@ -219,8 +219,8 @@ appspec:
               sample: s0
     hooks:
       description:
-        - The scripts of each lifecycle event, events in the order of the file; an event without a value is
-          left out, and an empty list (C(BeforeInstall: [])) is kept, as the agent keeps it.
+        - "The scripts of each lifecycle event, events in the order of the file; an event without a value is
+          left out, and an empty list (C(BeforeInstall: [])) is kept, as the agent keeps it."
         - Each script is a dict with C(location) (relative to the bundle root, spaces stripped), C(timeout)
           (seconds, default 3600), C(runas) (a user name or V(null)) and C(sudo) (a boolean).
       type: dict

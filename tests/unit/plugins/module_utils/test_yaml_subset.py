@@ -519,8 +519,8 @@ def test_a_byte_order_mark_is_skipped():
 
 
 def test_an_empty_list_is_kept():
-    assert load("hooks:\n  BeforeInstall: []\n  AfterInstall:\n") == {"hooks": {"BeforeInstall": [],
-                                                                                 "AfterInstall": None}}
+    loaded = load("hooks:\n  BeforeInstall: []\n  AfterInstall:\n")
+    assert loaded == {"hooks": {"BeforeInstall": [], "AfterInstall": None}}
 
 
 # Integers: at most 4300 digits in any notation, so a long one is refused in linear time
