@@ -29,6 +29,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.yaml_subset im
     ALIAS_MESSAGE,
     MAX_DEPTH,
     MAX_INTEGER_DIGITS,
+    RUBY_TAG_MESSAGE,
     integer_digits_error,
 )
 
@@ -356,6 +357,8 @@ def _appspec_loader() -> Any:
             node = super().compose_node(parent, index)
             if collection:
                 self.collection_depth -= 1
+            if node.tag.startswith("!ruby/"):
+                raise yaml.composer.ComposerError(None, None, RUBY_TAG_MESSAGE.format(node.tag), node.start_mark)
             if node.tag.startswith("!"):  # a local tag such as !Ref: the node reads as if it had none
                 node.tag = self.untagged(node)
             return node

@@ -9,7 +9,8 @@ comments, flow collections on one or many lines (so JSON loads), ``---`` and ``.
 PyYAML's SafeLoader types them (YAML 1.1: ``0644`` is 420, ``yes`` is True, ``2024-01-02`` is a date).
 
 As the CodeDeploy agent's safe load (Psych 4) reads them, an anchor alone names nothing and is skipped, a local
-tag such as ``!Ref`` is skipped and its value read as if untagged, and an alias is refused ("Unknown alias").
+tag such as ``!Ref`` is skipped and its value read as if untagged (``!ruby/...`` tags are refused), and an alias
+is refused ("Unknown alias").
 Other tags (``!!str``), complex and merge keys, directives and multiple documents are refused, like every
 syntax error, with a YamlSubsetError naming the line and column; so are collections nested more than
 MAX_DEPTH deep and integers written with more than MAX_INTEGER_DIGITS digits, which would otherwise exhaust
@@ -22,7 +23,8 @@ import math
 import re
 from typing import Any, Callable, List, Optional, Tuple
 
-__all__ = ["ALIAS_MESSAGE", "MAX_DEPTH", "MAX_INTEGER_DIGITS", "YamlSubsetError", "integer_digits_error", "load"]
+__all__ = ["ALIAS_MESSAGE", "MAX_DEPTH", "MAX_INTEGER_DIGITS", "RUBY_TAG_MESSAGE", "YamlSubsetError",
+           "integer_digits_error", "load"]
 
 MAX_DEPTH = 64  # far beyond any AppSpec; keeps hostile input from exhausting the Python stack
 # Python's own limit for int(): converting longer digit strings is quadratic (CVE-2020-10735).
@@ -30,6 +32,9 @@ MAX_INTEGER_DIGITS = 4300
 # The agent's words for an alias ("Unknown alias: <name>"), with the fix; PyYAML's loader in appspec.py uses it too.
 ALIAS_MESSAGE = ("Unknown alias: {0}. The CodeDeploy agent does not follow YAML aliases such as *{0}; write the"
                  " value out in full")
+# The one kind of local tag the agent's safe load refuses instead of ignoring.
+RUBY_TAG_MESSAGE = ("the YAML tag {0} names a Ruby class, which the CodeDeploy agent refuses to load (\"Tried to load"
+                    " unspecified class\"); remove the tag")
 
 
 class YamlSubsetError(ValueError):
@@ -393,6 +398,8 @@ class _Parser:
             after = self._line()[end:end + 1]
             if not match or not (after in ("", " ", "\t") or (in_flow and after in ",]}")):
                 break
+            if match.group().startswith("!ruby/"):
+                raise self._error(RUBY_TAG_MESSAGE.format(match.group()))
             seen += self._peek()
             self.col = end
             while self._peek() == " " or (in_flow and self._peek() == "\t"):

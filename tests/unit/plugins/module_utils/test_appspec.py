@@ -910,6 +910,13 @@ def test_an_empty_event_list_is_kept_as_the_agent_keeps_it(parse):
     assert outcome["warnings"] == []
 
 
+@pytest.mark.parametrize("tag", ["!ruby/object:Deploy", "!ruby/sym"])
+def test_a_ruby_class_tag_is_refused_as_the_agent_refuses_it(parse, tag):
+    assert parse(HEADER + "x:\n  - " + tag + " name\n")["error"] == [
+        f"Cannot read appspec.yml at line 4, column 5: the YAML tag {tag} names a Ruby class, which the CodeDeploy"
+        ' agent refuses to load ("Tried to load unspecified class"); remove the tag.', "", 4, 5]
+
+
 def test_aliases_are_refused_with_the_agent_meaning(parse):
     text = HEADER + "stop: &stop\n  - location: stop.sh\nhooks:\n  ApplicationStop: *stop\n"
     assert parse(text)["error"] == [
