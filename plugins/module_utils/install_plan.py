@@ -36,10 +36,12 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequenc
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import (
     MSG_DEFAULT_ACL_ON_FILE,
     MSG_ESCAPES_BUNDLE,
+    Ace,
     AppSpecError,
     check_file_permission,
     load_revision_appspec,
     normalise_appspec,
+    parse_ace,
 )
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DeploymentRoot,
@@ -680,41 +682,6 @@ def matches_simple_glob(name: str, pattern: str) -> bool:
 
 
 # ACLs
-
-ACE_TYPES = {"u": "user", "user": "user", "g": "group", "group": "group", "m": "mask", "mask": "mask",
-             "o": "other", "other": "other"}
-
-
-@dataclass(frozen=True)
-class Ace:
-    default: bool
-    kind: str  # user, group, mask or other
-    name: str
-    permissions: int  # rwx as 3 bits
-
-    def text(self) -> str:
-        bits = "".join(letter if self.permissions & bit else "-" for letter, bit in (("r", 4), ("w", 2), ("x", 1)))
-        return "{}{}:{}:{}".format("default:" if self.default else "", self.kind, self.name, bits)
-
-
-def parse_ace(text: str) -> Ace:
-    """An ACL entry of the AppSpec (validated by appspec.py) in setfacl's long form: u:bob:7 -> user:bob:rwx."""
-    *prefix, name, permissions = text.split(":")
-    default = len(prefix) == 2 or (len(prefix) == 1 and prefix[0] in ("d", "default"))
-    kind = ACE_TYPES.get(prefix[-1]) if prefix and prefix[-1] not in ("d", "default") else None
-    if name in ("m", "mask", "o", "other"):
-        if kind is None:
-            kind, name = ACE_TYPES[name], ""
-        else:
-            name = ACE_TYPES[name]
-    return Ace(default, kind or "user", name, _permission_bits(permissions))
-
-
-def _permission_bits(permissions: str) -> int:
-    if len(permissions) == 1 and permissions in "01234567":
-        return int(permissions)
-    return sum(bit for letter, bit in (("r", 4), ("w", 2), ("x", 1)) if letter in permissions)
-
 
 def full_acl(entries: Sequence[str], mode: int) -> list[str]:
     """The ACL ``setfacl --set`` is given: the listed entries plus what the agent adds from the object's mode.

@@ -36,7 +36,10 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable, Iterator, Mapping, Optional
 from urllib.parse import urlsplit, urlunsplit
 
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import APPSPEC_FALLBACK_NAMES
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import (
+    APPSPEC_FALLBACK_NAMES,
+    check_appspec_size,
+)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import AWS_ERRORS, describe_aws_error
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.bundle import top_folder_holding_appspec
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import OperatorError
@@ -319,12 +322,12 @@ def read_appspec(path: str, bundle_type: str, appspec_filename: str = "appspec.y
     """(text, name) of the AppSpec in a bundle as the host will find it; (None, None) when there is none.
 
     Looks where Install does: ``appspec_filename``, then appspec.yaml, then appspec.yml, at the bundle root
-    after the agent's top-folder stripping.
+    after the agent's top-folder stripping. A file larger than hosts accept is refused (AppSpecError) unread.
     """
     top = stripped_top_folder(archive_entries(path, bundle_type))
     prefix = f"{top}/" if top else ""
     for name in (appspec_filename,) + APPSPEC_FALLBACK_NAMES:
-        data = _archive_file(path, bundle_type, prefix + _clean_name(name))
+        data = _archive_appspec(path, bundle_type, prefix + _clean_name(name))
         if data is not None:
             try:
                 return data.decode("utf-8"), name
@@ -333,17 +336,23 @@ def read_appspec(path: str, bundle_type: str, appspec_filename: str = "appspec.y
     return None, None
 
 
-def _archive_file(path: str, bundle_type: str, member: str) -> Optional[bytes]:
-    """The content of the regular file ``member`` of a bundle (in any of its spellings), or None."""
+def _archive_appspec(path: str, bundle_type: str, member: str) -> Optional[bytes]:
+    """The content of the regular file ``member`` of a bundle (in any of its spellings), or None.
+
+    Its size is checked from the archive's header before it is read (zipfile and tarfile read no more).
+    """
+    label = f"{member} in {path}"
     if bundle_type == "zip":
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
                 if _clean_name(info.filename) == member and not info.is_dir():
+                    check_appspec_size(info.file_size, label)
                     return archive.read(info)
         return None
     with tarfile.open(path, "r:*") as archive:
-        for info in archive.getmembers():
+        for info in archive:
             if _clean_name(info.name) == member and info.isfile():
+                check_appspec_size(info.size, label)
                 handle = archive.extractfile(info)
                 return handle.read() if handle else None
     return None

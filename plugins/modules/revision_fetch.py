@@ -13,7 +13,8 @@ author:
 description:
   - Runs on the controller. Fetches a revision once into a content-addressed cache, as a tar, tgz or zip
     bundle named by its sha256, and returns the bundle's path and sha256, the C(BUNDLE_*) variables its hooks
-    get, and the text of its AppSpec, so that the AppSpec can be validated before any host is touched.
+    get, and its AppSpec validated and normalised, before any host is touched.
+  - The AppSpec is refused unread when it is larger than hosts accept (1 MiB), and its text is not returned.
   - "S3: the object O(revision.bucket)/O(revision.key), at O(revision.version) when given. When O(revision.etag)
     is given the object's ETag must match it, quotes ignored as the CodeDeploy agent does; the task fails
     otherwise, before the object is read."
@@ -141,10 +142,9 @@ EXAMPLES = r"""
   run_once: true
   register: webapp_revision
 
-- name: Validate its AppSpec before any host is touched
-  fleetops.codedeploy.appspec_info:
-    content: "{{ webapp_revision.appspec_text }}"
-  delegate_to: localhost
+- name: Show the scripts of its AfterInstall
+  ansible.builtin.debug:
+    var: webapp_revision.appspec.hooks.AfterInstall | default([])
   run_once: true
 """
 
@@ -212,11 +212,6 @@ bundle_env:
       returned: for a git revision
       type: str
       sample: 5d41402abc4b2a76b9719d911017c592ae5d41aa
-appspec_text:
-  description: The text of the bundle's AppSpec file, or V(null) when the bundle has none.
-  returned: success
-  type: str
-  sample: "version: 0.0\nos: linux\nfiles:\n  - source: /\n    destination: /var/www/html\n"
 appspec:
   description:
     - The AppSpec, validated on the controller and normalised as M(fleetops.codedeploy.appspec_info) returns it,
@@ -364,7 +359,7 @@ def main() -> None:
             appspec_text, appspec_name = read_appspec(fetched.readable, fetched.bundle_type,
                                                       module.params["appspec_filename"])
             size = os.path.getsize(fetched.readable)
-    except RevisionError as error:
+    except (RevisionError, AppSpecError) as error:
         module.fail_json(msg=error.message)
     except OSError as error:
         module.fail_json(msg=f"cannot fetch the revision: {error}")
@@ -380,7 +375,7 @@ def main() -> None:
             module.warn(warning)
     result = dict(changed=fetched.written, path=fetched.path, sha256=fetched.sha256, bundle_type=fetched.bundle_type,
                   size=size, bundle_env=bundle_env(fetched.revision, fetched.s3_object and fetched.s3_object.etag),
-                  appspec_text=appspec_text, appspec=appspec, appspec_filename_found=appspec_name,
+                  appspec=appspec, appspec_filename_found=appspec_name,
                   revision=display_revision(fetched.revision),
                   cached=fetched.cached)
     if fetched.s3_object is not None:

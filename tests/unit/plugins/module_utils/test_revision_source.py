@@ -10,10 +10,12 @@ import os
 import shutil
 import subprocess
 import tarfile
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import AppSpecError
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.revision_source import (
     MSG_LOCAL_BUNDLE_TYPE,
     MSG_S3_BUNDLE_TYPE,
@@ -259,6 +261,26 @@ def test_appspec_falls_back_to_yaml_and_honours_the_filename(tmp_path):
     bundle = archive_tree(tree, tmp_path / "b.tar", "tar")
     assert read_appspec(str(bundle), "tar") == ("yaml", "appspec.yaml")
     assert read_appspec(str(bundle), "tar", "custom.yml") == ("custom", "custom.yml")
+
+
+@pytest.mark.parametrize("bundle_type", ["tgz", "zip"])
+def test_an_appspec_larger_than_hosts_accept_is_refused_unread(tmp_path, bundle_type):
+    tree = write_tree(tmp_path / "tree", {"appspec.yml": APPSPEC})
+    with (tree / "appspec.yml").open("r+") as appspec:
+        appspec.truncate(20 * 1024 * 1024)
+    bundle = archive_tree(tree, tmp_path / f"b.{bundle_type}", bundle_type, top_folder="webapp")
+    tracemalloc.start()
+    try:
+        with pytest.raises(AppSpecError) as caught:
+            read_appspec(str(bundle), bundle_type)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert caught.value.message == (
+        f"Cannot read webapp/appspec.yml in {bundle}: it is 20971520 bytes, and an AppSpec file is at most 1048576"
+        " bytes (1 MiB; real ones are a few kilobytes). Check that this file is the revision's AppSpec, and move"
+        " anything else out of it.")
+    assert peak < 4 * 1024 * 1024
 
 
 def test_a_top_folder_is_not_stripped_without_an_appspec_in_it(tmp_path):
