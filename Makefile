@@ -48,7 +48,7 @@ unit: deps
 # pytest-xdist workers, each with its own fleet pool: much of a test's time is waiting on SSH, hooks and timeouts.
 INTEGRATION_WORKERS ?= 2
 integration: deps
-	$(BIN)/pytest tests/integration -q -n $(INTEGRATION_WORKERS) --dist loadfile --durations=15
+	$(BIN)/pytest tests/integration tests/faults -q -n $(INTEGRATION_WORKERS) --dist loadfile --durations=15
 
 molecule: deps
 	cd extensions && $(BIN)/molecule test -s default

@@ -729,6 +729,25 @@ def _unpack(plan: DownloadPlan) -> None:
         os.unlink(marker)
     scratch = os.path.join(plan.deployment_dir, UNPACK_DIR_NAME)
     _remove(scratch)
+    try:
+        _unpack_into(plan, scratch)
+    except BaseException:
+        # A half-unpacked revision is never used (no marker), and on a full disk its space is what the next
+        # deployment, or the rollback, needs. The error that stopped it is the one to report.
+        with contextlib.suppress(OSError):
+            _remove(scratch)
+        raise
+    _remove(plan.archive_dir)
+    top = plan.inspection.stripped_top_folder
+    if top:
+        os.rename(os.path.join(scratch, top), plan.archive_dir)
+        os.rmdir(scratch)
+    else:
+        os.rename(scratch, plan.archive_dir)
+    write_atomically(marker, plan.inspection.sha256)
+
+
+def _unpack_into(plan: DownloadPlan, scratch: str) -> None:
     if plan.bundle_type == "directory":
         copy_directory(plan.src, scratch)
     else:
@@ -742,11 +761,3 @@ def _unpack(plan: DownloadPlan) -> None:
                 unpack_tar(bundle, scratch)
         except (tarfile.TarError, zipfile.BadZipFile, EOFError, RuntimeError) as error:
             raise BundleError(f"{bundle} could not be unpacked ({error}): check the bundle file and bundle_type")
-    _remove(plan.archive_dir)
-    top = plan.inspection.stripped_top_folder
-    if top:
-        os.rename(os.path.join(scratch, top), plan.archive_dir)
-        os.rmdir(scratch)
-    else:
-        os.rename(scratch, plan.archive_dir)
-    write_atomically(marker, plan.inspection.sha256)
