@@ -668,7 +668,7 @@ def read_archive_marker(deployment_dir: str) -> Optional[str]:
     try:
         with open(os.path.join(deployment_dir, ARCHIVE_MARKER_NAME), encoding="utf-8") as handle:
             return handle.read().strip() or None
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # not unpacked, or a file in the group directory
         return None
 
 

@@ -48,7 +48,7 @@ def test_a_full_disk_fails_download_or_install_clearly_and_the_rollback_restores
         _first, failed, rollback = records(ledger)
         assert statuses(failed) == {full_root: "Failed", full_destination: "Failed"}
         download = failed_event(failed, full_root)
-        assert download["lifecycle_event_name"] == "DownloadBundle"
+        assert download["lifecycle_event_name"] == "DownloadBundle", download
         assert "No space left on device" in download["diagnostics"]["message"], download
         install = failed_event(failed, full_destination)
         assert install["lifecycle_event_name"] == "Install"
@@ -101,7 +101,7 @@ def test_a_host_lost_in_a_hook_fails_alone_and_the_next_deployment_starts_with_i
     (record,) = records(ledger)
     # AllAtOnce needs one healthy instance: the two others finished and decide the outcome.
     assert record["status"] == "Succeeded", output
-    assert statuses(record) == {three.hosts[0]: "Succeeded", lost: "Failed", three.hosts[2]: "Succeeded"}
+    assert statuses(record) == {three.hosts[0]: "Succeeded", lost: "Failed", three.hosts[2]: "Succeeded"}, record
     (entry,) = [entry for entry in record["instances"] if entry["instance_id"] == lost]
     failed = [event for event in entry["lifecycle_events"] if event["status"] == "Failed"]
     assert len(failed) == 1 and "could not be reached" in failed[0]["diagnostics"]["message"], entry
@@ -124,14 +124,16 @@ def test_the_host_keeps_only_the_pushed_bundles_of_the_revisions_it_keeps(fleet,
     ledger = tmp_path / "ledger"
     store = one.path(host, STORE)
     for version in ("1", "2"):
-        assert deploy(one, ledger, local(make_revision(tmp_path / f"v{version}", version)), max_revisions=1).rc == 0
+        run = deploy(one, ledger, local(make_revision(tmp_path / f"v{version}", version)), max_revisions=1)
+        assert run.rc == 0, run.output
     # Copies into the store that a killed run left: one from an hour ago, one that may still be in progress.
     stale, young = store / f"{'0' * 64}.tar.killed.partial", store / f"{'1' * 64}.tar.running.partial"
     for partial in (stale, young):
         partial.write_bytes(b"half a bundle")
     os.utime(stale, (time.time() - 7200, time.time() - 7200))
 
-    assert deploy(one, ledger, local(make_revision(tmp_path / "v3", "3")), max_revisions=1).rc == 0
+    run = deploy(one, ledger, local(make_revision(tmp_path / "v3", "3")), max_revisions=1)
+    assert run.rc == 0, run.output
 
     first, second, third = records(ledger)
     group_dir = one.path(host, f"{DEPLOYMENT_ROOT}/{third['deployment_group_id']}")

@@ -505,3 +505,12 @@ def test_download_bundle_drops_the_pushed_bundles_of_pruned_revisions(tmp_path, 
     assert plan.pruned_bundles == [str(pushed[0])]
     assert os.listdir(store) == [pushed[2].name]
     assert "Delete pushed bundles no kept revision uses" in Path(layout.deployments_log).read_text()
+
+
+def test_the_store_pruning_reads_only_unpacked_revisions_of_group_directories(tmp_path, revision):
+    layout = DeploymentRoot(str(tmp_path / "root"), GROUP)
+    os.makedirs(layout.group_dir)
+    Path(layout.group_dir, "notes.txt").write_text("a file someone left among the revisions\n")
+    os.makedirs(layout.instructions_dir)
+    plan = deploy(tmp_path, archive_tree(revision, tmp_path / "b.tar", "tar"), "tar")
+    assert bundle.unpacked_digests(layout.root) == {plan.deployment_dir: plan.inspection.sha256}
