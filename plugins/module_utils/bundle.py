@@ -36,8 +36,8 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_roo
     bundle_store_dir,
     ongoing,
     replacing,
-    write_atomically,
     validate_deployment_group_id,
+    write_atomically,
     write_pointer,
 )
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import OperatorError
@@ -389,6 +389,7 @@ def _walk(root: str) -> Iterator[tuple[str, os.stat_result]]:
 # C0 controls, DEL and C1 controls. A newline in a name would split the line recording it in the cleanup file (and
 # in every log), the others rewrite the operator's terminal; no revision needs them.
 CONTROL_CHARACTER_PATTERN = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+CONTROL_CHARACTER_NAMES = {"\n": "a newline", "\r": "a carriage return", "\t": "a tab", "\x00": "a NUL"}
 
 
 def printable_name(name: str) -> str:
@@ -403,8 +404,7 @@ def control_character_problem(text: str) -> Optional[str]:
     if match is None:
         return None
     character = match.group()
-    named = {"\n": "a newline", "\r": "a carriage return", "\t": "a tab", "\x00": "a NUL"}.get(character,
-                                                                                            "a control character")
+    named = CONTROL_CHARACTER_NAMES.get(character, "a control character")
     return f"{named} (U+{ord(character):04X})"
 
 

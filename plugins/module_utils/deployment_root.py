@@ -136,7 +136,7 @@ def read_pointer(path: str) -> Optional[str]:
 # same directory, and for this collection exactly the path that was installed. Escapes only ever stand for those
 # characters ("\x2f" stays as it is): a line read back never gains a "/" or a "..", and so never names a path in
 # another directory — a newline in a name can no longer turn one line into two paths.
-CLEANUP_ESCAPED = re.compile(r"[\x00-\x1f\x7f-\x9f\\]|^ | $")
+CLEANUP_ESCAPED = re.compile(r"[\x00-\x1f\x7f-\x9f\\]|\A | \Z")
 CLEANUP_ESCAPE = re.compile(r"\\(\\|x(?:[01][0-9a-fA-F]|7[fF]|[89][0-9a-fA-F]|20))")
 
 

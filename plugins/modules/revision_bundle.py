@@ -27,9 +27,9 @@ description:
     works.
   - Unlike the agent, every member is checked before anything is written. A bundle with a member that has an
     absolute name or C(..), a name or link target holding a control character (a newline, a tab, ...), a symlink or
-    hard link pointing outside the bundle, a member written through a
-    symlink of the bundle, a device file or FIFO, or more unpacked bytes than O(max_unpacked_size), is refused
-    whole, with a message naming the member. A O(bundle_type=directory) source with such entries is refused too.
+    hard link pointing outside the bundle, a member written through a symlink of the bundle, a device file or FIFO,
+    or more unpacked bytes than O(max_unpacked_size), is refused whole, with a message naming the member. A
+    O(bundle_type=directory) source with such entries is refused too.
   - Archives are read with Python's tarfile and zipfile; no shell, C(tar) or C(unzip) command is run.
   - Idempotent. The digest of the unpacked bundle is kept in C(deployment-archive.sha256) in the deployment's
     directory, so the same bundle for the same deployment is not unpacked twice.

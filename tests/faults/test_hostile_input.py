@@ -190,4 +190,3 @@ def test_host_modules_refuse_a_group_id_that_is_a_path(fleet):
     assert run.rc != 0
     assert "deployment_group_id '../../../etc' is not a UUID" in run.output
     assert "passwd" not in run.output, "nothing of /etc is listed"
-
