@@ -94,7 +94,7 @@ def test_a_host_lost_in_a_hook_fails_alone_and_the_next_deployment_starts_with_i
             wait_for(lambda: hook_running(three, lost, "validate.sh"), 120, f"ValidateService to run on {lost}")
             lose_host(three, lost)
             lost_it = True
-            output, _ = play.communicate(timeout=300)
+            output = play.communicate(timeout=300)[0]
     finally:
         if lost_it:
             bring_back_host(three, lost)
