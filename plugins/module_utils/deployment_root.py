@@ -131,6 +131,27 @@ def read_pointer(path: str) -> Optional[str]:
     return content or None
 
 
+# The cleanup file holds one path a line, read back with surrounding whitespace stripped, as the agent reads it. A
+# path that a line cannot hold as it is (a control character, a backslash, a space at either end) is written with
+# escapes: "\\" for a backslash, "\xNN" for the others. Ordinary paths are written unchanged, so that the agent can
+# still undo an install this collection made; an escaped path is, for the agent, a name that does not exist in the
+# same directory, and for this collection exactly the path that was installed. Escapes only ever stand for those
+# characters ("\x2f" stays as it is): a line read back never gains a "/" or a "..", and so never names a path in
+# another directory — a newline in a name can no longer turn one line into two paths.
+CLEANUP_ESCAPED = re.compile(r"[\x00-\x1f\x7f-\x9f\\]|\A | \Z")
+CLEANUP_ESCAPE = re.compile(r"\\(\\|x(?:[01][0-9a-fA-F]|7[fF]|[89][0-9a-fA-F]|20))")
+
+
+def encode_cleanup_path(path: str) -> str:
+    return CLEANUP_ESCAPED.sub(lambda match: "\\\\" if match.group() == "\\" else f"\\x{ord(match.group()):02x}",
+                               path)
+
+
+def decode_cleanup_path(text: str) -> str:
+    return CLEANUP_ESCAPE.sub(lambda match: "\\" if match.group(1) == "\\" else chr(int(match.group(1)[1:], 16)),
+                              text)
+
+
 @contextlib.contextmanager
 def replacing(path: str, prefix: str = ".tmp-", suffix: str = "") -> Iterator[BinaryIO]:
     """Yield a new file of its own name next to ``path``; on leaving, it replaces ``path`` (mode 0644) — or, when

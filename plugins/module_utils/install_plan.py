@@ -45,6 +45,8 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import
 )
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DeploymentRoot,
+    decode_cleanup_path,
+    encode_cleanup_path,
     ongoing,
     write_atomically,
     write_pointer,
@@ -92,6 +94,7 @@ MSG_CONTEXT_FAILED = (
 
 FILE_EXISTS_BEHAVIORS = ("DISALLOW", "OVERWRITE", "RETAIN")
 SEMANAGE_PREFIX = "semanage\0"
+RUBY_WHITESPACE = " \t\n\v\f\r\0"  # what Ruby's strip drops (Python's would drop other spaces too)
 # Where setfacl, semanage and restorecon live, whatever PATH the module was started with.
 TOOL_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 TEMPORARY_PREFIX = ".fleetops-install-"
@@ -112,7 +115,7 @@ class CleanupEntry:
     selinux_context: bool = False
 
     def line(self) -> str:
-        return (SEMANAGE_PREFIX if self.selinux_context else "") + self.path + "\n"
+        return (SEMANAGE_PREFIX if self.selinux_context else "") + encode_cleanup_path(self.path) + "\n"
 
 
 def parse_cleanup(text: str) -> list[CleanupEntry]:
@@ -128,9 +131,9 @@ def parse_cleanup(text: str) -> list[CleanupEntry]:
             path, selinux = line.split("\0", 1)[1], True
         else:
             path, selinux = line, False
-        path = path.strip().strip("\0")  # Ruby's strip, as the agent applies it, also drops NULs
+        path = path.strip(RUBY_WHITESPACE)  # as the agent strips it
         if path:
-            entries.append(CleanupEntry(path, selinux))
+            entries.append(CleanupEntry(decode_cleanup_path(path), selinux))
     return entries
 
 

@@ -1,6 +1,7 @@
 # Copyright: fleetops.codedeploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The host's bundle store and the one-command file replacement used where no module runs."""
+"""The host's bundle store, the one-command file replacement used where no module runs, the cleanup record's
+lines and identifiers."""
 from __future__ import annotations
 
 import os
@@ -12,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
-    PUSH_DIR_REFUSED, DeploymentRootError, bundle_store_dir, held_bundles, prepare_push_dir_command,
-    replace_file_command, validate_deployment_group_id, validate_identifiers)
+    PUSH_DIR_REFUSED, DeploymentRootError, bundle_store_dir, decode_cleanup_path, encode_cleanup_path, held_bundles,
+    prepare_push_dir_command, replace_file_command, validate_deployment_group_id, validate_identifiers)
 
 
 def test_held_bundles_lists_complete_bundles_only(tmp_path: Path):
@@ -147,4 +148,29 @@ def test_a_deployment_group_id_that_is_not_a_uuid_is_refused_with_the_fix(group_
 
 
 def test_a_uuid_deployment_group_id_is_accepted():
+
+
+@pytest.mark.parametrize("path, line", [
+    ("/var/www/app/index.html", "/var/www/app/index.html"),
+    ("/var/www/café/naïve file.txt", "/var/www/café/naïve file.txt"),
+    ("/var/www/nl/x\n/srv/victim2", "/var/www/nl/x\\x0a/srv/victim2"),
+    ("/w/back\\slash\\x0a", "/w/back\\\\slash\\\\x0a"),
+    ("/w/trailing space ", "/w/trailing space\\x20"),
+    ("/w/tab\tcr\rnul\0del\x7fcsi\x9b", "/w/tab\\x09cr\\x0dnul\\x00del\\x7fcsi\\x9b"),
+])
+def test_cleanup_paths_are_one_line_each_and_read_back_exactly(path, line):
+    assert encode_cleanup_path(path) == line
+    assert decode_cleanup_path(line) == path
+    assert not any(character in line for character in "\n\r\0")
+
+
+def test_a_cleanup_line_read_back_never_gains_a_slash_or_a_dot():
+    # Only the characters the writer escapes are unescaped: an agent-written name stays in its directory.
+    assert decode_cleanup_path("/w/a\\x2f..\\x2e/b\\q") == "/w/a\\x2f..\\x2e/b\\q"
+
+
+def test_a_group_id_that_is_not_a_uuid_is_refused():
+    for bad in ("../../../etc", "4b3c2a1d/../../etc", ""):
+        with pytest.raises(DeploymentRootError, match="is not a UUID"):
+            validate_deployment_group_id(bad)
     validate_deployment_group_id("4b3c2a1d-0e9f-4a8b-9c7d-6e5f4a3b2c1d")

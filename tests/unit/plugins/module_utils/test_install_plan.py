@@ -611,3 +611,30 @@ def test_permissions_never_follow_an_installed_symlink_out_of_the_tree(tmp_path)
     page = (tmp_path / "www" / "page.html").stat()
     assert page.st_mode & 0o7777 == 0o666 and page.st_uid == 65534
     assert [argv[-1] for argv in commands] == [f"{tmp_path}/www/page.html"]  # setfacl on the file, not the link
+
+def test_a_name_with_a_newline_is_recorded_on_one_line_and_cleaned_up_exactly(tmp_path):
+    # A hook may put such a name into the unpacked revision after DownloadBundle refused it in the bundle.
+    layout = DeploymentRoot(str(tmp_path / "root"), "dg")
+    archive = tmp_path / "root" / "dg" / "d-B" / "deployment-archive"
+    hostile = archive / "nl" / "x\n" / "srv"
+    hostile.mkdir(parents=True)
+    (hostile / "victim2").write_text("planted")
+    (archive / "back\\slash ").write_text("odd but fine")
+    destination = tmp_path / "www"
+    victim = tmp_path / "www" / "nl" / "x"
+    appspec = spec([{"source": "/", "destination": str(destination)}])
+    facts, layouts = gather_facts(str(archive), appspec, [])
+    apply_install(plan_install(appspec, facts, [], "DISALLOW", layouts), layout, "d-B",
+                  lambda argv: (0, "", ""), InstallResult())
+    with open(layout.cleanup_file, encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    # Each path on one line of its own; ordinary names as the agent writes them.
+    assert f"{destination}/nl/x\\x0a/srv/victim2" in lines and f"{destination}/nl" in lines
+    assert f"{destination}/back\\\\slash\\x20" in lines
+    assert "/srv/victim2" not in lines and not any(line.endswith("/nl/x") for line in lines)
+    victim.write_text("not the revision's")  # the path the old record's first half named
+    with open(layout.cleanup_file, encoding="utf-8") as handle:
+        removed = run_cleanup(parse_cleanup(handle.read()), lambda argv: (0, "", ""))
+    assert f"{destination}/nl/x\n/srv/victim2" in removed and f"{destination}/back\\slash " in removed
+    assert os.listdir(destination) == ["nl"] and os.listdir(destination / "nl") == ["x"]
+    assert victim.read_text() == "not the revision's"
