@@ -145,7 +145,7 @@ HOSTILE_APPSPECS = [
 CRASHING_APPSPECS = [
     ("deep-yaml", BASE + "hooks: " + "[" * 20000 + "]" * 20000 + "\n", "appspec.yml"),
     ("deep-json", '{"version": 0.0, "os": "linux", "x": ' + "[" * 200000 + "]" * 200000 + "}", "appspec.yml"),
-    ("huge-int", HOOK.format("9" * 5000), "timeout"),
+    ("huge-int", HOOK.format("9" * 5000), "5000 digits"),
     ("huge-timeout", HOOK.format("9" * 400), "timeout"),
     ("oversized", BASE + ("# padding\n" * 1_200_000), "appspec.yml"),
 ]
