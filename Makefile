@@ -44,11 +44,12 @@ $(COLLECTION_LINK):
 unit: deps
 	$(BIN)/pytest tests/unit -q
 
-# Each test fleet is torn down by its fixture, even when tests fail. Test files run on INTEGRATION_WORKERS
-# pytest-xdist workers, each with its own fleet pool: much of a test's time is waiting on SSH, hooks and timeouts.
+# Each test fleet is torn down by its fixture, even when tests fail. The integration and fault-injection (tests/faults)
+# test files run on INTEGRATION_WORKERS pytest-xdist workers, each with its own fleet pool: much of a test's time is
+# waiting on SSH, hooks and timeouts.
 INTEGRATION_WORKERS ?= 2
 integration: deps
-	$(BIN)/pytest tests/integration -q -n $(INTEGRATION_WORKERS) --dist loadfile --durations=15
+	$(BIN)/pytest tests/integration tests/faults -q -n $(INTEGRATION_WORKERS) --dist loadfile --durations=15
 
 molecule: deps
 	cd extensions && $(BIN)/molecule test -s default

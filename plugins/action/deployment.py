@@ -25,7 +25,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.alarms import 
     AlarmConfigError, AlarmPoll, poll_alarms, validate_alarm_configuration)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DEFAULT_DEPLOYMENT_ROOT, DeploymentRoot, DeploymentRootError, replace_file_command, successful_deployment_file,
-    utc_timestamp, validate_identifiers)
+    utc_timestamp, validate_deployment_group_id, validate_identifiers)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.health import (
     DeploymentConfigError, StartRefusal, instance_health, order_instances, refuse_start, resolve_minimum_healthy_hosts,
     resolve_zonal_config)
@@ -96,6 +96,7 @@ class ActionModule(ActionBase):
         application = args["application_name"]
         group = args["deployment_group_name"]
         group_id = args.get("deployment_group_id") or deployment_group_id(application, group)
+        validate_deployment_group_id(group_id)
         targets = list(args.get("targets") or [])
         config_name, minimum = resolve_minimum_healthy_hosts(args.get("deployment_config_name"),
                                                              args.get("minimum_healthy_hosts"))
@@ -499,8 +500,10 @@ def rollback_fleets(ledger: Ledger, rollback_of: Optional[str], targets: list, g
 
 
 def revision_source(revision: dict) -> dict:
-    """Where a recorded revision came from (what codedeploy_revision gave), without what the fetch learned."""
-    return {key: value for key, value in revision.items() if key in REVISION_SOURCE_KEYS and value is not None}
+    """Where a recorded revision came from (what codedeploy_revision gave), without what the fetch learned: the
+    bundle type of a git or local revision is the fetch's (a directory is packed), an S3 one's was given."""
+    keys = REVISION_SOURCE_KEYS if revision.get("source") == "s3" else set(REVISION_SOURCE_KEYS) - {"bundle_type"}
+    return {key: value for key, value in revision.items() if key in keys and value is not None}
 
 
 def survey_health(info):

@@ -5,23 +5,33 @@
 
 Errors carry the agent's own wording where the agent has one (including its typos), so that bundles written
 for the agent fail here with the message their authors know. The deliberate differences from the agent are
-the project's (see DESIGN.md): an unquoted ``mode: 0644`` means 0644, a quoted ``version: "0.0"`` is
-accepted, and a files source or hook location that climbs out of the bundle is an error.
+listed in the README's "Differences" table: among them, an unquoted ``mode: 0644`` means 0644, a quoted
+``version: "0.0"`` is accepted, a files source or hook location that climbs out of the bundle and a timeout
+above 3600 seconds are errors, and a byte order mark or a date, which the agent refuses, is read with a warning.
 
 Standard library only: this file also runs on target hosts, which have no PyYAML. YAML is read with PyYAML
 where it is installed (the controller), and with the collection's own loader (yaml_subset) elsewhere.
 """
 from __future__ import annotations
 
+import datetime
 import difflib
 import functools
 import json
 import math
 import os
 import re
-from typing import Any, Union
+from dataclasses import dataclass
+from typing import Any, Iterator, Union
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils import yaml_subset
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.yaml_subset import (
+    ALIAS_MESSAGE,
+    MAX_DEPTH,
+    MAX_INTEGER_DIGITS,
+    RUBY_TAG_MESSAGE,
+    integer_digits_error,
+)
 
 KeyParts = tuple[Union[str, int], ...]  # a runtime alias: no | here, targets may run Python 3.9
 
@@ -45,6 +55,11 @@ LIFECYCLE_EVENTS = (
 FILE_EXISTS_BEHAVIORS = ("DISALLOW", "OVERWRITE", "RETAIN")
 OBJECT_TYPES = ("file", "directory")
 DEFAULT_TIMEOUT = 3600
+# CodeDeploy fails a lifecycle event that runs longer than this; a script's timeout cannot exceed it.
+MAX_TIMEOUT = 3600
+# Far beyond any real AppSpec (a few kilobytes); hosts and the controller refuse a larger file unread.
+MAX_APPSPEC_BYTES = 1024 * 1024
+BYTE_ORDER_MARK = "\ufeff"
 APPSPEC_FALLBACK_NAMES = ("appspec.yaml", "appspec.yml")
 
 # The agent's messages, verbatim.
@@ -151,7 +166,12 @@ MSG_NOT_FOUND = (
     " more information at http://docs.aws.amazon.com/codedeploy/latest/userguide/reference-appspec-file.html"
 )
 
-# Our own message for a path the agent would follow out of the bundle.
+# Our own messages: for a timeout the service would cut short, for a path the agent would follow out of the bundle.
+MSG_TIMEOUT_ABOVE_MAXIMUM = (
+    "{key_path} is {seconds} seconds, more than the {maximum} seconds CodeDeploy allows one lifecycle event: the"
+    " event fails at {maximum} seconds whatever its scripts' timeouts. Set timeout to {maximum} or less (split"
+    " longer work over several events, or start it in the background)."
+)
 MSG_ESCAPES_BUNDLE = (
     "The deployment failed because the application specification file specifies a {what} ({path}) that points"
     " outside the revision bundle. Paths in the {section} section are relative to the bundle root and cannot"
@@ -165,13 +185,21 @@ class AppSpecError(Exception):
     error_code = "UnknownError"
 
     def __init__(self, message: str, key_parts: KeyParts = (), line: int | None = None,
-                 column: int | None = None) -> None:
+                 column: int | None = None, names_place: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.key_parts = tuple(key_parts)
         self.key_path = format_key_path(self.key_parts)
         self.line = line
         self.column = column
+        self.names_place = names_place  # our own message, which parse_appspec prefixes with the file and line
+
+    def placed(self, source_name: str) -> AppSpecError:
+        """This error, its message starting with the file and line when it is one of ours."""
+        if not self.names_place:
+            return self
+        where = f"{source_name}, line {self.line}" if self.line else source_name
+        return AppSpecError(f"{where}: {self.message}", self.key_parts, self.line, self.column)
 
 
 def format_key_path(key_parts: KeyParts) -> str:
@@ -187,26 +215,83 @@ def format_key_path(key_parts: KeyParts) -> str:
 
 # Loading
 
+def check_appspec_size(size: int, source_name: str) -> None:
+    """Refuse an AppSpec of ``size`` bytes beyond MAX_APPSPEC_BYTES, before it is read."""
+    if size > MAX_APPSPEC_BYTES:
+        raise AppSpecError(
+            f"Cannot read {source_name}: it is {size} bytes, and an AppSpec file is at most {MAX_APPSPEC_BYTES} bytes"
+            " (1 MiB; real ones are a few kilobytes). Check that this file is the revision's AppSpec, and move"
+            " anything else out of it.")
+
+
 def load_appspec_text(text: str, source_name: str = "appspec.yml") -> Any:
-    """The document in ``text`` (JSON or YAML) as plain Python values; raises AppSpecError on a syntax error."""
-    document = _load_json(text)
+    """The document in ``text`` (JSON or YAML) as plain Python values; raises AppSpecError on a syntax error.
+
+    A leading byte order mark is skipped (parse_appspec warns about it).
+    """
+    check_appspec_size(len(text.encode("utf-8", "replace")), source_name)
+    text = text[1:] if text.startswith(BYTE_ORDER_MARK) else text
+    document = _load_json(text, source_name)
     if document is not _NOT_JSON:
         return document
     return _load_yaml(text, source_name)
 
 
 _NOT_JSON = object()
+# What JSON nesting depends on: quotes, escaped characters (inside strings) and brackets.
+_JSON_NESTING_TOKEN = re.compile(r'\\.|["\[\]{}]', re.DOTALL)
 
 
-def _load_json(text: str) -> Any:
+class _LongJsonInteger(Exception):
+    """An integer in JSON written with more than MAX_INTEGER_DIGITS digits."""
+
+
+def _json_integer(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise _LongJsonInteger(digits)
+    return int(digits)
+
+
+def _load_json(text: str, source_name: str) -> Any:
     # JSON goes through the json module so that it also loads on hosts without PyYAML, and so that JSON
     # indented with tabs (which YAML 1.1 refuses) loads as the agent loads it.
     if not text.lstrip().startswith(("{", "[")):
         return _NOT_JSON
+    _check_json_nesting(text, source_name)
     try:
-        return json.loads(text)
+        return json.loads(text, parse_int=_json_integer)
+    except _LongJsonInteger as long_integer:
+        digits = long_integer.args[0]
+        raise _syntax_error(source_name, *_line_and_column(text, text.find(digits)),
+                            integer_digits_error(digits)) from None
     except ValueError:
         return _NOT_JSON
+
+
+def _check_json_nesting(text: str, source_name: str) -> None:
+    """The json module recurses once per level: refuse more than MAX_DEPTH levels, as the YAML loaders do."""
+    depth, in_string = 0, False
+    for token in _JSON_NESTING_TOKEN.finditer(text):
+        if token.group() == '"':
+            in_string = not in_string
+        elif in_string or token.group()[0] == "\\":
+            continue
+        elif token.group() in ("[", "{"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _syntax_error(source_name, *_line_and_column(text, token.start()),
+                                    f"collections are nested more than {MAX_DEPTH} levels deep")
+        else:
+            depth -= 1
+
+
+def _line_and_column(text: str, index: int) -> tuple[int, int]:
+    return text.count("\n", 0, index) + 1, index - text.rfind("\n", 0, index)
+
+
+def _syntax_error(source_name: str, line: int, column: int, problem: str) -> AppSpecError:
+    return AppSpecError(f"Cannot read {source_name} at line {line}, column {column}: {problem}.", line=line,
+                        column=column)
 
 
 def _load_yaml(text: str, source_name: str) -> Any:
@@ -227,9 +312,7 @@ def _load_yaml_subset(text: str, source_name: str) -> Any:
     try:
         return yaml_subset.load(text, raw_scalar_keys=frozenset(("mode",)))
     except yaml_subset.YamlSubsetError as error:
-        raise AppSpecError(
-            f"Cannot read {source_name} at line {error.line}, column {error.column}: {error.message}.",
-            line=error.line, column=error.column) from None
+        raise _syntax_error(source_name, error.line, error.column, error.message) from None
 
 
 def _yaml_syntax_error(error: Any, source_name: str) -> AppSpecError:
@@ -240,29 +323,64 @@ def _yaml_syntax_error(error: Any, source_name: str) -> AppSpecError:
         problem += f" ({error.context})"
     if "\\t" in problem:
         problem += ". YAML is indented with spaces; tabs are not allowed"
-    return AppSpecError(
-        f"Cannot read {source_name} at line {line}, column {column}: {problem}.", line=line, column=column)
+    return _syntax_error(source_name, line, column, problem)
 
 
 @functools.lru_cache(maxsize=None)
 def _appspec_loader() -> Any:
-    """A SafeLoader that reads ``mode`` as written and refuses aliases; built on first use (PyYAML is optional)."""
+    """A SafeLoader that reads an AppSpec as yaml_subset does (see there); built on first use (PyYAML is optional).
+
+    ``mode`` is read as written; aliases are refused and local tags ignored, as the agent's safe load (Psych 4)
+    does; nesting and integer length are bounded.
+    """
     import yaml
 
     int_tag = "tag:yaml.org,2002:int"
     str_tag = "tag:yaml.org,2002:str"
+    error_class = yaml.constructor.ConstructorError
 
     class AppSpecLoader(yaml.SafeLoader):
+        def __init__(self, stream: Any) -> None:
+            super().__init__(stream)
+            self.collection_depth = 0
+
         def compose_node(self, parent: Any, index: Any) -> Any:
-            # The agent on Ruby 3.1+ (Psych 4) loads safely and fails on any alias ("Unknown alias").
-            if self.check_event(yaml.AliasEvent):
-                event = self.peek_event()
-                raise yaml.composer.ComposerError(
-                    None, None,
-                    f"found the alias *{event.anchor}; YAML anchors and aliases are not supported in an AppSpec"
-                    " file (the CodeDeploy agent rejects them), write the value out in full",
-                    event.start_mark)
-            return super().compose_node(parent, index)
+            event = self.peek_event()
+            if isinstance(event, yaml.AliasEvent):
+                raise yaml.composer.ComposerError(None, None, ALIAS_MESSAGE.format(event.anchor), event.start_mark)
+            collection = isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent))
+            if collection:
+                self.collection_depth += 1
+                if self.collection_depth > MAX_DEPTH:
+                    raise yaml.composer.ComposerError(
+                        None, None, f"collections are nested more than {MAX_DEPTH} levels deep", event.start_mark)
+            node = super().compose_node(parent, index)
+            if collection:
+                self.collection_depth -= 1
+            if node.tag.startswith("!ruby/"):
+                raise yaml.composer.ComposerError(None, None, RUBY_TAG_MESSAGE.format(node.tag), node.start_mark)
+            if node.tag.startswith("!"):  # a local tag such as !Ref: the node reads as if it had none
+                node.tag = self.untagged(node)
+            return node
+
+        def untagged(self, node: Any) -> str:
+            if isinstance(node, yaml.ScalarNode):
+                plain = node.style is None
+                return self.resolve(yaml.ScalarNode, node.value, (plain, not plain))
+            return self.DEFAULT_SEQUENCE_TAG if isinstance(node, yaml.SequenceNode) else self.DEFAULT_MAPPING_TAG
+
+        def construct_object(self, node: Any, deep: bool = False) -> Any:
+            # PyYAML raises a bare ValueError for values such as 0x_ or 2024-13-01: give it the node's place.
+            try:
+                return super().construct_object(node, deep)
+            except ValueError as error:
+                raise error_class(None, None, str(error), node.start_mark) from None
+
+        def construct_bounded_int(self, node: Any) -> Any:
+            too_long = integer_digits_error(node.value)
+            if too_long:
+                raise error_class(None, None, too_long, node.start_mark)
+            return self.construct_yaml_int(node)
 
         def construct_mapping(self, node: Any, deep: bool = False) -> Any:
             # YAML 1.1 reads an unquoted 0644 as the octal integer 420; keep the digits as written instead.
@@ -271,6 +389,7 @@ def _appspec_loader() -> Any:
                     value_node.tag = str_tag
             return super().construct_mapping(node, deep)
 
+    AppSpecLoader.add_constructor(int_tag, AppSpecLoader.construct_bounded_int)
     return AppSpecLoader
 
 
@@ -308,15 +427,57 @@ def _child_node(node: Any, part: Union[str, int]) -> Any:
 
 def parse_appspec(text: str, os_name: str = "linux",
                   source_name: str = "appspec.yml") -> tuple[dict[str, Any], list[str]]:
-    """Load, validate and normalise an AppSpec; errors about its content carry the line of the faulty key."""
+    """Load, validate and normalise an AppSpec; errors about its content carry the line of the faulty key.
+
+    The warnings include what CodeDeploy's agent would refuse in the file but is read here: a byte order mark,
+    dates.
+    """
     document = load_appspec_text(text, source_name)
     try:
-        return normalise_appspec(document, os_name)
+        appspec, warnings = normalise_appspec(document, os_name)
     except AppSpecError as error:
         position = _locate(text, error.key_parts)
         if position:
             error.line, error.column = position
-        raise
+        raise error.placed(source_name) from None
+    return appspec, _agent_refusal_warnings(text, document, source_name) + warnings
+
+
+def _agent_refusal_warnings(text: str, document: Any, source_name: str) -> list[str]:
+    warnings = []
+    if text.startswith(BYTE_ORDER_MARK):
+        # The agent's issue #100, closed without a fix.
+        warnings.append(
+            f"{source_name} starts with a UTF-8 byte order mark. CodeDeploy's agent reads such a file as if it held"
+            ' only its first key, and refuses it (for example "unsupported operating system ()"); it is read whole'
+            " here. Save it without the byte order mark if it must also deploy with the agent.")
+    dates = list(_dates(document))
+    if dates:
+        places = []
+        for key_parts in dates[:3]:
+            position = _locate(text, key_parts)
+            places.append(format_key_path(key_parts) + (f" (line {position[0]})" if position else ""))
+        more = f" and {len(dates) - 3} more" if len(dates) > 3 else ""
+        warnings.append(
+            f"{source_name} holds YAML dates or timestamps at {', '.join(places)}{more}. CodeDeploy's agent refuses"
+            ' an AppSpec holding any ("Tried to load unspecified class: Date"), even under a key it does not read;'
+            " they are read here. Quote them if the file must also deploy with the agent.")
+    return warnings
+
+
+def _dates(value: Any, key_parts: KeyParts = ()) -> Iterator[KeyParts]:
+    """Where the loaded document holds a date or timestamp, as a value or as a key."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            item_parts = key_parts + (key if isinstance(key, str) else _ruby_text(key),)
+            if isinstance(key, datetime.date):
+                yield item_parts
+            yield from _dates(item, item_parts)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _dates(item, key_parts + (index,))
+    elif isinstance(value, datetime.date):
+        yield key_parts
 
 
 def normalise_appspec(raw: Any, os_name: str = "linux") -> tuple[dict[str, Any], list[str]]:
@@ -388,14 +549,15 @@ def _parse_hooks(value: Any, warnings: list[str]) -> dict[str, list[dict[str, An
     hooks = {}
     for event_key, scripts in value.items():
         event = _ruby_text(event_key)
-        if scripts is None or scripts == []:  # the agent ignores an event without scripts (issue #125)
+        if scripts is None:  # the agent ignores an event without a value (its issue #125), and keeps []
             continue
         event_parts: KeyParts = ("hooks", event)
         if not isinstance(scripts, list):
             raise _shape_error(event_parts, scripts, "a list of scripts, each entry starting with a dash",
                                f"{event}: [{{location: scripts/run.sh, timeout: 300}}]")
         hooks[event] = [_parse_script(script, event_parts + (index,)) for index, script in enumerate(scripts)]
-        warnings.extend(_event_warnings(event))
+        if scripts:
+            warnings.extend(_event_warnings(event))
     return hooks
 
 
@@ -426,6 +588,9 @@ def _parse_timeout(value: Any, key_parts: KeyParts) -> int:
     seconds = _ruby_to_i(value)
     if seconds is None or seconds <= 0:
         raise AppSpecError(MSG_TIMEOUT, key_parts)
+    if seconds > MAX_TIMEOUT:
+        raise AppSpecError(MSG_TIMEOUT_ABOVE_MAXIMUM.format(key_path=format_key_path(key_parts), seconds=seconds,
+                                                            maximum=MAX_TIMEOUT), key_parts, names_place=True)
     return seconds
 
 
@@ -446,7 +611,12 @@ def _ruby_to_i(value: Any) -> int | None:
         return int(value) if math.isfinite(value) else None
     if isinstance(value, str):
         leading_integer = _RUBY_LEADING_INTEGER.match(value)
-        return int(leading_integer.group(0).replace("_", "")) if leading_integer else 0
+        if not leading_integer:
+            return 0
+        written = leading_integer.group(0).replace("_", "").strip()
+        sign, digits = written[:1] if written[0] in "+-" else "", written.lstrip("+-").lstrip("0") or "0"
+        # Past MAX_TIMEOUT only the comparison matters: 20 digits keep int() far from its 4300-digit limit.
+        return int(sign + digits[:20])
     return None
 
 
@@ -577,17 +747,35 @@ def _parse_mode(value: Any, key_parts: KeyParts) -> str | None:
 def _parse_acls(value: Any, key_parts: KeyParts) -> list[str]:
     entries = _parse_text_list(value, key_parts, "acls: ['u:deploy:rwx', 'd:g:web:r-x']")
     for index, entry in enumerate(entries):
-        _check_ace(entry, key_parts + (index,))
+        parse_ace(entry, key_parts + (index,))
     return entries
 
 
-_ACE_TYPES = {"u": "user", "user": "user", "g": "group", "group": "group", "m": "mask", "mask": "mask",
-              "o": "other", "other": "other"}
+ACE_KINDS = {"u": "user", "user": "user", "g": "group", "group": "group", "m": "mask", "mask": "mask",
+             "o": "other", "other": "other"}
 _DEFAULT_ACE_MARKS = ("d", "default")
 
 
-def _check_ace(ace: str, key_parts: KeyParts) -> None:
-    """The agent's ACL entry grammar: [d[efault]:][u[ser]|g[roup]|m[ask]|o[ther]:][name]:(perms)."""
+@dataclass(frozen=True)
+class Ace:
+    """One ACL entry of an AppSpec, as setfacl reads it."""
+
+    default: bool
+    kind: str  # user, group, mask or other
+    name: str
+    permissions: int  # rwx as 3 bits
+
+    def text(self) -> str:
+        """setfacl's long form: u:bob:7 -> user:bob:rwx."""
+        bits = "".join(letter if self.permissions & bit else "-" for letter, bit in (("r", 4), ("w", 2), ("x", 1)))
+        return "{}{}:{}:{}".format("default:" if self.default else "", self.kind, self.name, bits)
+
+
+def parse_ace(ace: str, key_parts: KeyParts = ()) -> Ace:
+    """The agent's ACL entry grammar: [d[efault]:][u[ser]|g[roup]|m[ask]|o[ther]:][name]:(perms).
+
+    An entry the agent refuses raises AppSpecError with its message (``key_parts`` says where it is).
+    """
     fields = ace.split(":")
     if not 2 <= len(fields) <= 4:
         raise AppSpecError(MSG_ACL_INVALID.format(ace), key_parts)
@@ -595,41 +783,38 @@ def _check_ace(ace: str, key_parts: KeyParts) -> None:
     default = len(prefix) == 2
     if default and prefix[0] not in _DEFAULT_ACE_MARKS:
         raise AppSpecError(MSG_ACL_INVALID.format(ace), key_parts)
-    ace_type: str | None = None
+    kind: str | None = None
     if prefix:
         tag = prefix[-1]
         if tag in _DEFAULT_ACE_MARKS and not default:  # d:name:perms
             default = True
-        elif tag in _ACE_TYPES:
-            ace_type = _ACE_TYPES[tag]
+        elif tag in ACE_KINDS:
+            kind = ACE_KINDS[tag]
         else:  # an unknown tag, or d:d:name:perms
             raise AppSpecError(MSG_ACL_INVALID.format(ace), key_parts)
-    middle_type = _ACE_TYPES.get(name)
-    if middle_type in ("mask", "other"):
+    middle_kind = ACE_KINDS.get(name)
+    if middle_kind in ("mask", "other"):
         # Without a type before it, m or o is the type (m:7 means m::7); after one, it names "mask" or "other".
-        if ace_type is None:
-            ace_type, name = middle_type, ""
+        if kind is None:
+            kind, name = middle_kind, ""
         else:
-            name = middle_type
-    ace_type = ace_type or "user"
-    if ace_type in ("mask", "other") and name:
+            name = middle_kind
+    kind = kind or "user"
+    if kind in ("mask", "other") and name:
         raise AppSpecError(MSG_ACL_INVALID.format(ace), key_parts)
-    if not default and ace_type != "mask" and not name:
+    if not default and kind != "mask" and not name:
         raise AppSpecError(MSG_ACL_BASE_ENTRY.format(ace), key_parts)
-    _check_ace_permissions(ace, permissions, key_parts)
+    return Ace(default, kind, name, _ace_permission_bits(ace, permissions, key_parts))
 
 
-def _check_ace_permissions(ace: str, permissions: str, key_parts: KeyParts) -> None:
+def _ace_permission_bits(ace: str, permissions: str, key_parts: KeyParts) -> int:
+    """An octal digit, or letters among r, w, x and -."""
     if len(permissions) == 1 and permissions in "01234567":
-        return
+        return int(permissions)
     for character in permissions:
         if character not in "rwx-":
             raise AppSpecError(MSG_ACL_CHARACTER.format(ace, character), key_parts)
-
-
-def _is_default_ace(ace: str) -> bool:
-    fields = ace.split(":")
-    return len(fields) >= 3 and fields[0] in _DEFAULT_ACE_MARKS
+    return sum(bit for letter, bit in (("r", 4), ("w", 2), ("x", 1)) if letter in permissions)
 
 
 def _parse_context(value: Any, key_parts: KeyParts) -> dict[str, str | None] | None:
@@ -702,7 +887,7 @@ def check_file_permission(permission: dict[str, Any], key_parts: KeyParts = ()) 
     if permission["except"]:
         raise AppSpecError(MSG_FILE_EXCEPT.format(_ruby_inspect(permission["except"]), permission["object"]),
                            key_parts)
-    if any(_is_default_ace(ace) for ace in permission["acls"]):
+    if any(parse_ace(ace).default for ace in permission["acls"]):
         raise AppSpecError(MSG_DEFAULT_ACL_ON_FILE, key_parts)
 
 
@@ -725,8 +910,11 @@ def read_appspec_file(path: str, appspec_filename: str = "appspec.yml") -> tuple
     """(file, text) of the AppSpec at ``path``, a file or an unpacked revision directory (found as above)."""
     appspec_path = find_appspec(path, appspec_filename) if os.path.isdir(path) else path
     try:
-        with open(appspec_path, encoding="utf-8") as appspec_file:
-            return appspec_path, appspec_file.read()
+        with open(appspec_path, "rb") as appspec_file:
+            check_appspec_size(os.fstat(appspec_file.fileno()).st_size, appspec_path)
+            data = appspec_file.read(MAX_APPSPEC_BYTES + 1)  # a file that grew since
+        check_appspec_size(len(data), appspec_path)
+        return appspec_path, data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise AppSpecError(f"Cannot read the AppSpec file {appspec_path}: {error}") from None
 

@@ -8,7 +8,8 @@ bundle always named ``bundle.tar``, the unpacked revision in ``deployment-archiv
 stripped when it holds an AppSpec, ``<dg-id>_most_recent_install`` written last. The deliberate difference is
 safety: every member of the bundle is checked before anything is written, and a bundle with a member that
 would land outside ``deployment-archive`` (absolute or ``..`` names, links pointing out, members written
-through a link), a device file or FIFO, or more unpacked bytes than allowed is refused whole.
+through a link), a name or link target holding a control character, a device file or FIFO, or more unpacked
+bytes than allowed is refused whole.
 
 Archives are read with Python's own tarfile and zipfile, never with a shell or the ``tar``/``unzip`` commands.
 """
@@ -30,9 +31,12 @@ from typing import Iterable, Iterator, Optional, Sequence
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DeploymentRoot,
+    DeploymentRootError,
     append_deployments_log,
+    bundle_store_dir,
     ongoing,
     replacing,
+    validate_deployment_group_id,
     write_atomically,
     write_pointer,
 )
@@ -52,6 +56,9 @@ APPSPEC_NAME_PATTERN = re.compile("appspec", re.IGNORECASE)
 MULTIPART_ETAG_PATTERN = re.compile(r"^[0-9a-fA-F]{32}-\d+$")
 SHA256_PATTERN = re.compile(r"^[0-9a-fA-F]{64}$")
 MAX_LINK_TARGET_BYTES = 4096
+# A pushed bundle no kept revision uses, or a copy into the store that never finished, is removed once this old:
+# a push and the DownloadBundle that takes it are one module run, far shorter than this.
+STALE_STORE_SECONDS = 3600
 COPY_CHUNK = 1024 * 1024
 
 # Agent messages, verbatim.
@@ -59,6 +66,8 @@ MSG_ETAG_MISMATCH = "Expected deployment artifact bundle etag {expected} but was
 MSG_STRIPPING = "Stripping leading directory from archive bundle contents."
 MSG_DELETE = "Delete Files {}"
 MSG_INVALID_MAX_REVISIONS = "Invalid configuration :max_revision={}"
+# Ours, beside the agent's "Delete Files".
+MSG_DELETE_BUNDLES = "Delete pushed bundles no kept revision uses {}"
 
 FILE, DIRECTORY, SYMLINK, HARDLINK = "file", "directory", "symlink", "hard link"
 SPECIAL_KINDS = {
@@ -105,6 +114,7 @@ class DownloadPlan:
     unpack: bool
     update_pointer: bool
     warnings: list[str] = field(default_factory=list)
+    pruned_bundles: list[str] = field(default_factory=list)
 
     @property
     def deployment_dir(self) -> str:
@@ -120,7 +130,7 @@ class DownloadPlan:
 
     @property
     def changed(self) -> bool:
-        return bool(self.pruned) or self.unpack or self.update_pointer
+        return bool(self.pruned or self.pruned_bundles) or self.unpack or self.update_pointer
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -170,7 +180,11 @@ def list_group_entries(group_dir: str) -> list[tuple[str, float]]:
         names = os.listdir(group_dir)
     except FileNotFoundError:
         return []
-    return [(name, os.lstat(os.path.join(group_dir, name)).st_mtime) for name in names]
+    entries = []
+    for name in names:
+        with contextlib.suppress(FileNotFoundError):  # removed or renamed meanwhile by another group's run
+            entries.append((name, os.lstat(os.path.join(group_dir, name)).st_mtime))
+    return entries
 
 
 def entry_name_in_group(group_dir: str, path: Optional[str]) -> Optional[str]:
@@ -179,6 +193,55 @@ def entry_name_in_group(group_dir: str, path: Optional[str]) -> Optional[str]:
         return None
     parent, name = os.path.split(os.path.normpath(path))
     return name if parent == os.path.normpath(group_dir) else None
+
+
+def plan_store_pruning(store: Sequence[tuple[str, float]], kept: set[str], released: set[str], now: float,
+                       stale_after: float = STALE_STORE_SECONDS) -> list[str]:
+    """Names of the bundle store's files (``<sha256>.<type>``, copies in progress ``*.partial``) to delete.
+
+    ``kept`` are the digests of the bundles that revisions still kept on the host (every group's) unpacked, and the
+    one being deployed; ``released`` those of the revisions this run prunes. A bundle no kept revision uses goes
+    when a pruned revision used it, or once stale: one pushed for a deployment that has not yet taken it is young.
+    """
+    doomed = []
+    for name, mtime in store:
+        stale = now - mtime > stale_after
+        if name.endswith(".partial"):
+            if stale:
+                doomed.append(name)
+            continue
+        digest = name.split(".", 1)[0]
+        if digest not in kept and (digest in released or stale):
+            doomed.append(name)
+    return sorted(doomed)
+
+
+def unpacked_digests(deployment_root: str, skipped: Iterable[str] = ()) -> dict[str, str]:
+    """Deployment directory -> digest of the bundle it unpacked, for every group under the root but ``skipped``."""
+    digests = {}
+    skip = set(skipped)
+    for group in os.listdir(deployment_root) if os.path.isdir(deployment_root) else []:
+        try:
+            validate_deployment_group_id(group)
+        except DeploymentRootError:
+            continue  # deployment-instructions, deployment-logs, fleetops-bundles, ...
+        group_dir = os.path.join(deployment_root, group)
+        for name, _mtime in list_group_entries(group_dir):
+            directory = os.path.join(group_dir, name)
+            if directory not in skip:
+                digest = read_archive_marker(directory)
+                if digest:
+                    digests[directory] = digest
+    return digests
+
+
+def plan_bundle_store_pruning(layout: DeploymentRoot, pruned: Sequence[str], current_sha256: str) -> list[str]:
+    """Paths of the bundle store to delete along with the pruned revision directories (read only)."""
+    released = {digest for digest in (read_archive_marker(path) for path in pruned) if digest}
+    kept = set(unpacked_digests(layout.root, pruned).values()) | {current_sha256}
+    store = bundle_store_dir(layout.root)
+    return [os.path.join(store, name) for name in
+            plan_store_pruning(list_group_entries(store), kept, released, time.time())]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -323,6 +386,28 @@ def _walk(root: str) -> Iterator[tuple[str, os.stat_result]]:
             yield os.path.relpath(path, root), os.lstat(path)
 
 
+# C0 controls, DEL and C1 controls. A newline in a name would split the line recording it in the cleanup file (and
+# in every log), the others rewrite the operator's terminal; no revision needs them.
+CONTROL_CHARACTER_PATTERN = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+CONTROL_CHARACTER_NAMES = {"\n": "a newline", "\r": "a carriage return", "\t": "a tab", "\x00": "a NUL"}
+
+
+def printable_name(name: str) -> str:
+    """A name as the operator can read it on one line: control characters and backslashes as Python escapes."""
+    return CONTROL_CHARACTER_PATTERN.sub(lambda match: ascii(match.group())[1:-1],
+                                         name.replace("\\", "\\\\"))
+
+
+def control_character_problem(text: str) -> Optional[str]:
+    """Which control character ``text`` holds first (e.g. "a newline (U+000A)"), or None."""
+    match = CONTROL_CHARACTER_PATTERN.search(text)
+    if match is None:
+        return None
+    character = match.group()
+    named = CONTROL_CHARACTER_NAMES.get(character, "a control character")
+    return f"{named} (U+{ord(character):04X})"
+
+
 def normalise_member_name(name: str) -> Optional[str]:
     """The path a member lands on, relative to the bundle root ("." for the root), or None if outside it."""
     if name.startswith("/"):
@@ -370,6 +455,13 @@ def validate_members(members: Sequence[Member], label: str, max_unpacked_size: i
     Members written through a link the bundle itself creates are refused too: then every member lands where
     its name says, and checking names and link targets as text is enough.
     """
+    for member in members:
+        for what, text in (("its name", member.name), ("its link target", member.link_target or "")):
+            problem = control_character_problem(text)
+            if problem:
+                raise BundleError(f'{label} "{printable_name(member.name)}" has {problem} in {what}: names and '
+                                  "link targets of a bundle may not hold control characters; rename it in the "
+                                  "revision")
     paths = [normalise_member_name(member.name) for member in members]
     for member, path in zip(members, paths):
         if path is None:
@@ -576,7 +668,7 @@ def read_archive_marker(deployment_dir: str) -> Optional[str]:
     try:
         with open(os.path.join(deployment_dir, ARCHIVE_MARKER_NAME), encoding="utf-8") as handle:
             return handle.read().strip() or None
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # not unpacked, or a file in the group directory
         return None
 
 
@@ -601,7 +693,7 @@ def plan_download_bundle(layout: DeploymentRoot, deployment_id: str, src: str, b
               plan_pruning(list_group_entries(layout.group_dir), deployment_id, last_successful, max_revisions)]
     update_pointer = layout.most_recent_dir() != deployment_dir
     return DownloadPlan(layout, deployment_id, src, bundle_type, inspection, pruned, unpack, update_pointer,
-                        warnings)
+                        warnings, plan_bundle_store_pruning(layout, pruned, inspection.sha256))
 
 
 def apply_download_bundle(plan: DownloadPlan) -> list[str]:
@@ -615,6 +707,11 @@ def apply_download_bundle(plan: DownloadPlan) -> list[str]:
             messages.append(MSG_DELETE.format(json.dumps(plan.pruned)))
             for path in plan.pruned:
                 _remove(path)
+        if plan.pruned_bundles:
+            messages.append(MSG_DELETE_BUNDLES.format(json.dumps(plan.pruned_bundles)))
+            for path in plan.pruned_bundles:
+                with contextlib.suppress(FileNotFoundError):  # another group's run may have removed it first
+                    os.unlink(path)
         os.makedirs(plan.deployment_dir, exist_ok=True)
         if plan.unpack:
             if plan.inspection.stripped_top_folder:
@@ -632,6 +729,25 @@ def _unpack(plan: DownloadPlan) -> None:
         os.unlink(marker)
     scratch = os.path.join(plan.deployment_dir, UNPACK_DIR_NAME)
     _remove(scratch)
+    try:
+        _unpack_into(plan, scratch)
+    except BaseException:
+        # A half-unpacked revision is never used (no marker), and on a full disk its space is what the next
+        # deployment, or the rollback, needs. The error that stopped it is the one to report.
+        with contextlib.suppress(OSError):
+            _remove(scratch)
+        raise
+    _remove(plan.archive_dir)
+    top = plan.inspection.stripped_top_folder
+    if top:
+        os.rename(os.path.join(scratch, top), plan.archive_dir)
+        os.rmdir(scratch)
+    else:
+        os.rename(scratch, plan.archive_dir)
+    write_atomically(marker, plan.inspection.sha256)
+
+
+def _unpack_into(plan: DownloadPlan, scratch: str) -> None:
     if plan.bundle_type == "directory":
         copy_directory(plan.src, scratch)
     else:
@@ -645,11 +761,3 @@ def _unpack(plan: DownloadPlan) -> None:
                 unpack_tar(bundle, scratch)
         except (tarfile.TarError, zipfile.BadZipFile, EOFError, RuntimeError) as error:
             raise BundleError(f"{bundle} could not be unpacked ({error}): check the bundle file and bundle_type")
-    _remove(plan.archive_dir)
-    top = plan.inspection.stripped_top_folder
-    if top:
-        os.rename(os.path.join(scratch, top), plan.archive_dir)
-        os.rmdir(scratch)
-    else:
-        os.rename(scratch, plan.archive_dir)
-    write_atomically(marker, plan.inspection.sha256)

@@ -17,6 +17,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.health import 
     MSG_HEALTH_CONSTRAINTS, MinimumHealthyHosts, StartRefusal, ZonalConfig, batch_sizes, final_status, must_stop,
     plan_zones, refuse_start, refuse_zones, split_wave, split_wave_by_zone, zonal_batch_sizes, zone_label)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import utc_timestamp
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.revision_source import display_revision
 
 BLOCK_TRAFFIC_EVENTS = ["BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic"]
 INSTALL_EVENTS = ["ApplicationStop", "DownloadBundle", "BeforeInstall", "Install", "AfterInstall",
@@ -53,7 +54,8 @@ def new_record(*, deployment_id: str, application_name: str, deployment_group_na
                options: dict[str, Any], zonal: Optional[ZonalConfig] = None,
                traffic_control: bool = False) -> dict[str, Any]:
     """A Created deployment. ``zonal`` is the resolved zonal configuration; a rollback never goes zone by zone.
-    ``traffic_control``: the instances are behind a load balancer (the Block/AllowTraffic events)."""
+    ``traffic_control``: the instances are behind a load balancer (the Block/AllowTraffic events). The revision is
+    recorded as shown: credentials in its URL redacted."""
     messages = []
     if zonal is not None and creator == CREATOR_ROLLBACK:
         zonal = None
@@ -67,7 +69,7 @@ def new_record(*, deployment_id: str, application_name: str, deployment_group_na
         "error_information": None,
         "creator": creator,
         "rollback_info": None,
-        "revision": revision,
+        "revision": display_revision(revision) if revision else revision,
         "deployment_config_name": deployment_config_name,
         "minimum_healthy_hosts": {"type": minimum.type, "value": minimum.value,
                                   "count": minimum.count(len(instances))},

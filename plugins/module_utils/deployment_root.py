@@ -49,11 +49,18 @@ def validate_identifiers(deployment_id: str, deployment_group_id: str) -> None:
         raise DeploymentRootError(
             f"deployment_id {deployment_id!r} is not a deployment ID: expected 'd-' and 9 upper-case letters or "
             "digits, e.g. d-A1B2C3D4E")
+    validate_deployment_group_id(deployment_group_id)
+
+
+def validate_deployment_group_id(deployment_group_id: str) -> None:
+    """Refuse a deployment group ID that is not a UUID: it names files in the ledger and directories on hosts."""
     try:
         uuid.UUID(deployment_group_id)
-    except ValueError:
+    except (ValueError, TypeError, AttributeError):
         raise DeploymentRootError(
-            f"deployment_group_id {deployment_group_id!r} is not a UUID, e.g. 4b3c2a1d-0e9f-4a8b-9c7d-6e5f4a3b2c1d")
+            f"deployment_group_id {deployment_group_id!r} is not a UUID, e.g. 4b3c2a1d-0e9f-4a8b-9c7d-6e5f4a3b2c1d: "
+            "set codedeploy_deployment_group_id to the group's UUID, or leave it out to derive one from the "
+            "application and deployment group names") from None
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,27 @@ def read_pointer(path: str) -> Optional[str]:
     except FileNotFoundError:
         return None
     return content or None
+
+
+# The cleanup file holds one path a line, read back with surrounding whitespace stripped, as the agent reads it. A
+# path that a line cannot hold as it is (a control character, a backslash, a space at either end) is written with
+# escapes: "\\" for a backslash, "\xNN" for the others. Ordinary paths are written unchanged, so that the agent can
+# still undo an install this collection made; an escaped path is, for the agent, a name that does not exist in the
+# same directory, and for this collection exactly the path that was installed. Escapes only ever stand for those
+# characters ("\x2f" stays as it is): a line read back never gains a "/" or a "..", and so never names a path in
+# another directory — a newline in a name can no longer turn one line into two paths.
+CLEANUP_ESCAPED = re.compile(r"[\x00-\x1f\x7f-\x9f\\]|\A | \Z")
+CLEANUP_ESCAPE = re.compile(r"\\(\\|x(?:[01][0-9a-fA-F]|7[fF]|[89][0-9a-fA-F]|20))")
+
+
+def encode_cleanup_path(path: str) -> str:
+    return CLEANUP_ESCAPED.sub(lambda match: "\\\\" if match.group() == "\\" else f"\\x{ord(match.group()):02x}",
+                               path)
+
+
+def decode_cleanup_path(text: str) -> str:
+    return CLEANUP_ESCAPE.sub(lambda match: "\\" if match.group(1) == "\\" else chr(int(match.group(1)[1:], 16)),
+                              text)
 
 
 @contextlib.contextmanager
@@ -213,20 +241,31 @@ def held_bundles(deployment_root: str) -> list[str]:
 # fleet that moved remote_tmp off a root-squashed NFS home moves it too), made private by the survey before any wave
 # so that a push is one file transfer with no command before it. Files a killed push left are removed after a day.
 PUSH_DIR_NAME = "fleetops-codedeploy-push"
+# What the push directory command prints, before the directory and its `ls -ldn` line, when it refuses one.
+PUSH_DIR_REFUSED = "push directory refused:"
 
 
 def prepare_push_dir_command(remote_tmp: str) -> Optional[str]:
     """A POSIX shell command making the push directory under ``remote_tmp`` and printing its absolute path; None
     when the setting is one this does not handle (``~user``, quotes), and the push goes through a temporary
     directory instead. Like Ansible's own temporary directories, the path is expanded by the shell (``$HOME``,
-    ``${USER}``): it is the operator's configuration, never revision content."""
+    ``${USER}``): it is the operator's configuration, never revision content.
+
+    In a shared ``remote_tmp`` (``/tmp``) another user may have made the directory first, to read the bundles or
+    plant links: the directory is made with its mode in one step, and used only when it is a real directory (not
+    a symlink), owned by the login user, with no group or other access (no ACL either); else the command prints
+    :data:`PUSH_DIR_REFUSED`, the directory and its ``ls -ldn`` line, and fails, changing nothing in it."""
     if remote_tmp == "~" or remote_tmp.startswith("~/"):
         remote_tmp = "$HOME" + remote_tmp[1:]
     if not remote_tmp or remote_tmp.startswith("~") or any(char in remote_tmp for char in '"`\\\n'):
         return None
-    directory = f'"{remote_tmp.rstrip("/")}/{PUSH_DIR_NAME}"'
-    return (f"umask 077 && mkdir -p {directory} && cd {directory} && chmod 700 . "
-            "&& { find . -type f -mtime +0 -exec rm -f {} + || :; } && pwd -P")
+    parent = remote_tmp.rstrip("/") or "/"
+    private = ('[ ! -h "$dir" ] && [ -d "$dir" ] && cd "$dir" && [ "$(pwd -P)" = "$dir" ] '
+               '&& set -- $(ls -ldn .) && [ "$3" = "$(id -u)" ] && { [ "$1" = drwx------ ] || [ "$1" = drwx------. ]; }')
+    return (f'umask 077 && mkdir -p "{parent}" && cd -P "{parent}" && dir=$(pwd -P) && dir="${{dir%/}}/{PUSH_DIR_NAME}" '
+            '&& { mkdir -m 700 "$dir" 2>/dev/null || :; } '
+            f'&& if {private}; then {{ find . -type f -mtime +0 -exec rm -f {{}} + || :; }} && pwd -P; '
+            f'else echo "{PUSH_DIR_REFUSED} $dir $(ls -ldn "$dir" 2>&1)"; exit 1; fi')
 
 
 def replace_file_command(path: str, temporary_suffix: str) -> str:

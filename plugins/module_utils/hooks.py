@@ -19,14 +19,21 @@ Where this differs from the agent, on purpose (see DESIGN.md):
 - A script location that resolves outside the revision (through ``..`` or a symlink) is refused.
 - The path given to ``su -c`` is shell-quoted; for ordinary paths the command line is the agent's.
 - A succeeded event keeps its log tail (the agent sends an empty one), so that reports can show it.
+- Scripts run with the environment of the agent's service (``service_environment``), not the SSH session's.
+- The first 4 MiB of a script's output are logged; the rest is read and counted, so that a script that writes
+  without end fills neither the disk nor the result.
+- An error while a script runs (a full disk under its log, say) stops its process groups at once and fails the
+  event with what happened; the agent reports it as a launch failure and leaves the script running.
 
 Standard library only, Python 3.9+: this runs on the target hosts.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import errno
 import os
+import pwd
 import selectors
 import shlex
 import signal
@@ -44,9 +51,14 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import
     AppSpecError,
     load_revision_appspec,
 )
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import (
+    describe_error,
+    unexpected_error_message,
+)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DEFAULT_DEPLOYMENT_ROOT,
     DeploymentRoot,
+    DeploymentRootError,
     append_deployments_log,
     ongoing,
     utc_timestamp,
@@ -62,14 +74,21 @@ EVENTS_WITHOUT_SCRIPTS = {
 }
 SCRIPT_EVENTS = tuple(event for event in LIFECYCLE_EVENTS if event not in EVENTS_WITHOUT_SCRIPTS)
 DEPLOYMENT_TYPES = ("IN_PLACE", "BLUE_GREEN")
-DEPLOYMENT_CREATORS = ("user", "codeDeployRollback")
+DEPLOYMENT_CREATORS = ("user", "codeDeployRollback", "autoscaling")
 BUNDLE_ENV_NAMES = ("BUNDLE_BUCKET", "BUNDLE_KEY", "BUNDLE_VERSION", "BUNDLE_ETAG", "BUNDLE_COMMIT")
-# The agent deletes these from its own environment at start-up, so scripts never see them.
-AGENT_STRIPPED_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_CREDENTIAL_FILE")
+# The agent runs as a service: systemd's PATH, root's HOME and the system locale, whatever session started us.
+SERVICE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+LOCALE_FILES = ("/etc/locale.conf", "/etc/default/locale")
+LOCALE_VARIABLES = ("LANG", "LANGUAGE", "LC_CTYPE", "LC_NUMERIC", "LC_TIME", "LC_COLLATE", "LC_MONETARY",
+                    "LC_MESSAGES", "LC_PAPER", "LC_NAME", "LC_ADDRESS", "LC_TELEPHONE", "LC_MEASUREMENT",
+                    "LC_IDENTIFICATION")
 # The agent's cwd under its init script (`cd /opt/codedeploy-agent/`), which hooks inherit (agent issue #67).
 AGENT_WORKING_DIRECTORY = "/opt/codedeploy-agent"
 LOG_TAIL_LIMIT = 2048
 DEFAULT_KILL_GRACE_SECONDS = 5.0
+SCRIPT_OUTPUT_LOG_LIMIT = 4 * 1024 * 1024  # bytes of one script's output written to the logs
+# A deadline further away than this is as good as none; it keeps an absurd timeout from overflowing a float.
+_LONGEST_TIMEOUT = 10 ** 9
 
 STATUS_SUCCEEDED, STATUS_FAILED, STATUS_SKIPPED = "Succeeded", "Failed", "Skipped"
 SUCCESS = "Success"
@@ -270,14 +289,39 @@ def script_command(path: str, runas: Optional[str], sudo: bool) -> list[str]:
     return ["sudo", path] if sudo else [path]
 
 
-def script_environment(inherited: Mapping[str, str], request: EventRequest) -> dict[str, str]:
-    """The inherited environment without the agent's stripped credentials, plus the CodeDeploy variables.
+def parse_locale(text: str) -> dict[str, str]:
+    """The locale variables of a locale file (``NAME=value`` lines, values optionally quoted)."""
+    found = {}
+    for line in text.splitlines():
+        name, equals, value = line.strip().partition("=")
+        if equals and name in LOCALE_VARIABLES:
+            found[name] = value.strip().strip("\"'")
+    return found
 
-    Bundle variables whose value is null are left unset, as with the agent; any inherited BUNDLE_* is dropped
-    so that a script only sees the bundle of its deployment.
-    """
-    environment = {name: value for name, value in inherited.items()
-                   if name not in AGENT_STRIPPED_ENV and name not in BUNDLE_ENV_NAMES}
+
+def service_environment(home: str, locale: Mapping[str, str]) -> dict[str, str]:
+    """The environment the agent's service gives its hooks before the CodeDeploy variables: PATH, HOME and the
+    system locale. No session variables (SSH_*, TERM, ...) and no AWS credentials."""
+    return {"PATH": SERVICE_PATH, "HOME": home, **locale}
+
+
+def host_service_environment() -> dict[str, str]:
+    """``service_environment`` for this host: the home of the user running the module, the first locale file."""
+    locale: dict[str, str] = {}
+    for path in LOCALE_FILES:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                locale = parse_locale(handle.read())
+        except OSError:
+            continue
+        break
+    return service_environment(pwd.getpwuid(os.geteuid()).pw_dir, locale)
+
+
+def script_environment(base: Mapping[str, str], request: EventRequest) -> dict[str, str]:
+    """``base`` plus the CodeDeploy variables; bundle variables whose value is null are left unset, as with the
+    agent."""
+    environment = dict(base)
     environment.update({
         "LIFECYCLE_EVENT": request.event,
         "DEPLOYMENT_ID": request.deployment_id,
@@ -325,6 +369,12 @@ def exit_code_message(script: HookScript, rc: Optional[int]) -> str:
     return "Script at specified location: {} failed with exit code {}".format(script.location, code)
 
 
+def interrupted_message(location: str, error: BaseException) -> str:
+    return ("Script at specified location: {} was stopped with every process it started, because of an error on"
+            " the host while it ran: {}. Fix that on the host and deploy again.".format(
+                location, describe_error(error)))
+
+
 def launch_error_message(location: str, error: OSError, command: str) -> str:
     name = errno.errorcode.get(error.errno or 0, "EUNKNOWN")
     return "Script at specified location: {} failed with error Errno::{} with message {} - {}".format(
@@ -332,6 +382,11 @@ def launch_error_message(location: str, error: OSError, command: str) -> str:
 
 
 # Logs
+
+def unlogged_output_entry(dropped: int) -> str:
+    return "[fleetops] {} more bytes of output were not logged (only the first {} bytes of a script's output" \
+        " are)\n".format(dropped, SCRIPT_OUTPUT_LOG_LIMIT)
+
 
 def scripts_log_line(entry: str, now: datetime.datetime) -> str:
     """A scripts.log line: local time to the second, a space, the entry (which ends in a newline)."""
@@ -360,24 +415,41 @@ class LogTail:
 
 
 class ScriptLog:
-    """One event's log: the current deployment's scripts.log, the deployments log and the log tail."""
+    """One event's log: the current deployment's scripts.log, the deployments log and the log tail.
+
+    The first entry that cannot be written raises; after that, entries only go to the tail, so that stopping
+    the script and reporting the failure do not fail again.
+    """
 
     def __init__(self, layout: DeploymentRoot, deployment_id: str) -> None:
         self.layout = layout
         self.deployment_id = deployment_id
         self.tail = LogTail()
-        path = layout.scripts_log(deployment_id)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        self.handle = open(path, "a", encoding="utf-8")
+        self.failed = False
+        self.path = layout.scripts_log(deployment_id)
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        self.handle = open(self.path, "a", encoding="utf-8")
 
     def append(self, entry: str) -> None:
         self.tail.append(entry)
-        self.handle.write(scripts_log_line(entry, datetime.datetime.now()))
-        self.handle.flush()
-        append_deployments_log(self.layout, self.deployment_id, [entry.strip()])
+        if self.failed:
+            return
+        writing = self.path
+        try:
+            self.handle.write(scripts_log_line(entry, datetime.datetime.now()))
+            self.handle.flush()
+            writing = self.layout.deployments_log
+            append_deployments_log(self.layout, self.deployment_id, [entry.strip()])
+        except OSError as error:
+            self.failed = True
+            raise OSError(error.errno, error.strerror, writing) from error
 
     def close(self) -> None:
-        self.handle.close()
+        try:
+            self.handle.close()
+        except OSError:
+            if not self.failed:
+                raise
 
 
 # Processes
@@ -472,22 +544,48 @@ class ProcessOutcome:
     rc: Optional[int]  # None: still running at the deadline
     open_stream: Optional[str]  # "STDOUT"/"STDERR": the process exited, but this stream was open at the deadline
     duration: float
+    unlogged_bytes: int = 0  # output beyond the log limit, read and dropped
 
     @property
     def timed_out(self) -> bool:
         return self.rc is None or self.open_stream is not None
 
 
+class ScriptInterrupted(Exception):
+    """An error while a script ran; its process groups have been stopped. ``error`` is what went wrong."""
+
+    def __init__(self, error: BaseException, duration: float) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.duration = duration
+
+
+class OutputBudget:
+    """How many more bytes of a script's output (both streams) are logged, and how many were dropped."""
+
+    def __init__(self, limit: int) -> None:
+        self.remaining = limit
+        self.dropped = 0
+
+    def take(self, chunk: bytes) -> bytes:
+        """The part of ``chunk`` still to be logged; the rest is counted as dropped."""
+        kept = chunk[:self.remaining]
+        self.remaining -= len(kept)
+        self.dropped += len(chunk) - len(kept)
+        return kept
+
+
 class _LineSplitter:
     """Turns the bytes of one stream into log entries: ``[stdout]<line>\\n``."""
 
-    def __init__(self, stream: str, emit: Callable[[str], None]) -> None:
+    def __init__(self, stream: str, emit: Callable[[str], None], budget: OutputBudget) -> None:
         self.prefix = "[{}]".format(stream)
         self.emit = emit
+        self.budget = budget
         self.pending = b""
 
     def feed(self, chunk: bytes) -> None:
-        self.pending += chunk
+        self.pending += self.budget.take(chunk)
         while True:
             end = self.pending.find(b"\n")
             if end < 0 and len(self.pending) < _MAX_ENTRY_BYTES:
@@ -506,16 +604,19 @@ class _LineSplitter:
 
 
 def run_process(command: list[str], environment: Mapping[str, str], cwd: str, timeout: float, grace: float,
-                emit: Callable[[str], None], follow_descendants: bool = False) -> ProcessOutcome:
+                emit: Callable[[str], None], follow_descendants: bool = False,
+                log_limit: int = SCRIPT_OUTPUT_LOG_LIMIT) -> ProcessOutcome:
     """Run ``command`` in a session of its own with stdin at EOF, logging its output line by line.
 
     One deadline covers the process and its output, as in the agent. At the deadline the process's groups
     are stopped (SIGTERM, then SIGKILL after ``grace``), whether it is still running or has exited with its
     output still held open. A command the kernel cannot execute for lack of a ``#!`` line runs through
-    /bin/sh, as Ruby (and so the agent) does. Raises OSError when the command cannot be started at all.
+    /bin/sh, as Ruby (and so the agent) does. Output beyond ``log_limit`` bytes is read and counted, not
+    logged. Raises OSError when the command cannot be started at all, and ScriptInterrupted, with its groups
+    stopped, for any error once it has started (a log that cannot be written, say).
     """
     started = time.monotonic()
-    deadline = started + timeout
+    deadline = started + min(timeout, _LONGEST_TIMEOUT)
     try:
         process = _spawn(command, environment, cwd)
     except OSError as error:
@@ -524,45 +625,61 @@ def run_process(command: list[str], environment: Mapping[str, str], cwd: str, ti
         process = _spawn(["/bin/sh"] + command, environment, cwd)
     groups = ProcessGroups(process.pid, follow_descendants)
     selector = selectors.DefaultSelector()
+    budget = OutputBudget(log_limit)
     splitters = {}
-    for stream, pipe in (("STDOUT", process.stdout), ("STDERR", process.stderr)):
-        selector.register(pipe, selectors.EVENT_READ, stream)
-        splitters[stream] = _LineSplitter(stream.lower(), emit)
     try:
-        while selector.get_map() or process.poll() is None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            if follow_descendants and process.poll() is None:
-                groups.refresh()
-            if selector.get_map():
-                _read_ready(selector, splitters, min(remaining, _POLL_SECONDS * 2))
-            else:
-                try:
-                    process.wait(timeout=remaining)
-                except subprocess.TimeoutExpired:
-                    pass
-        else:
-            return ProcessOutcome(process.returncode, None, time.monotonic() - started)
-        open_streams = {key.data for key in selector.get_map().values()}
-        # The agent waits for stdout before stderr, so it names stdout when both are held.
-        held_stream = next((stream for stream in ("STDOUT", "STDERR") if stream in open_streams), None)
-        exited = process.poll() is not None
-        groups.stop(grace, process.poll)
+        for stream, pipe in (("STDOUT", process.stdout), ("STDERR", process.stderr)):
+            selector.register(pipe, selectors.EVENT_READ, stream)
+            splitters[stream] = _LineSplitter(stream.lower(), emit, budget)
+        outcome = _supervise(process, groups, selector, splitters, deadline, grace)
+        for splitter in splitters.values():
+            splitter.close()
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        # Whatever went wrong, nothing the script started may outlive this call.
+        with contextlib.suppress(Exception):
+            groups.stop(grace, process.poll)
+        process.kill()
         process.wait()
-        drain_until = time.monotonic() + _DRAIN_SECONDS
-        while selector.get_map() and time.monotonic() < drain_until:
-            _read_ready(selector, splitters, _POLL_SECONDS)
-        return ProcessOutcome(process.returncode if exited else None, held_stream if exited else None,
-                              time.monotonic() - started)
+        raise ScriptInterrupted(error, time.monotonic() - started) from error
     finally:
         for key in list(selector.get_map().values()):
             selector.unregister(key.fileobj)
         selector.close()
-        for splitter in splitters.values():
-            splitter.close()
         process.stdout.close()
         process.stderr.close()
+    outcome.duration = time.monotonic() - started
+    outcome.unlogged_bytes = budget.dropped
+    return outcome
+
+
+def _supervise(process: subprocess.Popen, groups: ProcessGroups, selector: selectors.BaseSelector,
+               splitters: dict, deadline: float, grace: float) -> ProcessOutcome:
+    """Log the output until the process exits and closes its output, or the deadline passes and it is stopped."""
+    while selector.get_map() or process.poll() is None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        if groups.follow_descendants and process.poll() is None:
+            groups.refresh()
+        if selector.get_map():
+            _read_ready(selector, splitters, min(remaining, _POLL_SECONDS * 2))
+        else:
+            try:
+                process.wait(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                pass
+    else:
+        return ProcessOutcome(process.returncode, None, 0.0)
+    open_streams = {key.data for key in selector.get_map().values()}
+    # The agent waits for stdout before stderr, so it names stdout when both are held.
+    held_stream = next((stream for stream in ("STDOUT", "STDERR") if stream in open_streams), None)
+    exited = process.poll() is not None
+    groups.stop(grace, process.poll)
+    process.wait()
+    drain_until = time.monotonic() + _DRAIN_SECONDS
+    while selector.get_map() and time.monotonic() < drain_until:
+        _read_ready(selector, splitters, _POLL_SECONDS)
+    return ProcessOutcome(process.returncode if exited else None, held_stream if exited else None, 0.0)
 
 
 def _spawn(command: list[str], environment: Mapping[str, str], cwd: str) -> subprocess.Popen:
@@ -609,14 +726,26 @@ class _Event:
         return self.finish(STATUS_FAILED, Diagnostics(error_code, script_name, message, tail), bool(self.runs))
 
 
-def run_event(request: EventRequest, inherited_environment: Optional[Mapping[str, str]] = None) -> EventResult:
+def run_event(request: EventRequest, base_environment: Optional[Mapping[str, str]] = None) -> EventResult:
     """Run the scripts of one lifecycle event; the result carries the agent's status and diagnostics.
 
+    Scripts get ``base_environment`` (by default ``host_service_environment()``) plus the CodeDeploy variables.
     Raises EventRequestError or DeploymentRootError for a request that cannot be run at all; everything that
-    goes wrong on the host is reported in the result as the agent reports it.
+    goes wrong on the host is reported in the result, as the agent reports it or, for an error of no known
+    kind, as a failure that names the event and the error.
     """
     check_request(request)
     event = _Event(request)
+    try:
+        return _run_event(event, base_environment)
+    except (EventRequestError, DeploymentRootError):
+        raise
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        return event.failed(UNKNOWN_ERROR, unexpected_error_message(request.event, error))
+
+
+def _run_event(event: _Event, base_environment: Optional[Mapping[str, str]]) -> EventResult:
+    request = event.request
     layout, deployment_id = event.layout, request.deployment_id
     current_dir = layout.deployment_dir(deployment_id)
     source = revision_source(request.event, request.deployment_type, request.deployment_creator)
@@ -640,7 +769,7 @@ def run_event(request: EventRequest, inherited_environment: Optional[Mapping[str
         event.runs = [ScriptRun(script.location, None, 0.0, False) for script in scripts]
         return event.skipped("Check mode: {} would run {}.".format(
             request.event, ", ".join(script.location for script in scripts)), changed=True)
-    environment = script_environment(os.environ if inherited_environment is None else inherited_environment,
+    environment = script_environment(host_service_environment() if base_environment is None else base_environment,
                                      request)
     with ongoing(layout, deployment_id, request.event):
         event.log = ScriptLog(layout, deployment_id)
@@ -686,7 +815,13 @@ def _run_scripts(event: _Event, scripts: list[HookScript], archive_dir: str,
             event.runs.append(ScriptRun(script.location, None, 0.0, False))
             return event.failed(SCRIPT_FAILED, launch_error_message(script.location, error, command[0]),
                                 script.location)
+        except ScriptInterrupted as interrupted:
+            event.runs.append(ScriptRun(script.location, None, round(interrupted.duration, 3), False))
+            return event.failed(SCRIPT_FAILED, interrupted_message(script.location, interrupted.error),
+                                script.location)
         event.runs.append(ScriptRun(script.location, outcome.rc, round(outcome.duration, 3), outcome.timed_out))
+        if outcome.unlogged_bytes:
+            log.append(unlogged_output_entry(outcome.unlogged_bytes))
         if outcome.rc is None:
             return event.failed(SCRIPT_TIMED_OUT, timed_out_message(script.location, script.timeout),
                                 script.location)

@@ -31,18 +31,22 @@ import shutil
 import stat
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import (
     MSG_DEFAULT_ACL_ON_FILE,
     MSG_ESCAPES_BUNDLE,
+    Ace,
     AppSpecError,
     check_file_permission,
     load_revision_appspec,
     normalise_appspec,
+    parse_ace,
 )
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DeploymentRoot,
+    decode_cleanup_path,
+    encode_cleanup_path,
     ongoing,
     write_atomically,
     write_pointer,
@@ -70,6 +74,11 @@ MSG_PERMISSION_TWICE = (
     "The deployment failed because the permissions setting for ({}) is specified more than once in the"
     " application specification file. Update the files section of the AppSpec file, and then try again."
 )
+MSG_NOT_A_DIRECTORY = (
+    "The revision needs a directory at {path}, but a {kind} stands there. No file_exists_behavior replaces a"
+    " file by a directory (OVERWRITE and RETAIN apply to files only); nothing was installed. Remove {path} from"
+    " the host, or change the destination in the files section of the AppSpec file."
+)
 MSG_NO_USER = "can't find user for {}"
 MSG_NO_GROUP = "can't find group for {}"
 MSG_NO_SUCH_SOURCE = "No such file or directory @ rb_sysopen - {}"
@@ -85,9 +94,11 @@ MSG_CONTEXT_FAILED = (
 
 FILE_EXISTS_BEHAVIORS = ("DISALLOW", "OVERWRITE", "RETAIN")
 SEMANAGE_PREFIX = "semanage\0"
+RUBY_WHITESPACE = " \t\n\v\f\r\0"  # what Ruby's strip drops (Python's would drop other spaces too)
 # Where setfacl, semanage and restorecon live, whatever PATH the module was started with.
 TOOL_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 TEMPORARY_PREFIX = ".fleetops-install-"
+MAX_ID = 4294967294  # the largest uid or gid; 2**32 - 1 means "unchanged" to chown
 
 
 class InstallError(OperatorError):
@@ -104,7 +115,7 @@ class CleanupEntry:
     selinux_context: bool = False
 
     def line(self) -> str:
-        return (SEMANAGE_PREFIX if self.selinux_context else "") + self.path + "\n"
+        return (SEMANAGE_PREFIX if self.selinux_context else "") + encode_cleanup_path(self.path) + "\n"
 
 
 def parse_cleanup(text: str) -> list[CleanupEntry]:
@@ -120,9 +131,9 @@ def parse_cleanup(text: str) -> list[CleanupEntry]:
             path, selinux = line.split("\0", 1)[1], True
         else:
             path, selinux = line, False
-        path = path.strip().strip("\0")  # Ruby's strip, as the agent applies it, also drops NULs
+        path = path.strip(RUBY_WHITESPACE)  # as the agent strips it
         if path:
-            entries.append(CleanupEntry(path, selinux))
+            entries.append(CleanupEntry(decode_cleanup_path(path), selinux))
     return entries
 
 
@@ -535,12 +546,10 @@ class _Builder:
         missing = []
         for ancestor in _ancestors(path):
             facts = self.facts(ancestor)
-            if facts.exists:
-                if not facts.is_directory:
-                    raise InstallError(
-                        "Cannot install {}: {} exists on the host and is not a directory. Remove it, or change the"
-                        " destination in the files section of the AppSpec file.".format(path, ancestor))
+            if facts.is_directory:
                 break
+            if facts.kind != "missing":
+                raise InstallError(not_a_directory_message(ancestor, facts))
             missing.append(ancestor)
         for ancestor in reversed(missing):
             self.make_directory(ancestor)
@@ -551,15 +560,17 @@ class _Builder:
         if directory in self.made_directories:
             return
         if self.facts(directory).kind != "missing":
-            # The agent plans the mkdir and fails when it runs it.
-            raise InstallError(MSG_FILE_EXISTS.format(directory))
+            # The agent plans the mkdir and dies in it ("File exists") with part of the revision copied.
+            raise InstallError(not_a_directory_message(directory, self.facts(directory)))
         self.instructions.append(MakeDirectory(directory))
         self.made_directories[directory] = None
 
     def add_copy(self, item: SourceItem) -> None:
         existing = self.facts(item.destination)
         replaces = False
-        if existing.exists:
+        # Anything at the path counts, a dangling symlink too: the agent's existence check follows the link, finds
+        # nothing, and writes through it, outside the destination tree.
+        if existing.kind != "missing":
             if self.behavior == "DISALLOW":
                 raise InstallError(MSG_FILE_EXISTS.format(item.destination))
             if self.behavior == "RETAIN":
@@ -571,7 +582,6 @@ class _Builder:
                     " files, not directories). Remove the directory, or change the files section of the AppSpec"
                     " file.".format(item.destination, item.source))
             replaces = True
-        replaces = replaces or existing.kind == "symlink"  # a dangling symlink, replaced as the agent writes it
         if item.destination in self.copy_targets:
             raise InstallError(MSG_TWO_SOURCES.format(
                 item.source, self.copy_targets[item.destination], item.destination))
@@ -609,13 +619,21 @@ class _Builder:
             self.instructions.append(ChangeOwner(path, permission["owner"], permission["group"]))
 
 
+def not_a_directory_message(path: str, facts: PathFacts) -> str:
+    kind = {"symlink": "symbolic link" if facts.target_kind == "missing" else "symbolic link to a file"}.get(
+        facts.kind, "file")
+    return MSG_NOT_A_DIRECTORY.format(path=path, kind=kind)
+
+
 def _check_host_can_apply(instructions: Sequence[Instruction], facts: HostFacts) -> None:
     """Refuse, before anything changes, what the agent would only find out half-way through the Install."""
     for instruction in instructions:
         if isinstance(instruction, ChangeOwner):
-            if instruction.owner is not None and instruction.owner not in facts.users:
+            if instruction.owner is not None and instruction.owner not in facts.users \
+                    and numeric_id(instruction.owner) is None:
                 raise InstallError(MSG_NO_USER.format(instruction.owner))
-            if instruction.group is not None and instruction.group not in facts.groups:
+            if instruction.group is not None and instruction.group not in facts.groups \
+                    and numeric_id(instruction.group) is None:
                 raise InstallError(MSG_NO_GROUP.format(instruction.group))
         elif isinstance(instruction, SetAcl) and "setfacl" not in facts.tools:
             raise InstallError(
@@ -667,41 +685,6 @@ def matches_simple_glob(name: str, pattern: str) -> bool:
 
 
 # ACLs
-
-ACE_TYPES = {"u": "user", "user": "user", "g": "group", "group": "group", "m": "mask", "mask": "mask",
-             "o": "other", "other": "other"}
-
-
-@dataclass(frozen=True)
-class Ace:
-    default: bool
-    kind: str  # user, group, mask or other
-    name: str
-    permissions: int  # rwx as 3 bits
-
-    def text(self) -> str:
-        bits = "".join(letter if self.permissions & bit else "-" for letter, bit in (("r", 4), ("w", 2), ("x", 1)))
-        return "{}{}:{}:{}".format("default:" if self.default else "", self.kind, self.name, bits)
-
-
-def parse_ace(text: str) -> Ace:
-    """An ACL entry of the AppSpec (validated by appspec.py) in setfacl's long form: u:bob:7 -> user:bob:rwx."""
-    *prefix, name, permissions = text.split(":")
-    default = len(prefix) == 2 or (len(prefix) == 1 and prefix[0] in ("d", "default"))
-    kind = ACE_TYPES.get(prefix[-1]) if prefix and prefix[-1] not in ("d", "default") else None
-    if name in ("m", "mask", "o", "other"):
-        if kind is None:
-            kind, name = ACE_TYPES[name], ""
-        else:
-            name = ACE_TYPES[name]
-    return Ace(default, kind or "user", name, _permission_bits(permissions))
-
-
-def _permission_bits(permissions: str) -> int:
-    if len(permissions) == 1 and permissions in "01234567":
-        return int(permissions)
-    return sum(bit for letter, bit in (("r", 4), ("w", 2), ("x", 1)) if letter in permissions)
-
 
 def full_acl(entries: Sequence[str], mode: int) -> list[str]:
     """The ACL ``setfacl --set`` is given: the listed entries plus what the agent adds from the object's mode.
@@ -853,8 +836,8 @@ def gather_facts(archive_dir: str, appspec: Mapping[str, Any],
     groups = {p["group"] for p in appspec["permissions"] if p["group"] is not None}
     tools = frozenset(name for name in ("setfacl", "semanage", "restorecon") if find_tool(name))
     facts = HostFacts(archive_dir, bundle.archive, paths, tools,
-                      frozenset(name for name in owners if _user_exists(name)),
-                      frozenset(name for name in groups if _group_exists(name)))
+                      frozenset(name for name in owners if user_id(name) is not None),
+                      frozenset(name for name in groups if group_id(name) is not None))
     return facts, layouts
 
 
@@ -863,20 +846,27 @@ def find_tool(name: str) -> Optional[str]:
     return shutil.which(name, path=search)
 
 
-def _user_exists(name: str) -> bool:
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        return False
-    return True
+def numeric_id(name: str) -> Optional[int]:
+    """``name`` as a numeric uid or gid, as chown(1) takes one that names no user or group; None if it is not."""
+    if re.fullmatch(r"[0-9]{1,10}", name) and int(name) <= MAX_ID:
+        return int(name)
+    return None
 
 
-def _group_exists(name: str) -> bool:
+def user_id(name: str) -> Optional[int]:
+    """The uid of the user ``name``, else ``name`` read as a number; None when it is neither."""
     try:
-        grp.getgrnam(name)
+        return pwd.getpwnam(name).pw_uid
     except KeyError:
-        return False
-    return True
+        return numeric_id(name)
+
+
+def group_id(name: str) -> Optional[int]:
+    """The gid of the group ``name``, else ``name`` read as a number; None when it is neither."""
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        return numeric_id(name)
 
 
 # Applying
@@ -946,28 +936,63 @@ def _execute(instruction: Instruction, record: Callable[[str], None], run_comman
     elif isinstance(instruction, Copy):
         record(CleanupEntry(instruction.destination).line())
         _copy(instruction)
-    elif isinstance(instruction, ChangeMode):
-        os.chmod(instruction.path, int(instruction.mode, 8))
-    elif isinstance(instruction, SetAcl):
-        acl = ",".join(full_acl(instruction.entries, os.stat(instruction.path).st_mode))
-        _run_checked(run_command, [tools["setfacl"], "--set", acl, instruction.path],
-                     lambda command, rc: MSG_SETFACL_FAILED.format(path=instruction.path, command=command, rc=rc))
-    elif isinstance(instruction, SetContext):
-        real = os.path.realpath(instruction.path)
-        arguments = ["-s", instruction.user] if instruction.user else []
-        arguments += ["-t", instruction.selinux_type]
-        arguments += ["-r", instruction.selinux_range] if instruction.selinux_range else []
-
-        def failed(command: str, rc: int) -> str:
-            return MSG_CONTEXT_FAILED.format(command=command, rc=rc)
-
-        _run_checked(run_command, [tools["semanage"], "fcontext", "-a"] + arguments + [real], failed)
-        _run_checked(run_command, [tools["restorecon"], "-v", real], failed)
-        record(CleanupEntry(real, selinux_context=True).line())
     else:
-        uid = pwd.getpwnam(instruction.owner).pw_uid if instruction.owner is not None else -1
-        gid = grp.getgrnam(instruction.group).gr_gid if instruction.group is not None else -1
-        os.chown(instruction.path, uid, gid)
+        _set_permission(instruction, record, run_command, tools)
+
+
+def _set_permission(instruction: Instruction, record: Callable[[str], None], run_command: RunCommand,
+                    tools: Mapping[str, str]) -> None:
+    """One permission instruction, on the installed object itself: a symlink there is never followed, so that a
+    link the revision installed cannot carry a mode, an owner, an ACL or a context to the file it points to. A
+    symlink has no mode, ACL or context of its own; it only gets its owner (lchown)."""
+    with _installed_object(instruction.path) as (handle, mode):
+        if handle is None:
+            if isinstance(instruction, ChangeOwner):
+                os.chown(instruction.path, *_owner_ids(instruction), follow_symlinks=False)
+        elif isinstance(instruction, ChangeMode):
+            os.chmod(handle, int(instruction.mode, 8))
+        elif isinstance(instruction, SetAcl):
+            acl = ",".join(full_acl(instruction.entries, mode))
+            _run_checked(run_command, [tools["setfacl"], "--set", acl, instruction.path],
+                         lambda command, rc: MSG_SETFACL_FAILED.format(path=instruction.path, command=command,
+                                                                       rc=rc))
+        elif isinstance(instruction, SetContext):
+            _set_context(instruction, record, run_command, tools)
+        else:
+            os.chown(handle, *_owner_ids(instruction))
+
+
+@contextlib.contextmanager
+def _installed_object(path: str) -> Iterator[tuple[Optional[str], int]]:
+    """The object at ``path``, a final symlink not followed: a name for it (``/proc/self/fd/<n>`` of an O_PATH
+    descriptor, which chmod and chown reach the object itself through) and its mode; no name for a symlink."""
+    descriptor = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(descriptor).st_mode
+        yield (None if stat.S_ISLNK(mode) else "/proc/self/fd/{}".format(descriptor)), mode
+    finally:
+        os.close(descriptor)
+
+
+def _owner_ids(instruction: ChangeOwner) -> tuple[int, int]:
+    uid = user_id(instruction.owner) if instruction.owner is not None else None
+    gid = group_id(instruction.group) if instruction.group is not None else None
+    return (-1 if uid is None else uid), (-1 if gid is None else gid)
+
+
+def _set_context(instruction: SetContext, record: Callable[[str], None], run_command: RunCommand,
+                 tools: Mapping[str, str]) -> None:
+    real = os.path.realpath(instruction.path)
+    arguments = ["-s", instruction.user] if instruction.user else []
+    arguments += ["-t", instruction.selinux_type]
+    arguments += ["-r", instruction.selinux_range] if instruction.selinux_range else []
+
+    def failed(command: str, rc: int) -> str:
+        return MSG_CONTEXT_FAILED.format(command=command, rc=rc)
+
+    _run_checked(run_command, [tools["semanage"], "fcontext", "-a"] + arguments + [real], failed)
+    _run_checked(run_command, [tools["restorecon"], "-v", real], failed)
+    record(CleanupEntry(real, selinux_context=True).line())
 
 
 def _run_checked(run_command: RunCommand, argv: list[str], message: Callable[[str, int], str]) -> None:

@@ -17,6 +17,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.bundle import 
     BundleError, apply_download_bundle, plan_download_bundle, receive_pushed_bundle)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DeploymentRoot, DeploymentRootError, instance_deployment_file, utc_timestamp, write_atomically)
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import unexpected_error_message
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.hooks import EventRequest, EventRequestError, run_event
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import AppSpecError
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.install_plan import (
@@ -102,6 +103,17 @@ def run_hook_event(request: LifecycleRequest, name: str) -> dict[str, Any]:
                         diagnostics.message, diagnostics.script_name, diagnostics.log_tail)
 
 
+def run_event_of(name: str, request: LifecycleRequest, layout: DeploymentRoot, run_command: Callable) -> dict[str, Any]:
+    if name == "DownloadBundle":
+        return run_download_bundle(request, layout)
+    if name == "Install":
+        return run_install(request, layout, run_command)
+    if name in TRAFFIC_EVENTS:
+        now = utc_timestamp()
+        return event_record(name, "Skipped", now, now, message="No load balancer in this deployment group.")
+    return run_hook_event(request, name)
+
+
 def run_lifecycle(request: LifecycleRequest, run_command: Callable) -> dict[str, Any]:
     """Run the events; return ``status`` (Succeeded|Failed) and ``lifecycle_events`` in the record's shape."""
     layout = DeploymentRoot(request.deployment_root, request.deployment_group_id)
@@ -111,15 +123,11 @@ def run_lifecycle(request: LifecycleRequest, run_command: Callable) -> dict[str,
         if failed:
             events.append(event_record(name, "Skipped", None, None))
             continue
-        if name == "DownloadBundle":
-            event = run_download_bundle(request, layout)
-        elif name == "Install":
-            event = run_install(request, layout, run_command)
-        elif name in TRAFFIC_EVENTS:
+        try:
+            event = run_event_of(name, request, layout, run_command)
+        except Exception as error:  # pylint: disable=broad-exception-caught
             now = utc_timestamp()
-            event = event_record(name, "Skipped", now, now, message="No load balancer in this deployment group.")
-        else:
-            event = run_hook_event(request, name)
+            event = event_record(name, "Failed", now, now, "UnknownError", unexpected_error_message(name, error))
         events.append(event)
         if event["status"] == "Failed":
             if request.ignore_application_stop_failures and name in STOP_EVENTS_THAT_MAY_BE_IGNORED:

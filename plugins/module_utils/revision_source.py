@@ -36,7 +36,10 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable, Iterator, Mapping, Optional
 from urllib.parse import urlsplit, urlunsplit
 
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import APPSPEC_FALLBACK_NAMES
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import (
+    APPSPEC_FALLBACK_NAMES,
+    check_appspec_size,
+)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import AWS_ERRORS, describe_aws_error
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.bundle import top_folder_holding_appspec
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import OperatorError
@@ -52,6 +55,11 @@ ARCHIVE_EXTENSIONS = ((".tar.gz", "tgz"), (".tgz", "tgz"), (".tar", "tar"), (".z
 GITHUB_SHORTHAND = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+")
 COMMIT_ID_PATTERN = re.compile(r"[0-9a-fA-F]{4,40}")
 SCP_LIKE_GIT_URL = re.compile(r"^[^/]+:")
+# The revision keys that may hold a URL, and so credentials.
+URL_KEYS = ("repository", "url")
+# Query parameter names whose values are secrets: signed URLs (S3, CloudFront, Azure SAS, GCS), tokens, keys.
+SECRET_PARAMETER = re.compile(r"(?i)signature|credential|token|secret|passw|^sig$|key|auth|^code$")
+URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 CHUNK = 1024 * 1024
 FILE_MODE = 0o644
 DIRECTORY_MODE = 0o700
@@ -138,13 +146,42 @@ def repository_url(repository: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """A repository URL fit for a message: a user name or token in it is replaced by ``***``."""
+    """A URL fit to be shown or recorded: its user name and password (``***@``) and the values of query parameters
+    that carry secrets (presigned S3 ``X-Amz-Signature``, ``X-Amz-Credential``, ``X-Amz-Security-Token``, and any
+    ``token``, ``sig``, ``signature``, ``secret``, ``password`` or key) replaced by ``***``. Anything that is not a
+    URL (a local path, ``host:path``) is returned as given."""
     if "://" not in url:
         return url
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        # Not parseable, so not known to be free of secrets: keep the scheme only.
+        return url.split("://", 1)[0] + "://***"
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=netloc, query=_redact_parameters(parts.query),
+                                     fragment=_redact_parameters(parts.fragment)))
+
+
+def redact_urls(text: str) -> str:
+    """``text`` (a message, a command's error) with each URL in it redacted as :func:`redact_url` does."""
+    return URL_IN_TEXT.sub(lambda match: redact_url(match.group(0)), text)
+
+
+def _redact_parameters(query: str) -> str:
+    parameters = []
+    for parameter in query.split("&") if query else []:
+        name, separator, value = parameter.partition("=")
+        parameters.append(f"{name}=***" if separator and value and SECRET_PARAMETER.search(name) else parameter)
+    return "&".join(parameters)
+
+
+def display_revision(revision: Mapping[str, Any]) -> dict[str, Any]:
+    """The revision as it is recorded and shown (ledger, hosts, cache index, task results, report): every URL in
+    it redacted. The credentials stay only in the revision given, which is what fetching uses."""
+    return {name: redact_url(value) if name in URL_KEYS and isinstance(value, str) else value
+            for name, value in revision.items()}
 
 
 def bundle_type_from_name(path: str) -> Optional[str]:
@@ -172,7 +209,8 @@ def source_identity(revision: Mapping[str, Any]) -> Optional[str]:
         return json.dumps(["s3", revision["bucket"], revision["key"], revision["bundle_type"], revision.get("version"),
                            etag])
     if revision["source"] == "git" and len(revision["commit_id"]) == 40:
-        return json.dumps(["git", revision["url"], revision["commit_id"]])
+        # The commit names the content; the URL is shown as recorded, so that no credential reaches the index.
+        return json.dumps(["git", redact_url(revision["url"]), revision["commit_id"]])
     return None
 
 
@@ -284,12 +322,12 @@ def read_appspec(path: str, bundle_type: str, appspec_filename: str = "appspec.y
     """(text, name) of the AppSpec in a bundle as the host will find it; (None, None) when there is none.
 
     Looks where Install does: ``appspec_filename``, then appspec.yaml, then appspec.yml, at the bundle root
-    after the agent's top-folder stripping.
+    after the agent's top-folder stripping. A file larger than hosts accept is refused (AppSpecError) unread.
     """
     top = stripped_top_folder(archive_entries(path, bundle_type))
     prefix = f"{top}/" if top else ""
     for name in (appspec_filename,) + APPSPEC_FALLBACK_NAMES:
-        data = _archive_file(path, bundle_type, prefix + _clean_name(name))
+        data = _archive_appspec(path, bundle_type, prefix + _clean_name(name))
         if data is not None:
             try:
                 return data.decode("utf-8"), name
@@ -298,17 +336,23 @@ def read_appspec(path: str, bundle_type: str, appspec_filename: str = "appspec.y
     return None, None
 
 
-def _archive_file(path: str, bundle_type: str, member: str) -> Optional[bytes]:
-    """The content of the regular file ``member`` of a bundle (in any of its spellings), or None."""
+def _archive_appspec(path: str, bundle_type: str, member: str) -> Optional[bytes]:
+    """The content of the regular file ``member`` of a bundle (in any of its spellings), or None.
+
+    Its size is checked from the archive's header before it is read (zipfile and tarfile read no more).
+    """
+    label = f"{member} in {path}"
     if bundle_type == "zip":
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
                 if _clean_name(info.filename) == member and not info.is_dir():
+                    check_appspec_size(info.file_size, label)
                     return archive.read(info)
         return None
     with tarfile.open(path, "r:*") as archive:
-        for info in archive.getmembers():
+        for info in archive:
             if _clean_name(info.name) == member and info.isfile():
+                check_appspec_size(info.size, label)
                 handle = archive.extractfile(info)
                 return handle.read() if handle else None
     return None
@@ -477,7 +521,7 @@ def fetch_commit(git: Git, mirror: str, url: str, commit_id: str, repository: st
     rc, _out, err = git(["fetch", "--quiet", "--force", "--prune", "--", url, "+refs/heads/*:refs/heads/*",
                          "+refs/tags/*:refs/tags/*"], cwd=mirror)
     if rc != 0:
-        raise RevisionError(f"git fetch from {redact_url(repository)} failed: {redact_url(_git_failure(rc, err))}")
+        raise RevisionError(f"git fetch from {redact_url(repository)} failed: {redact_urls(_git_failure(rc, err))}")
     full = resolve_commit(git, mirror, commit_id, repository)
     if not full and len(commit_id) == 40:
         git(["fetch", "--quiet", "--", url, commit_id], cwd=mirror)

@@ -174,6 +174,20 @@ CHK_ST_ENABLED = 0x04
 CHK_RES_PASSED = (3, 4)  # passed, or passed conditionally (http-check disable-on-404)
 
 
+# The characters HAProxy allows in proxy and server names (haproxy src/tools.c invalid_char()): nothing that could
+# end a runtime API command (';', a newline) or add an argument (a space).
+HAPROXY_NAME = re.compile(r"[A-Za-z0-9_.:-]+")
+
+
+def check_haproxy_names(backend: str, servers: Iterable[str]) -> None:
+    """Refuse a backend or server name HAProxy could not have, before any command is sent."""
+    for kind, name in [("backend", backend)] + [("server", server) for server in servers]:
+        if not HAPROXY_NAME.fullmatch(name):
+            raise TrafficError(f"HAProxy {kind} name {name!r} is not a name HAProxy allows: use only letters, digits "
+                               "and '-', '_', '.', ':' (the name of the backend in haproxy.cfg, and each server's "
+                               "codedeploy_haproxy_server or inventory name)")
+
+
 def parse_runtime_api_address(address: str) -> tuple[int, Any]:
     """``(socket family, address)`` of a unix socket path or a ``host:port`` / ``[ipv6]:port`` address."""
     if "/" in address:
@@ -205,6 +219,10 @@ class RuntimeApi:
         return answer
 
     def _exchange(self, command: str) -> str:
+        if any(separator in command for separator in ";\r\n"):
+            # One command per connection: a separator would smuggle a second one in.
+            raise TrafficError(f"refusing to send {command!r} to the HAProxy runtime API: it holds a command "
+                               "separator (';' or a newline)")
         try:
             if self.family == socket.AF_UNIX:
                 connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -334,6 +352,7 @@ class HaproxyBackend:
     poll_seconds = HAPROXY_POLL_SECONDS
 
     def __init__(self, api: RuntimeApi, backend: str, servers: Sequence[str]) -> None:
+        check_haproxy_names(backend, servers)
         self.api = api
         self.backend = backend
         self.servers = unique(servers)
@@ -546,6 +565,7 @@ def check_load_balancer_info(info: Optional[dict[str, Any]]) -> Optional[str]:
         if missing:
             raise TrafficError(f"codedeploy_load_balancer_info.haproxy needs {' and '.join(missing)}, e.g. "
                                "{socket: /run/haproxy/admin.sock, backend: webapp}")
+        check_haproxy_names(str(haproxy["backend"]), ())
         return "haproxy"
     if info.get("target_groups"):
         return "elbv2"

@@ -8,8 +8,13 @@ covers what AppSpec files use: block mappings and sequences, plain, quoted and b
 comments, flow collections on one or many lines (so JSON loads), ``---`` and ``...``. Scalars are typed as
 PyYAML's SafeLoader types them (YAML 1.1: ``0644`` is 420, ``yes`` is True, ``2024-01-02`` is a date).
 
-Anchors, aliases, tags, complex and merge keys, directives and multiple documents are refused, like every
-syntax error, with a YamlSubsetError naming the line and column.
+As the CodeDeploy agent's safe load (Psych 4) reads them, an anchor alone names nothing and is skipped, a local
+tag such as ``!Ref`` is skipped and its value read as if untagged (``!ruby/...`` tags are refused), and an alias
+is refused ("Unknown alias").
+Other tags (``!!str``), complex and merge keys, directives and multiple documents are refused, like every
+syntax error, with a YamlSubsetError naming the line and column; so are collections nested more than
+MAX_DEPTH deep and integers written with more than MAX_INTEGER_DIGITS digits, which would otherwise exhaust
+the stack or take time quadratic in their length.
 """
 from __future__ import annotations
 
@@ -18,7 +23,18 @@ import math
 import re
 from typing import Any, Callable, List, Optional, Tuple
 
-__all__ = ["YamlSubsetError", "load"]
+__all__ = ["ALIAS_MESSAGE", "MAX_DEPTH", "MAX_INTEGER_DIGITS", "RUBY_TAG_MESSAGE", "YamlSubsetError",
+           "integer_digits_error", "load"]
+
+MAX_DEPTH = 64  # far beyond any AppSpec; keeps hostile input from exhausting the Python stack
+# Python's own limit for int(): converting longer digit strings is quadratic (CVE-2020-10735).
+MAX_INTEGER_DIGITS = 4300
+# The agent's words for an alias ("Unknown alias: <name>"), with the fix; PyYAML's loader in appspec.py uses it too.
+ALIAS_MESSAGE = ("Unknown alias: {0}. The CodeDeploy agent does not follow YAML aliases such as *{0}; write the"
+                 " value out in full")
+# The one kind of local tag the agent's safe load refuses instead of ignoring.
+RUBY_TAG_MESSAGE = ("the YAML tag {0} names a Ruby class, which the CodeDeploy agent refuses to load (\"Tried to load"
+                    " unspecified class\"); remove the tag")
 
 
 class YamlSubsetError(ValueError):
@@ -94,7 +110,19 @@ def _base_60(digits: str, number: Callable[[str], Any]) -> Any:
     return total
 
 
+def integer_digits_error(text: str) -> Optional[str]:
+    """Why the integer scalar ``text`` is refused for its length, or None; a sexagesimal's parts count together."""
+    digits = sum(character.isalnum() for character in text) - (2 if text.lstrip("+-")[:2] in ("0b", "0x") else 0)
+    if digits <= MAX_INTEGER_DIGITS:
+        return None
+    return ("the integer {}... is written with {} digits; more than {} is not a number an AppSpec uses (quote it if it"
+            " is text)".format(text[:20], digits, MAX_INTEGER_DIGITS))
+
+
 def _int_value(text: str) -> int:
+    too_long = integer_digits_error(text)
+    if too_long:
+        raise ValueError(too_long)
     sign, digits = _sign_and_digits(text)
     try:
         if digits[:2] in ("0b", "0x"):
@@ -137,7 +165,9 @@ _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 _INDICATORS = "-?:,[]{}#&*!|>'\"%@`"
 _BLANK_OR_END = ("", " ", "\t")  # what must follow '-', ':' and '?' for them to be indicators
 _NOT_A_KEY = object()
-_MAX_DEPTH = 64  # far beyond any AppSpec; keeps hostile input from exhausting the Python stack
+# A node's properties: a local tag ("!Ref", not "!!str" or "!e!x") and an anchor, each ended by a blank or the line.
+_LOCAL_TAG = re.compile(r"![-0-9A-Za-z;/?:@&=+$_.~*'()%]*")
+_ANCHOR_NAME = re.compile(r"[-0-9A-Za-z_]+")
 _TAB_MESSAGE = "found a tab, which cannot start any token: YAML indents and separates with spaces, not tabs"
 
 FlowOpener = Tuple[int, int, str]  # row and column of a '[' or '{', and the character that closes it
@@ -207,8 +237,8 @@ class _Parser:
 
     def _enter_collection(self) -> None:
         self.depth += 1
-        if self.depth > _MAX_DEPTH:
-            raise self._error("collections are nested more than {} levels deep".format(_MAX_DEPTH))
+        if self.depth > MAX_DEPTH:
+            raise self._error("collections are nested more than {} levels deep".format(MAX_DEPTH))
 
     # Document and block context
 
@@ -235,6 +265,7 @@ class _Parser:
     def _node_after_indicator(self, indent: int, raw: bool) -> object:
         """The value after a key's ':' (or after '---'): on the same line, or on the lines below."""
         self._skip_spaces()
+        self._skip_properties(in_flow=False)
         if not self._at_line_end():
             return self._inline_node(indent, raw)
         self._skip_to_content()
@@ -257,7 +288,9 @@ class _Parser:
             return self._block_sequence(column, indentless=False)
         key = self._key_here()
         if key is not _NOT_A_KEY:
-            return self._block_mapping(column, key)
+            return self._block_mapping(column, key)  # at the column of the key's properties, as PyYAML reads it
+        if self._skip_properties(in_flow=False) and self._at_line_end():
+            return self._block_node(parent_indent, raw)
         return self._inline_node(parent_indent, raw)
 
     def _inline_node(self, parent_indent: int, raw: bool) -> object:
@@ -294,15 +327,17 @@ class _Parser:
                 raise self._bad_indentation(indent)
             if self._at_sequence_entry():
                 raise self._error("found a '- ' list entry among mapping keys; indent the list under its key")
-            self._refuse_unsupported_start(in_flow=False)
             key = self._key_here()
             if key is _NOT_A_KEY:
+                self._refuse_unsupported_start(in_flow=False)
                 raise self._error("expected a mapping entry ('key: value') at this indentation")
         self.depth -= 1
         return mapping
 
     def _key_here(self) -> object:
         """The one-line key at the cursor, consumed with its ':'; else _NOT_A_KEY, and the cursor stays."""
+        start_row, start_col = self.row, self.col
+        self._skip_properties(in_flow=False)
         row, col = self.row, self.col
         key: object = None
         plain_text: Optional[str] = None
@@ -311,13 +346,14 @@ class _Parser:
         elif self._plain_can_start(in_flow=False):
             plain_text = self._plain_segment(in_flow=False)
         else:
+            self.row, self.col = start_row, start_col
             return _NOT_A_KEY
         self._skip_spaces()
         if self._peek() == ":" and self._peek(1) in _BLANK_OR_END:
             self.col += 1
             # Typed only now: the text may be the first line of a multi-line value instead.
             return key if plain_text is None else self._typed(plain_text, row, col)
-        self.row, self.col = row, col
+        self.row, self.col = start_row, start_col
         return _NOT_A_KEY
 
     def _closing_quote_on_line(self) -> bool:
@@ -348,12 +384,40 @@ class _Parser:
         self.depth -= 1
         return items
 
+    def _skip_properties(self, in_flow: bool) -> bool:
+        """Moves past a node's anchor and local tag, in either order; whether there were any.
+
+        The agent's safe load reads a locally tagged node as if it had no tag, and an anchor only matters to
+        aliases, which are refused. What is not a valid property stays for _refuse_unsupported_start.
+        """
+        seen = ""
+        while self._peek() in ("!", "&") and self._peek() not in seen:
+            pattern = _LOCAL_TAG if self._peek() == "!" else _ANCHOR_NAME
+            match = pattern.match(self._line(), self.col + (self._peek() == "&"))
+            end = match.end() if match else self.col
+            after = self._line()[end:end + 1]
+            if not match or not (after in ("", " ", "\t") or (in_flow and after in ",]}")):
+                break
+            if match.group().startswith("!ruby/"):
+                raise self._error(RUBY_TAG_MESSAGE.format(match.group()))
+            seen += self._peek()
+            self.col = end
+            while self._peek() == " " or (in_flow and self._peek() == "\t"):
+                self.col += 1
+        return bool(seen)
+
     def _refuse_unsupported_start(self, in_flow: bool) -> None:
         first = self._peek()
-        if first in ("&", "*"):
-            raise self._error("YAML anchors and aliases are not supported in an AppSpec; write the value out")
+        if first == "*":
+            name = _ANCHOR_NAME.match(self._line(), self.col + 1)
+            raise self._error(ALIAS_MESSAGE.format(name.group() if name else ""))
+        if first == "&":
+            raise self._error("an anchor is '&' and a name of letters, digits, '-' and '_', then a space; a node has"
+                              " at most one")
         if first == "!":
-            raise self._error("YAML tags (such as !!str) are not supported in an AppSpec; quote the value instead")
+            raise self._error("the YAML tag {} is not supported in an AppSpec (local tags such as !Ref are read as"
+                              " if absent, once per node); quote the value instead".format(
+                                  self._line()[self.col:].split(" ", 1)[0][:40]))
         if first == "?" and (in_flow or self._peek(1) in _BLANK_OR_END):
             raise self._error("complex mapping keys ('? key') are not supported in an AppSpec")
         if first in ("%", "@", "`"):
@@ -569,7 +633,7 @@ class _Parser:
 
     def _flow_sequence_entry(self, opener: FlowOpener) -> object:
         row, col = self.row, self.col
-        node = self._flow_node(raw=False)
+        node = self._flow_node(False, opener)
         self._skip_flow_space(opener)
         if self._peek() != ":":
             return node
@@ -581,7 +645,9 @@ class _Parser:
         row, col = self.row, self.col
         if self._peek() in ("[", "{"):
             raise self._complex_key_error(row, col)
-        key = self._flow_node(raw=False)
+        key = self._flow_node(False, opener)
+        if isinstance(key, (list, dict)):  # a collection after the key's properties
+            raise self._complex_key_error(row, col)
         self._skip_flow_space(opener)
         return key, (self._flow_value(key, row, opener) if self._peek() == ":" else None)
 
@@ -591,9 +657,13 @@ class _Parser:
             raise self._error("a mapping key and its ':' must be on the same line")
         self.col += 1
         self._skip_flow_space(opener)
-        return None if self._peek() in (",", opener[2]) else self._flow_node(raw=self._is_raw_key(key))
+        return None if self._peek() in (",", opener[2]) else self._flow_node(self._is_raw_key(key), opener)
 
-    def _flow_node(self, raw: bool) -> object:
+    def _flow_node(self, raw: bool, opener: FlowOpener) -> object:
+        if self._skip_properties(in_flow=True):
+            self._skip_flow_space(opener)
+            if self._peek() in (",", "]", "}"):
+                return None  # an empty node with properties
         self._refuse_unsupported_start(in_flow=True)
         if self._peek() in ("[", "{"):
             return self._flow_collection()

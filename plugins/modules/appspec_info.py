@@ -16,10 +16,14 @@ description:
     default filled in.
   - An invalid AppSpec fails the task with the agent's own error message where the agent has one, and with
     the place of the fault in the document (RV(key_path), RV(line) and RV(column)).
-  - "It differs from the agent on purpose in three ways: an unquoted C(mode: 0644) means 0644 (the agent
-    reads it as the octal number 420 and applies 0420); a quoted C(version: \"0.0\") is accepted, as the
-    AWS documentation says to write it; and a C(files) source or hook C(location) that climbs out of the
-    bundle with C(..) is an error."
+  - "It differs from the agent on purpose: an unquoted C(mode: 0644) means 0644 (the agent reads it as the octal
+    number 420 and applies 0420); a quoted C(version: \"0.0\") is accepted, as the AWS documentation says to
+    write it; a C(files) source or hook C(location) that climbs out of the bundle with C(..) is an error; so is
+    a hook C(timeout) above 3600 seconds, the longest CodeDeploy lets a lifecycle event run."
+  - "A file the agent would refuse but that is read here warns so: one starting with a UTF-8 byte order mark (the
+    agent reads only its first key), one holding a YAML date or timestamp (the agent refuses any)."
+  - An AppSpec larger than 1 MiB, nested more than 64 levels deep, or with an integer of more than 4300 digits is
+    refused with the place of the fault.
   - Scripts listed under the reserved events C(DownloadBundle), C(Install), C(BlockTraffic) and
     C(AllowTraffic), or under a name that is not a lifecycle event, never run; the module warns about them.
 options:
@@ -55,7 +59,8 @@ notes:
   - "Works on hosts without PyYAML: YAML is then read by the collection's own loader, which reads what AppSpec
     files use (block and flow collections, quoted and block scalars, comments) and refuses the rest by line and
     column."
-  - "YAML anchors and aliases are refused, as the agent on Ruby 3.1 and later refuses them."
+  - "YAML aliases are refused (\"Unknown alias\"), as the agent on Ruby 3.1 and later refuses them; an anchor
+    alone is ignored, and a local tag such as C(!Ref) is read as if absent, as the agent reads them."
 seealso:
   - name: AppSpec file reference
     description: The AWS CodeDeploy documentation of the AppSpec file.
@@ -214,8 +219,8 @@ appspec:
               sample: s0
     hooks:
       description:
-        - The scripts of each lifecycle event, events in the order of the file; an event with no scripts is
-          left out.
+        - "The scripts of each lifecycle event, events in the order of the file; an event without a value is
+          left out, and an empty list (C(BeforeInstall: [])) is kept, as the agent keeps it."
         - Each script is a dict with C(location) (relative to the bundle root, spaces stripped), C(timeout)
           (seconds, default 3600), C(runas) (a user name or V(null)) and C(sudo) (a boolean).
       type: dict

@@ -95,7 +95,7 @@ options:
         failed delivery being a warning.
     type: dict
   creator:
-    description: C(user) or C(codeDeployRollback) (V(create)).
+    description: C(user), C(codeDeployRollback) or C(autoscaling) (V(create)).
     type: str
   rollback_of:
     description: The deployment this one rolls back (V(create)).

@@ -24,7 +24,7 @@ description:
     temporary directories, making it is not reported as a change.
 options:
   deployment_group_id:
-    description: The deployment group ID (a UUID).
+    description: The deployment group ID (a UUID); anything else is refused before it is read as a path.
     type: str
     required: true
   deployment_root:
@@ -95,7 +95,8 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
-    DeploymentRoot, held_bundles, instance_deployment_file, read_json_file, successful_deployment_file)
+    DeploymentRoot, DeploymentRootError, held_bundles, instance_deployment_file, read_json_file,
+    successful_deployment_file, validate_deployment_group_id)
 
 
 def kept_revisions(group_dir: str) -> list[str]:
@@ -110,6 +111,10 @@ def main() -> None:
         argument_spec=dict(deployment_group_id=dict(type="str", required=True),
                            deployment_root=dict(type="path", default="/opt/codedeploy-agent/deployment-root")),
         supports_check_mode=True)
+    try:
+        validate_deployment_group_id(module.params["deployment_group_id"])
+    except DeploymentRootError as error:
+        module.fail_json(msg=str(error))
     layout = DeploymentRoot(module.params["deployment_root"], module.params["deployment_group_id"])
     module.exit_json(
         changed=False,

@@ -62,9 +62,9 @@ options:
     choices: [IN_PLACE, BLUE_GREEN]
     default: IN_PLACE
   deployment_creator:
-    description: C(user), or C(codeDeployRollback) for a rollback.
+    description: C(user), C(codeDeployRollback) for a rollback, or C(autoscaling) for a catch-up deployment.
     type: str
-    choices: [user, codeDeployRollback]
+    choices: [user, codeDeployRollback, autoscaling]
     default: user
   file_exists_behavior:
     description: The deployment's file_exists_behavior; the AppSpec's own key wins.
@@ -173,6 +173,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DEPLOYMENT_ARGUMENT_SPEC, DeploymentRootError, validate_identifiers)
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import unexpected_error_message
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.instance_lifecycle import (
     LifecycleRequest, failure_message, run_lifecycle)
 
@@ -187,7 +188,7 @@ def main() -> None:
             bundle_env=dict(type="dict", default={}),
             traffic=dict(type="dict"),
             deployment_type=dict(type="str", default="IN_PLACE", choices=["IN_PLACE", "BLUE_GREEN"]),
-            deployment_creator=dict(type="str", default="user", choices=["user", "codeDeployRollback"]),
+            deployment_creator=dict(type="str", default="user", choices=["user", "codeDeployRollback", "autoscaling"]),
             file_exists_behavior=dict(type="str", default="DISALLOW", choices=["DISALLOW", "OVERWRITE", "RETAIN"]),
             ignore_application_stop_failures=dict(type="bool", default=False),
             max_revisions=dict(type="int", default=5),
@@ -203,7 +204,12 @@ def main() -> None:
         module.fail_json(msg=str(error))
     request = LifecycleRequest(**{key: params[key] for key in LifecycleRequest.__dataclass_fields__
                                   if key in params})
-    result = run_lifecycle(request, module.run_command)
+    try:
+        result = run_lifecycle(request, module.run_command)
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        # Each event's own errors are in its record; this is what comes after them (the instance's outcome file).
+        module.fail_json(msg=unexpected_error_message("The lifecycle events " + ", ".join(request.events), error),
+                         changed=True)
     if result["status"] == "Failed":
         module.fail_json(msg=failure_message(result), changed=True, **result)
     module.exit_json(changed=True, **result)

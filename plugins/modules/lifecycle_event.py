@@ -29,10 +29,14 @@ description:
   - Scripts run in C(/opt/codedeploy-agent), the working directory the agent's init script gives hooks, or in
     C(/) where that directory does not exist. Scripts should not depend on it; C($(dirname "$0")) is the
     revision's script directory.
-  - The environment is the module's own without C(AWS_ACCESS_KEY_ID), C(AWS_SECRET_ACCESS_KEY) and
-    C(AWS_CREDENTIAL_FILE) (the agent removes them), plus C(LIFECYCLE_EVENT), C(DEPLOYMENT_ID),
-    C(APPLICATION_NAME), C(DEPLOYMENT_GROUP_NAME), C(DEPLOYMENT_GROUP_ID) and the bundle variables of
-    O(bundle_env). As with the agent, C(sudo) may reset the environment according to the host's sudoers.
+  - "The environment is that of the agent's service, whatever session started the module - C(PATH) is
+    C(/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin), C(HOME) the home of the user the module
+    runs as, and the system locale (C(LANG), C(LANGUAGE) and C(LC_*) as C(/etc/locale.conf), else
+    C(/etc/default/locale), sets them) - plus C(LIFECYCLE_EVENT), C(DEPLOYMENT_ID), C(APPLICATION_NAME),
+    C(DEPLOYMENT_GROUP_NAME), C(DEPLOYMENT_GROUP_ID) and the bundle variables of O(bundle_env). Nothing else:
+    no C(SSH_*), C(TERM) or AWS credentials, and no terminal (stdin is C(/dev/null), stdout and stderr are
+    pipes, and the session has no controlling terminal). C(su) sets C(HOME), C(SHELL), C(USER) and
+    C(LOGNAME) for O(appspec) C(runas) users; C(sudo) may reset the environment according to the host's sudoers."
   - "At a script's timeout its process group gets SIGTERM, then SIGKILL after O(kill_grace_seconds): nothing
     it started in its group outlives the deadline (the agent sends SIGTERM only). For scripts with C(runas) or
     C(sudo), the groups of the processes below C(su) are stopped too, because C(su -c) starts the script
@@ -41,7 +45,12 @@ description:
     the message tells how to detach it."
   - Output is appended line by line to C(<deployment_root>/<deployment_group_id>/<deployment_id>/logs/scripts.log)
     of the current deployment (whichever revision's scripts run) and to the agent's deployments log, in the
-    agent's formats. C(ongoing-deployment/<deployment_id>) exists while the scripts run.
+    agent's formats. C(ongoing-deployment/<deployment_id>) exists while the scripts run. The first 4 MiB of
+    each script's output are logged; the rest is read and counted in a last C([fleetops]) entry, so that a script
+    that writes without end fills neither the disk nor the result.
+  - An error on the host while a script runs (its log on a full disk, say) stops the script's process groups at
+    once and fails the event with C(ScriptFailed) and a message that names the error and the file. Any other
+    unexpected error fails the task with a message that names the event, without a traceback.
   - The AppSpec is found as at Install (O(appspec_filename), then C(appspec.yaml), then C(appspec.yml)), where
     the agent's hooks only try O(appspec_filename).
   - A succeeded event returns the tail of its log in RV(diagnostics.log_tail); the agent sends an empty one.
@@ -84,7 +93,7 @@ options:
   deployment_creator:
     description: Who created the deployment; V(codeDeployRollback) for an automatic rollback.
     type: str
-    choices: [user, codeDeployRollback]
+    choices: [user, codeDeployRollback, autoscaling]
     default: user
   kill_grace_seconds:
     description: Seconds between SIGTERM and SIGKILL to a script's process group at its timeout.
@@ -218,6 +227,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_roo
     DEPLOYMENT_ARGUMENT_SPEC,
     DeploymentRootError,
 )
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import unexpected_error_message
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.hooks import (
     DEPLOYMENT_CREATORS,
     DEPLOYMENT_TYPES,
@@ -263,6 +273,8 @@ def main() -> None:
         result = run_event(request)
     except (EventRequestError, DeploymentRootError) as error:
         module.fail_json(msg=str(error))
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        module.fail_json(msg=unexpected_error_message(request.event, error))
     for warning in result.warnings:
         module.warn(warning)
     if result.status == STATUS_FAILED:

@@ -14,6 +14,8 @@ description:
   - Does on a host what the CodeDeploy agent's C(DownloadBundle) command does, in the agent's order.
   - Prunes the deployment group's old revision directories so that O(max_revisions) remain, counting the new one,
     oldest by directory modification time first, never the last successful install's directory.
+  - Deletes with them the bundles the controller pushed to C(<deployment_root>/fleetops-bundles) that no revision
+    still kept on the host uses, in any deployment group.
   - Copies O(src) to C(<deployment_root>/<deployment_group_id>/<deployment_id>/bundle.tar) (always that name,
     whatever the bundle type, as the agent does; O(src) itself is left in place) and unpacks it into
     C(deployment-archive) beside it, with modes, times and, when run as root, owners of tar members.
@@ -24,9 +26,10 @@ description:
     C(deployment-logs/codedeploy-agent-deployments.log), and marks C(ongoing-deployment/<deployment_id>) while it
     works.
   - Unlike the agent, every member is checked before anything is written. A bundle with a member that has an
-    absolute name or C(..), a symlink or hard link pointing outside the bundle, a member written through a
-    symlink of the bundle, a device file or FIFO, or more unpacked bytes than O(max_unpacked_size), is refused
-    whole, with a message naming the member. A O(bundle_type=directory) source with such entries is refused too.
+    absolute name or C(..), a name or link target holding a control character (a newline, a tab, ...), a symlink or
+    hard link pointing outside the bundle, a member written through a symlink of the bundle, a device file or FIFO,
+    or more unpacked bytes than O(max_unpacked_size), is refused whole, with a message naming the member. A
+    O(bundle_type=directory) source with such entries is refused too.
   - Archives are read with Python's tarfile and zipfile; no shell, C(tar) or C(unzip) command is run.
   - Idempotent. The digest of the unpacked bundle is kept in C(deployment-archive.sha256) in the deployment's
     directory, so the same bundle for the same deployment is not unpacked twice.
@@ -152,6 +155,16 @@ pruned:
   type: list
   elements: str
   sample: [/opt/codedeploy-agent/deployment-root/4b3c2a1d-0e9f-4a8b-9c7d-6e5f4a3b2c1d/d-Z9Y8X7W6V]
+pruned_bundles:
+  description:
+    - The bundles deleted (or, in check mode, that would be) from C(<deployment_root>/fleetops-bundles), where the
+      controller pushes them, because no kept revision of any deployment group on the host uses them any more.
+    - Also copies into that directory that never finished (C(*.partial)), and bundles no revision uses, once an
+      hour old.
+  returned: success
+  type: list
+  elements: str
+  sample: [/opt/codedeploy-agent/deployment-root/fleetops-bundles/9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08.tar]
 stripped_top_folder:
   description: The single top-level folder whose contents became the archive root, or null.
   returned: success
@@ -225,6 +238,7 @@ def main() -> None:
         bundle_sha256=plan.inspection.sha256,
         unpacked_size=plan.inspection.unpacked_size,
         pruned=plan.pruned,
+        pruned_bundles=plan.pruned_bundles,
         stripped_top_folder=plan.inspection.stripped_top_folder,
         unpacked=plan.unpack,
     )

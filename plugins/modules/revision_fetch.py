@@ -13,7 +13,8 @@ author:
 description:
   - Runs on the controller. Fetches a revision once into a content-addressed cache, as a tar, tgz or zip
     bundle named by its sha256, and returns the bundle's path and sha256, the C(BUNDLE_*) variables its hooks
-    get, and the text of its AppSpec, so that the AppSpec can be validated before any host is touched.
+    get, and its AppSpec validated and normalised, before any host is touched.
+  - The AppSpec is refused unread when it is larger than hosts accept (1 MiB), and its text is not returned.
   - "S3: the object O(revision.bucket)/O(revision.key), at O(revision.version) when given. When O(revision.etag)
     is given the object's ETag must match it, quotes ignored as the CodeDeploy agent does; the task fails
     otherwise, before the object is read."
@@ -141,10 +142,9 @@ EXAMPLES = r"""
   run_once: true
   register: webapp_revision
 
-- name: Validate its AppSpec before any host is touched
-  fleetops.codedeploy.appspec_info:
-    content: "{{ webapp_revision.appspec_text }}"
-  delegate_to: localhost
+- name: Show the scripts of its AfterInstall
+  ansible.builtin.debug:
+    var: webapp_revision.appspec.hooks.AfterInstall | default([])
   run_once: true
 """
 
@@ -212,11 +212,6 @@ bundle_env:
       returned: for a git revision
       type: str
       sample: 5d41402abc4b2a76b9719d911017c592ae5d41aa
-appspec_text:
-  description: The text of the bundle's AppSpec file, or V(null) when the bundle has none.
-  returned: success
-  type: str
-  sample: "version: 0.0\nos: linux\nfiles:\n  - source: /\n    destination: /var/www/html\n"
 appspec:
   description:
     - The AppSpec, validated on the controller and normalised as M(fleetops.codedeploy.appspec_info) returns it,
@@ -230,7 +225,11 @@ appspec_filename_found:
   type: str
   sample: appspec.yml
 revision:
-  description: The revision, validated and normalised; the keys of its source only.
+  description:
+    - The revision, validated and normalised; the keys of its source only.
+    - As it is recorded and shown, a user name, password or token in a URL and the values of secret query
+      parameters (a presigned URL's signature, credential and token) replaced by C(***); they are used for the
+      fetch only.
   returned: success
   type: dict
   contains:
@@ -260,12 +259,13 @@ revision:
       type: str
       sample: '"b0ccf3c1b0e7b7e1a1f2d5c8d2c9f8a1"'
     repository:
-      description: The repository, as given.
+      description: The repository, as given, credentials in it replaced by C(***).
       returned: for a git revision
       type: str
       sample: example-org/webapp
     url:
-      description: What git fetched from (a GitHub shorthand expanded, a local path made absolute).
+      description: What git fetched from (a GitHub shorthand expanded, a local path made absolute), credentials in it
+        replaced by C(***).
       returned: for a git revision
       type: str
       sample: https://github.com/example-org/webapp.git
@@ -308,6 +308,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.revision_sourc
     Git,
     RevisionError,
     bundle_env,
+    display_revision,
     fetch_revision,
     parse_revision,
     read_appspec,
@@ -346,8 +347,11 @@ def main() -> None:
         except AWS_ERRORS as error:
             raise RevisionError(describe_aws_error(error, "creating the S3 client")) from None
 
+    revision_given = module.params["revision"]
+    # The task result shows the arguments it was given (-vvv): there the revision is shown as it is recorded.
+    module.params["revision"] = display_revision(revision_given)
     try:
-        revision = parse_revision(module.params["revision"])
+        revision = parse_revision(revision_given)
         cache = Cache(module.params["cache_dir"])
         with scratch_dir(cache, module.check_mode) as scratch:
             fetched = fetch_revision(revision, cache, scratch, module.check_mode, open_s3,
@@ -355,7 +359,7 @@ def main() -> None:
             appspec_text, appspec_name = read_appspec(fetched.readable, fetched.bundle_type,
                                                       module.params["appspec_filename"])
             size = os.path.getsize(fetched.readable)
-    except RevisionError as error:
+    except (RevisionError, AppSpecError) as error:
         module.fail_json(msg=error.message)
     except OSError as error:
         module.fail_json(msg=f"cannot fetch the revision: {error}")
@@ -371,8 +375,8 @@ def main() -> None:
             module.warn(warning)
     result = dict(changed=fetched.written, path=fetched.path, sha256=fetched.sha256, bundle_type=fetched.bundle_type,
                   size=size, bundle_env=bundle_env(fetched.revision, fetched.s3_object and fetched.s3_object.etag),
-                  appspec_text=appspec_text, appspec=appspec, appspec_filename_found=appspec_name,
-                  revision=fetched.revision,
+                  appspec=appspec, appspec_filename_found=appspec_name,
+                  revision=display_revision(fetched.revision),
                   cached=fetched.cached)
     if fetched.s3_object is not None:
         result.update(etag=fetched.s3_object.etag, version_id=fetched.s3_object.version_id)

@@ -29,9 +29,13 @@ description:
     per object (mode, ACL, SELinux context, owner), and writes C(<deployment_group_id>_last_successful_install).
   - "Differences from the agent, on purpose: everything is planned and checked before anything is touched, so
     a DISALLOW conflict, a duplicate destination or permission, an unknown owner, a missing C(setfacl) or
-    C(semanage), or a bundle symlink that points outside the bundle fails the task with the previous install
-    still in place (the agent has already removed it when it finds a DISALLOW conflict). OVERWRITE replaces a
-    symlink at the destination instead of failing with EEXIST or writing through it."
+    C(semanage), a file where the revision needs a directory, or a bundle symlink that points outside the bundle
+    fails the task with the previous install still in place (the agent has already removed it when it finds a
+    DISALLOW conflict). A symlink at a destination exists even when it dangles: DISALLOW refuses it, RETAIN
+    keeps it, OVERWRITE replaces the link itself; the agent writes through a dangling link. A numeric C(owner) or
+    C(group) that names no user or group is an id, as with C(chown). Permissions never follow a symlink at the
+    object: an installed symlink gets its owner only (C(lchown)), never the mode, ACL or context of the file it
+    points to."
 options:
   appspec:
     description:
@@ -45,7 +49,8 @@ options:
     description:
       - What to do with a file the revision installs where a file already exists and was not installed by the
         previous deployment of this deployment group. The AppSpec's C(file_exists_behavior) wins over this.
-      - V(DISALLOW) fails the Install with the agent's message.
+      - V(DISALLOW) fails the Install with the agent's message; a symlink there counts, even a dangling one.
+      - No behaviour replaces a file by a directory the revision needs, or a directory by a file.
       - V(OVERWRITE) replaces the file; it is then recorded, so the next Install removes it.
       - V(RETAIN) keeps the existing file; it is not recorded and gets no C(permissions).
     type: str
@@ -182,6 +187,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_roo
     DeploymentRootError,
     validate_identifiers,
 )
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import unexpected_error_message
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.install_plan import (
     FILE_EXISTS_BEHAVIORS,
     Copy,
@@ -227,6 +233,8 @@ def main() -> None:
                                params["file_exists_behavior"])
     except (InstallError, AppSpecError) as error:
         module.fail_json(msg=error.message)
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        module.fail_json(msg=unexpected_error_message("Install", error))
 
     deployment_dir = layout.deployment_dir(deployment_id)
     changed = bool(plan.removed or plan.instructions) or layout.last_successful_dir() != deployment_dir
@@ -240,9 +248,10 @@ def main() -> None:
         install_revision(layout, deployment_id, plan, module.run_command, result)
     except InstallError as error:
         module.fail_json(msg=error.message, **partial_report(plan, result))
-    except OSError as error:
-        module.fail_json(msg=f"The Install stopped: {error}. What it installed so far is listed in "
-                             f"{layout.cleanup_file} and is removed by the next Install.",
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        # A full disk, say: the host is left as the agent leaves it, and the next Install cleans up.
+        module.fail_json(msg=f"{unexpected_error_message('Install', error)} What it installed so far is listed"
+                             f" in {layout.cleanup_file} and is removed by the next Install.",
                          **partial_report(plan, result))
     module.exit_json(changed=changed, diff=diff, last_successful_install=deployment_dir, **report)
 

@@ -46,7 +46,9 @@ options:
     description:
       - "V(elbv2): EC2 instance IDs or IP addresses, each optionally with a port (V(i-0abc12:8080),
         V(10.0.0.5:8080), V([2001:db8::5]:8080)); without a port the target group's port is used."
-      - "V(haproxy): server names of O(haproxy_backend) (the deploy role uses the inventory hostname)."
+      - "V(haproxy): server names of O(haproxy_backend) (the deploy role uses the inventory hostname). A name with
+        a character HAProxy does not allow in names (anything but letters, digits, V(-), V(_), V(.), V(:)) is
+        refused before any command is sent."
       - Every target is registered or deregistered in every group of O(target_groups).
     type: list
     elements: str
@@ -64,7 +66,10 @@ options:
       - Required for V(haproxy).
     type: str
   haproxy_backend:
-    description: The HAProxy backend holding the servers. Required for V(haproxy).
+    description:
+      - The HAProxy backend holding the servers. Required for V(haproxy).
+      - Only letters, digits, V(-), V(_), V(.) and V(:), as HAProxy allows; any other name is refused before any
+        command is sent.
     type: str
   wait:
     description:

@@ -209,6 +209,12 @@ def test_hostile_bundles_are_refused_naming_the_member_and_nothing_is_written(fl
     zip_symlink(bundles / "symlink.zip", "conf", "/etc")
     linked = write_tree(bundles / "linked", {"appspec.yml": APPSPEC[1].decode()})
     os.symlink("../../../etc", linked / "etc")
+    # A newline would split the name in two in the cleanup record: "nl/x" and "/srv/victim2".
+    tar_with_members(bundles / "newline.tar", [APPSPEC, (tar_member("nl/x\n/srv/victim2"), b"planted\n")])
+    with zipfile.ZipFile(bundles / "newline.zip", "w") as zipped:
+        zipped.writestr("appspec.yml", APPSPEC[1])
+        zipped.writestr("nl/x\r/srv/victim2", "planted\n")
+    write_tree(bundles / "newline-dir", {"appspec.yml": APPSPEC[1].decode(), "x\n/srv/victim2": "planted\n"})
 
     run, registered = play(one, tmp_path, [*push_tasks(bundles, tmp_path),
                                            deploy_task("good", args(1, f"{BUNDLES}/good.tar", "tar"))])
@@ -228,6 +234,10 @@ def test_hostile_bundles_are_refused_naming_the_member_and_nothing_is_written(fl
         ("symlink.zip", "zip", 'bundle.tar member "conf" is a symlink to "/etc", outside the bundle'),
         ("linked", "directory", f'src directory "{BUNDLES}/linked" entry "etc" is a symlink to "../../../etc", '
                                 "outside the bundle"),
+        ("newline.tar", "tar", 'bundle.tar member "nl/x\\n/srv/victim2" has a newline (U+000A) in its name: names '
+                               "and link targets of a bundle may not hold control characters; rename it"),
+        ("newline.zip", "zip", 'bundle.tar member "nl/x\\r/srv/victim2" has a carriage return (U+000D) in its name'),
+        ("newline-dir", "directory", f'src directory "{BUNDLES}/newline-dir" entry "x\\n" has a newline (U+000A)'),
         ("good.tar", "tar", "max_revisions must be 1 or more"),
     ]
     hostile = deploy_task("refused", {

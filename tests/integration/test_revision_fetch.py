@@ -68,7 +68,8 @@ def test_s3_version_and_etag_pin_the_revision_and_reuse_the_cache(tmp_path, s3):
                                     "BUNDLE_VERSION": version, "BUNDLE_ETAG": etag.strip('"')}
     assert (result["etag"], result["version_id"]) == (etag, version)
     # The AppSpec sits in a single top-level folder, which the agent strips.
-    assert (result["appspec_text"], result["appspec_filename_found"]) == (APPSPEC, "appspec.yml")
+    assert (result["appspec"]["files"], result["appspec_filename_found"]) == (
+        [{"source": "/", "destination": "/var/www/html"}], "appspec.yml")
 
     # The same pin, the ETag now without quotes: the bundle is reused even after the object is gone from S3.
     client.delete_object(Bucket="releases", Key="webapp.zip", VersionId=version)
@@ -152,7 +153,7 @@ def test_git_by_full_and_short_sha_and_a_missing_commit(tmp_path):
     git(repo, "add", ".")
     git(repo, "commit", "--quiet", "-m", "first")
     first = git(repo, "rev-parse", "HEAD")
-    write_tree(repo, {"appspec.yml": APPSPEC + "hooks: {}\n"})
+    write_tree(repo, {"appspec.yml": APPSPEC + "hooks: {AfterInstall: [{location: a.sh}]}\n"})
     git(repo, "commit", "--quiet", "-am", "second")
     args = {"revision": {"source": "git", "repository": str(repo), "commit_id": first[:8]},
             "cache_dir": str(tmp_path / "cache")}
@@ -161,7 +162,7 @@ def test_git_by_full_and_short_sha_and_a_missing_commit(tmp_path):
     assert rc == 0, short
     assert (short["changed"], short["cached"], short["bundle_type"]) == (True, False, "tar")
     assert short["revision"]["commit_id"] == first and short["bundle_env"] == {"BUNDLE_COMMIT": first}
-    assert short["appspec_text"] == APPSPEC  # the first commit's, not the working tree's
+    assert short["appspec"]["hooks"] == {}  # the first commit's, not the working tree's
 
     rc, full = controller_results(MODULE, dict(args, revision=dict(args["revision"], commit_id=first)), {})
     assert (rc, full["cached"], full["changed"], full["sha256"]) == (0, True, False, short["sha256"])
@@ -177,7 +178,8 @@ def test_local_directory_archive_and_check_mode(tmp_path):
     args = {"revision": {"source": "local", "path": str(tree)}, "cache_dir": str(cache)}
 
     rc, checked = controller_results(MODULE, args, {}, "--check")
-    assert (rc, checked["changed"], checked["appspec_text"]) == (0, True, APPSPEC)
+    assert (rc, checked["changed"], checked["appspec"]["version"]) == (0, True, "0.0")
+    assert "appspec_text" not in checked  # the AppSpec's text never travels in the result
     assert not cache.exists()
 
     rc, first = controller_results(MODULE, args, {})
@@ -199,3 +201,17 @@ def test_local_directory_archive_and_check_mode(tmp_path):
                                      {})
     assert rc != 0
     assert missing["msg"].startswith(f"local revision path {tmp_path}/no does not exist")
+
+
+def test_an_appspec_larger_than_hosts_accept_is_refused_unread(tmp_path):
+    tree = write_tree(tmp_path / "tree", {"appspec.yml": APPSPEC})
+    with (tree / "appspec.yml").open("r+") as appspec:
+        appspec.truncate(100 * 1024 * 1024)
+    bundle = archive_tree(tree, tmp_path / "webapp.tgz", "tgz")
+    args = {"revision": {"source": "local", "path": str(bundle)}, "cache_dir": str(tmp_path / "cache")}
+    rc, result = controller_results(MODULE, args, {})
+    assert rc != 0
+    assert result["msg"].startswith(f"Cannot read appspec.yml in {tmp_path}/cache/")
+    assert result["msg"].endswith(": it is 104857600 bytes, and an AppSpec file is at most 1048576 bytes (1 MiB; real"
+                                  " ones are a few kilobytes). Check that this file is the revision's AppSpec, and move"
+                                  " anything else out of it.")

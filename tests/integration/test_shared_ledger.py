@@ -7,8 +7,10 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -23,19 +25,24 @@ ONE_AT_A_TIME = {"deployment_config_name": "CodeDeployDefault.OneAtATime"}
 
 
 @pytest.fixture
-def shared(aws, tmp_path):
-    """An S3 ledger on the moto server: its location, the deployments' AWS inputs, and a reader of its records."""
+def shared(aws):
+    """An S3 ledger on the moto server: its location, the deployments' AWS inputs, a reader of its records, and jobs
+    that use it."""
     client = boto3.client("s3", endpoint_url=aws["endpoint_url"], region_name="us-east-1",
                           aws_access_key_id="testing", aws_secret_access_key="testing")
     bucket = f"deployments-{uuid.uuid4().hex[:8]}"
     client.create_bucket(Bucket=bucket)
-    return SharedLedger(client, bucket, {"endpoint_url": aws["endpoint_url"], "region": "us-east-1"}, tmp_path)
+    ledger = SharedLedger(client, bucket, {"endpoint_url": aws["endpoint_url"], "region": "us-east-1"})
+    yield ledger
+    for home in ledger.homes:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 class SharedLedger:
-    def __init__(self, client, bucket: str, aws: dict, tmp_path: Path) -> None:
-        self.client, self.bucket, self.aws, self.tmp_path = client, bucket, aws, tmp_path
+    def __init__(self, client, bucket: str, aws: dict) -> None:
+        self.client, self.bucket, self.aws = client, bucket, aws
         self.location = f"s3://{bucket}/webapp"
+        self.homes: list[Path] = []
 
     def inputs(self, revision: dict, **inputs) -> dict:
         extra = deployment_vars(Path("unused"), revision, aws=self.aws, **inputs)
@@ -54,8 +61,9 @@ class SharedLedger:
 
     def job(self, fleet, container: str, playbook: str, extra_vars: dict) -> subprocess.Popen:
         """``ansible-playbook`` in a container of its own: its hostname, an empty HOME, AWS keys in its environment."""
-        home = self.tmp_path / f"home-{container}-{uuid.uuid4().hex[:6]}"
-        home.mkdir()
+        # Short: ssh's control sockets live under HOME and a socket path has at most 108 bytes.
+        home = Path(tempfile.mkdtemp(prefix=f"{container}-"))
+        self.homes.append(home)
         argv = ["unshare", "--uts", "--fork", "sh", "-c", 'hostname "$0" && exec "$@"', container,
                 _bin("ansible-playbook"), "-i", str(fleet.inventory), playbook, "-e", json.dumps(extra_vars)]
         env = ansible_env(fleet.fleet, {**fleet.env_extra, "HOME": str(home), "ANSIBLE_LOCAL_TEMP": str(home / "tmp"),

@@ -158,7 +158,11 @@ def fewest_healthy(record: dict) -> int:
 
 def tree_digest(fleet, host: str, path: str = APP_DESTINATION) -> dict[str, str]:
     """relative path -> (mode, owner, group, sha256 of a file or a link's target) under ``path`` on ``host``."""
-    root = fleet.path(host, path)
+    return path_digest(fleet.path(host, path))
+
+
+def path_digest(root: Path) -> dict[str, str]:
+    """relative path -> (mode, owner, group, sha256 of a file or a link's target) under ``root``."""
     digest = {}
     for directory, dirs, files in os.walk(root):
         for name in dirs + files:

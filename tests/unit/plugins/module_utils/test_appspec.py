@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils import appspec as appspec_module
+from ansible_collections.fleetops.codedeploy.plugins.module_utils import install_plan, yaml_subset
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import (
     LIFECYCLE_EVENTS,
     RESERVED_EVENTS,
@@ -25,7 +26,9 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import
     find_appspec,
     load_appspec_text,
     normalise_appspec,
+    parse_ace,
     parse_appspec,
+    read_appspec_file,
 )
 
 HEADER = "version: 0.0\nos: linux\n"
@@ -444,6 +447,15 @@ def test_acl_entry_errors(ace, message):
     assert (error.message, error.key_path) == (message, "permissions[0].acls[1]")
 
 
+def test_the_installer_reads_acl_entries_with_the_validator_grammar():
+    assert install_plan.parse_ace is parse_ace  # one grammar for what is accepted and what setfacl is given
+    assert [parse_ace(ace).text() for ace in ("u:bob:7", "d:g:web:5", "m:6", "g:mask:r")] == [
+        "user:bob:rwx", "default:group:web:r-x", "mask::rw-", "group:mask:r--"]
+    with pytest.raises(AppSpecError) as caught:
+        parse_ace("u::7", ("permissions", 0, "acls", 0))
+    assert (caught.value.message, caught.value.key_path) == (acl_base_message("u::7"), "permissions[0].acls[0]")
+
+
 def context_type_message(inspected: str) -> str:
     return ("The deployment failed because the application specification file specifies an invalid context type ({})."
             " Update the permissions section of the AppSpec file, and then try again.").format(inspected)
@@ -575,7 +587,7 @@ def test_script_location_is_stripped_and_stays_in_the_bundle(written, location):
 
 
 @pytest.mark.parametrize("written, seconds", [
-    ("30", 30), ("'30'", 30), ("1.9", 1), ("99999", 99999), ("'45s'", 45), ("' 12'", 12), ("'1_000'", 1000),
+    ("30", 30), ("'30'", 30), ("1.9", 1), ("3600", 3600), ("'45s'", 45), ("' 12'", 12), ("'1_000'", 1000),
     ("null", 3600),
 ])
 def test_timeout_is_converted_like_ruby_to_i(written, seconds):
@@ -601,16 +613,18 @@ def test_runas_and_sudo(entry, runas, sudo):
     assert (result["runas"], result["sudo"]) == (runas, sudo)
 
 
-def test_events_without_scripts_are_ignored():
+def test_events_without_a_value_are_ignored_and_empty_lists_kept():
+    # As the agent parses them: an empty list stays an event with no scripts, and warns of nothing.
     result, warnings = parse_appspec(appspec("""\
         hooks:
           BeforeInstall:
           AfterInstall: []
-          Install:
+          Install: []
           ApplicationStart:
             - location: start.sh
         """))
-    assert list(result["hooks"]) == ["ApplicationStart"]
+    assert result["hooks"] == {"AfterInstall": [], "Install": [], "ApplicationStart": [
+        {"location": "start.sh", "timeout": 3600, "runas": None, "sudo": False}]}
     assert warnings == []
 
 
@@ -645,11 +659,11 @@ def test_scripts_under_unknown_events_are_a_warning(event, warning):
     (HEADER + "files:\n  - source: /\n   destination: /srv\n", 5, 4,
      "expected <block end>, but found '<block mapping start>' (while parsing a block collection)."),
     (HEADER + "defaults: &script {location: a.sh}\nhooks:\n  AfterInstall:\n    - *script\n", 6, 7,
-     "found the alias *script; YAML anchors and aliases are not supported in an AppSpec file (the CodeDeploy agent"
-     " rejects them), write the value out in full."),
+     "Unknown alias: script. The CodeDeploy agent does not follow YAML aliases such as *script; write the value out"
+     " in full."),
     (HEADER + "base: &base {location: a.sh}\nhooks:\n  AfterInstall:\n    - <<: *base\n      timeout: 5\n", 6, 11,
-     "found the alias *base; YAML anchors and aliases are not supported in an AppSpec file (the CodeDeploy agent"
-     " rejects them), write the value out in full."),
+     "Unknown alias: base. The CodeDeploy agent does not follow YAML aliases such as *base; write the value out in"
+     " full."),
 ])
 def test_yaml_errors_name_the_file_line_and_column(text, line, column, problem):
     error = parse_error(text, source_name="revisions/web/appspec.yml")
@@ -744,3 +758,246 @@ def test_find_appspec_without_a_file_uses_the_agent_message(tmp_path: Path):
         ' path "appspec.yml". The revision was unpacked to directory "{0}", and the AppSpec file was expected but not'
         ' found at path "{0}/appspec.yml". Consult the AWS CodeDeploy Appspec documentation for more information at'
         " http://docs.aws.amazon.com/codedeploy/latest/userguide/reference-appspec-file.html").format(tmp_path)
+
+
+# Files from the wild, read by both loaders: PyYAML on the controller, yaml_subset on hosts without PyYAML
+
+HOST_PROGRAM = textwrap.dedent("""\
+    import json, sys
+    from ansible_collections.fleetops.codedeploy.plugins.module_utils import appspec
+    request = json.load(sys.stdin)
+    try:
+        result, warnings = appspec.parse_appspec(request["text"], "linux", request["source_name"])
+        print(json.dumps({"appspec": result, "warnings": warnings}))
+    except appspec.AppSpecError as error:
+        print(json.dumps({"error": [error.message, error.key_path, error.line, error.column]}))
+    print("yaml" in sys.modules)
+    """)
+
+
+def parse_on_controller(text: str, source_name: str = "appspec.yml") -> dict:
+    try:
+        result, warnings = parse_appspec(text, "linux", source_name)
+    except AppSpecError as error:
+        return {"error": [error.message, error.key_path, error.line, error.column]}
+    return json.loads(json.dumps({"appspec": result, "warnings": warnings}))
+
+
+def parse_on_host(text: str, source_name: str = "appspec.yml") -> dict:
+    """parse_appspec in a real interpreter without site-packages, as a fleet host without PyYAML runs it."""
+    collections = Path(appspec_module.__file__).parents[5]
+    run = subprocess.run([sys.executable, "-S", "-c", HOST_PROGRAM], capture_output=True, text=True, check=True,
+                         input=json.dumps({"text": text, "source_name": source_name}),
+                         env=dict(os.environ, PYTHONPATH=str(collections)))
+    outcome, pyyaml_loaded = run.stdout.splitlines()
+    assert pyyaml_loaded == "False"
+    return json.loads(outcome)
+
+
+@pytest.fixture(params=[parse_on_controller, parse_on_host], ids=["controller-pyyaml", "host-yaml_subset"])
+def parse(request):
+    return request.param
+
+
+def on_host(parse) -> bool:
+    return parse is parse_on_host
+
+
+CLOUDFORMATION_LEFTOVERS = """\
+# Deploys the API behind the load balancer; the resources section is read by our stack tooling, not CodeDeploy.
+version: 0.0
+os: linux
+files:
+  - source: /build
+    destination: /srv/api
+resources:
+  - TargetService:
+      Type: AWS::ECS::Service
+      Properties:
+        TaskDefinition: !Ref ApiTaskDefinition
+        LoadBalancerInfo:
+          ContainerName: !GetAtt [ApiContainer, Name]
+          ContainerPort: !Sub "${ApiPort}"
+        Tags: !If
+          - IsProduction
+          - [{Key: stage, Value: prod}]
+          - !Ref AWS::NoValue
+hooks:
+  ApplicationStart:
+    - location: scripts/start.sh
+      timeout: !Ref 300
+      runas: !Sub deploy
+"""
+
+
+def test_a_local_tag_under_a_key_the_agent_ignores_is_read_as_plain_data(parse):
+    outcome = parse(CLOUDFORMATION_LEFTOVERS)
+    assert outcome["appspec"]["files"] == [{"source": "/build", "destination": "/srv/api"}]
+    # A tagged value reads as if untagged, as the agent's safe load reads it.
+    assert outcome["appspec"]["hooks"] == {"ApplicationStart": [
+        {"location": "scripts/start.sh", "timeout": 300, "runas": "deploy", "sudo": False}]}
+    assert outcome["warnings"] == []
+    assert load_appspec_text(CLOUDFORMATION_LEFTOVERS)["resources"][0]["TargetService"]["Properties"] == {
+        "TaskDefinition": "ApiTaskDefinition", "LoadBalancerInfo": {
+            "ContainerName": ["ApiContainer", "Name"], "ContainerPort": "${ApiPort}"},
+        "Tags": ["IsProduction", [{"Key": "stage", "Value": "prod"}], "AWS::NoValue"]}
+
+
+BOM_WARNING = (
+    "revision/appspec.yml starts with a UTF-8 byte order mark. CodeDeploy's agent reads such a file as if it held"
+    ' only its first key, and refuses it (for example "unsupported operating system ()"); it is read whole here.'
+    " Save it without the byte order mark if it must also deploy with the agent.")
+SAVED_BY_A_WINDOWS_EDITOR = ("\ufeffversion: 0.0\r\nos: linux\r\nfiles:\r\n  - source: /\r\n"
+                             "    destination: /srv/web\r\n")
+
+
+@pytest.mark.parametrize("text", [
+    SAVED_BY_A_WINDOWS_EDITOR,
+    '\ufeff{"version": 0.0, "os": "linux", "files": [{"source": "/", "destination": "/srv/web"}]}',
+], ids=["yaml", "json"])
+def test_a_byte_order_mark_is_read_whole_with_a_warning(parse, text):
+    outcome = parse(text, "revision/appspec.yml")
+    assert (outcome["appspec"]["os"], outcome["appspec"]["files"]) == (
+        "linux", [{"source": "/", "destination": "/srv/web"}])
+    assert outcome["warnings"] == [BOM_WARNING]
+
+
+@pytest.mark.parametrize("text, message, key_path, line", [
+    (HEADER + "files:\n  source: /\n  destination: /srv\n",
+     "files must be a list of source/destination entries, each starting with a dash, but it is a mapping. For"
+     " example: files: [{source: /, destination: /var/www/html}]", "files", 4),
+    (HEADER + "files:\n  -\n  - source: /\n    destination: /srv\n",
+     "files[0] must be a mapping with a source and a destination, but it is empty. For example: - {source: /,"
+     " destination: /var/www/html}", "files[0]", 4),
+    (HEADER + "permissions: /srv\n",
+     "permissions must be a list of entries, each starting with a dash, but it is the string '/srv'. For example:"
+     " permissions: [{object: /var/www/html, owner: www-data, mode: '0644', type: [file]}]", "permissions", 3),
+    (HEADER + "hooks:\n  AfterInstall:\n    location: a.sh\n",
+     "hooks.AfterInstall must be a list of scripts, each entry starting with a dash, but it is a mapping. For"
+     " example: AfterInstall: [{location: scripts/run.sh, timeout: 300}]", "hooks.AfterInstall", 5),
+], ids=["files mapping", "null files entry", "permissions string", "event mapping"])
+def test_where_the_agent_crashes_both_loaders_explain(parse, text, message, key_path, line):
+    # The agent raises a Ruby TypeError or NoMethodError here; both loaders give the same explanation.
+    outcome = parse(text)
+    assert outcome["error"] == [message, key_path, None if on_host(parse) else line, outcome["error"][3]]
+
+
+def test_dates_are_read_with_a_warning(parse):
+    text = HEADER + textwrap.dedent("""\
+        metadata:
+          released: 2024-05-01
+          built: 2024-05-01 10:30:00
+        hooks:
+          ApplicationStart:
+            - location: start.sh
+              runas: 2024-05-02
+        """)
+    outcome = parse(text)
+    assert outcome["appspec"]["hooks"]["ApplicationStart"][0]["runas"] == "2024-05-02"
+    places = ("metadata.released, metadata.built, hooks.ApplicationStart[0].runas" if on_host(parse) else
+              "metadata.released (line 4), metadata.built (line 5), hooks.ApplicationStart[0].runas (line 9)")
+    assert outcome["warnings"] == [
+        f"appspec.yml holds YAML dates or timestamps at {places}. CodeDeploy's agent refuses an AppSpec holding"
+        ' any ("Tried to load unspecified class: Date"), even under a key it does not read; they are read here.'
+        " Quote them if the file must also deploy with the agent."]
+
+
+def test_an_empty_event_list_is_kept_as_the_agent_keeps_it(parse):
+    outcome = parse(HEADER + "hooks:\n  BeforeInstall: []\n  AfterInstall:\n  ApplicationStart:\n"
+                             "    - location: start.sh\n")
+    assert outcome["appspec"]["hooks"] == {"BeforeInstall": [], "ApplicationStart": [
+        {"location": "start.sh", "timeout": 3600, "runas": None, "sudo": False}]}
+    assert outcome["warnings"] == []
+
+
+@pytest.mark.parametrize("tag", ["!ruby/object:Deploy", "!ruby/sym"])
+def test_a_ruby_class_tag_is_refused_as_the_agent_refuses_it(parse, tag):
+    assert parse(HEADER + "x:\n  - " + tag + " name\n")["error"] == [
+        f"Cannot read appspec.yml at line 4, column 5: the YAML tag {tag} names a Ruby class, which the CodeDeploy"
+        ' agent refuses to load ("Tried to load unspecified class"); remove the tag.', "", 4, 5]
+
+
+def test_aliases_are_refused_with_the_agent_meaning(parse):
+    text = HEADER + "stop: &stop\n  - location: stop.sh\nhooks:\n  ApplicationStop: *stop\n"
+    assert parse(text)["error"] == [
+        "Cannot read appspec.yml at line 6, column 20: Unknown alias: stop. The CodeDeploy agent does not follow"
+        " YAML aliases such as *stop; write the value out in full.", "", 6, 20]
+
+
+# Hostile input: bounded, refused with the place of the fault
+
+TIMEOUT_ABOVE_MAXIMUM = (
+    "hooks.AfterInstall[0].timeout is {} seconds, more than the 3600 seconds CodeDeploy allows one lifecycle event:"
+    " the event fails at 3600 seconds whatever its scripts' timeouts. Set timeout to 3600 or less (split longer work"
+    " over several events, or start it in the background).")
+
+
+@pytest.mark.parametrize("written, seconds", [
+    ("3601", "3601"), ("99999", "99999"), ("9" * 400, "9" * 400), ("'" + "9" * 5000 + "'", "9" * 20),
+    ("1.0e+300", str(int(1e300))),
+])
+def test_timeouts_above_the_event_limit_are_refused(parse, written, seconds):
+    text = appspec("hooks:\n  AfterInstall:\n    - location: a.sh\n      timeout: {}\n".format(written))
+    message, key_path, line, _column = parse(text, "web/appspec.yml")["error"]
+    where = "web/appspec.yml" if on_host(parse) else "web/appspec.yml, line 6"
+    assert (message, key_path, line) == (where + ": " + TIMEOUT_ABOVE_MAXIMUM.format(seconds),
+                                         "hooks.AfterInstall[0].timeout", None if on_host(parse) else 6)
+
+
+DEEP_BLOCK = HEADER + "x:\n" + "".join(" " * depth + "- \n" for depth in range(1, 200))
+
+
+@pytest.mark.parametrize("text, line, column", [
+    ('{"version": 0.0, "x": ' + "[" * 5000 + "]" * 5000 + "}", 1, 86),
+    ('{"version": 0.0,\n "x": ' + '{"a": ' * 5000 + "1" + "}" * 5000 + "}", 2, 385),
+    (HEADER + "x: " + "[" * 5000 + "]" * 5000 + "\n", 3, 67),
+    (DEEP_BLOCK, 67, 65),
+], ids=["json lists", "json mappings", "yaml flow", "yaml block"])
+def test_deep_nesting_is_an_error_with_its_place(parse, text, line, column):
+    assert parse(text)["error"] == [
+        f"Cannot read appspec.yml at line {line}, column {column}: collections are nested more than 64 levels deep.",
+        "", line, column]
+
+
+@pytest.mark.parametrize("text, line, column", [
+    (HEADER + "x: " + "7" * 4301 + "\n", 3, 4),
+    (HEADER + "x:\n  - 1" + ":30" * 2150 + "\n", 4, 5),
+    ('{"version": 0.0,\n  "os": "linux", "x": -' + "7" * 4301 + "}", 2, 23),
+], ids=["yaml", "yaml sexagesimal", "json"])
+def test_integers_of_more_than_4300_digits_are_an_error_with_their_place(parse, text, line, column):
+    message, key_path, error_line, error_column = parse(text)["error"]
+    assert message.startswith(f"Cannot read appspec.yml at line {line}, column {column}: the integer ")
+    assert "digits; more than 4300 is not a number an AppSpec uses (quote it if it is text)." in message
+    assert (key_path, error_line, error_column) == ("", line, column)
+
+
+def test_an_integer_of_4300_digits_still_loads(parse):
+    outcome = parse(HEADER + "x: " + "7" * 4300 + "\ny: 1" + ":30" * 2149 + "\n")
+    assert outcome["appspec"]["version"] == "0.0"
+
+
+def test_the_size_limit_applies_to_given_text_and_files(tmp_path: Path):
+    text = HEADER + "# padding\n" * (1024 * 1024 // 10)
+    error = parse_error(text, source_name="web/appspec.yml")
+    assert error.message == (
+        f"Cannot read web/appspec.yml: it is {len(text)} bytes, and an AppSpec file is at most 1048576 bytes (1 MiB;"
+        " real ones are a few kilobytes). Check that this file is the revision's AppSpec, and move anything else out"
+        " of it.")
+    big = tmp_path / "appspec.yml"
+    with big.open("w") as handle:  # 100 MB: refused by its size, never read
+        handle.write(HEADER)
+        handle.truncate(100 * 1024 * 1024)
+    with pytest.raises(AppSpecError) as caught:
+        read_appspec_file(str(tmp_path))
+    assert caught.value.message.startswith(f"Cannot read {big}: it is 104857600 bytes, and an AppSpec file is at most")
+    parse_appspec(HEADER + "# padding\n" * (1024 * 1024 // 10 - 3))  # just under the limit
+
+
+@pytest.mark.parametrize("text", [
+    "a: !Ref x\n", "a: !Ref\nb: 1\n", "a: !Sub |\n  hi\n", "a: !If\n  - x\n  - y\n", "- !t k: v\n  k2: w\n",
+    "a: [!Ref b, !GetAtt [c, d]]\n", "{a: !t , b: &x 1}", "&a key: value\n", "a: &x !t 5\n", "a: !t\n- x\n",
+    "!t\nk: v\n", "--- !t\nk: v\n", "a: !Ref 2024-01-01\n", "a: !Ref 'x'\n", "a: !t yes\n", "mode: !t 0644\n",
+    "a: !Tag # c\n  b: 1\n", "a: [&x 1, &y]\n", "- &a\n  k: v\n", "a: ! 5\n", "a: !t:x/y 5\n",
+])
+def test_both_loaders_read_tags_and_anchors_alike(text):
+    assert repr(load_appspec_text(text)) == repr(yaml_subset.load(text, raw_scalar_keys=frozenset({"mode"})))

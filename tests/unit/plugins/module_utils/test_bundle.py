@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
+import shutil
 import stat
 import tarfile
 import zipfile
@@ -418,3 +420,97 @@ def test_a_damaged_push_is_refused_and_nothing_is_stored(tmp_path: Path):
         "it was damaged in transfer. Run the deployment again.")
     assert list(destination.parent.iterdir()) == []
     assert not pushed.exists()
+
+
+# --- control characters in names -----------------------------------------------------------------------------------
+
+NEWLINE_ENTRY = "nl/x\n/srv/victim2"
+
+
+@pytest.mark.parametrize("bundle_type", ["tar", "tgz", "zip", "directory"])
+def test_a_newline_in_a_name_is_refused_before_anything_is_written(tmp_path, revision, bundle_type):
+    (revision / "nl" / "x\n" / "srv").mkdir(parents=True)
+    (revision / "nl" / "x\n" / "srv" / "victim2").write_text("planted\n")
+    src = revision if bundle_type == "directory" else archive_tree(revision, tmp_path / "b", bundle_type)
+    with pytest.raises(BundleError) as refused:
+        deploy(tmp_path, src, bundle_type)
+    # The message names the entry on one line, with the character spelled out.
+    assert "\n" not in str(refused.value)
+    assert re.search(r'"nl/x\\n/?" has a newline \(U\+000A\) in its name', str(refused.value))
+    assert "rename it in the revision" in str(refused.value)
+    assert not (tmp_path / "root").exists()
+
+
+@pytest.mark.parametrize("name, named", [
+    ("a\rb", "a carriage return (U+000D)"), ("tab\there", "a tab (U+0009)"), ("esc\x1b[2J", "a control character "
+                                                                                            "(U+001B)"),
+    ("del\x7f", "a control character (U+007F)"), ("csi\x9b", "a control character (U+009B)")])
+def test_other_control_characters_in_names_are_refused(name, named):
+    with pytest.raises(BundleError, match=re.escape(f"has {named} in its name")):
+        validate_members([Member(name, FILE, 1)], LABEL, 0)
+
+
+def test_a_control_character_in_a_link_target_is_refused_and_other_names_pass():
+    with pytest.raises(BundleError, match=re.escape(r'"link" has a newline (U+000A) in its link target')):
+        validate_members([Member("x", FILE, 1), Member("link", SYMLINK, link_target="x\n")], LABEL, 0)
+    # Non-ASCII names, spaces and backslashes are names like any other.
+    validate_members([Member("café/naïve file\\ok.txt", FILE, 1), Member("\udcff-latin1", FILE, 1)], LABEL, 0)
+
+
+# --- the bundle store ------------------------------------------------------------------------------------------------
+
+STORE_NOW = 100_000.0
+
+
+def test_store_pruning_keeps_bundles_of_kept_revisions_and_young_orphans():
+    store = [("a.tar", 10.0), ("b.zip", STORE_NOW - 5), ("c.tgz", 10.0), ("d.tar", STORE_NOW - 5),
+             ("e.tar", 10.0), ("a.tar.x1.partial", STORE_NOW - 5), ("b.tar.x2.partial", 10.0)]
+    # a: kept revision; b: released by this pruning; c: released but still used by another group's kept revision;
+    # d: an orphan pushed a moment ago; e: an orphan an hour old; partials: one young, one stale.
+    doomed = bundle.plan_store_pruning(store, kept={"a", "c"}, released={"b", "c"}, now=STORE_NOW)
+    assert doomed == ["b.tar.x2.partial", "b.zip", "e.tar"]
+
+
+def test_download_bundle_drops_the_pushed_bundles_of_pruned_revisions(tmp_path, revision):
+    layout = DeploymentRoot(str(tmp_path / "root"), GROUP)
+    store = Path(tmp_path / "root" / "fleetops-bundles")
+    store.mkdir(parents=True)
+    other_group = DeploymentRoot(layout.root, "0b3c2a1d-0e9f-4a8b-9c7d-6e5f4a3b2c1d")
+    pushed = []
+    for version in range(3):
+        (revision / "web" / "index.html").write_text(f"version {version}\n")
+        archive = archive_tree(revision, tmp_path / f"b{version}.tar", "tar")
+        digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+        pushed.append(store / f"{digest}.tar")
+        pushed[-1].write_bytes(archive.read_bytes())
+    (store / "leftover.tar.abc.partial").write_bytes(b"half")
+    os.utime(store / "leftover.tar.abc.partial", (1000, 1000))
+    # Another group on the host keeps revision 0 too: its bundle stays while that group keeps it.
+    plan = plan_download_bundle(other_group, "d-OTHER0000", str(pushed[0]), "tar", 1, 0)
+    apply_download_bundle(plan)
+    assert plan.pruned_bundles == [str(store / "leftover.tar.abc.partial")]
+    for number in range(3):
+        plan = deploy(tmp_path, pushed[number], "tar", f"d-{number:09d}", max_revisions=1)
+        os.utime(layout.deployment_dir(f"d-{number:09d}"), (1000 + number, 1000 + number))
+        Path(layout.last_successful_file).write_text(layout.deployment_dir(f"d-{number:09d}"))
+    # Revision 0's directory is pruned by the third deployment, revision 1 is the last successful before it.
+    assert sorted(os.listdir(layout.group_dir)) == ["d-000000001", "d-000000002"]
+    assert sorted(os.listdir(store)) == sorted(path.name for path in pushed)
+    # Once no group uses it, a bundle goes with the revision a pruning releases, or when an hour old.
+    shutil.rmtree(other_group.group_dir)
+    plan = deploy(tmp_path, pushed[2], "tar", "d-000000003", max_revisions=1)
+    assert plan.pruned_bundles == [str(pushed[1])]
+    os.utime(pushed[0], (1000, 1000))
+    plan = deploy(tmp_path, pushed[2], "tar", "d-000000004", max_revisions=1)
+    assert plan.pruned_bundles == [str(pushed[0])]
+    assert os.listdir(store) == [pushed[2].name]
+    assert "Delete pushed bundles no kept revision uses" in Path(layout.deployments_log).read_text()
+
+
+def test_the_store_pruning_reads_only_unpacked_revisions_of_group_directories(tmp_path, revision):
+    layout = DeploymentRoot(str(tmp_path / "root"), GROUP)
+    os.makedirs(layout.group_dir)
+    Path(layout.group_dir, "notes.txt").write_text("a file someone left among the revisions\n")
+    os.makedirs(layout.instructions_dir)
+    plan = deploy(tmp_path, archive_tree(revision, tmp_path / "b.tar", "tar"), "tar")
+    assert bundle.unpacked_digests(layout.root) == {plan.deployment_dir: plan.inspection.sha256}

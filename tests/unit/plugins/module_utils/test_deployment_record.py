@@ -337,3 +337,15 @@ def test_a_ready_wait_stops_the_deployment_when_nobody_continues():
         "b1": "Skipped", "g1": "Succeeded"}
     assert records.continue_refusal(record) == (
         "Deployment d-TEST00002 is Stopped, not Ready: only a deployment waiting in Ready can be continued.")
+
+
+def test_the_record_keeps_a_revision_without_the_credentials_of_its_url():
+    name, minimum = resolve_minimum_healthy_hosts(None, None)
+    revision = {"source": "git", "repository": "https://bot:t0k@git.example.com/app.git",
+                "url": "https://bot:t0k@git.example.com/app.git", "commit_id": "a" * 40, "sha256": "abc"}
+    record = records.new_record(
+        deployment_id="d-TEST00001", application_name="webapp", deployment_group_name="prod",
+        deployment_group_id="g", creator="user", revision=revision, deployment_config_name=name,
+        minimum=minimum, instances=["web-1"], events=EVENTS, options={})
+    assert record["revision"] == dict(revision, repository="https://***@git.example.com/app.git",
+                                      url="https://***@git.example.com/app.git")

@@ -139,17 +139,25 @@ def test_script_command_is_the_agents_command_line_as_arguments():
     assert hooks.script_command("/a/x;id.sh", "deploy", False) == ["su", "deploy", "-c", "'/a/x;id.sh'"]
 
 
-def test_script_environment_adds_the_codedeploy_variables_and_drops_credentials(tmp_path):
-    inherited = {"PATH": "/usr/bin", "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s",
-                 "AWS_CREDENTIAL_FILE": "/c", "AWS_REGION": "eu-west-1", "BUNDLE_COMMIT": "stale"}
-    environment = hooks.script_environment(inherited, request(
+def test_scripts_get_the_service_environment_and_the_codedeploy_variables_only(tmp_path):
+    base = hooks.service_environment("/root", hooks.parse_locale(
+        '# written by localectl\nLANG="en_US.UTF-8"\nLC_TIME=C.UTF-8\nSSH_TTY=/dev/pts/0\n'))
+    environment = hooks.script_environment(base, request(
         tmp_path, bundle_env={"BUNDLE_BUCKET": "releases", "BUNDLE_KEY": "web.tgz", "BUNDLE_VERSION": None,
                               "BUNDLE_ETAG": "abc"}))
     assert environment == {
-        "PATH": "/usr/bin", "AWS_REGION": "eu-west-1", "LIFECYCLE_EVENT": "ApplicationStart",
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
+        "LANG": "en_US.UTF-8", "LC_TIME": "C.UTF-8", "LIFECYCLE_EVENT": "ApplicationStart",
         "DEPLOYMENT_ID": CURRENT_ID, "APPLICATION_NAME": "web", "DEPLOYMENT_GROUP_NAME": "web-prod",
         "DEPLOYMENT_GROUP_ID": GROUP_ID, "BUNDLE_BUCKET": "releases", "BUNDLE_KEY": "web.tgz",
         "BUNDLE_ETAG": "abc"}
+
+
+def test_the_host_service_environment_has_no_session_variables_or_credentials(monkeypatch):
+    for name, value in (("SSH_TTY", "/dev/pts/1"), ("TERM", "xterm"), ("AWS_SECRET_ACCESS_KEY", "s")):
+        monkeypatch.setenv(name, value)
+    environment = hooks.host_service_environment()
+    assert set(environment) - set(hooks.LOCALE_VARIABLES) == {"PATH", "HOME"}
 
 
 # Logs
@@ -249,6 +257,35 @@ def test_a_background_child_holding_stdout_is_outputs_left_open_and_stopped_at_t
     assert outcome.rc == 0 and outcome.open_stream == "STDOUT" and outcome.timed_out
     assert 1 <= outcome.duration < 2.5 and lines == ["[stdout]bye\n"]
     assert _live_processes_naming(marker) == []
+
+
+def test_an_error_once_the_script_runs_stops_its_group_at_once(tmp_path):
+    marker = f": {tmp_path}/disk-full"
+    script = write_tree(tmp_path, {"s.sh": f"#!/bin/sh\nbash -c 'sleep 300; {marker}' &\necho one\nsleep 301\n"}) / "s.sh"
+
+    def full_disk(entry: str) -> None:
+        raise OSError(28, "No space left on device", "/var/log/scripts.log")
+
+    started = time.monotonic()
+    with pytest.raises(hooks.ScriptInterrupted) as caught:
+        hooks.run_process([str(script)], {"PATH": os.environ["PATH"]}, "/", 60, 0.5, full_disk)
+    assert time.monotonic() - started < 5 and _live_processes_naming(marker) == []
+    assert hooks.interrupted_message("s.sh", caught.value.error) == (
+        "Script at specified location: s.sh was stopped with every process it started, because of an error on the"
+        " host while it ran: /var/log/scripts.log: No space left on device (Errno::ENOSPC). Fix that on the host"
+        " and deploy again.")
+
+
+def test_output_beyond_the_log_limit_is_read_and_counted_not_logged(tmp_path):
+    outcome, lines = run(tmp_path, "#!/bin/sh\nhead -c 300000 /dev/zero | tr '\\0' 'x'\necho\necho tail >&2\n",
+                         log_limit=1000)
+    assert outcome.rc == 0 and outcome.unlogged_bytes == 300001 + 5 - 1000
+    assert "".join(lines) == "[stdout]" + "x" * 1000 + "\n"
+
+
+def test_an_absurd_timeout_is_a_deadline_never_reached(tmp_path):
+    outcome, lines = run(tmp_path, "#!/bin/sh\necho fine\n", timeout=10 ** 400)
+    assert outcome.rc == 0 and lines == ["[stdout]fine\n"]
 
 
 def test_a_command_that_cannot_start_raises(tmp_path):
@@ -383,3 +420,13 @@ def test_check_mode_reports_the_scripts_and_runs_none(tmp_path):
     assert [(run.location, run.rc) for run in result.scripts] == [("a.sh", None), ("b.sh", None)]
     assert result.diagnostics.message == "Check mode: ApplicationStart would run a.sh, b.sh."
     assert not (tmp_path / GROUP_ID).exists() and not (tmp_path / "ongoing-deployment").exists()
+
+
+def test_an_unexpected_error_on_the_host_fails_the_event_with_its_name_and_the_error(tmp_path):
+    current_dir = revision(tmp_path, CURRENT_ID, {"ok.sh": "#!/bin/sh\necho fine\n"})
+    (current_dir / "logs").write_text("a file where the log directory goes\n")
+    result = hooks.run_event(request(tmp_path, "AfterInstall", appspec=appspec("AfterInstall", {"location": "ok.sh"})))
+    assert result.status == "Failed" and result.diagnostics.error_code == "UnknownError"
+    assert result.diagnostics.message == (
+        f"AfterInstall stopped on this host: {current_dir}/logs: File exists (Errno::EEXIST). Nothing more of it ran.")
+    assert not (tmp_path / "ongoing-deployment" / CURRENT_ID).exists()

@@ -230,10 +230,14 @@ def test_overwrite_will_not_replace_a_directory_with_a_file():
     assert message.startswith("Cannot overwrite the directory /var/www/index.html with the file ")
 
 
-def test_a_dangling_symlink_does_not_exist_for_disallow_and_is_replaced():
+def test_a_dangling_symlink_exists_refused_by_disallow_kept_by_retain_replaced_by_overwrite():
     appspec = spec([{"source": "index.html", "destination": "/var/www"}])
-    result = plan(appspec, host(SITE, {**EXISTING_WWW, "/var/www/index.html": "dangling"}))
-    assert result.instructions == [Copy(f"{ARCHIVE}/index.html", "/var/www/index.html", None, replaces=True)]
+    facts = host(SITE, {**EXISTING_WWW, "/var/www/index.html": "dangling"})
+    assert error_of(appspec, facts) == (
+        "The deployment failed because a specified file already exists at this location: /var/www/index.html")
+    assert plan(appspec, facts, behavior="RETAIN").retained == ["/var/www/index.html"]
+    assert plan(appspec, facts, behavior="OVERWRITE").instructions == [
+        Copy(f"{ARCHIVE}/index.html", "/var/www/index.html", None, replaces=True)]
 
 
 # Files: conflicts within the AppSpec
@@ -265,13 +269,17 @@ def test_a_file_where_a_directory_is_made_and_the_reverse_give_the_agent_message
         f" section of the AppSpec file, and then try again.")
 
 
-def test_a_directory_to_make_where_the_host_has_a_file_is_refused_before_anything_is_done():
-    appspec = spec([{"source": "css", "destination": "/var/www/app"}])
-    assert error_of(appspec, host(SITE, {**EXISTING_WWW, "/var/www/app": "file"})) == (
-        "The deployment failed because a specified file already exists at this location: /var/www/app")
+@pytest.mark.parametrize("behavior", ["DISALLOW", "OVERWRITE", "RETAIN"])
+def test_a_directory_to_make_where_the_host_has_a_file_is_refused_whatever_the_behavior(behavior):
+    appspec = spec([{"source": "/", "destination": "/var/www/app"}])
+    facts = host(SITE, {**EXISTING_WWW, "/var/www/app": "directory", "/var/www/app/css": "file"})
+    assert error_of(appspec, facts, behavior=behavior) == (
+        "The revision needs a directory at /var/www/app/css, but a file stands there. No file_exists_behavior"
+        " replaces a file by a directory (OVERWRITE and RETAIN apply to files only); nothing was installed. Remove"
+        " /var/www/app/css from the host, or change the destination in the files section of the AppSpec file.")
     nested = spec([{"source": "index.html", "destination": "/var/www/app/static"}])
-    assert error_of(nested, host(SITE, {**EXISTING_WWW, "/var/www/app": "file"})).startswith(
-        "Cannot install /var/www/app/static/index.html: /var/www/app exists on the host and is not a directory.")
+    assert error_of(nested, host(SITE, {**EXISTING_WWW, "/var/www/app": "dangling"}), behavior=behavior).startswith(
+        "The revision needs a directory at /var/www/app, but a symbolic link stands there.")
 
 
 # Files: sources and symlinks
@@ -436,7 +444,8 @@ def test_per_object_order_is_mode_acl_context_owner():
 
 @pytest.mark.parametrize("permission, facts, message", [
     ({"owner": "nobody-here"}, {}, "can't find user for nobody-here"),
-    ({"owner": "0"}, {}, "can't find user for 0"),
+    ({"owner": "4294967295"}, {}, "can't find user for 4294967295"),
+    ({"group": "-1"}, {}, "can't find group for -1"),
     ({"group": "nogroup-here"}, {}, "can't find group for nogroup-here"),
     ({"acls": ["u:deploy:rw"]}, {"tools": frozenset()},
      "acls need setfacl on the host: install the acl package (the permissions section sets acls on"
@@ -449,6 +458,12 @@ def test_missing_users_groups_and_tools_are_refused_at_planning(permission, fact
     appspec = spec([{"source": "index.html", "destination": "/var/www"}],
                    [{"object": "/var/www/index.html", "type": ["file"], **permission}])
     assert error_of(appspec, host(SITE, EXISTING_WWW, **facts)) == message
+
+
+def test_numeric_owners_and_groups_are_ids_as_with_chown():
+    appspec = spec([{"source": "index.html", "destination": "/var/www"}],
+                   [{"object": "/var/www/index.html", "type": ["file"], "owner": 33, "group": "0"}])
+    assert steps(plan(appspec, host(SITE, EXISTING_WWW)))[1:] == [("chown", "33", "0", "/var/www/index.html")]
 
 
 def test_the_install_json_is_the_agent_instruction_list():
@@ -569,3 +584,57 @@ def test_cleanup_keeps_a_directory_someone_else_filled(tmp_path):
     entries = parse_cleanup(f"{tmp_path}/app\n{tmp_path}/app/ours\n{tmp_path}/link\n{tmp_path}/gone\n")
     assert run_cleanup(entries, lambda argv: (0, "", "")) == [f"{tmp_path}/link", f"{tmp_path}/app/ours"]
     assert sorted(os.listdir(tmp_path)) == ["app"] and os.listdir(tmp_path / "app") == ["theirs"]
+
+
+def test_permissions_never_follow_an_installed_symlink_out_of_the_tree(tmp_path):
+    root = tmp_path / "root"
+    layout = DeploymentRoot(str(root), "dg")
+    archive = root / "dg" / "d-L" / "deployment-archive"
+    (archive / "deep" / "a").mkdir(parents=True)
+    (archive / "deep" / "a" / "page.html").write_text("page")
+    victim = tmp_path / "victim"
+    victim.write_text("secret")
+    os.chmod(victim, 0o600)
+    (archive / "deep" / "a" / "link").symlink_to(os.path.relpath(victim, tmp_path / "www"))
+    os.makedirs(layout.instructions_dir)
+    appspec = spec([{"source": "deep/a", "destination": f"{tmp_path}/www"}],
+                   [{"object": f"{tmp_path}/www", "mode": "0666", "owner": "65534", "group": "65534",
+                     "acls": ["u:65534:7"], "type": ["file"]}])
+    facts, layouts = gather_facts(str(archive), appspec, [])
+    the_plan = plan_install(appspec, facts, [], "DISALLOW", layouts)
+    commands: list[list[str]] = []
+    apply_install(the_plan, layout, "d-L", lambda argv: commands.append(argv) or (0, "", ""), InstallResult())
+    link = tmp_path / "www" / "link"
+    assert os.readlink(link) == os.path.relpath(victim, tmp_path / "www") and link.resolve() == victim
+    assert victim.stat().st_mode & 0o7777 == 0o600 and victim.stat().st_uid == os.getuid()
+    assert link.lstat().st_uid == 65534 and link.lstat().st_gid == 65534
+    page = (tmp_path / "www" / "page.html").stat()
+    assert page.st_mode & 0o7777 == 0o666 and page.st_uid == 65534
+    assert [argv[-1] for argv in commands] == [f"{tmp_path}/www/page.html"]  # setfacl on the file, not the link
+
+def test_a_name_with_a_newline_is_recorded_on_one_line_and_cleaned_up_exactly(tmp_path):
+    # A hook may put such a name into the unpacked revision after DownloadBundle refused it in the bundle.
+    layout = DeploymentRoot(str(tmp_path / "root"), "dg")
+    archive = tmp_path / "root" / "dg" / "d-B" / "deployment-archive"
+    hostile = archive / "nl" / "x\n" / "srv"
+    hostile.mkdir(parents=True)
+    (hostile / "victim2").write_text("planted")
+    (archive / "back\\slash ").write_text("odd but fine")
+    destination = tmp_path / "www"
+    victim = tmp_path / "www" / "nl" / "x"
+    appspec = spec([{"source": "/", "destination": str(destination)}])
+    facts, layouts = gather_facts(str(archive), appspec, [])
+    apply_install(plan_install(appspec, facts, [], "DISALLOW", layouts), layout, "d-B",
+                  lambda argv: (0, "", ""), InstallResult())
+    with open(layout.cleanup_file, encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    # Each path on one line of its own; ordinary names as the agent writes them.
+    assert f"{destination}/nl/x\\x0a/srv/victim2" in lines and f"{destination}/nl" in lines
+    assert f"{destination}/back\\\\slash\\x20" in lines
+    assert "/srv/victim2" not in lines and not any(line.endswith("/nl/x") for line in lines)
+    victim.write_text("not the revision's")  # the path the old record's first half named
+    with open(layout.cleanup_file, encoding="utf-8") as handle:
+        removed = run_cleanup(parse_cleanup(handle.read()), lambda argv: (0, "", ""))
+    assert f"{destination}/nl/x\n/srv/victim2" in removed and f"{destination}/back\\slash " in removed
+    assert os.listdir(destination) == ["nl"] and os.listdir(destination / "nl") == ["x"]
+    assert victim.read_text() == "not the revision's"

@@ -84,3 +84,17 @@ def test_a_part_of_the_events_that_succeeds_leaves_the_instance_in_progress(tmp_
 
 def test_a_part_that_fails_records_the_instance_failed(tmp_path):
     assert recorded_outcome(tmp_path, False, ["NotAnEvent"])[1] == "Failed"
+
+
+def test_an_unexpected_error_fails_its_event_by_name_and_skips_the_rest(tmp_path):
+    request = LifecycleRequest(
+        deployment_id="d-SEGMENT02", deployment_group_id="0d6c4f57-1f4e-4e5b-9a39-7d1c2b3a4e5f",
+        deployment_group_name="prod", application_name="webapp", events=["DownloadBundle", "Install"],
+        appspec=parse_appspec(APPSPEC_WITHOUT_HOOKS)[0], bundle={"sha256": "ab" * 32},  # no src: a KeyError
+        deployment_root=str(tmp_path))
+    result = run_lifecycle(request, run_command=None)
+    assert result["status"] == "Failed" and result["failed_event"] == "DownloadBundle"
+    download, install = result["lifecycle_events"]
+    assert download["diagnostics"]["message"] == "DownloadBundle stopped on this host: KeyError: 'src'. Nothing more" \
+        " of it ran."
+    assert install["status"] == "Skipped"

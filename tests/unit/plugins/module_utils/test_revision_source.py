@@ -10,10 +10,12 @@ import os
 import shutil
 import subprocess
 import tarfile
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import AppSpecError
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.revision_source import (
     MSG_LOCAL_BUNDLE_TYPE,
     MSG_S3_BUNDLE_TYPE,
@@ -29,7 +31,9 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.revision_sourc
     pack_directory,
     parse_revision,
     read_appspec,
+    display_revision,
     redact_url,
+    redact_urls,
     repository_url,
     scratch_dir,
     source_identity,
@@ -113,9 +117,50 @@ def test_relative_local_repository_needs_dot_slash(tmp_path, monkeypatch):
     assert repository_url("./acme/webapp") == str(tmp_path / "acme" / "webapp")
 
 
-def test_credentials_in_a_repository_url_are_redacted():
-    assert redact_url("https://bot:ghp_secret@github.com/acme/webapp.git") == "https://***@github.com/acme/webapp.git"
-    assert redact_url("/srv/git/webapp") == "/srv/git/webapp"
+@pytest.mark.parametrize("url, shown", [
+    ("https://bot:ghp_secret@github.com/acme/webapp.git", "https://***@github.com/acme/webapp.git"),
+    ("https://ghp_secret@github.com/acme/webapp.git", "https://***@github.com/acme/webapp.git"),
+    ("http://user:p%40ss@git.example.com:8080/app.git", "http://***@git.example.com:8080/app.git"),
+    ("https://releases.s3.amazonaws.com/webapp.zip?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+     "&X-Amz-Credential=AKIAEXAMPLE%2F20261206%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20261206T000000Z"
+     "&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&X-Amz-Security-Token=FwoGZXIvYXdzE&X-Amz-Signature=abc123",
+     "https://releases.s3.amazonaws.com/webapp.zip?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=***"
+     "&X-Amz-Date=20261206T000000Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&X-Amz-Security-Token=***"
+     "&X-Amz-Signature=***"),
+    ("https://cdn.example.com/app.zip?token=t0k&sig=s1g&version=3&Signature=v2&AWSAccessKeyId=AKIA",
+     "https://cdn.example.com/app.zip?token=***&sig=***&version=3&Signature=***&AWSAccessKeyId=***"),
+    ("https://example.com/app.zip#access_token=t0k", "https://example.com/app.zip#access_token=***"),
+    ("https://github.com/acme/webapp.git", "https://github.com/acme/webapp.git"),
+    ("git@github.com:acme/webapp.git", "git@github.com:acme/webapp.git"),
+    ("/srv/git/webapp", "/srv/git/webapp"),
+    ("http://[not-an-address/app.git?token=t0k", "http://***"),
+])
+def test_credentials_and_secret_query_values_in_a_url_are_redacted(url, shown):
+    assert redact_url(url) == shown
+
+
+def test_urls_in_a_message_are_redacted():
+    message = "fatal: unable to access 'https://bot:t0k@git.example.com/app.git/': 403; see http://x/?sig=s1g"
+    assert redact_urls(message) == ("fatal: unable to access 'https://***@git.example.com/app.git/': 403; see "
+                                    "http://x/?sig=***")
+
+
+def test_the_display_revision_redacts_every_url_and_keeps_the_rest():
+    revision = parse_revision({"source": "git", "repository": "https://bot:t0k@git.example.com/app.git",
+                               "commit_id": "a" * 40})
+    shown = display_revision(revision)
+    assert shown == dict(revision, repository="https://***@git.example.com/app.git",
+                         url="https://***@git.example.com/app.git")
+    assert revision["url"] == "https://bot:t0k@git.example.com/app.git"  # what the fetch uses, unchanged
+    s3 = parse_revision({"source": "s3", "bucket": "b", "key": "k.zip", "bundle_type": "zip"})
+    assert display_revision(s3) == s3
+
+
+def test_a_git_revision_is_indexed_without_its_credentials():
+    revision = parse_revision({"source": "git", "repository": "https://bot:t0k@git.example.com/app.git",
+                               "commit_id": "a" * 40})
+    identity = source_identity(revision)
+    assert "t0k" not in identity and "https://***@git.example.com/app.git" in identity
 
 
 @pytest.mark.parametrize("name, bundle_type", [
@@ -216,6 +261,26 @@ def test_appspec_falls_back_to_yaml_and_honours_the_filename(tmp_path):
     bundle = archive_tree(tree, tmp_path / "b.tar", "tar")
     assert read_appspec(str(bundle), "tar") == ("yaml", "appspec.yaml")
     assert read_appspec(str(bundle), "tar", "custom.yml") == ("custom", "custom.yml")
+
+
+@pytest.mark.parametrize("bundle_type", ["tgz", "zip"])
+def test_an_appspec_larger_than_hosts_accept_is_refused_unread(tmp_path, bundle_type):
+    tree = write_tree(tmp_path / "tree", {"appspec.yml": APPSPEC})
+    with (tree / "appspec.yml").open("r+") as appspec:
+        appspec.truncate(20 * 1024 * 1024)
+    bundle = archive_tree(tree, tmp_path / f"b.{bundle_type}", bundle_type, top_folder="webapp")
+    tracemalloc.start()
+    try:
+        with pytest.raises(AppSpecError) as caught:
+            read_appspec(str(bundle), bundle_type)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert caught.value.message == (
+        f"Cannot read webapp/appspec.yml in {bundle}: it is 20971520 bytes, and an AppSpec file is at most 1048576"
+        " bytes (1 MiB; real ones are a few kilobytes). Check that this file is the revision's AppSpec, and move"
+        " anything else out of it.")
+    assert peak < 4 * 1024 * 1024
 
 
 def test_a_top_folder_is_not_stripped_without_an_appspec_in_it(tmp_path):

@@ -5,6 +5,7 @@
 HAProxy runtime API against a real HAProxy (started from a temporary directory)."""
 from __future__ import annotations
 
+import re
 import socket
 import time
 from dataclasses import replace
@@ -340,6 +341,39 @@ def test_an_admin_command_haproxy_rejects_is_an_error_with_its_answer(haproxy):
         RuntimeApi(str(haproxy.socket)).admin("set server app/good state nap")
 
 
+def test_a_backend_name_smuggling_a_command_changes_no_server(haproxy):
+    before = {name: haproxy.server_status(name) for name in ("good", "bad")}
+    hostile = "app;set server app/good state ready"
+    with pytest.raises(TrafficError, match=r"^HAProxy backend name 'app;set server app/good state ready' is not a "
+                                           r"name HAProxy allows: use only letters, digits and '-', '_', '\.', ':'"):
+        reconcile(HaproxyBackend(RuntimeApi(str(haproxy.socket)), hostile, ["bad"]), DEREGISTERED, True, 1, False)
+    time.sleep(0.5)  # a smuggled `state ready` would show as UP at once
+    assert {name: haproxy.server_status(name) for name in ("good", "bad")} == before
+
+
+@pytest.mark.parametrize("backend, servers, bad", [
+    ("app\nset server app/good state ready", ["good"], "backend name 'app\\nset server app/good state ready'"),
+    ("app", ["good;show info"], "server name 'good;show info'"),
+    ("app", ["web 1"], "server name 'web 1'"),
+    ("", ["good"], "backend name ''"),
+])
+def test_names_haproxy_could_not_have_are_refused_before_anything_is_sent(tmp_path, backend, servers, bad):
+    # No runtime API listens at this address: a name that got through would fail on connecting instead.
+    api = RuntimeApi(str(tmp_path / "admin.sock"))
+    with pytest.raises(TrafficError, match=f"^HAProxy {re.escape(bad)} is not a name HAProxy allows"):
+        HaproxyBackend(api, backend, servers)
+
+
+def test_names_with_every_character_haproxy_allows_are_accepted(tmp_path):
+    HaproxyBackend(RuntimeApi(str(tmp_path / "admin.sock")), "web_app-2.prod:blue", ["ip-10-0-0-1.ec2.internal"])
+
+
+def test_a_command_with_a_separator_is_never_sent(tmp_path):
+    for command in ("show info; disable server app/good", "show info\ndisable server app/good"):
+        with pytest.raises(TrafficError, match="holds a command separator"):
+            RuntimeApi(str(tmp_path / "admin.sock")).query(command)
+
+
 def test_an_unreachable_runtime_api_names_the_address_and_the_config_line(tmp_path):
     missing = tmp_path / "admin.sock"
     with pytest.raises(TrafficError, match=f"cannot reach the HAProxy runtime API at {missing}: .*No such file.*"
@@ -375,6 +409,10 @@ def test_a_deployment_groups_load_balancer_names_its_provider(info, provider):
      "codedeploy_load_balancer_info.haproxy needs backend, e.g. {socket: /run/haproxy/admin.sock, backend: webapp}"),
     ({"target_groups": []},
      "codedeploy_load_balancer_info needs target_groups: [names or ARNs] or haproxy: {socket, backend}"),
+    ({"haproxy": {"socket": "/s", "backend": "web;disable server web/web-2"}},
+     "HAProxy backend name 'web;disable server web/web-2' is not a name HAProxy allows: use only letters, digits and "
+     "'-', '_', '.', ':' (the name of the backend in haproxy.cfg, and each server's codedeploy_haproxy_server or "
+     "inventory name)"),
 ])
 def test_an_unusable_load_balancer_is_refused_with_the_fix(info, message):
     with pytest.raises(TrafficError) as error:

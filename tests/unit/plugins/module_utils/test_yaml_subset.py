@@ -336,12 +336,15 @@ def test_raw_scalar_keys_apply_at_every_depth_and_only_to_their_key():
 # Refused constructs and syntax errors: message, line and column
 
 @pytest.mark.parametrize("text, fragment, line, column", [
-    ("a: 1\nb:\n  c: &anchor 2\n", "anchors and aliases are not supported", 3, 6),
-    ("a: 1\nb: *anchor\n", "anchors and aliases are not supported", 2, 4),
-    ("&a key: value\n", "anchors and aliases are not supported", 1, 1),
-    ("a: [x, *y]\n", "anchors and aliases are not supported", 1, 8),
-    ("a: !!str 0644\n", "tags (such as !!str) are not supported", 1, 4),
-    ("- !custom x\n", "tags (such as !!str) are not supported", 1, 3),
+    ("a: 1\nb: *anchor\n", "Unknown alias: anchor.", 2, 4),
+    ("a: [x, *y]\n", "Unknown alias: y.", 1, 8),
+    ("a: &x 1\nb: {c: *x}\n", "Unknown alias: x.", 2, 8),
+    ("a: !!str 0644\n", "the YAML tag !!str is not supported", 1, 4),
+    ("a: !<tag:yaml.org,2002:str> 0644\n", "the YAML tag !<tag:yaml.org,2002:str> is not supported", 1, 4),
+    ("a: !e!x 1\n", "the YAML tag !e!x is not supported", 1, 4),
+    ("- !a !b x\n", "the YAML tag !b is not supported", 1, 6),
+    ("a: &x &y 1\n", "an anchor is '&' and a name", 1, 7),
+    ("a: & 1\n", "an anchor is '&' and a name", 1, 4),
     ("version: 0.0\n---\nos: linux\n", "second YAML document", 2, 1),
     ("a: 1\n...\n---\nb: 2\n", "second YAML document", 3, 1),
     ("%YAML 1.1\n---\na: 1\n", "directives", 1, 1),
@@ -368,8 +371,8 @@ def test_refused_constructs(text, fragment, line, column):
 def test_error_message_names_the_construct_and_position():
     with pytest.raises(YamlSubsetError) as caught:
         load("version: 0.0\nos: linux\nhooks:\n  Stop: *stop_scripts\n")
-    assert str(caught.value) == ("YAML anchors and aliases are not supported in an AppSpec; write the value out"
-                                 " (line 4, column 9)")
+    assert str(caught.value) == ("Unknown alias: stop_scripts. The CodeDeploy agent does not follow YAML aliases such"
+                                 " as *stop_scripts; write the value out in full (line 4, column 9)")
 
 
 @pytest.mark.parametrize("text, fragment, line, column", [
@@ -478,3 +481,72 @@ def test_damaged_files_raise_only_yaml_subset_errors(name):
             except (yaml.YAMLError, ValueError):
                 continue  # refused by PyYAML, loaded here: tabs inside flow collections, '=' and the like
             assert repr(loaded) == repr(expected), text
+
+
+# What the CodeDeploy agent's safe load (Psych 4) reads: local tags and lone anchors as plain data
+
+@pytest.mark.parametrize("text, expected", [
+    ("a: !Ref Name\n", {"a": "Name"}),
+    ("a: !Ref 300\n", {"a": 300}),  # typed as if untagged
+    ("a: !Ref '300'\n", {"a": "300"}),
+    ("a: !Ref\nb: 1\n", {"a": None, "b": 1}),
+    ("a: !Sub |\n  x\n", {"a": "x\n"}),
+    ("a: !If\n  - x\n  - y\n", {"a": ["x", "y"]}),
+    ("a: !If\n- x\n", {"a": ["x"]}),
+    ("a: !Tag # a comment\n  b: 1\n", {"a": {"b": 1}}),
+    ("- !Ref k: v\n  k2: w\n", [{"k": "v", "k2": "w"}]),
+    ("!Tag k: v\nk2: w\n", {"k": "v", "k2": "w"}),
+    ("--- !Tag\nk: v\n", {"k": "v"}),
+    ("!Tag\n- x\n", ["x"]),
+    ("a: [!Ref b, !GetAtt [c, d], {e: !Ref f}]\n", {"a": ["b", ["c", "d"], {"e": "f"}]}),
+    ("a: {b: !Ref , c: !Ref\n  }\n", {"a": {"b": None, "c": None}}),
+    ("a: &x !t 5\nb: !t &y 6\n", {"a": 5, "b": 6}),
+    ("&a key: value\n", {"key": "value"}),
+    ("- &a\n  k: v\n", [{"k": "v"}]),
+    ("a: [&x 1, &y]\n", {"a": [1, None]}),
+    ("a: !Ref 2024-01-02\n", {"a": datetime.date(2024, 1, 2)}),
+])
+def test_local_tags_and_anchors_read_as_plain_data(text, expected):
+    assert load(text) == expected
+
+
+def test_a_local_tag_on_mode_keeps_it_as_written():
+    assert load("mode: !m 0644\n", raw_scalar_keys=RAW) == {"mode": "0644"}
+
+
+def test_a_byte_order_mark_is_skipped():
+    assert load("\ufeffversion: 0.0\r\nos: linux\r\n") == {"version": 0.0, "os": "linux"}
+
+
+def test_an_empty_list_is_kept():
+    loaded = load("hooks:\n  BeforeInstall: []\n  AfterInstall:\n")
+    assert loaded == {"hooks": {"BeforeInstall": [], "AfterInstall": None}}
+
+
+# Integers: at most 4300 digits in any notation, so a long one is refused in linear time
+
+@needs_pyyaml
+def test_a_long_sexagesimal_integer_has_the_value_pyyaml_gives():
+    text = "a: 1" + "".join(":{:02d}".format(part % 60) for part in range(2149)) + "\n"
+    assert load(text) == yaml.safe_load(text)
+
+
+def test_600_kb_of_sexagesimal_integers_load_correctly():
+    entries = 600 * 1024 // 16
+    loaded = load("".join("- 1:02:03:04:05\n" for _entry in range(entries)))
+    assert loaded == [(((1 * 60 + 2) * 60 + 3) * 60 + 4) * 60 + 5] * entries
+
+
+@pytest.mark.parametrize("text, digits", [
+    ("a: 1" + ":30" * 200 * 1024 + "\n", 409601),  # 600 KB in one scalar
+    ("a: " + "9" * 4301 + "\n", 4301),
+    ("a: -0x" + "f" * 4301 + "\n", 4301),
+    ("a: 0b" + "1" * 5000 + "\n", 5000),
+])
+def test_integers_of_more_than_4300_digits_are_refused(text, digits):
+    with pytest.raises(YamlSubsetError) as caught:
+        load(text)
+    assert caught.value.message == "the integer {}... is written with {} digits; more than 4300 is not a number an" \
+        " AppSpec uses (quote it if it is text)".format(text[3:23], digits)
+    assert (caught.value.line, caught.value.column) == (1, 4)
+    assert load(text.replace("a: ", "a: '", 1).replace("\n", "'\n")) == {"a": text[3:-1]}  # quoted, it is text

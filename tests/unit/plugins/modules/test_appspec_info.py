@@ -67,5 +67,6 @@ def test_host_without_pyyaml_reads_json_and_yaml(tmp_path: Path):
     (tmp_path / "appspec.yml").write_text("version: 0.0\nos: linux\nhooks:\n  A: &x\n    - location: a\n  B: *x\n")
     rc, result, _output = run_appspec_info({"path": str(tmp_path)}, "-e", host)
     assert rc == 2
-    assert result["msg"] == ("Cannot read {} at line 4, column 6: YAML anchors and aliases are not supported in an"
-                             " AppSpec; write the value out.".format(tmp_path / "appspec.yml"))
+    assert result["msg"] == ("Cannot read {} at line 6, column 6: Unknown alias: x. The CodeDeploy agent does not"
+                             " follow YAML aliases such as *x; write the value out in full."
+                             .format(tmp_path / "appspec.yml"))

@@ -1,0 +1,144 @@
+# Copyright: fleetops.codedeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Disks and hosts failing under a deployment, on the real fleet: a disk that fills up during DownloadBundle or
+Install, a host lost in the middle of a hook, and the disk space deployments keep. Each scenario checks the
+record, the files on the hosts and the next deployment."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+from conftest import REPO_ROOT, _bin, ansible_env
+from support.deployments import (APP_DESTINATION, DEPLOYMENT_ROOT, HOLD_FILE, REPORT_CALLBACK, deploy,
+                                 deployment_vars, local, make_revision, path_digest, ran, records, statuses)
+from support.faults import bring_back_host, lose_host, seen_by_host, small_disk, wait_for
+
+ALL_AT_ONCE = {"deployment_config_name": "CodeDeployDefault.AllAtOnce"}
+AUTO_ROLLBACK = {"auto_rollback": {"enabled": True, "events": ["DEPLOYMENT_FAILURE"]}}
+STORE = f"{DEPLOYMENT_ROOT}/fleetops-bundles"
+
+
+def big_revision(root, version: str):
+    """A revision with 3 MB that do not compress: more than the small disks below hold."""
+    tree = make_revision(root, version)
+    (tree / "app" / "big.bin").write_bytes(os.urandom(3 * 1024 * 1024))
+    return tree
+
+
+def failed_event(record: dict, host: str) -> dict:
+    (entry,) = [entry for entry in record["instances"] if entry["instance_id"] == host]
+    return next(event for event in entry["lifecycle_events"] if event["status"] == "Failed")
+
+
+def test_a_full_disk_fails_download_or_install_clearly_and_the_rollback_restores_the_revision(fleet, tmp_path):
+    """fleet-h1's deployment root and fleet-h2's install destination are 1 MB disks; revision 2 does not fit."""
+    two = fleet(2)
+    full_root, full_destination = two.hosts
+    ledger = tmp_path / "ledger"
+    with small_disk(two, full_root, DEPLOYMENT_ROOT, "1m"), small_disk(two, full_destination, APP_DESTINATION, "1m"):
+        app = {host: seen_by_host(two, host, APP_DESTINATION) for host in two.hosts}
+        assert deploy(two, ledger, local(make_revision(tmp_path / "v1", "1")), **ALL_AT_ONCE).rc == 0
+        installed = {host: path_digest(path) for host, path in app.items()}
+
+        run = deploy(two, ledger, local(big_revision(tmp_path / "v2", "2")), **ALL_AT_ONCE, **AUTO_ROLLBACK)
+
+        assert run.rc != 0, run.output
+        _first, failed, rollback = records(ledger)
+        assert statuses(failed) == {full_root: "Failed", full_destination: "Failed"}
+        download = failed_event(failed, full_root)
+        assert download["lifecycle_event_name"] == "DownloadBundle", download
+        assert "No space left on device" in download["diagnostics"]["message"], download
+        install = failed_event(failed, full_destination)
+        assert install["lifecycle_event_name"] == "Install"
+        assert "The Install stopped: [Errno 28] No space left on device" in install["diagnostics"]["message"]
+        # The automatic rollback had room once the failed deployment's partial files were gone, and put revision 1
+        # back byte for byte (modes and owners too); nothing half-copied is left in either place.
+        assert (rollback["creator"], rollback["status"]) == ("codeDeployRollback", "Succeeded"), rollback
+        assert rollback["revision"]["sha256"] == _first["revision"]["sha256"]
+        assert {host: path_digest(path) for host, path in app.items()} == installed
+        store = seen_by_host(two, full_root, STORE)
+        assert not [name for name in os.listdir(store) if name.endswith(".partial")]
+        failed_dir = seen_by_host(two, full_root,
+                                  f"{DEPLOYMENT_ROOT}/{failed['deployment_group_id']}/{failed['deployment_id']}")
+        assert not (failed_dir / "deployment-archive").exists() and not (failed_dir / "bundle.tar").exists()
+        assert not [name for name in os.listdir(app[full_destination]) if name.startswith(".fleetops-install-")]
+
+
+def hook_running(fleet_view, host: str, script: str) -> bool:
+    namespace = os.readlink(f"/proc/{next(h.pid for h in fleet_view.fleet.load().hosts if h.name == host)}/ns/mnt")
+    for pid in (entry for entry in os.listdir("/proc") if entry.isdigit()):
+        try:
+            if os.readlink(f"/proc/{pid}/ns/mnt") == namespace and script.encode() in open(
+                    f"/proc/{pid}/cmdline", "rb").read():
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def test_a_host_lost_in_a_hook_fails_alone_and_the_next_deployment_starts_with_it(fleet, tmp_path):
+    three = fleet(3)
+    lost = three.hosts[1]
+    ledger = tmp_path / "ledger"
+    # ValidateService waits on the lost host while its hold file exists.
+    three.path(lost, HOLD_FILE).write_text("")
+    argv = [_bin("ansible-playbook"), "-i", str(three.inventory), "fleetops.codedeploy.deploy", "-e",
+            json.dumps(deployment_vars(ledger, local(make_revision(tmp_path / "v1", "1")), **ALL_AT_ONCE))]
+    env = ansible_env(three.fleet, {**three.env_extra, **REPORT_CALLBACK})
+    lost_it = False
+    try:
+        with subprocess.Popen(argv, env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True) as play:
+            wait_for(lambda: hook_running(three, lost, "validate.sh"), 120, f"ValidateService to run on {lost}")
+            lose_host(three, lost)
+            lost_it = True
+            output = play.communicate(timeout=300)[0]
+    finally:
+        if lost_it:
+            bring_back_host(three, lost)
+    (record,) = records(ledger)
+    # AllAtOnce needs one healthy instance: the two others finished and decide the outcome.
+    assert record["status"] == "Succeeded", output
+    assert statuses(record) == {three.hosts[0]: "Succeeded", lost: "Failed", three.hosts[2]: "Succeeded"}, record
+    (entry,) = [entry for entry in record["instances"] if entry["instance_id"] == lost]
+    failed = [event for event in entry["lifecycle_events"] if event["status"] == "Failed"]
+    assert len(failed) == 1 and "could not be reached" in failed[0]["diagnostics"]["message"], entry
+    assert {event["status"] for event in entry["lifecycle_events"] if event is not failed[0]} <= {"Skipped"}
+
+    # Back again (its files as the loss left them), it is the first the next deployment takes.
+    three.path(lost, HOLD_FILE).unlink()
+    run = deploy(three, ledger, local(make_revision(tmp_path / "v2", "2")),
+                 deployment_config_name="CodeDeployDefault.OneAtATime")
+    assert run.rc == 0, run.output
+    second = records(ledger)[-1]
+    assert ran(second)[0] == lost
+    assert statuses(second) == {host: "Succeeded" for host in three.hosts}
+    assert three.path(lost, f"{APP_DESTINATION}/VERSION").read_text() == "2\n"
+
+
+def test_the_host_keeps_only_the_pushed_bundles_of_the_revisions_it_keeps(fleet, tmp_path):
+    one = fleet(1)
+    host = one.hosts[0]
+    ledger = tmp_path / "ledger"
+    store = one.path(host, STORE)
+    for version in ("1", "2"):
+        run = deploy(one, ledger, local(make_revision(tmp_path / f"v{version}", version)), max_revisions=1)
+        assert run.rc == 0, run.output
+    # Copies into the store that a killed run left: one from an hour ago, one that may still be in progress.
+    stale, young = store / f"{'0' * 64}.tar.killed.partial", store / f"{'1' * 64}.tar.running.partial"
+    for partial in (stale, young):
+        partial.write_bytes(b"half a bundle")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+
+    run = deploy(one, ledger, local(make_revision(tmp_path / "v3", "3")), max_revisions=1)
+    assert run.rc == 0, run.output
+
+    first, second, third = records(ledger)
+    group_dir = one.path(host, f"{DEPLOYMENT_ROOT}/{third['deployment_group_id']}")
+    # max_revisions 1 keeps the new revision and the last successful one before it.
+    assert sorted(os.listdir(group_dir)) == sorted([second["deployment_id"], third["deployment_id"]])
+    assert sorted(os.listdir(store)) == sorted([f"{second['revision']['sha256']}.tar",
+                                                f"{third['revision']['sha256']}.tar", young.name])
+    assert first["revision"]["sha256"] not in {second["revision"]["sha256"], third["revision"]["sha256"]}
