@@ -75,25 +75,28 @@ def require_boto3(module: Any, purpose: str) -> None:
 
 
 def aws_client(service: str, region: Optional[str] = None, endpoint_url: Optional[str] = None,
-               profile: Optional[str] = None, max_attempts: int = DEFAULT_MAX_ATTEMPTS, **client_kwargs: Any) -> Any:
+               profile: Optional[str] = None, max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+               timeout: Optional[float] = None, **client_kwargs: Any) -> Any:
     """A boto3 client for ``service``; unset values fall to boto3's own resolution (environment, config files).
 
     Retries use botocore's ``standard`` mode (throttling, 5xx and connection errors, with backoff) up to
-    ``max_attempts`` attempts in all. Extra keyword arguments go to ``Session.client``.
+    ``max_attempts`` attempts in all. ``timeout``: seconds to connect and to wait for an answer, for calls nothing
+    should wait long on. Extra keyword arguments go to ``Session.client``.
     """
     session = boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
-    config = Config(retries={"mode": "standard", "total_max_attempts": max_attempts},
-                    connect_timeout=DEFAULT_CONNECT_TIMEOUT)
+    timeouts = {"connect_timeout": timeout, "read_timeout": timeout} if timeout else {
+        "connect_timeout": DEFAULT_CONNECT_TIMEOUT}
+    config = Config(retries={"mode": "standard", "total_max_attempts": max_attempts}, **timeouts)
     return session.client(service, region_name=region or None, endpoint_url=endpoint_url or None, config=config,
                           **client_kwargs)
 
 
-def aws_client_from_options(service: str, options: Optional[dict[str, Any]]) -> Any:
+def aws_client_from_options(service: str, options: Optional[dict[str, Any]], timeout: Optional[float] = None) -> Any:
     """A client from a module's ``aws`` option (or the role's ``codedeploy_aws``): a dict, possibly empty."""
     options = options or {}
     return aws_client(service, region=options.get("region"), endpoint_url=options.get("endpoint_url"),
                       profile=options.get("profile"),
-                      max_attempts=options.get("max_attempts") or DEFAULT_MAX_ATTEMPTS)
+                      max_attempts=options.get("max_attempts") or DEFAULT_MAX_ATTEMPTS, timeout=timeout)
 
 
 def describe_aws_error(error: BaseException, what: str) -> str:

@@ -30,7 +30,7 @@ FINAL_EVENTS = {"Succeeded": "DeploymentSuccess", "Failed": "DeploymentFailure",
 INSTANCE_FINAL_EVENTS = {"Succeeded": "InstanceSuccess", "Failed": "InstanceFailure"}
 OVERVIEW_KEYS = ("Failed", "InProgress", "Pending", "Skipped", "Succeeded")
 CONFIGURATION_KEYS = ("trigger_name", "trigger_events", "trigger_target_arn", "trigger_target_url")
-# A deployment waits on no notification: a few seconds per attempt, one retry (as SNS publishes are retried).
+# A deployment waits on no notification: a few seconds per attempt, one retry (SNS and webhooks alike).
 WEBHOOK_TIMEOUT = 5.0
 ATTEMPTS = 2
 RETRY_DELAY = 1.0
@@ -213,7 +213,7 @@ def notify(record: dict[str, Any], event: str, instance_ids: Iterable[str] = (),
                 if sns is None:
                     aws = dict((record.get("options") or {}).get("aws") or {})
                     sns = aws_client_from_options("sns", {**aws, "region": aws.get("region") or arn.split(":")[3],
-                                                          "max_attempts": attempts})
+                                                          "max_attempts": attempts}, timeout=timeout)
                 sns.publish(TopicArn=arn, Subject=subject(event, record), Message=body, MessageAttributes={
                     "event": {"DataType": "String", "StringValue": event}})
             except AWS_ERRORS as error:

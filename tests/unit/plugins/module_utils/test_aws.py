@@ -80,3 +80,9 @@ def test_credentials_never_reach_a_message(monkeypatch):
                         "GetObject")
     message = describe_aws_error(error, "S3 GetObject s3://b/k")
     assert "very-secret-value" not in message and "AKIAEXAMPLEKEYID0000" not in message
+
+
+def test_a_client_with_a_timeout_waits_no_longer():
+    client = aws_client("sns", region="eu-west-1", timeout=5)
+    assert (client.meta.config.connect_timeout, client.meta.config.read_timeout) == (5, 5)
+    assert aws_client("sns", region="eu-west-1").meta.config.read_timeout == 60

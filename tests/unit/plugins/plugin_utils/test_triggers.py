@@ -159,3 +159,20 @@ def test_an_unanswered_webhook_is_a_warning_in_the_record_without_its_path(webho
     assert warnings[1].endswith("after 2 attempt(s): no answer in time")
     assert "token" not in " ".join(warnings)
     assert record["deployment_status_messages"][-2:] == warnings
+
+
+def test_an_sns_topic_that_cannot_be_reached_is_a_warning(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there any more
+    record = finished_record(triggers=validate_trigger_configurations([
+        {"trigger_name": "sns", "trigger_events": ["DeploymentSuccess"], "trigger_target_arn": TOPIC}]))
+    record["options"]["aws"] = {"endpoint_url": f"http://127.0.0.1:{port}"}
+    warnings = notify(record, "DeploymentSuccess", delay=0, timeout=1)
+    assert len(warnings) == 1 and warnings[0].startswith(
+        f"Trigger 'sns': DeploymentSuccess not delivered: SNS Publish to {TOPIC} failed: cannot reach "
+        f"http://127.0.0.1:{port}")
+    assert record["deployment_status_messages"][-1] == warnings[0]
