@@ -96,6 +96,21 @@ def aws_client_from_options(service: str, options: Optional[dict[str, Any]]) -> 
                       max_attempts=options.get("max_attempts") or DEFAULT_MAX_ATTEMPTS)
 
 
+def presigned_get_object_url(options: Optional[dict[str, Any]], bucket: str, key: str, version_id: Optional[str],
+                             expires_in: int, endpoint_url: Optional[str] = None) -> str:
+    """A presigned GET of one S3 object (of ``version_id`` when given), valid ``expires_in`` seconds, signed by the
+    controller's credentials for ``endpoint_url`` (the endpoint the URL's user reaches S3 through) when given, else
+    the ``aws`` options' own. Signing is local: no request is made. The URL is a credential until it expires."""
+    options = dict(options or {})
+    if endpoint_url:
+        options["endpoint_url"] = endpoint_url
+    params = {"Bucket": bucket, "Key": key}
+    if version_id:
+        params["VersionId"] = version_id
+    return aws_client_from_options("s3", options).generate_presigned_url("get_object", Params=params,
+                                                                        ExpiresIn=expires_in)
+
+
 def describe_aws_error(error: BaseException, what: str) -> str:
     """One line saying what failed and why, e.g. ``S3 GetObject s3://b/k failed: NoSuchKey (The specified ...)``.
 
