@@ -68,8 +68,7 @@ def run_download_bundle(request: LifecycleRequest, layout: DeploymentRoot, trans
     try:
         if request.bundle_url:
             pull_start = utc_timestamp()
-            downloaded = download_bundle(request.bundle_url, bundle["src"], bundle["sha256"],
-                                         bundle.get("size") or request.max_unpacked_size)
+            downloaded = download_bundle(request.bundle_url, bundle["src"], bundle["sha256"], request.max_unpacked_size)
             transfers["bundle_pull"] = {"bytes": downloaded.bytes, "start_time": pull_start,
                                         "end_time": utc_timestamp()}
         elif bundle.get("pushed"):

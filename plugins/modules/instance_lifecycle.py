@@ -44,18 +44,16 @@ options:
         action plugin presigns a GET of that object (valid two hours, made right before the module call that runs
         DownloadBundle) with the controller's credentials (C(aws) as the role's C(codedeploy_aws)), for the
         endpoint the hosts use (C(endpoint_url), default the one of C(aws)). The host needs no AWS credentials."
-      - C(size), the bundle's size in bytes, bounds a download (without it, 2 GiB, the limit on what a bundle
-        unpacks to).
     type: dict
     required: true
   bundle_url:
     description:
       - The URL the host downloads the bundle from (the action plugin sets it from O(bundle)'s C(pull)). It is a
         credential (a presigned URL's signature, a repository token): never logged nor returned.
-      - The download streams to disk, stops past the bundle's size, is tried again up to 4 times with a growing
-        pause on 5xx answers and refused, reset or cut connections, and is kept only when its sha256 is
-        O(bundle)'s; anything else fails DownloadBundle with a message naming both digests, and nothing is
-        installed.
+      - The download streams to disk, stops past 2 GiB (the limit on what a bundle unpacks to), is tried again up
+        to 4 times with a growing pause on 5xx answers and refused, reset or cut connections, and is kept only when
+        its sha256 is O(bundle)'s; anything else fails DownloadBundle with a message naming both digests, and
+        nothing is installed.
     type: str
   traffic:
     description:
