@@ -29,6 +29,7 @@ from ansible.utils.display import Display
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import (
     AWS_ERRORS, HAS_BOTO3, describe_aws_error, presigned_get_object_url)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import utc_timestamp
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import OperatorError
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.instance_lifecycle import (
     combine_segments, event_record, failure_message, lifecycle_segments, skipped_after_failure)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.traffic import (
@@ -45,6 +46,7 @@ display = Display()
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False  # no temporary directory unless the push needs one (see _push)
+    _pull: dict | None = None  # the task's bundle.pull: where the host downloads the bundle from
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -81,8 +83,6 @@ class ActionModule(ActionBase):
         if push:
             result["bundle_push"] = push
         return result
-
-    _pull: dict | None = None  # bundle.pull of the task being run
 
     def _with_bundle_url(self, module_args: dict) -> dict:
         """The module's arguments, with the URL the host pulls the bundle from when these events download it."""
@@ -151,10 +151,8 @@ class ActionModule(ActionBase):
         return {"changed": True, **combined}
 
 
-class PullUrlError(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class PullUrlError(OperatorError):
+    """The URL a host would pull the bundle from could not be made."""
 
 
 def pull_url(pull: dict) -> str:
