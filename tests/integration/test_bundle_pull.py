@@ -23,8 +23,8 @@ from support.revisions import archive_tree
 ALL_AT_ONCE = {"deployment_config_name": "CodeDeployDefault.AllAtOnce"}
 HALF = {"deployment_config_name": "CodeDeployDefault.HalfAtATime"}
 KEY = "webapp/bundle.tgz"
-# What a presigned URL carries and no output or record may show.
-SIGNATURE = "X-Amz-Signature"
+# What a presigned URL carries (X-Amz-Signature=) and no output or record may show.
+SIGNATURE = "Signature="
 
 
 @pytest.fixture
