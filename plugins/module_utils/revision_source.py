@@ -5,14 +5,16 @@
 
 A revision is S3 (``bucket``, ``key``, ``bundle_type``, optional ``version`` and ``etag``), git (``repository``
 as ``owner/repo`` on GitHub, any git URL or a local repository, and ``commit_id``), an HTTP(S) URL (``url``,
-optional ``sha256`` and ``bundle_type``: an artifact repository) or a local directory or archive. Whatever the source, the result is one archive file in the cache, named by its content::
+optional ``sha256`` and ``bundle_type``: an artifact repository) or a local directory or archive. Whatever the
+source, the result is one archive file in the cache, named by its content::
 
     <cache_dir>/<sha256>.<bundle_type>          the bundles, tar, tgz or zip
     <cache_dir>/index/<sha256 of identity>.json  a pinned source's identity -> the bundle it fetched
     <cache_dir>/git/<hash of the URL>/           a bare mirror per git repository
 
 Only an identity that cannot change is indexed: an S3 object pinned by ``version`` and/or ``etag``, a git
-commit, and a URL revision pinned by its ``sha256`` (indexed by the digest alone: the URL may hold a credential). An unpinned S3 key is downloaded every time, since the object behind it may have been replaced.
+commit, and a URL revision pinned by its ``sha256`` (indexed by the digest alone: the URL may hold a credential).
+An unpinned S3 key is downloaded every time, since the object behind it may have been replaced.
 
 A local directory is packed into a deterministic tar: members sorted by name, each file's mode and whole-second
 mtime kept, owner and group normalised to root (0/0), so that the same tree gives the same sha256 whoever packs
