@@ -49,7 +49,7 @@ options:
   bundle_url:
     description:
       - The URL the host downloads the bundle from (the action plugin sets it from O(bundle)'s C(pull)). It is a
-        credential (a presigned URL's signature, a repository token): never logged nor returned.
+        credential (a presigned URL's signature, a repository token), never logged nor returned.
       - The download streams to disk, stops past 2 GiB (the limit on what a bundle unpacks to), is tried again up
         to 4 times with a growing pause on 5xx answers and refused, reset or cut connections, and is kept only when
         its sha256 is O(bundle)'s; anything else fails DownloadBundle with a message naming both digests, and

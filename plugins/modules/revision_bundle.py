@@ -58,7 +58,7 @@ options:
       - The download streams to disk, stops past O(max_unpacked_size) bytes, is tried again up to 4 times with a
         growing pause on 5xx answers and refused, reset or cut connections, and replaces O(src) only when its
         sha256 is O(sha256); a 4xx answer fails at once with the server's reason (S3's error code and message).
-      - The URL is a credential: it is never logged nor returned, and messages name it without its query.
+      - The URL is a credential; it is never logged nor returned, and messages name it without its query.
       - In check mode the bundle is downloaded into a temporary directory, inspected and deleted.
     type: str
   bundle_type:
