@@ -8,6 +8,10 @@ survey prepared (``bundle.push_dir``; no command before it), or, without one, in
 The module, run as root with ``become``, then checks its sha256 and stores it under its content address before
 DownloadBundle.
 
+Or the host pulls it (``bundle.pull``): from S3 through a URL presigned here for the object the controller validated,
+made for this instance right before the module call that runs its DownloadBundle, or from an HTTP(S) revision's URL.
+The URL reaches the module in its ``no_log`` option ``bundle_url`` and nowhere else: it is a credential.
+
 With a load balancer (``traffic``), BlockTraffic and AllowTraffic are the controller's: the events are cut at
 them, each run of host events is one module call, and the traffic events deregister (drain) or register (wait
 until healthy) the instance from here, as the CodeDeploy service does it between the agent's commands.
@@ -22,8 +26,10 @@ from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import AWS_ERRORS, describe_aws_error
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import (
+    AWS_ERRORS, HAS_BOTO3, describe_aws_error, presigned_get_object_url)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import utc_timestamp
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import OperatorError
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.instance_lifecycle import (
     combine_segments, event_record, failure_message, lifecycle_segments, skipped_after_failure)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.traffic import (
@@ -31,11 +37,16 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.traffic import
     timeout_message)
 
 MODULE = "fleetops.codedeploy.instance_lifecycle"
+# How long an instance's presigned URL is valid: it is made right before the module call whose ApplicationStop
+# scripts (an hour at most each, by default) run before DownloadBundle uses it; short enough that a URL that leaked
+# into a log is soon worthless.
+PRESIGNED_URL_EXPIRES_IN = 7200
 display = Display()
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False  # no temporary directory unless the push needs one (see _push)
+    _pull: dict | None = None  # the task's bundle.pull: where the host downloads the bundle from
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -43,6 +54,7 @@ class ActionModule(ActionBase):
         bundle = dict(module_args.get("bundle") or {})
         controller_src = bundle.pop("controller_src", None)
         push_dir = bundle.pop("push_dir", None)
+        self._pull = bundle.pop("pull", None)
         traffic = module_args.pop("traffic", None)
         push = None
         pushed_to_push_dir = None
@@ -57,7 +69,11 @@ class ActionModule(ActionBase):
                     traffic["load_balancer_info"], task_vars or {}, task_vars["inventory_hostname"])}
                 result.update(self._run_with_traffic(module_args, traffic, task_vars))
             else:
-                result.update(self._execute_module(MODULE, module_args=module_args, task_vars=task_vars))
+                result.update(self._execute_module(MODULE, module_args=self._with_bundle_url(module_args),
+                                                   task_vars=task_vars))
+        except PullUrlError as error:
+            result.update(failed_before_download(module_args["events"], error.message), failed=True,
+                          msg=f"DownloadBundle failed: {error.message}")
         finally:
             # DownloadBundle removes the pushed file; when it never ran (an earlier event failed, the host went
             # away), nothing would, outside a temporary directory.
@@ -67,6 +83,12 @@ class ActionModule(ActionBase):
         if push:
             result["bundle_push"] = push
         return result
+
+    def _with_bundle_url(self, module_args: dict) -> dict:
+        """The module's arguments, with the URL the host pulls the bundle from when these events download it."""
+        if not self._pull or "DownloadBundle" not in module_args["events"]:
+            return module_args
+        return {**module_args, "bundle_url": pull_url(self._pull)}
 
     def _push(self, controller_src: str, name: str, push_dir: str | None) -> tuple[str, dict, bool]:
         """Transfer the bundle to the host; return its path there, the transfer's times, and whether it is in the
@@ -114,9 +136,12 @@ class ActionModule(ActionBase):
             elif kind == "traffic":
                 parts.append(traffic_event(names[0], traffic, providers))
             else:
-                result = self._execute_module(MODULE, module_args={
-                    **module_args, "events": names, "final_segment": position == last_host_segment},
-                    task_vars=task_vars)
+                try:
+                    result = self._execute_module(MODULE, module_args=self._with_bundle_url({
+                        **module_args, "events": names, "final_segment": position == last_host_segment}),
+                        task_vars=task_vars)
+                except PullUrlError as error:
+                    result = failed_before_download(names, error.message)
                 if not isinstance(result.get("lifecycle_events"), list):
                     return result  # unreachable, or the module could not run: the record says so for every event
                 parts.append(result)
@@ -124,6 +149,33 @@ class ActionModule(ActionBase):
         if combined["failed_event"]:
             combined.update(failed=True, msg=failure_message(combined))
         return {"changed": True, **combined}
+
+
+class PullUrlError(OperatorError):
+    """The URL a host would pull the bundle from could not be made."""
+
+
+def pull_url(pull: dict) -> str:
+    """The URL the host downloads the bundle from: the HTTP(S) revision's own, or a presigned GET of the S3 object
+    the controller validated (its version when the bucket is versioned), for the hosts' endpoint."""
+    if pull.get("url"):
+        return pull["url"]
+    if not HAS_BOTO3:
+        raise PullUrlError("boto3 is required on the controller to presign the S3 bundle URL the hosts pull: "
+                           "install boto3, or use codedeploy_bundle_transport: push")
+    try:
+        return presigned_get_object_url(pull.get("aws"), pull["bucket"], pull["key"], pull.get("version_id"),
+                                        PRESIGNED_URL_EXPIRES_IN, pull.get("endpoint_url"))
+    except AWS_ERRORS as error:
+        raise PullUrlError(describe_aws_error(error, f"presigning s3://{pull['bucket']}/{pull['key']}")) from None
+
+
+def failed_before_download(events: list[str], message: str) -> dict:
+    """The result of events that did not run because the bundle URL could not be made: DownloadBundle Failed."""
+    now = utc_timestamp()
+    return {"status": "Failed", "failed_event": "DownloadBundle", "lifecycle_events": [
+        event_record(name, "Failed", now, now, "UnknownError", message) if name == "DownloadBundle"
+        else event_record(name, "Skipped", None, None) for name in events]}
 
 
 def download_bundle_ran(result: dict) -> bool:

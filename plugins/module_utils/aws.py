@@ -76,7 +76,8 @@ def require_boto3(module: Any, purpose: str) -> None:
 
 def aws_client(service: str, region: Optional[str] = None, endpoint_url: Optional[str] = None,
                profile: Optional[str] = None, max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-               timeout: Optional[float] = None, **client_kwargs: Any) -> Any:
+               signature_version: Optional[str] = None, timeout: Optional[float] = None,
+               **client_kwargs: Any) -> Any:
     """A boto3 client for ``service``; unset values fall to boto3's own resolution (environment, config files).
 
     Retries use botocore's ``standard`` mode (throttling, 5xx and connection errors, with backoff) up to
@@ -86,17 +87,34 @@ def aws_client(service: str, region: Optional[str] = None, endpoint_url: Optiona
     session = boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
     timeouts = {"connect_timeout": timeout, "read_timeout": timeout} if timeout else {
         "connect_timeout": DEFAULT_CONNECT_TIMEOUT}
-    config = Config(retries={"mode": "standard", "total_max_attempts": max_attempts}, **timeouts)
+    config = Config(retries={"mode": "standard", "total_max_attempts": max_attempts},
+                    signature_version=signature_version, **timeouts)
     return session.client(service, region_name=region or None, endpoint_url=endpoint_url or None, config=config,
                           **client_kwargs)
 
 
-def aws_client_from_options(service: str, options: Optional[dict[str, Any]], timeout: Optional[float] = None) -> Any:
+def aws_client_from_options(service: str, options: Optional[dict[str, Any]], **client_kwargs: Any) -> Any:
     """A client from a module's ``aws`` option (or the role's ``codedeploy_aws``): a dict, possibly empty."""
     options = options or {}
     return aws_client(service, region=options.get("region"), endpoint_url=options.get("endpoint_url"),
                       profile=options.get("profile"),
-                      max_attempts=options.get("max_attempts") or DEFAULT_MAX_ATTEMPTS, timeout=timeout)
+                      max_attempts=options.get("max_attempts") or DEFAULT_MAX_ATTEMPTS, **client_kwargs)
+
+
+def presigned_get_object_url(options: Optional[dict[str, Any]], bucket: str, key: str, version_id: Optional[str],
+                             expires_in: int, endpoint_url: Optional[str] = None) -> str:
+    """A presigned GET of one S3 object (of ``version_id`` when given), valid ``expires_in`` seconds, signed by the
+    controller's credentials for ``endpoint_url`` (the endpoint the URL's user reaches S3 through) when given, else
+    the ``aws`` options' own. Signing is local: no request is made. The URL is a credential until it expires."""
+    options = dict(options or {})
+    if endpoint_url:
+        options["endpoint_url"] = endpoint_url
+    params = {"Bucket": bucket, "Key": key}
+    if version_id:
+        params["VersionId"] = version_id
+    # Signature version 4 always: botocore would sign for a custom endpoint with version 2, which AWS retired.
+    client = aws_client_from_options("s3", options, signature_version="s3v4")
+    return client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
 
 
 def describe_aws_error(error: BaseException, what: str) -> str:

@@ -293,8 +293,9 @@ def unreachable_events(events: list[dict[str, Any]], message: str) -> list[dict[
 def apply_instance_result(entry: dict[str, Any], result: Optional[dict[str, Any]]) -> None:
     """Fold one host's lifecycle result (or its absence, or unreachability) into its instance entry."""
     reported_events = result.get("lifecycle_events") if result else None
-    if result and result.get("bundle_push"):
-        entry["bundle_push"] = result["bundle_push"]
+    for transfer in ("bundle_push", "bundle_pull"):
+        if result and result.get(transfer):
+            entry[transfer] = result[transfer]
     if isinstance(reported_events, list) and result.get("status") in ("Succeeded", "Failed"):
         reported = {event["lifecycle_event_name"]: event for event in reported_events}
         for event in entry["lifecycle_events"]:

@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping, Optional
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.bundle import (
     BundleError, apply_download_bundle, plan_download_bundle, receive_pushed_bundle)
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.bundle_download import DownloadError, download_bundle
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DeploymentRoot, DeploymentRootError, instance_deployment_file, utc_timestamp, write_atomically)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import unexpected_error_message
@@ -49,6 +50,8 @@ class LifecycleRequest:
     kill_grace_seconds: float = 5
     # False for a part of the events that more follow (traffic control cuts them): its success is not the instance's.
     final_segment: bool = True
+    # Where the host downloads the bundle itself (pull): a presigned S3 URL or an HTTP(S) revision's URL.
+    bundle_url: Optional[str] = None
 
 
 def event_record(name: str, status: str, start: Optional[str], end: Optional[str], error_code: str = "Success",
@@ -58,16 +61,23 @@ def event_record(name: str, status: str, start: Optional[str], end: Optional[str
                             "log_tail": log_tail}}
 
 
-def run_download_bundle(request: LifecycleRequest, layout: DeploymentRoot) -> dict[str, Any]:
+def run_download_bundle(request: LifecycleRequest, layout: DeploymentRoot, transfers: dict[str, Any]
+                        ) -> dict[str, Any]:
+    """DownloadBundle; a bundle the host pulls itself is downloaded first, its transfer put in ``transfers``."""
     start = utc_timestamp()
     bundle = request.bundle
     try:
-        if bundle.get("pushed"):
+        if request.bundle_url:
+            pull_start = utc_timestamp()
+            downloaded = download_bundle(request.bundle_url, bundle["src"], bundle["sha256"], request.max_unpacked_size)
+            transfers["bundle_pull"] = {"bytes": downloaded.bytes, "start_time": pull_start,
+                                        "end_time": utc_timestamp()}
+        elif bundle.get("pushed"):
             receive_pushed_bundle(bundle["pushed"], bundle["src"], bundle["sha256"])
         plan = plan_download_bundle(layout, request.deployment_id, bundle["src"], bundle["bundle_type"],
                                     request.max_revisions, request.max_unpacked_size, sha256=bundle.get("sha256"))
         apply_download_bundle(plan)
-    except (BundleError, OSError) as error:
+    except (BundleError, DownloadError, OSError) as error:
         return event_record("DownloadBundle", "Failed", start, utc_timestamp(), "UnknownError",
                             getattr(error, "message", None) or str(error))
     return event_record("DownloadBundle", "Succeeded", start, utc_timestamp())
@@ -103,9 +113,10 @@ def run_hook_event(request: LifecycleRequest, name: str) -> dict[str, Any]:
                         diagnostics.message, diagnostics.script_name, diagnostics.log_tail)
 
 
-def run_event_of(name: str, request: LifecycleRequest, layout: DeploymentRoot, run_command: Callable) -> dict[str, Any]:
+def run_event_of(name: str, request: LifecycleRequest, layout: DeploymentRoot, run_command: Callable,
+                 transfers: dict[str, Any]) -> dict[str, Any]:
     if name == "DownloadBundle":
-        return run_download_bundle(request, layout)
+        return run_download_bundle(request, layout, transfers)
     if name == "Install":
         return run_install(request, layout, run_command)
     if name in TRAFFIC_EVENTS:
@@ -115,16 +126,18 @@ def run_event_of(name: str, request: LifecycleRequest, layout: DeploymentRoot, r
 
 
 def run_lifecycle(request: LifecycleRequest, run_command: Callable) -> dict[str, Any]:
-    """Run the events; return ``status`` (Succeeded|Failed) and ``lifecycle_events`` in the record's shape."""
+    """Run the events; return ``status`` (Succeeded|Failed) and ``lifecycle_events`` in the record's shape, and
+    ``bundle_pull`` (bytes, start and end) when the host downloaded the bundle."""
     layout = DeploymentRoot(request.deployment_root, request.deployment_group_id)
     events: list[dict[str, Any]] = []
+    transfers: dict[str, Any] = {}
     failed: Optional[str] = None
     for name in request.events:
         if failed:
             events.append(event_record(name, "Skipped", None, None))
             continue
         try:
-            event = run_event_of(name, request, layout, run_command)
+            event = run_event_of(name, request, layout, run_command, transfers)
         except Exception as error:  # pylint: disable=broad-exception-caught
             now = utc_timestamp()
             event = event_record(name, "Failed", now, now, "UnknownError", unexpected_error_message(name, error))
@@ -138,7 +151,7 @@ def run_lifecycle(request: LifecycleRequest, run_command: Callable) -> dict[str,
     # A part that succeeded leaves the instance InProgress (unhealthy to the next deployment's order) until the
     # last part says how the whole ended: a traffic event that fails in between must not leave it Succeeded.
     record_instance_outcome(layout, request, status if failed or request.final_segment else "InProgress")
-    return {"status": status, "failed_event": failed, "lifecycle_events": events}
+    return {"status": status, "failed_event": failed, "lifecycle_events": events, **transfers}
 
 
 def failure_message(result: dict[str, Any]) -> str:
@@ -169,10 +182,13 @@ def skipped_after_failure(names: list[str]) -> dict[str, Any]:
 
 
 def combine_segments(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """One instance result from its segments' results, events in order; the first failure is the instance's."""
+    """One instance result from its segments' results, events in order; the first failure is the instance's, and
+    the bundle's download is the one segment's that ran DownloadBundle."""
     failed = next((part["failed_event"] for part in parts if part.get("failed_event")), None)
+    pulls = [part["bundle_pull"] for part in parts if part.get("bundle_pull")]
     return {"status": "Failed" if failed else "Succeeded", "failed_event": failed,
-            "lifecycle_events": [event for part in parts for event in part["lifecycle_events"]]}
+            "lifecycle_events": [event for part in parts for event in part["lifecycle_events"]],
+            **({"bundle_pull": pulls[0]} if pulls else {})}
 
 
 def record_instance_outcome(layout: DeploymentRoot, request: LifecycleRequest, status: str) -> None:

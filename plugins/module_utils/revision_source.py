@@ -4,15 +4,17 @@
 """Revisions on the controller: where a revision comes from, and the content-addressed cache it is fetched into.
 
 A revision is S3 (``bucket``, ``key``, ``bundle_type``, optional ``version`` and ``etag``), git (``repository``
-as ``owner/repo`` on GitHub, any git URL or a local repository, and ``commit_id``) or a local directory or
-archive. Whatever the source, the result is one archive file in the cache, named by its content::
+as ``owner/repo`` on GitHub, any git URL or a local repository, and ``commit_id``), an HTTP(S) URL (``url``,
+optional ``sha256`` and ``bundle_type``: an artifact repository) or a local directory or archive. Whatever the
+source, the result is one archive file in the cache, named by its content::
 
     <cache_dir>/<sha256>.<bundle_type>          the bundles, tar, tgz or zip
     <cache_dir>/index/<sha256 of identity>.json  a pinned source's identity -> the bundle it fetched
     <cache_dir>/git/<hash of the URL>/           a bare mirror per git repository
 
-Only an identity that cannot change is indexed: an S3 object pinned by ``version`` and/or ``etag``, and a git
-commit. An unpinned S3 key is downloaded every time, since the object behind it may have been replaced.
+Only an identity that cannot change is indexed: an S3 object pinned by ``version`` and/or ``etag``, a git
+commit, and a URL revision pinned by its ``sha256`` (indexed by the digest alone: the URL may hold a credential).
+An unpinned S3 key is downloaded every time, since the object behind it may have been replaced.
 
 A local directory is packed into a deterministic tar: members sorted by name, each file's mode and whole-second
 mtime kept, owner and group normalised to root (0/0), so that the same tree gives the same sha256 whoever packs
@@ -41,14 +43,18 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import
     check_appspec_size,
 )
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import AWS_ERRORS, describe_aws_error
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.bundle import top_folder_holding_appspec
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.bundle import (
+    DEFAULT_MAX_UNPACKED_SIZE, SHA256_PATTERN, top_folder_holding_appspec)
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.bundle_download import (
+    DownloadError, stream_url, url_location)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import OperatorError
 
-SOURCES = ("s3", "git", "local")
+SOURCES = ("s3", "git", "url", "local")
 ARCHIVE_TYPES = ("tar", "tgz", "zip")
 SOURCE_KEYS = {
     "s3": (("bucket", "key", "bundle_type"), ("version", "etag")),
     "git": (("repository", "commit_id"), ("bundle_type",)),
+    "url": (("url",), ("sha256", "bundle_type")),
     "local": (("path",), ("bundle_type",)),
 }
 ARCHIVE_EXTENSIONS = ((".tar.gz", "tgz"), (".tgz", "tgz"), (".tar", "tar"), (".zip", "zip"))
@@ -67,6 +73,7 @@ DIRECTORY_MODE = 0o700
 # The agent's own messages for a bad bundle type [agent deployment_specification.rb].
 MSG_S3_BUNDLE_TYPE = "BundleType in S3Revision must be tar, tgz or zip"
 MSG_LOCAL_BUNDLE_TYPE = "BundleType in LocalRevision must be tar, tgz, zip, or directory"
+MSG_URL_BUNDLE_TYPE = "bundle_type of a url revision must be tar, tgz or zip"
 # The agent's message for an ETag mismatch [agent command_executor.rb download_from_s3].
 MSG_ETAG_MISMATCH = "Expected deployment artifact bundle etag {expected} but was actually {actual}"
 
@@ -86,11 +93,11 @@ def parse_revision(raw: Optional[Mapping[str, Any]]) -> dict[str, Any]:
     bundle_type: tar}``; local -> ``{source, path (absolute), bundle_type (None when to be found out)}``.
     """
     if not isinstance(raw, Mapping) or not raw.get("source"):
-        raise RevisionError("revision needs a source: s3, git or local, e.g. {source: s3, bucket: ..., key: ..., "
+        raise RevisionError("revision needs a source: s3, git, url or local, e.g. {source: s3, bucket: ..., key: ..., "
                             "bundle_type: zip}")
     source = str(raw["source"]).lower()
     if source not in SOURCES:
-        raise RevisionError(f"revision source {raw['source']!r} is unknown: use s3, git or local")
+        raise RevisionError(f"revision source {raw['source']!r} is unknown: use s3, git, url or local")
     required, optional = SOURCE_KEYS[source]
     given = {name: value for name, value in raw.items() if name != "source" and value not in (None, "")}
     unknown = sorted(set(given) - set(required) - set(optional))
@@ -111,10 +118,28 @@ def parse_revision(raw: Optional[Mapping[str, Any]]) -> dict[str, Any]:
                                 "packed as tar (git archive); leave bundle_type out")
         return dict(source="git", repository=text["repository"], url=repository_url(text["repository"]),
                     commit_id=_commit_id(text["commit_id"]), bundle_type="tar")
+    if source == "url":
+        return _url_revision(text)
     bundle_type = text.get("bundle_type")
     return dict(source="local", path=os.path.abspath(os.path.expanduser(text["path"])),
                 bundle_type=_bundle_type(bundle_type, ARCHIVE_TYPES + ("directory",), MSG_LOCAL_BUNDLE_TYPE)
                 if bundle_type else None)
+
+
+def _url_revision(text: Mapping[str, str]) -> dict[str, Any]:
+    location = url_location(text["url"])
+    if urlsplit(text["url"]).scheme not in ("http", "https"):
+        raise RevisionError(f"url {location!r} is not an http:// or https:// URL")
+    sha256 = text.get("sha256")
+    if sha256 and not SHA256_PATTERN.match(sha256):
+        raise RevisionError(f"sha256 {sha256!r} of url revision {location} is not a SHA-256 digest: give 64 "
+                            "hexadecimal digits, or leave it out to take the digest of what the URL serves")
+    bundle_type = text.get("bundle_type") or bundle_type_from_name(urlsplit(text["url"]).path)
+    if bundle_type is None:
+        raise RevisionError(f"url revision {location}: cannot tell the bundle type from the URL's path; set "
+                            "bundle_type to tar, tgz or zip")
+    return dict(source="url", url=text["url"], sha256=sha256.lower() if sha256 else None,
+                bundle_type=_bundle_type(bundle_type, ARCHIVE_TYPES, MSG_URL_BUNDLE_TYPE))
 
 
 def _bundle_type(value: str, allowed: tuple[str, ...], message: str) -> str:
@@ -211,6 +236,8 @@ def source_identity(revision: Mapping[str, Any]) -> Optional[str]:
     if revision["source"] == "git" and len(revision["commit_id"]) == 40:
         # The commit names the content; the URL is shown as recorded, so that no credential reaches the index.
         return json.dumps(["git", redact_url(revision["url"]), revision["commit_id"]])
+    if revision["source"] == "url" and revision.get("sha256"):
+        return json.dumps(["sha256", revision["sha256"], revision["bundle_type"]])
     return None
 
 
@@ -575,6 +602,8 @@ def describe_revision(revision: Mapping[str, Any]) -> str:
         return s3_location(revision)
     if revision["source"] == "git":
         return f"commit {revision['commit_id']} of {redact_url(revision['repository'])}"
+    if revision["source"] == "url":
+        return f"url revision {url_location(revision['url'])}"
     return f"local revision {revision['path']}"
 
 
@@ -606,6 +635,9 @@ def fetch_revision(revision: dict[str, Any], cache: Cache, scratch: str, check_m
     elif mirror is not None:
         archive_commit(git, mirror, revision["commit_id"], temporary)
         bundle_type = "tar"
+    elif revision["source"] == "url":
+        download_url_revision(revision, temporary)
+        bundle_type = revision["bundle_type"]
     else:
         bundle_type = _copy_local(revision, temporary)
         revision = dict(revision, bundle_type="directory" if os.path.isdir(revision["path"]) else bundle_type)
@@ -626,6 +658,18 @@ def fetch_revision(revision: dict[str, Any], cache: Cache, scratch: str, check_m
                                           etag=s3_object.etag if s3_object else None,
                                           version_id=s3_object.version_id if s3_object else None))
     return Fetched(revision, sha256, bundle_type, path, path, cached, not present, s3_object)
+
+
+def download_url_revision(revision: Mapping[str, Any], temporary: str) -> None:
+    """Download a url revision once (the hosts' limits and retries), refusing it when it is not its ``sha256``."""
+    try:
+        with open(temporary, "wb") as handle:
+            _size, sha256 = stream_url(revision["url"], handle, DEFAULT_MAX_UNPACKED_SIZE)
+    except DownloadError as error:
+        raise RevisionError(f"{describe_revision(revision)}: {error.message}") from None
+    if revision.get("sha256") and sha256 != revision["sha256"]:
+        raise RevisionError(f"{describe_revision(revision)} serves a bundle of sha256 {sha256}, not the "
+                            f"{revision['sha256']} the revision gives: fix sha256, or the URL")
 
 
 def _copy_local(revision: Mapping[str, Any], temporary: str) -> str:

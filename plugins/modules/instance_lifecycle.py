@@ -39,8 +39,22 @@ options:
         remote temporary directory; the module checks its sha256, stores it at C(src) before DownloadBundle and
         removes the pushed file (the action removes it when DownloadBundle does not run). Without
         C(controller_src), C(src) must already be on the host.
+      - "With C(pull), the host downloads the bundle itself during DownloadBundle, into C(src): C(pull) is
+        C({url}) for an HTTP(S) revision, or C({bucket, key, version_id, aws, endpoint_url}) for S3, for which the
+        action plugin presigns a GET of that object (valid two hours, made right before the module call that runs
+        DownloadBundle) with the controller's credentials (C(aws) as the role's C(codedeploy_aws)), for the
+        endpoint the hosts use (C(endpoint_url), default the one of C(aws)). The host needs no AWS credentials."
     type: dict
     required: true
+  bundle_url:
+    description:
+      - The URL the host downloads the bundle from (the action plugin sets it from O(bundle)'s C(pull)). It is a
+        credential (a presigned URL's signature, a repository token), never logged nor returned.
+      - The download streams to disk, stops past 2 GiB (the limit on what a bundle unpacks to), is tried again up
+        to 4 times with a growing pause on 5xx answers and refused, reset or cut connections, and is kept only when
+        its sha256 is O(bundle)'s; anything else fails DownloadBundle with a message naming both digests, and
+        nothing is installed.
+    type: str
   traffic:
     description:
       - The deployment group's load balancer, for this instance; with it, the action plugin runs BlockTraffic
@@ -146,6 +160,20 @@ bundle_push:
     end_time:
       description: ISO 8601 UTC.
       type: str
+bundle_pull:
+  description: The bundle's download by the host, when there was one.
+  returned: when the host downloaded the bundle (O(bundle_url))
+  type: dict
+  contains:
+    bytes:
+      description: The bundle's size.
+      type: int
+    start_time:
+      description: ISO 8601 UTC.
+      type: str
+    end_time:
+      description: ISO 8601 UTC.
+      type: str
 lifecycle_events:
   description: Every event asked for, in order.
   returned: always
@@ -194,6 +222,7 @@ def main() -> None:
             max_revisions=dict(type="int", default=5),
             kill_grace_seconds=dict(type="float", default=5),
             final_segment=dict(type="bool", default=True),
+            bundle_url=dict(type="str", no_log=True),
         ),
         supports_check_mode=False,
     )

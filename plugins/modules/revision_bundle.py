@@ -50,8 +50,20 @@ options:
     description:
       - The bundle file on the host, for example copied there by the role. It is copied, never moved.
       - With O(bundle_type=directory), a directory on the host holding the revision.
+      - With O(url), where the downloaded bundle is kept.
     type: path
     required: true
+  url:
+    description:
+      - An HTTP(S) URL the host downloads the bundle from into O(src) first, for example an S3 presigned URL or an
+        artifact repository's URL (a user and password in it are sent as Basic authentication). Requires O(sha256).
+      - Nothing is downloaded when O(src) already holds the bundle of O(sha256).
+      - The download streams to disk, stops past O(max_unpacked_size) bytes, is tried again up to 4 times with a
+        growing pause on 5xx answers and refused, reset or cut connections, and replaces O(src) only when its
+        sha256 is O(sha256); a 4xx answer fails at once with the server's reason (S3's error code and message).
+      - The URL is a credential; it is never logged nor returned, and messages name it without its query.
+      - In check mode the bundle is downloaded into a temporary directory, inspected and deleted.
+    type: str
   bundle_type:
     description:
       - How O(src) is packed. V(tar) and V(tgz) are both read as tar with any compression, as the agent's
@@ -175,9 +187,24 @@ unpacked:
   returned: success
   type: bool
   sample: true
+bundle_pull:
+  description: The download of O(url), when there was one.
+  returned: when O(url) was downloaded
+  type: dict
+  contains:
+    bytes:
+      description: The bundle's size.
+      type: int
+    start_time:
+      description: ISO 8601 UTC.
+      type: str
+    end_time:
+      description: ISO 8601 UTC.
+      type: str
 """
 
 import os
+import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -188,13 +215,16 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.bundle import 
     BundleError,
     DownloadPlan,
     apply_download_bundle,
+    file_digests,
     list_group_entries,
     plan_download_bundle,
 )
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.bundle_download import DownloadError, download_bundle
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DEPLOYMENT_ARGUMENT_SPEC,
     DeploymentRoot,
     DeploymentRootError,
+    utc_timestamp,
     validate_identifiers,
 )
 
@@ -204,6 +234,24 @@ def revision_listing(plan: DownloadPlan, after: bool) -> str:
     if after:
         names = (names - {os.path.basename(path) for path in plan.pruned}) | {plan.deployment_id}
     return "".join(f"{name}\n" for name in sorted(names))
+
+
+def holds_bundle(path: str, sha256: str) -> bool:
+    return os.path.isfile(path) and file_digests(path)[0] == sha256.lower()
+
+
+def pull_bundle(module: AnsibleModule, scratch: str) -> tuple[str, dict | None]:
+    """Download O(url) (into a scratch directory in check mode) unless O(src) holds it; return where the bundle is
+    and the download's record."""
+    params = module.params
+    if params["bundle_type"] == "directory" or not params["sha256"]:
+        module.fail_json(msg="url needs sha256 (the bundle's expected digest) and a bundle_type other than directory")
+    if holds_bundle(params["src"], params["sha256"]):
+        return params["src"], None
+    target = os.path.join(scratch, os.path.basename(params["src"])) if module.check_mode else params["src"]
+    start = utc_timestamp()
+    downloaded = download_bundle(params["url"], target, params["sha256"], params["max_unpacked_size"])
+    return target, {"bytes": downloaded.bytes, "start_time": start, "end_time": utc_timestamp()}
 
 
 def main() -> None:
@@ -216,22 +264,30 @@ def main() -> None:
             etag=dict(type="str"),
             max_revisions=dict(type="int", default=DEFAULT_MAX_REVISIONS),
             max_unpacked_size=dict(type="int", default=DEFAULT_MAX_UNPACKED_SIZE),
+            url=dict(type="str", no_log=True),
         ),
         supports_check_mode=True,
     )
+    # A check-mode download goes here; removed on every exit (exit_json and fail_json unwind it).
+    with tempfile.TemporaryDirectory(prefix="fleetops-bundle-") as scratch:
+        run(module, scratch)
+
+
+def run(module: AnsibleModule, scratch: str) -> None:
     params = module.params
     try:
         validate_identifiers(params["deployment_id"], params["deployment_group_id"])
         layout = DeploymentRoot(params["deployment_root"], params["deployment_group_id"])
-        plan = plan_download_bundle(layout, params["deployment_id"], params["src"], params["bundle_type"],
+        src, pulled = pull_bundle(module, scratch) if params["url"] else (params["src"], None)
+        plan = plan_download_bundle(layout, params["deployment_id"], src, params["bundle_type"],
                                     params["max_revisions"], params["max_unpacked_size"], params["sha256"],
                                     params["etag"])
-    except (BundleError, DeploymentRootError) as error:
+    except (BundleError, DeploymentRootError, DownloadError) as error:
         module.fail_json(msg=str(error))
     for warning in plan.warnings:
         module.warn(warning)
     result = dict(
-        changed=plan.changed,
+        changed=plan.changed or bool(pulled),
         deployment_dir=plan.deployment_dir,
         archive_dir=plan.archive_dir,
         bundle_path=plan.bundle_path,
@@ -242,6 +298,8 @@ def main() -> None:
         stripped_top_folder=plan.inspection.stripped_top_folder,
         unpacked=plan.unpack,
     )
+    if pulled:
+        result["bundle_pull"] = pulled
     if module._diff and plan.changed:
         result["diff"] = dict(before_header=plan.layout.group_dir, after_header=plan.layout.group_dir,
                               before=revision_listing(plan, after=False), after=revision_listing(plan, after=True))

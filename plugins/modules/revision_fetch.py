@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: revision_fetch
-short_description: Fetch a CodeDeploy revision from S3, git or a local path into a cached bundle
+short_description: Fetch a CodeDeploy revision from S3, git, an HTTP(S) URL or a local path into a cached bundle
 version_added: 0.1.0
 author:
   - fleetops maintainers (@fleetops)
@@ -21,6 +21,10 @@ description:
   - "git: O(revision.commit_id), a full or abbreviated commit SHA, of O(revision.repository), packed with
     C(git archive) as a tar. The repository is mirrored under the cache and only fetched when the mirror does
     not hold the commit yet."
+  - "url: the bundle O(revision.url) serves (an artifact repository: Nexus, Artifactory, any HTTP(S) server), with
+    the standard library, streamed to disk, at most 2 GiB, tried again on 5xx answers and connection resets. When
+    O(revision.sha256) is given, another bundle is refused and the revision is not downloaded again while its
+    bundle is in the cache; without it, the digest is learnt from the download, every time."
   - "local: a directory is packed into a deterministic tar (members sorted, modes and whole-second mtimes
     kept, owner and group root), so the same tree always gives the same sha256; an archive file is taken as
     it is."
@@ -40,7 +44,7 @@ options:
         description: Where the revision is.
         type: str
         required: true
-        choices: [s3, git, local]
+        choices: [s3, git, url, local]
       bucket:
         description: The S3 bucket. Required for V(s3).
         type: str
@@ -50,7 +54,7 @@ options:
       bundle_type:
         description:
           - The archive type. Required for V(s3).
-          - For V(local), taken from the file name (C(.tar), C(.tgz), C(.tar.gz), C(.zip)) when left out;
+          - For V(local) and V(url), taken from the file name (C(.tar), C(.tgz), C(.tar.gz), C(.zip)) when left out;
             V(directory) or nothing for a directory.
           - Not for V(git), which is always V(tar).
         type: str
@@ -75,6 +79,17 @@ options:
       path:
         description: A directory, or a tar, tgz or zip file, on the controller. Required for V(local).
         type: path
+      url:
+        description:
+          - An C(http://) or C(https://) URL of the bundle. Required for V(url).
+          - A user and password in it (C(https://user:token@host/...)) are sent as Basic authentication. Messages
+            name the URL without them and without its query.
+          - The bundle type is taken from the path's name (C(.tar), C(.tgz), C(.tar.gz), C(.zip)) unless
+            O(revision.bundle_type) is given.
+        type: str
+      sha256:
+        description: The SHA-256 the V(url) bundle must have, in hexadecimal.
+        type: str
   cache_dir:
     description:
       - The cache of bundles, git mirrors and the index of pinned sources. Created with mode 0700.
@@ -129,6 +144,16 @@ EXAMPLES = r"""
       source: git
       repository: example-org/webapp
       commit_id: 5d41402a
+  delegate_to: localhost
+  run_once: true
+  register: webapp_revision
+
+- name: Fetch a bundle from an artifact repository
+  fleetops.codedeploy.revision_fetch:
+    revision:
+      source: url
+      url: https://nexus.example.com/repository/releases/webapp-1.4.2.tgz
+      sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
   delegate_to: localhost
   run_once: true
   register: webapp_revision
@@ -234,7 +259,7 @@ revision:
   type: dict
   contains:
     source:
-      description: V(s3), V(git) or V(local).
+      description: V(s3), V(git), V(url) or V(local).
       returned: success
       type: str
       sample: git
@@ -279,6 +304,16 @@ revision:
       returned: for a local revision
       type: str
       sample: /home/ops/revisions/webapp
+    url:
+      description: The URL, as given.
+      returned: for a url revision
+      type: str
+      sample: https://nexus.example.com/repository/releases/webapp-1.4.2.tgz
+    sha256:
+      description: The sha256 given, lower case, or V(null).
+      returned: for a url revision
+      type: str
+      sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
     bundle_type:
       description: The bundle type; V(directory) for a local directory (packed as V(tar)).
       returned: success
@@ -316,7 +351,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.revision_sourc
 )
 
 REVISION_OPTIONS = dict(
-    source=dict(type="str", required=True, choices=["s3", "git", "local"]),
+    source=dict(type="str", required=True, choices=["s3", "git", "url", "local"]),
     bucket=dict(type="str"),
     key=dict(type="str", no_log=False),
     bundle_type=dict(type="str", choices=["tar", "tgz", "zip", "directory"]),
@@ -325,6 +360,8 @@ REVISION_OPTIONS = dict(
     repository=dict(type="str"),
     commit_id=dict(type="str"),
     path=dict(type="path"),
+    url=dict(type="str"),
+    sha256=dict(type="str"),
 )
 
 

@@ -21,6 +21,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import (
     aws_client,
     aws_client_from_options,
     describe_aws_error,
+    presigned_get_object_url,
 )
 
 
@@ -86,3 +87,15 @@ def test_a_client_with_a_timeout_waits_no_longer():
     client = aws_client("sns", region="eu-west-1", timeout=5)
     assert (client.meta.config.connect_timeout, client.meta.config.read_timeout) == (5, 5)
     assert aws_client("sns", region="eu-west-1").meta.config.read_timeout == 60
+
+
+def test_a_presigned_url_names_the_version_for_the_hosts_endpoint(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    options = {"region": "us-east-1", "endpoint_url": "http://127.0.0.1:5999"}
+    url = presigned_get_object_url(options, "releases", "app/v1.tgz", "3HL4kqtJ", 7200,
+                                   endpoint_url="http://s3.hosts.example:9000")
+    assert url.startswith("http://s3.hosts.example:9000/releases/app/v1.tgz?")
+    assert "versionId=3HL4kqtJ" in url and "X-Amz-Expires=7200" in url and "X-Amz-Signature=" in url
+    unversioned = presigned_get_object_url(options, "releases", "app/v1.tgz", None, 60)
+    assert unversioned.startswith("http://127.0.0.1:5999/releases/app/v1.tgz?") and "versionId" not in unversioned

@@ -148,6 +148,7 @@ def test_a_deployment_group_id_that_is_not_a_uuid_is_refused_with_the_fix(group_
 
 
 def test_a_uuid_deployment_group_id_is_accepted():
+    validate_deployment_group_id("4b3c2a1d-0e9f-4a8b-9c7d-6e5f4a3b2c1d")
 
 
 @pytest.mark.parametrize("path, line", [
@@ -167,10 +168,3 @@ def test_cleanup_paths_are_one_line_each_and_read_back_exactly(path, line):
 def test_a_cleanup_line_read_back_never_gains_a_slash_or_a_dot():
     # Only the characters the writer escapes are unescaped: an agent-written name stays in its directory.
     assert decode_cleanup_path("/w/a\\x2f..\\x2e/b\\q") == "/w/a\\x2f..\\x2e/b\\q"
-
-
-def test_a_group_id_that_is_not_a_uuid_is_refused():
-    for bad in ("../../../etc", "4b3c2a1d/../../etc", ""):
-        with pytest.raises(DeploymentRootError, match="is not a UUID"):
-            validate_deployment_group_id(bad)
-    validate_deployment_group_id("4b3c2a1d-0e9f-4a8b-9c7d-6e5f4a3b2c1d")

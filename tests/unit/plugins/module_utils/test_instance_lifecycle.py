@@ -52,6 +52,13 @@ def test_combined_segments_succeed_when_every_segment_does():
     assert combine_segments([succeeded("A"), succeeded("B", "C")])["status"] == "Succeeded"
 
 
+def test_combined_segments_keep_the_bundle_download_of_the_segment_that_ran_it():
+    pull = {"bytes": 10, "start_time": "t0", "end_time": "t1"}
+    download = {**succeeded("ApplicationStop", "DownloadBundle"), "bundle_pull": pull}
+    assert combine_segments([succeeded("BeforeBlockTraffic"), download, succeeded("AllowTraffic")])["bundle_pull"] == pull
+    assert "bundle_pull" not in combine_segments([succeeded("A"), succeeded("B")])
+
+
 def test_the_failure_message_names_the_failed_event_and_its_diagnostics():
     failed = {"status": "Failed", "failed_event": "AllowTraffic",
               "lifecycle_events": [event_record("AllowTraffic", "Failed", "t2", "t3", "UnknownError", "late")]}

@@ -79,8 +79,8 @@ def test_local_spec_makes_the_path_absolute(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("raw, message", [
-    (None, "revision needs a source: s3, git or local"),
-    ({"source": "ftp"}, "revision source 'ftp' is unknown: use s3, git or local"),
+    (None, "revision needs a source: s3, git, url or local"),
+    ({"source": "ftp"}, "revision source 'ftp' is unknown: use s3, git, url or local"),
     ({"source": "s3", "bucket": "b"}, "revision source s3 needs bucket, key, bundle_type; missing: key, bundle_type"),
     ({"source": "s3", "bucket": "b", "key": "k", "bundle_type": "rar"}, MSG_S3_BUNDLE_TYPE + ", not 'rar'"),
     ({"source": "s3", "bucket": "b", "key": "k", "bundle_type": "directory"}, MSG_S3_BUNDLE_TYPE),
