@@ -23,7 +23,7 @@ description:
     rollback is due (for a blue/green deployment, V(finish) ends a stage and plans the next, or leaves the
     deployment waiting in Ready with C(deployment_ready_option) STOP_DEPLOYMENT); V(resume) continues the group's
     blue/green deployment waiting in Ready, or stops it when its wait time is over; V(stop) stops the group's
-    active deployment (StopDeployment): a running one is asked to stop and stops at its next V(gate), one waiting in
+    active deployment, as StopDeployment does - a running one is asked to stop and stops at its next V(gate), one waiting in
     Ready or whose controller is gone is Stopped at once; V(last_revision) returns the source of the group's last
     successful revision (for a catch-up deployment); V(mark), run on each instance
     that succeeded in a successful deployment, records the group's last successful deployment on the host (one

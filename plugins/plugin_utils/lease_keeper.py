@@ -31,7 +31,8 @@ def keep_lease(location: Optional[str], aws: Optional[dict[str, Any]], group_id:
     try:
         os.setsid()
         if os.fork():
-            os._exit(0)  # pylint: disable=protected-access  (a forked child leaves without the parent's cleanup)
+            # A forked child leaves without running the parent's cleanup.
+            os._exit(0)  # pylint: disable=protected-access
         _detach_from_terminal()
         _renew_while_controller_lives(location, aws, group_id, deployment_id, controller_pid, start_ticks)
     finally:
@@ -51,8 +52,8 @@ def _renew_while_controller_lives(location: Optional[str], aws: Optional[dict[st
             ledger.renew(group_id, deployment_id)
         except LockLostError:
             return  # released, waiting in Ready, or taken over: nothing left to keep
-        except Exception:  # pylint: disable=broad-exception-caught  (a store hiccup: try again at the next beat)
-            continue
+        except Exception:  # pylint: disable=broad-exception-caught
+            continue  # a store hiccup: try again at the next beat
 
 
 def _detach_from_terminal() -> None:

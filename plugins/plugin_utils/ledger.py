@@ -281,12 +281,13 @@ class Ledger:
         over) or an expired Ready one was closed on the way; raises ActiveDeploymentError when one is active."""
         lock = self.lock(group_id)
         now = now_utc()
-        closing: Optional[Callable[[], str]] = None
+        # What the previous holder left is closed only once the lock is ours.
+        closing: Optional[Callable[[dict[str, Any]], str]] = None
         if is_active(lock):
             if lease_expired(lock, now):
-                closing = lambda: self._close_dead(lock)  # noqa: E731  (runs once the lock is ours)
+                closing = self._close_dead
             elif ready_wait_over(lock, now):
-                closing = lambda: self._stop_expired_ready(lock)  # noqa: E731
+                closing = self._stop_expired_ready
             else:
                 raise active_deployment_error(group_name, lock)
         document = new_lock(deployment_id, group_name, controller, lease_seconds, now)
@@ -294,7 +295,7 @@ class Ledger:
             self._write_lock(group_id, document)
         except VersionConflict:
             raise active_deployment_error(group_name, self.lock_holder(group_id) or {"deployment_id": "unknown"})
-        return closing() if closing else None
+        return closing(lock) if closing and lock else None
 
     def check_free(self, group_id: str, group_name: str) -> None:
         """What ``acquire`` would refuse, changing nothing (check mode)."""
