@@ -5,7 +5,7 @@
 
 Errors carry the agent's own wording where the agent has one (including its typos), so that bundles written
 for the agent fail here with the message their authors know. The deliberate differences from the agent are
-the project's (see DESIGN.md): an unquoted ``mode: 0644`` means 0644, a quoted ``version: "0.0"`` is
+the project's (README.md, "Differences from the CodeDeploy agent"): an unquoted ``mode: 0644`` means 0644, a quoted ``version: "0.0"`` is
 accepted, and a files source or hook location that climbs out of the bundle is an error.
 
 Standard library only: this file also runs on target hosts, which have no PyYAML. YAML is read with PyYAML

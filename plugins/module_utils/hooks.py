@@ -8,7 +8,7 @@ each command and its environment, run the scripts in order under their timeouts,
 deployments log, and report the agent's diagnostics. It takes and returns plain objects so that a caller can
 run several events in one module call.
 
-Where this differs from the agent, on purpose (see DESIGN.md):
+Where this differs from the agent, on purpose (README.md, "Differences from the CodeDeploy agent"):
 
 - The AppSpec of a revision is found as at Install: ``appspec_filename``, else appspec.yaml, else appspec.yml.
 - At a script's deadline its process group gets SIGTERM and, after ``kill_grace_seconds``, SIGKILL, so nothing
