@@ -38,12 +38,14 @@ from typing import Any, Callable, Iterable, Mapping, Optional
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import (
     DEFAULT_TIMEOUT,
-    LIFECYCLE_EVENTS,
     MSG_ESCAPES_BUNDLE,
     MSG_NOT_FOUND,
     AppSpecError,
     load_revision_appspec,
 )
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.codedeploy_names import (
+    BLUE_GREEN, CREATOR_ROLLBACK, CREATOR_USER, DEPLOYMENT_TYPES, FAILED, LIFECYCLE_EVENTS, OUTPUTS_LEFT_OPEN,
+    SCRIPT_FAILED, SCRIPT_MISSING, SCRIPT_NOT_EXECUTABLE, SCRIPT_TIMED_OUT, SKIPPED, SUCCEEDED, SUCCESS, UNKNOWN_ERROR)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DEFAULT_DEPLOYMENT_ROOT,
     DeploymentRoot,
@@ -61,8 +63,7 @@ EVENTS_WITHOUT_SCRIPTS = {
     "AllowTraffic": "fleetops.codedeploy.traffic",
 }
 SCRIPT_EVENTS = tuple(event for event in LIFECYCLE_EVENTS if event not in EVENTS_WITHOUT_SCRIPTS)
-DEPLOYMENT_TYPES = ("IN_PLACE", "BLUE_GREEN")
-DEPLOYMENT_CREATORS = ("user", "codeDeployRollback")
+DEPLOYMENT_CREATORS = (CREATOR_USER, CREATOR_ROLLBACK)
 BUNDLE_ENV_NAMES = ("BUNDLE_BUCKET", "BUNDLE_KEY", "BUNDLE_VERSION", "BUNDLE_ETAG", "BUNDLE_COMMIT")
 # The agent deletes these from its own environment at start-up, so scripts never see them.
 AGENT_STRIPPED_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_CREDENTIAL_FILE")
@@ -71,14 +72,7 @@ AGENT_WORKING_DIRECTORY = "/opt/codedeploy-agent"
 LOG_TAIL_LIMIT = 2048
 DEFAULT_KILL_GRACE_SECONDS = 5.0
 
-STATUS_SUCCEEDED, STATUS_FAILED, STATUS_SKIPPED = "Succeeded", "Failed", "Skipped"
-SUCCESS = "Success"
-SCRIPT_MISSING = "ScriptMissing"
-SCRIPT_NOT_EXECUTABLE = "ScriptNotExecutable"
-SCRIPT_TIMED_OUT = "ScriptTimedOut"
-SCRIPT_FAILED = "ScriptFailed"
-UNKNOWN_ERROR = "UnknownError"
-OUTPUTS_LEFT_OPEN = "OutputsLeftOpen"
+STATUS_SUCCEEDED, STATUS_FAILED, STATUS_SKIPPED = SUCCEEDED, FAILED, SKIPPED
 
 # Where an event's scripts come from [agent: hook_executor.rb]: the current deployment, or the revision named
 # by one of the deployment group's pointer files.
@@ -125,7 +119,7 @@ class EventRequest:
     previous_appspec: Optional[Mapping[str, Any]] = None
     bundle_env: Mapping[str, Optional[str]] = field(default_factory=dict)
     deployment_type: str = "IN_PLACE"
-    deployment_creator: str = "user"
+    deployment_creator: str = CREATOR_USER
     kill_grace_seconds: float = DEFAULT_KILL_GRACE_SECONDS
     check_mode: bool = False
 
@@ -211,7 +205,7 @@ def check_request(request: EventRequest) -> None:
 
 def revision_source(event: str, deployment_type: str, deployment_creator: str) -> str:
     """CURRENT, LAST_SUCCESSFUL or MOST_RECENT: where ``event`` takes its scripts from."""
-    if deployment_type == "BLUE_GREEN" and deployment_creator == "codeDeployRollback":
+    if deployment_type == BLUE_GREEN and deployment_creator == CREATOR_ROLLBACK:
         return _BLUE_GREEN_ROLLBACK_REVISION_SOURCES.get(event, CURRENT)
     return _REVISION_SOURCES.get(event, CURRENT)
 

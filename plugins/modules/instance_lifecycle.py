@@ -171,6 +171,8 @@ lifecycle_events:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.codedeploy_names import (
+    CREATOR_ROLLBACK, CREATOR_USER, DEPLOYMENT_TYPES, IN_PLACE)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DEPLOYMENT_ARGUMENT_SPEC, DeploymentRootError, validate_identifiers)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.instance_lifecycle import (
@@ -186,8 +188,8 @@ def main() -> None:
             bundle=dict(type="dict", required=True),
             bundle_env=dict(type="dict", default={}),
             traffic=dict(type="dict"),
-            deployment_type=dict(type="str", default="IN_PLACE", choices=["IN_PLACE", "BLUE_GREEN"]),
-            deployment_creator=dict(type="str", default="user", choices=["user", "codeDeployRollback"]),
+            deployment_type=dict(type="str", default=IN_PLACE, choices=list(DEPLOYMENT_TYPES)),
+            deployment_creator=dict(type="str", default=CREATOR_USER, choices=[CREATOR_USER, CREATOR_ROLLBACK]),
             file_exists_behavior=dict(type="str", default="DISALLOW", choices=["DISALLOW", "OVERWRITE", "RETAIN"]),
             ignore_application_stop_failures=dict(type="bool", default=False),
             max_revisions=dict(type="int", default=5),

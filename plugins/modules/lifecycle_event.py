@@ -213,7 +213,7 @@ end_time:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import LIFECYCLE_EVENTS
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.codedeploy_names import LIFECYCLE_EVENTS
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DEPLOYMENT_ARGUMENT_SPEC,
     DeploymentRootError,
