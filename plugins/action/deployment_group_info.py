@@ -40,9 +40,18 @@ class ActionModule(ActionBase):
         if command is None:
             return None
         made = self._low_level_execute_command(command, sudoable=False)
-        lines = made.get("stdout", "").strip().splitlines()
-        if made.get("rc") == 0 and lines and lines[-1].startswith("/"):
-            return lines[-1]
+        push_dir = made_push_dir(made)
+        if push_dir:
+            return push_dir
         display.vvv(f"push directory not made (rc {made.get('rc')}): {made.get('stderr', '').strip()}; "
                     "bundles go through a temporary directory", host=self._play_context.remote_addr)
         return None
+
+
+def made_push_dir(made: dict) -> str | None:
+    """The push directory from the result of its command (``rc``, ``stdout``): the last line it printed, an absolute
+    path (a login banner may come before it), or None when the command failed."""
+    lines = made.get("stdout", "").strip().splitlines()
+    if made.get("rc") == 0 and lines and lines[-1].startswith("/"):
+        return lines[-1]
+    return None
