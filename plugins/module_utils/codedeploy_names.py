@@ -7,7 +7,7 @@ library only: hosts import this module too.
 """
 from __future__ import annotations
 
-# ----- lifecycle events (docs/codedeploy-agent.md, "Lifecycle events") ------------------------------------------------
+# ----- lifecycle events (docs/codedeploy-agent.md, 2) -----------------------------------------------------------------
 BLOCK_TRAFFIC_EVENTS = ("BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic")
 INSTALL_EVENTS = ("ApplicationStop", "DownloadBundle", "BeforeInstall", "Install", "AfterInstall",
                   "ApplicationStart", "ValidateService")
@@ -20,17 +20,17 @@ TRAFFIC_EVENTS = ("BlockTraffic", "AllowTraffic")
 # The events whose scripts come from the last successful revision; ignore_application_stop_failures covers them.
 STOP_EVENTS = ("ApplicationStop", "BeforeBlockTraffic", "AfterBlockTraffic")
 
-# ----- who created a deployment (docs/codedeploy-service.md, "Rollback") ----------------------------------------------
+# ----- who created a deployment (docs/codedeploy-service.md, 4.1) -----------------------------------------------------
 CREATOR_USER = "user"
 CREATOR_ROLLBACK = "codeDeployRollback"
 CREATOR_AUTOSCALING = "autoscaling"  # a catch-up deployment to instances that lack the group's last revision
 CREATORS = (CREATOR_USER, CREATOR_ROLLBACK, CREATOR_AUTOSCALING)
 
-# ----- deployment types -----------------------------------------------------------------------------------------------
+# ----- deployment types (docs/codedeploy-service.md, 2) ---------------------------------------------------------------
 IN_PLACE, BLUE_GREEN = "IN_PLACE", "BLUE_GREEN"
 DEPLOYMENT_TYPES = (IN_PLACE, BLUE_GREEN)
 
-# ----- statuses (docs/codedeploy-service.md, "Statuses") --------------------------------------------------------------
+# ----- statuses (docs/codedeploy-service.md, 5.1) ---------------------------------------------------------------------
 CREATED, QUEUED, IN_PROGRESS, BAKING = "Created", "Queued", "InProgress", "Baking"
 SUCCEEDED, FAILED, STOPPED, READY = "Succeeded", "Failed", "Stopped", "Ready"
 PENDING, SKIPPED, UNKNOWN = "Pending", "Skipped", "Unknown"
@@ -38,7 +38,7 @@ DEPLOYMENT_STATUSES = (CREATED, QUEUED, IN_PROGRESS, BAKING, SUCCEEDED, FAILED, 
 INSTANCE_STATUSES = (PENDING, IN_PROGRESS, SUCCEEDED, FAILED, SKIPPED, UNKNOWN, READY)
 LIFECYCLE_EVENT_STATUSES = (PENDING, IN_PROGRESS, SUCCEEDED, FAILED, SKIPPED, UNKNOWN)
 
-# ----- an event's diagnostics (docs/codedeploy-agent.md, "Exit codes and errors") -------------------------------------
+# ----- an event's diagnostics (docs/codedeploy-agent.md, 3.5) ---------------------------------------------------------
 SUCCESS = "Success"
 SCRIPT_MISSING = "ScriptMissing"
 SCRIPT_NOT_EXECUTABLE = "ScriptNotExecutable"
@@ -49,7 +49,7 @@ OUTPUTS_LEFT_OPEN = "OutputsLeftOpen"
 DIAGNOSTIC_ERROR_CODES = (SUCCESS, SCRIPT_MISSING, SCRIPT_NOT_EXECUTABLE, SCRIPT_TIMED_OUT, SCRIPT_FAILED,
                           UNKNOWN_ERROR, OUTPUTS_LEFT_OPEN)
 
-# ----- a deployment's error codes (docs/codedeploy-service.md, "Error codes") -----------------------------------------
+# ----- a deployment's error codes (docs/codedeploy-service.md, 5.3) ---------------------------------------------------
 ALARM_ACTIVE = "ALARM_ACTIVE"
 HEALTH_CONSTRAINTS = "HEALTH_CONSTRAINTS"
 HEALTH_CONSTRAINTS_INVALID = "HEALTH_CONSTRAINTS_INVALID"
