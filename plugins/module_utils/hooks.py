@@ -44,7 +44,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import
     load_revision_appspec,
 )
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.codedeploy_names import (
-    BLUE_GREEN, CREATOR_ROLLBACK, CREATOR_USER, DEPLOYMENT_TYPES, FAILED, LIFECYCLE_EVENTS, OUTPUTS_LEFT_OPEN,
+    BLUE_GREEN, CREATOR_ROLLBACK, CREATOR_USER, CREATORS, DEPLOYMENT_TYPES, FAILED, LIFECYCLE_EVENTS, OUTPUTS_LEFT_OPEN,
     SCRIPT_FAILED, SCRIPT_MISSING, SCRIPT_NOT_EXECUTABLE, SCRIPT_TIMED_OUT, SKIPPED, SUCCEEDED, SUCCESS, UNKNOWN_ERROR)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DEFAULT_DEPLOYMENT_ROOT,
@@ -63,7 +63,7 @@ EVENTS_WITHOUT_SCRIPTS = {
     "AllowTraffic": "fleetops.codedeploy.traffic",
 }
 SCRIPT_EVENTS = tuple(event for event in LIFECYCLE_EVENTS if event not in EVENTS_WITHOUT_SCRIPTS)
-DEPLOYMENT_CREATORS = (CREATOR_USER, CREATOR_ROLLBACK)
+DEPLOYMENT_CREATORS = CREATORS  # on a host, only a rollback differs (blue/green: which revision a hook runs)
 BUNDLE_ENV_NAMES = ("BUNDLE_BUCKET", "BUNDLE_KEY", "BUNDLE_VERSION", "BUNDLE_ETAG", "BUNDLE_COMMIT")
 # The agent deletes these from its own environment at start-up, so scripts never see them.
 AGENT_STRIPPED_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_CREDENTIAL_FILE")

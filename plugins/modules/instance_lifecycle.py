@@ -62,9 +62,9 @@ options:
     choices: [IN_PLACE, BLUE_GREEN]
     default: IN_PLACE
   deployment_creator:
-    description: C(user), or C(codeDeployRollback) for a rollback.
+    description: C(user), C(codeDeployRollback) for a rollback, or C(autoscaling) for a catch-up deployment.
     type: str
-    choices: [user, codeDeployRollback]
+    choices: [user, codeDeployRollback, autoscaling]
     default: user
   file_exists_behavior:
     description: The deployment's file_exists_behavior; the AppSpec's own key wins.
@@ -172,7 +172,7 @@ lifecycle_events:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.codedeploy_names import (
-    CREATOR_ROLLBACK, CREATOR_USER, DEPLOYMENT_TYPES, IN_PLACE)
+    CREATOR_USER, CREATORS, DEPLOYMENT_TYPES, IN_PLACE)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DEPLOYMENT_ARGUMENT_SPEC, DeploymentRootError, validate_identifiers)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.instance_lifecycle import (
@@ -189,7 +189,7 @@ def main() -> None:
             bundle_env=dict(type="dict", default={}),
             traffic=dict(type="dict"),
             deployment_type=dict(type="str", default=IN_PLACE, choices=list(DEPLOYMENT_TYPES)),
-            deployment_creator=dict(type="str", default=CREATOR_USER, choices=[CREATOR_USER, CREATOR_ROLLBACK]),
+            deployment_creator=dict(type="str", default=CREATOR_USER, choices=list(CREATORS)),
             file_exists_behavior=dict(type="str", default="DISALLOW", choices=["DISALLOW", "OVERWRITE", "RETAIN"]),
             ignore_application_stop_failures=dict(type="bool", default=False),
             max_revisions=dict(type="int", default=5),

@@ -82,9 +82,10 @@ options:
     choices: [IN_PLACE, BLUE_GREEN]
     default: IN_PLACE
   deployment_creator:
-    description: Who created the deployment; V(codeDeployRollback) for an automatic rollback.
+    description: Who created the deployment; V(codeDeployRollback) for a rollback, V(autoscaling) for a catch-up
+      deployment.
     type: str
-    choices: [user, codeDeployRollback]
+    choices: [user, codeDeployRollback, autoscaling]
     default: user
   kill_grace_seconds:
     description: Seconds between SIGTERM and SIGKILL to a script's process group at its timeout.
