@@ -46,9 +46,10 @@ class ActionModule(ActionBase):
         if command is None:
             return None, None
         made = self._low_level_execute_command(command, sudoable=False)
+        push_dir = made_push_dir(made)
+        if push_dir:
+            return push_dir, None
         lines = made.get("stdout", "").strip().splitlines()
-        if made.get("rc") == 0 and lines and lines[-1].startswith("/"):
-            return lines[-1], None
         refusal = next((line for line in lines if line.startswith(PUSH_DIR_REFUSED)), None)
         if refusal:
             return None, (f"{refusal[len(PUSH_DIR_REFUSED):].strip()}: the push directory is not used, since it is "
@@ -59,3 +60,12 @@ class ActionModule(ActionBase):
         display.vvv(f"push directory not made (rc {made.get('rc')}): {made.get('stderr', '').strip()}; "
                     "bundles go through a temporary directory", host=self._play_context.remote_addr)
         return None, None
+
+
+def made_push_dir(made: dict) -> str | None:
+    """The push directory from the result of its command (``rc``, ``stdout``): the last line it printed, an absolute
+    path (a login banner may come before it), or None when the command failed or refused the directory."""
+    lines = made.get("stdout", "").strip().splitlines()
+    if made.get("rc") == 0 and lines and lines[-1].startswith("/"):
+        return lines[-1]
+    return None

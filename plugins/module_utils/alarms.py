@@ -4,7 +4,7 @@
 """CloudWatch alarms polled between waves: any alarm in ALARM stops the deployment (Stopped, ALARM_ACTIVE).
 
 ``alarm_configuration`` is the service's ``alarmConfiguration``: ``{enabled, ignore_poll_alarm_failure,
-alarms: [{name}]}``, checked with its rules (service-semantics 4.3). A poll that cannot read the alarm states
+alarms: [{name}]}``, checked with its rules (docs/codedeploy-service.md, 4.2). A poll that cannot read the alarm states
 stops the deployment too, unless ``ignore_poll_alarm_failure``.
 """
 from __future__ import annotations

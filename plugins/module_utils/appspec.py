@@ -32,26 +32,11 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.yaml_subset im
     RUBY_TAG_MESSAGE,
     integer_digits_error,
 )
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.codedeploy_names import (
+    LIFECYCLE_EVENTS, RESERVED_EVENTS)
 
 KeyParts = tuple[Union[str, int], ...]  # a runtime alias: no | here, targets may run Python 3.9
 
-RESERVED_EVENTS = ("DownloadBundle", "Install", "BlockTraffic", "AllowTraffic")
-# The in-place order of the agent's DEFAULT_ORDERED_LIFECYCLE_EVENTS.
-LIFECYCLE_EVENTS = (
-    "BeforeBlockTraffic",
-    "BlockTraffic",
-    "AfterBlockTraffic",
-    "ApplicationStop",
-    "DownloadBundle",
-    "BeforeInstall",
-    "Install",
-    "AfterInstall",
-    "ApplicationStart",
-    "ValidateService",
-    "BeforeAllowTraffic",
-    "AllowTraffic",
-    "AfterAllowTraffic",
-)
 FILE_EXISTS_BEHAVIORS = ("DISALLOW", "OVERWRITE", "RETAIN")
 OBJECT_TYPES = ("file", "directory")
 DEFAULT_TIMEOUT = 3600

@@ -505,7 +505,7 @@ def _check_member(member: Member, path: str, label: str, kinds: dict[str, str], 
 
 
 def top_folder_holding_appspec(entries: Iterable[tuple[str, bool]]) -> Optional[str]:
-    """The single top-level folder the agent strips (agent-semantics 1.6), from (relative path, is a directory)
+    """The single top-level folder the agent strips (docs/codedeploy-agent.md, 1.5), from (relative path, is a directory)
     pairs: the only root entry, a directory, one of whose entries has a name containing "appspec" in any case."""
     tops: dict[str, bool] = {}
     children: set[str] = set()

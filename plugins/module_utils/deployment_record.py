@@ -18,11 +18,10 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.health import 
     plan_zones, refuse_start, refuse_zones, split_wave, split_wave_by_zone, zonal_batch_sizes, zone_label)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import utc_timestamp
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.revision_source import display_revision
+from ansible_collections.fleetops.codedeploy.plugins.module_utils import codedeploy_names
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.codedeploy_names import (
+    ALLOW_TRAFFIC_EVENTS, BLOCK_TRAFFIC_EVENTS, CREATOR_ROLLBACK, INSTALL_EVENTS)
 
-BLOCK_TRAFFIC_EVENTS = ["BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic"]
-INSTALL_EVENTS = ["ApplicationStop", "DownloadBundle", "BeforeInstall", "Install", "AfterInstall",
-                  "ApplicationStart", "ValidateService"]
-ALLOW_TRAFFIC_EVENTS = ["BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"]
 MSG_ALARM_ACTIVE = "The deployment was stopped because the CloudWatch alarm(s) {alarms} entered the ALARM state."
 MSG_ALARM_POLL_FAILED = ("The deployment was stopped because the state of its CloudWatch alarm(s) could not be read: "
                          "{failure}. Set ignore_poll_alarm_failure to go on when alarm states cannot be read.")
@@ -30,8 +29,7 @@ MSG_UP_TO_DATE = ("{count} instance(s) already run this revision and are not par
                   "(update_outdated_instances_only): {names}.")
 MSG_ALL_UP_TO_DATE = "Every instance already runs this revision: there was nothing to deploy."
 MSG_ROLLBACK_NOT_ZONAL = "A rollback does not go zone by zone: the zonal configuration is not applied."
-CREATOR_ROLLBACK = "codeDeployRollback"
-CREATOR_AUTOSCALING = "autoscaling"  # a catch-up deployment to instances that lack the group's last revision
+CREATOR_AUTOSCALING = codedeploy_names.CREATOR_AUTOSCALING  # as callers of this module know it
 MSG_MANUAL_STOP = "The deployment was stopped on request ({by}, at {requested_at})."
 MSG_STRICT = ("The deployment failed because {failed} instance(s) failed and codedeploy_strict requires every "
               "instance to succeed.")
@@ -39,7 +37,7 @@ MSG_STRICT = ("The deployment failed because {failed} instance(s) failed and cod
 
 def in_place_events(with_load_balancer: bool) -> list[str]:
     if with_load_balancer:
-        return BLOCK_TRAFFIC_EVENTS + INSTALL_EVENTS + ALLOW_TRAFFIC_EVENTS
+        return list(BLOCK_TRAFFIC_EVENTS + INSTALL_EVENTS + ALLOW_TRAFFIC_EVENTS)
     return list(INSTALL_EVENTS)
 
 

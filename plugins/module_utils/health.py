@@ -133,7 +133,7 @@ def final_status(minimum: int, succeeded: int) -> str:
     return "Succeeded" if succeeded >= minimum and succeeded >= 1 else "Failed"
 
 
-# Order of instances (service-semantics 1.4): unhealthy first, then unknown revision, old, current.
+# Order of instances (docs/codedeploy-service.md, 1.5): unhealthy first, then unknown revision, old, current.
 HEALTH_ORDER = {"Unhealthy": 0, "Unknown": 1, "Old": 2, "Current": 3}
 
 
@@ -155,7 +155,7 @@ def instance_health(last_deployment_succeeded: Optional[bool], revision: Optiona
     return "Current" if revision == group_revision else "Old"
 
 
-# ----- zonal configuration (service-semantics 1.6) -----------------------------------------------------------------
+# ----- zonal configuration (docs/codedeploy-service.md, 1.6) ----------------------------------------------------------
 ZONAL_CONFIG_KEYS = ("minimum_healthy_hosts_per_zone", "monitor_duration_in_seconds",
                      "first_zone_monitor_duration_in_seconds")
 # The service's default per-zone minimum: 0 percent.

@@ -8,7 +8,7 @@ each command and its environment, run the scripts in order under their timeouts,
 deployments log, and report the agent's diagnostics. It takes and returns plain objects so that a caller can
 run several events in one module call.
 
-Where this differs from the agent, on purpose (see DESIGN.md):
+Where this differs from the agent, on purpose (README.md, "Differences from the CodeDeploy agent"):
 
 - The AppSpec of a revision is found as at Install: ``appspec_filename``, else appspec.yaml, else appspec.yml.
 - At a script's deadline its process group gets SIGTERM and, after ``kill_grace_seconds``, SIGKILL, so nothing
@@ -45,7 +45,6 @@ from typing import Any, Callable, Iterable, Mapping, Optional
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import (
     DEFAULT_TIMEOUT,
-    LIFECYCLE_EVENTS,
     MSG_ESCAPES_BUNDLE,
     MSG_NOT_FOUND,
     AppSpecError,
@@ -55,6 +54,9 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import 
     describe_error,
     unexpected_error_message,
 )
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.codedeploy_names import (
+    BLUE_GREEN, CREATOR_ROLLBACK, CREATOR_USER, CREATORS, DEPLOYMENT_TYPES, FAILED, LIFECYCLE_EVENTS, OUTPUTS_LEFT_OPEN,
+    SCRIPT_FAILED, SCRIPT_MISSING, SCRIPT_NOT_EXECUTABLE, SCRIPT_TIMED_OUT, SKIPPED, SUCCEEDED, SUCCESS, UNKNOWN_ERROR)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DEFAULT_DEPLOYMENT_ROOT,
     DeploymentRoot,
@@ -73,8 +75,7 @@ EVENTS_WITHOUT_SCRIPTS = {
     "AllowTraffic": "fleetops.codedeploy.traffic",
 }
 SCRIPT_EVENTS = tuple(event for event in LIFECYCLE_EVENTS if event not in EVENTS_WITHOUT_SCRIPTS)
-DEPLOYMENT_TYPES = ("IN_PLACE", "BLUE_GREEN")
-DEPLOYMENT_CREATORS = ("user", "codeDeployRollback", "autoscaling")
+DEPLOYMENT_CREATORS = CREATORS  # on a host, only a rollback differs (blue/green: which revision a hook runs)
 BUNDLE_ENV_NAMES = ("BUNDLE_BUCKET", "BUNDLE_KEY", "BUNDLE_VERSION", "BUNDLE_ETAG", "BUNDLE_COMMIT")
 # The agent runs as a service: systemd's PATH, root's HOME and the system locale, whatever session started us.
 SERVICE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -90,14 +91,7 @@ SCRIPT_OUTPUT_LOG_LIMIT = 4 * 1024 * 1024  # bytes of one script's output writte
 # A deadline further away than this is as good as none; it keeps an absurd timeout from overflowing a float.
 _LONGEST_TIMEOUT = 10 ** 9
 
-STATUS_SUCCEEDED, STATUS_FAILED, STATUS_SKIPPED = "Succeeded", "Failed", "Skipped"
-SUCCESS = "Success"
-SCRIPT_MISSING = "ScriptMissing"
-SCRIPT_NOT_EXECUTABLE = "ScriptNotExecutable"
-SCRIPT_TIMED_OUT = "ScriptTimedOut"
-SCRIPT_FAILED = "ScriptFailed"
-UNKNOWN_ERROR = "UnknownError"
-OUTPUTS_LEFT_OPEN = "OutputsLeftOpen"
+STATUS_SUCCEEDED, STATUS_FAILED, STATUS_SKIPPED = SUCCEEDED, FAILED, SKIPPED
 
 # Where an event's scripts come from [agent: hook_executor.rb]: the current deployment, or the revision named
 # by one of the deployment group's pointer files.
@@ -144,7 +138,7 @@ class EventRequest:
     previous_appspec: Optional[Mapping[str, Any]] = None
     bundle_env: Mapping[str, Optional[str]] = field(default_factory=dict)
     deployment_type: str = "IN_PLACE"
-    deployment_creator: str = "user"
+    deployment_creator: str = CREATOR_USER
     kill_grace_seconds: float = DEFAULT_KILL_GRACE_SECONDS
     check_mode: bool = False
 
@@ -230,7 +224,7 @@ def check_request(request: EventRequest) -> None:
 
 def revision_source(event: str, deployment_type: str, deployment_creator: str) -> str:
     """CURRENT, LAST_SUCCESSFUL or MOST_RECENT: where ``event`` takes its scripts from."""
-    if deployment_type == "BLUE_GREEN" and deployment_creator == "codeDeployRollback":
+    if deployment_type == BLUE_GREEN and deployment_creator == CREATOR_ROLLBACK:
         return _BLUE_GREEN_ROLLBACK_REVISION_SOURCES.get(event, CURRENT)
     return _REVISION_SOURCES.get(event, CURRENT)
 

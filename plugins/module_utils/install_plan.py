@@ -327,7 +327,7 @@ def absolute_path(path: str, what: str, section: str) -> str:
     """A normalised absolute path (the agent's File.expand_path) from the AppSpec; relative paths are refused.
 
     The agent expands a relative path against its own working directory, which differs by how it was started
-    (see agent-semantics 8); a host without the agent has no such directory to agree with.
+    (docs/codedeploy-agent.md, 3.1); a host without the agent has no such directory to agree with.
     """
     if not path.startswith("/"):
         raise InstallError(

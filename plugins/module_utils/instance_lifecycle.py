@@ -21,11 +21,11 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_roo
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import unexpected_error_message
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.hooks import EventRequest, EventRequestError, run_event
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import AppSpecError
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.codedeploy_names import CREATOR_USER, STOP_EVENTS, TRAFFIC_EVENTS
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.install_plan import (
     InstallError, InstallResult, install_revision, prepare_install)
 
-STOP_EVENTS_THAT_MAY_BE_IGNORED = ("ApplicationStop", "BeforeBlockTraffic", "AfterBlockTraffic")
-TRAFFIC_EVENTS = ("BlockTraffic", "AllowTraffic")
+STOP_EVENTS_THAT_MAY_BE_IGNORED = STOP_EVENTS
 DEFAULT_MAX_UNPACKED_SIZE = 2 * 1024 ** 3
 
 
@@ -42,7 +42,7 @@ class LifecycleRequest:
     appspec_filename: str = "appspec.yml"
     bundle_env: Mapping[str, Optional[str]] = field(default_factory=dict)
     deployment_type: str = "IN_PLACE"
-    deployment_creator: str = "user"
+    deployment_creator: str = CREATOR_USER
     file_exists_behavior: str = "DISALLOW"
     ignore_application_stop_failures: bool = False
     max_revisions: int = 5

@@ -242,7 +242,7 @@ def source_identity(revision: Mapping[str, Any]) -> Optional[str]:
 
 
 def bundle_env(revision: Mapping[str, Any], object_etag: Optional[str] = None) -> dict[str, Optional[str]]:
-    """The BUNDLE_* variables hooks get for this revision (agent-semantics §3.2).
+    """The BUNDLE_* variables hooks get for this revision (docs/codedeploy-agent.md, 3.2).
 
     S3: BUNDLE_VERSION is the given version, null when none was given (the agent then leaves it unset);
     BUNDLE_ETAG is the object's ETag without quotes, so that it is set even when no ``etag`` pinned the

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: fleetops.codedeploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""CodeDeploy's deployment-group tag matching (service-semantics.md §2.1), as pure functions.
+"""CodeDeploy's deployment-group tag matching (docs/codedeploy-service.md, 2), as pure functions.
 
 A flat filter list (``ec2TagFilters``, ``onPremisesInstanceTagFilters``) selects an instance that matches ANY
 filter. A tag set (``ec2TagSet``, ``onPremisesTagSet``) is at most three tag groups: an instance must match

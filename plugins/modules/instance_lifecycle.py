@@ -199,6 +199,8 @@ lifecycle_events:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.codedeploy_names import (
+    CREATOR_USER, CREATORS, DEPLOYMENT_TYPES, IN_PLACE)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DEPLOYMENT_ARGUMENT_SPEC, DeploymentRootError, validate_identifiers)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import unexpected_error_message
@@ -215,8 +217,8 @@ def main() -> None:
             bundle=dict(type="dict", required=True),
             bundle_env=dict(type="dict", default={}),
             traffic=dict(type="dict"),
-            deployment_type=dict(type="str", default="IN_PLACE", choices=["IN_PLACE", "BLUE_GREEN"]),
-            deployment_creator=dict(type="str", default="user", choices=["user", "codeDeployRollback", "autoscaling"]),
+            deployment_type=dict(type="str", default=IN_PLACE, choices=list(DEPLOYMENT_TYPES)),
+            deployment_creator=dict(type="str", default=CREATOR_USER, choices=list(CREATORS)),
             file_exists_behavior=dict(type="str", default="DISALLOW", choices=["DISALLOW", "OVERWRITE", "RETAIN"]),
             ignore_application_stop_failures=dict(type="bool", default=False),
             max_revisions=dict(type="int", default=5),

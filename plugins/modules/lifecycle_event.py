@@ -91,7 +91,8 @@ options:
     choices: [IN_PLACE, BLUE_GREEN]
     default: IN_PLACE
   deployment_creator:
-    description: Who created the deployment; V(codeDeployRollback) for an automatic rollback.
+    description: Who created the deployment; V(codeDeployRollback) for a rollback, V(autoscaling) for a catch-up
+      deployment.
     type: str
     choices: [user, codeDeployRollback, autoscaling]
     default: user
@@ -222,7 +223,7 @@ end_time:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import LIFECYCLE_EVENTS
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.codedeploy_names import LIFECYCLE_EVENTS
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DEPLOYMENT_ARGUMENT_SPEC,
     DeploymentRootError,

@@ -71,7 +71,7 @@ def assert_untouched(fleet, names) -> None:
         assert not fleet.path(host, APP_DESTINATION).exists(), host
 
 
-# ----- worked examples of service-semantics 1.5 and the start refusals of 1.3 ------------------------------------
+# ----- worked examples of docs/codedeploy-service.md 1.4 and the start refusals of 1.3 --------------------------------
 # (instances, configuration, failing hosts, status, error code, minimum, succeeded, failed, waves that ran, and
 # lines the deployment_report callback prints)
 WORKED_EXAMPLES = [

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: fleetops.codedeploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The AppSpec rules of the CodeDeploy agent (reference/agent-semantics.md §1.2-1.6) and our differences.
+"""The AppSpec rules of the CodeDeploy agent (docs/codedeploy-agent.md, 1 and 5) and our differences.
 
 Agent messages are written out in full here, not imported, so that a changed word in the code fails a test.
 """
@@ -177,7 +177,7 @@ def test_lifecycle_events_are_the_in_place_order():
     assert set(RESERVED_EVENTS) <= set(LIFECYCLE_EVENTS)
 
 
-# §1.2 top-level keys
+# docs/codedeploy-agent.md 1.2: top-level keys
 
 EMPTY = ("The deployment failed because the application specification file was empty. Make sure your AppSpec file"
          " defines at minimum the 'version' and 'os' properties.")
@@ -268,7 +268,7 @@ def test_wrong_shapes_where_the_agent_crashes_get_an_explanation(text, message, 
     assert (error.message, error.key_path) == (message, key_path)
 
 
-# §1.3 files
+# docs/codedeploy-agent.md 1.3: files
 
 NO_SOURCE = ("The deployment failed because the application specification file specifies a destination file, but no"
              " source file. Update the files section of the AppSpec file, and then try again.")
@@ -307,7 +307,7 @@ def test_files_sources_that_stay_in_the_bundle(source):
     assert result["files"] == [{"source": source, "destination": "/srv"}]
 
 
-# §1.4 permissions
+# docs/codedeploy-agent.md 5: permissions
 
 NO_OBJECT = ("The deployment failed because a permission listed in the application specification file has no object"
              " value. Update the permissions section of the AppSpec file, and then try again.")
@@ -550,7 +550,7 @@ def test_file_permission_checks_skip_directory_only_permissions():
     check_file_permission(permission("- {object: /srv/a.conf, acls: ['u:bob:r']}\n"))
 
 
-# §1.5 hooks
+# docs/codedeploy-agent.md 1.4: hooks
 
 NO_LOCATION = ("The deployment failed because the application specification file specifies a script with no location"
                " value. Specify the location in the hooks section of the AppSpec file, and then try again.")
@@ -737,7 +737,7 @@ def test_without_pyyaml_json_and_yaml_load_with_the_same_result():
     assert pyyaml_loaded == "False"
 
 
-# §1.6 finding the file
+# docs/codedeploy-agent.md 1.5: finding the file
 
 def test_find_appspec_prefers_the_given_name_then_yaml_then_yml(tmp_path: Path):
     for name in ("appspec.yml", "appspec.yaml", "custom.yml"):

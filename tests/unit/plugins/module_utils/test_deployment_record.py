@@ -249,8 +249,8 @@ def test_a_blue_green_deployment_installs_on_green_reroutes_then_blocks_blue():
         "the replacement instances g1, g2 before its next deployment.")
     events = {entry["instance_id"]: [event["lifecycle_event_name"] for event in entry["lifecycle_events"]]
               for entry in record["instances"]}
-    assert events["b1"] == records.BLOCK_TRAFFIC_EVENTS
-    assert events["g1"] == records.INSTALL_EVENTS + records.ALLOW_TRAFFIC_EVENTS
+    assert events["b1"] == list(records.BLOCK_TRAFFIC_EVENTS)
+    assert events["g1"] == list(records.INSTALL_EVENTS + records.ALLOW_TRAFFIC_EVENTS)
     assert [wave["stage"] for wave in record["waves"]] == ["install", "reroute", "block"]
 
 
@@ -284,7 +284,7 @@ def test_a_blue_green_rollback_reroutes_back_to_blue_then_blocks_green():
     assert [stage["name"] for stage in record["blue_green"]["stages"]] == ["reroute_back", "block_replacement"]
     events = {entry["instance_id"]: [event["lifecycle_event_name"] for event in entry["lifecycle_events"]]
               for entry in record["instances"]}
-    assert events == {"b1": records.ALLOW_TRAFFIC_EVENTS, "g1": records.BLOCK_TRAFFIC_EVENTS}
+    assert events == {"b1": list(records.ALLOW_TRAFFIC_EVENTS), "g1": list(records.BLOCK_TRAFFIC_EVENTS)}
 
 
 @pytest.mark.parametrize("blue, green, code", [

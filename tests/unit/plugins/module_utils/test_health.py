@@ -109,7 +109,7 @@ def test_refusals_at_start():
     assert refuse_start(1, 0, "CodeDeployDefault.OneAtATime") is None
 
 
-# Worked examples of service-semantics 1.5.
+# Worked examples of docs/codedeploy-service.md, 1.4.
 @pytest.mark.parametrize("failing, status, succeeded, skipped", [
     (set(), "Succeeded", 10, 0),
     ({1, 2}, "Succeeded", 8, 0),

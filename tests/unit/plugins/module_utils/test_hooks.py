@@ -77,6 +77,17 @@ def test_unknown_event_bad_ids_and_unknown_bundle_variables_are_refused(tmp_path
         hooks.run_event(request(tmp_path, bundle_env={"BUNDLE_COMMAND": "x"}))
 
 
+def test_a_catch_up_deployment_is_accepted_and_runs_its_scripts_as_a_user_deployment_does(tmp_path):
+    hooks.check_request(request(tmp_path, deployment_creator="autoscaling"))
+    for event in ("ApplicationStop", "BeforeBlockTraffic", "BeforeInstall", "BeforeAllowTraffic"):
+        for deployment_type in ("IN_PLACE", "BLUE_GREEN"):
+            assert (hooks.revision_source(event, deployment_type, "autoscaling")
+                    == hooks.revision_source(event, deployment_type, "user"))
+    with pytest.raises(EventRequestError, match="deployment_creator must be one of user, codeDeployRollback, "
+                                                "autoscaling, not 'CodeDeployAutoUpdate'"):
+        hooks.check_request(request(tmp_path, deployment_creator="CodeDeployAutoUpdate"))
+
+
 # Which revision runs
 
 @pytest.mark.parametrize("event, deployment_type, creator, expected", [

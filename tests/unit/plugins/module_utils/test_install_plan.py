@@ -332,7 +332,7 @@ def test_special_files_in_the_bundle_are_refused():
     assert message.startswith("The revision's member pipe is not a regular file, directory or symbolic link")
 
 
-# Permissions: what a permission applies to (agent-semantics 5)
+# Permissions: what a permission applies to (docs/codedeploy-agent.md, 5.2)
 
 PERMISSION_TREE = {"app": {"a.sh": "file", "b.txt": "file", "prefix": "file", "prefix_x": "file",
                            "sub": {"a.sh": "file", "deep": {"c.txt": "file"}}}}

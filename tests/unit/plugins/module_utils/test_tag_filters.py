@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: fleetops.codedeploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""CodeDeploy's tag matching (service-semantics.md §2.1, §2.2) and the server-side filters derived from it."""
+"""CodeDeploy's tag matching (docs/codedeploy-service.md, 2) and the server-side filters derived from it."""
 from __future__ import annotations
 
 import itertools
@@ -28,7 +28,7 @@ def kv(key, value):
     return {"key": key, "value": value, "type": "KEY_AND_VALUE"}
 
 
-# §2.2, Example 4: three tag groups, all KEY_AND_VALUE.
+# docs/codedeploy-service.md 2, Example 4: three tag groups, all KEY_AND_VALUE.
 EXAMPLE_4 = parse_tag_set([
     [kv("Environment", "Beta"), kv("Environment", "Staging")],
     [kv("Region", "North"), kv("Region", "South"), kv("Region", "East")],

@@ -1,6 +1,6 @@
 # Copyright: fleetops.codedeploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A real moto server for the S3 ledger's tests (started once, on a free loopback port)."""
+"""A real moto server for the unit tests that talk to AWS (started once, on a free loopback port)."""
 from __future__ import annotations
 
 import shutil
@@ -12,6 +12,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from ansible.plugins.loader import init_plugin_loader
+
+# Ansible's collection loader, installed as ansible-test installs it for unit tests: before any test module imports
+# ansible_collections, so that plugins (the inventory plugin) load through Ansible's plugin loader in process.
+init_plugin_loader()
 
 
 @pytest.fixture(scope="session")
