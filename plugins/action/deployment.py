@@ -59,7 +59,8 @@ STOP_POLL_SECONDS = 2
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("step", "ledger", "ledger_dir", "aws", "lease_seconds", "stop_rollback", "wait_timeout",
-                             "deployment_id", "application_name", "deployment_group_name", "deployment_group_id", "targets", "survey", "revision", "deployment_config_name",
+                             "deployment_id", "application_name", "deployment_group_name", "deployment_group_id",
+                             "targets", "survey", "revision", "deployment_config_name",
                              "minimum_healthy_hosts", "options", "creator", "rollback_of", "events", "batch",
                              "final_pass", "hosts", "instance_order", "record", "zones", "deployment_root",
                              "marker", "green_targets"))

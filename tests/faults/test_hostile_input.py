@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import tarfile
 
-import pytest
 
 from support.deployments import (APP_DESTINATION, DEPLOYMENT_ROOT, deploy, fleet_digest, local,
                                  make_revision, records)

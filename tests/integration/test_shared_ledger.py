@@ -83,7 +83,7 @@ class SharedLedger:
 
 
 def finished(job: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
-    output, _ = job.communicate(timeout=timeout)
+    output = job.communicate(timeout=timeout)[0]
     return job.returncode, " ".join(output.split())
 
 
@@ -101,8 +101,8 @@ def version_on(fleet, host: str) -> str:
     return fleet.path(host, f"{APP_DESTINATION}/VERSION").read_text().strip()
 
 
-def test_two_jobs_at_once_one_deploys_the_other_is_refused_and_a_stop_from_a_third_rolls_back(fleet, tmp_path,
-                                                                                            shared):
+def test_two_jobs_at_once_one_deploys_the_other_is_refused_and_a_stop_from_a_third_rolls_back(
+        fleet, tmp_path, shared):
     two = fleet(2)
     first = shared.job(two, "job-1", "fleetops.codedeploy.deploy",
                        shared.inputs(local(make_revision(tmp_path / "v1", "1")), **ONE_AT_A_TIME))

@@ -612,6 +612,7 @@ def test_permissions_never_follow_an_installed_symlink_out_of_the_tree(tmp_path)
     assert page.st_mode & 0o7777 == 0o666 and page.st_uid == 65534
     assert [argv[-1] for argv in commands] == [f"{tmp_path}/www/page.html"]  # setfacl on the file, not the link
 
+
 def test_a_name_with_a_newline_is_recorded_on_one_line_and_cleaned_up_exactly(tmp_path):
     # A hook may put such a name into the unpacked revision after DownloadBundle refused it in the bundle.
     layout = DeploymentRoot(str(tmp_path / "root"), "dg")

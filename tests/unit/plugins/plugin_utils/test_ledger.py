@@ -273,8 +273,6 @@ def test_exactly_one_of_twenty_racing_controllers_takes_the_s3_lock(aws_options)
         assert stored["deployment_id"] == winners[0]
 
 
-
-
 def test_stop_closes_at_once_a_deployment_whose_controller_stopped_its_heartbeat(location):
     silent = ledger_at(location)
     silent.save(record("d-AAAAAAAAA"))
