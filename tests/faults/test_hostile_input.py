@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import tarfile
 
-
 from support.deployments import (APP_DESTINATION, DEPLOYMENT_ROOT, deploy, fleet_digest, local,
                                  make_revision, records)
 from support.faults import run_each_on_controller
