@@ -38,3 +38,25 @@ def test_a_deploy_job_deploys_through_the_project_wrapper(awx, tmp_path):
     # The report callback the project's ansible.cfg enables printed its table into the job's stdout.
     assert "fleet-h1" in job.stdout and record["deployment_id"] in job.stdout
     assert job.stats["ok"].keys() >= {"fleet-h1", "fleet-h2", "localhost"}
+
+
+def test_a_job_gives_its_outcome_to_set_stats_and_counts_failed_instances_failed(awx, tmp_path):
+    controller, _ = awx(3)
+    ledger = tmp_path / "ledger"
+    revision = make_revision(tmp_path / "rev", "1", fail_hosts=["fleet-h2"])
+
+    job = controller.run("deploy.yml", deployment_vars(ledger, local(revision),
+                                                        deployment_config_name="CodeDeployDefault.AllAtOnce"))
+
+    [record] = records(ledger)
+    assert statuses(record) == {"fleet-h1": "Succeeded", "fleet-h2": "Failed", "fleet-h3": "Succeeded"}
+    # AllAtOnce succeeds with one healthy instance; the failed one is failed in the host summary all the same.
+    assert record["status"] == "Succeeded"
+    assert job.artifact_data == {
+        "codedeploy_deployment_id": record["deployment_id"], "codedeploy_deployment_status": "Succeeded",
+        "codedeploy_error_code": None, "codedeploy_revision": {**local(revision), "sha256": record["revision"]["sha256"],
+                                                                "bundle_type": "tar"}}
+    assert {host: job.host_status(host) for host in ("fleet-h1", "fleet-h2", "fleet-h3")} == {
+        "fleet-h1": "changed", "fleet-h2": "failed", "fleet-h3": "changed"}
+    assert "ValidateService" in job.stdout and "fleet-h2 failed: deployment " + record["deployment_id"] in job.stdout
+    assert job.rc == 2
