@@ -4,10 +4,15 @@
 wrapper playbooks, the collection installed from its built tarball, AWS keys injected as a credential does."""
 from __future__ import annotations
 
+import json
+
+import boto3
 import pytest
 
 from support.awx import AWX, jobs_root
-from support.deployments import APP_DESTINATION, deployment_vars, local, make_revision, records, statuses
+from support.deployments import (APP_DESTINATION, DEPLOYMENT_ROOT, deployment_vars, local, make_revision, records,
+                                 statuses)
+from support.revisions import archive_tree
 
 CREDENTIAL_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
@@ -60,3 +65,79 @@ def test_a_job_gives_its_outcome_to_set_stats_and_counts_failed_instances_failed
         "fleet-h1": "changed", "fleet-h2": "failed", "fleet-h3": "changed"}
     assert "ValidateService" in job.stdout and "fleet-h2 failed: deployment " + record["deployment_id"] in job.stdout
     assert job.rc == 2
+
+
+def test_a_limit_that_cuts_the_group_is_refused_before_anything_is_created(awx, tmp_path):
+    controller, view = awx(3)
+    ledger = tmp_path / "ledger"
+    inputs = deployment_vars(ledger, local(make_revision(tmp_path / "rev", "1")))
+
+    cut = controller.run("deploy.yml", inputs, limit="fleet-h1,localhost")
+
+    assert cut.rc != 0
+    assert ("The limit 'fleet-h1,localhost' leaves out 2 of the 3 instances of deployment group webapp/prod "
+            "(inventory group fleet): fleet-h2, fleet-h3.") in cut.stdout
+    assert cut.hosts_touched() == {"localhost"}
+    assert not ledger.exists()
+    assert all(not view.path(host, DEPLOYMENT_ROOT).exists() for host in view.hosts)
+
+    # A limit without localhost: the controller's plays would not run; the job fails instead of deploying nothing.
+    no_controller = controller.run("deploy.yml", inputs, limit="fleet")
+    assert no_controller.rc != 0
+    assert "The limit fleet leaves out localhost" in no_controller.stdout
+    assert not ledger.exists()
+
+    partial = controller.run("deploy.yml", {**inputs, "codedeploy_allow_partial_group": "true"},
+                             limit="fleet-h1,localhost")
+    assert partial.rc == 0, partial.stdout[-3000:]
+    [record] = records(ledger)
+    assert statuses(record) == {"fleet-h1": "Succeeded"}
+    assert [host for host in view.hosts if view.path(host, APP_DESTINATION).exists()] == ["fleet-h1"]
+
+
+def test_survey_answers_are_strings_that_behave_as_their_values(awx, aws, tmp_path):
+    """Every answer as AWX sends it (strings); revisions as strings: an S3 URL with its version, then a path in the
+    project."""
+    controller, view = awx(2)
+    s3 = boto3.client("s3", endpoint_url=aws["endpoint_url"], region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3.create_bucket(Bucket="builds")
+    s3.put_bucket_versioning(Bucket="builds", VersioningConfiguration={"Status": "Enabled"})
+    bundle = archive_tree(make_revision(tmp_path / "v1", "1"), tmp_path / "v1.tgz", "tgz")
+    version = s3.put_object(Bucket="builds", Key="webapp/v1.tgz", Body=bundle.read_bytes())["VersionId"]
+    ledger = tmp_path / "ledger"
+    answers = {
+        "codedeploy_application_name": "webapp", "codedeploy_deployment_group_name": "prod",
+        "codedeploy_target_group": "fleet", "codedeploy_ledger": str(ledger),
+        "codedeploy_revision": f"s3://builds/webapp/v1.tgz?versionId={version}",
+        "codedeploy_aws": json.dumps({"endpoint_url": aws["endpoint_url"], "region": "us-east-1"}),
+        "codedeploy_deployment_config_name": "CodeDeployDefault.AllAtOnce",
+        "codedeploy_update_outdated_instances_only": "false",
+        "codedeploy_max_revisions": "2",
+        "codedeploy_auto_rollback": '{"enabled": true, "events": ["DEPLOYMENT_FAILURE"]}',
+    }
+
+    first = controller.run("deploy.yml", answers)
+    assert first.rc == 0, first.stdout[-3000:]
+    # "false" is false: the instances already running the revision are deployed again.
+    again = controller.run("deploy.yml", answers)
+    assert again.rc == 0, again.stdout[-3000:]
+    first_record, again_record = records(ledger)
+    assert first_record["revision"]["version"] == version
+    assert again_record["skipped_up_to_date"] == []
+    assert statuses(again_record) == {"fleet-h1": "Succeeded", "fleet-h2": "Succeeded"}
+
+    # A path relative to the project; the JSON auto-rollback rolls the failure back.
+    make_revision(tmp_path / "v2", "2", fail_hosts=["fleet-h1"])
+    failed = controller.run("deploy.yml", {**answers, "codedeploy_revision": "build/v2",
+                                           "codedeploy_deployment_config_name": "CodeDeployDefault.OneAtATime"},
+                            project_trees={"build/v2": tmp_path / "v2"})
+    assert failed.rc != 0, failed.stdout[-3000:]
+    *_, failed_record, rollback_record = records(ledger)
+    assert failed_record["revision"]["path"] == str(failed.private_data_dir / "project" / "build" / "v2")
+    assert (failed_record["status"], rollback_record["status"]) == ("Failed", "Succeeded")
+    assert failed.artifact_data["codedeploy_rollback_deployment_id"] == rollback_record["deployment_id"]
+    assert failed.artifact_data["codedeploy_error_code"] == failed_record["error_information"]["code"]
+    assert failed.host_status("fleet-h1") == "failed"
+    for host in view.hosts:
+        assert view.path(host, APP_DESTINATION).joinpath("VERSION").read_text() == "1\n"

@@ -87,9 +87,9 @@ class JobResult:
         return "absent"
 
     def hosts_touched(self) -> set[str]:
-        """Hosts that ran any task (a runner_on_* event names them)."""
+        """Hosts on which a task ran (ok, failed or unreachable; a skipped task did nothing)."""
         return {event["event_data"]["host"] for event in self.events
-                if event.get("event", "").startswith("runner_on_") and event["event_data"].get("host")}
+                if event.get("event") in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable")}
 
 
 @dataclass
@@ -137,10 +137,11 @@ class AWX:
 
     def start(self, playbook: str, extra_vars: Optional[dict] = None, *, container: Optional[str] = None,
               limit: Optional[str] = None,
-              project_files: Optional[dict[str, str]] = None, timeout: float = 900) -> Job:
+              project_trees: Optional[dict[str, Path]] = None, timeout: float = 900) -> Job:
         """Launch ``playbook`` (a file of the project) in a fresh container named ``container``.
 
-        ``limit`` is the template's Limit; ``project_files`` adds files to the project copy (relative path -> text).
+        ``limit`` is the template's Limit; ``project_trees`` adds directories to the project copy (relative path ->
+        the directory to copy), as files committed in the project's repository.
         """
         container = container or f"awx-job-{uuid.uuid4().hex[:8]}"
         job_root = Path(tempfile.mkdtemp(prefix=f"{container}-", dir=self.root))
@@ -151,9 +152,8 @@ class AWX:
             directory.mkdir(parents=True)
         project = private_data_dir / "project"
         shutil.copytree(EXAMPLE_PROJECT, project)
-        for relative, text in (project_files or {}).items():
-            (project / relative).parent.mkdir(parents=True, exist_ok=True)
-            (project / relative).write_text(text)
+        for relative, tree in (project_trees or {}).items():
+            shutil.copytree(tree, project / relative)
         shutil.copy(self.inventory, private_data_dir / "inventory" / "hosts.yml")
         collections = private_data_dir / "requirements_collections"
         self._install_collections(project, collections, home)
