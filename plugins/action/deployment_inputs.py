@@ -12,7 +12,7 @@ from ansible.inventory.manager import InventoryManager
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_inputs import (
-    InputError, derived_target_group, hosts_left_out, partial_group_message, resolve_inputs)
+    InputError, derived_target_group, hosts_left_out, input_names, partial_group_message, resolve_inputs)
 
 GROUP_INPUTS_VAR = "codedeploy_deployment_group_inputs"
 
@@ -27,15 +27,14 @@ class ActionModule(ActionBase):
         options = self._task.args.get("argument_spec")
         if not isinstance(options, dict):
             raise AnsibleActionFail("argument_spec: the role's argument specification options (a dict)")
-        controller = {name: self._templar.template(task_vars[name]) for option, spec in options.items()
-                      for name in (option, *spec.get("aliases", [])) if name in task_vars}
+        names = [name for option in options for name in input_names(option)]
+        controller = {name: self._templar.template(task_vars[name]) for name in names if name in task_vars}
         target = controller.get("codedeploy_target_group") or derived_target_group(
             str(controller.get("codedeploy_application_name", "")),
             str(controller.get("codedeploy_deployment_group_name", "")))
         members = list(task_vars.get("groups", {}).get(target, []))
         first_host = task_vars["hostvars"][members[0]] if members else {}
-        first_host_values = {name: first_host[name] for option, spec in options.items()
-                             for name in (option, *spec.get("aliases", [])) if name in first_host}
+        first_host_values = {name: first_host[name] for name in names if name in first_host}
         group_inputs = first_host.get(GROUP_INPUTS_VAR, {}) if members else {}
         try:
             inputs = resolve_inputs(options, first_host_values, controller, group_inputs or {}, target, os.getcwd())
@@ -46,7 +45,7 @@ class ActionModule(ActionBase):
         in_play = self._hosts_in_limit(task_vars.get("groups", {}), limit, target) if limit else members
         left_out = hosts_left_out(members, in_play)
         result.update(inputs=inputs, target_hosts=[host for host in members if host not in left_out],
-                      changed=False)
+                      limited=bool(left_out), changed=False)
         if left_out and not inputs.get("codedeploy_allow_partial_group"):
             raise AnsibleActionFail(partial_group_message(
                 limit, inputs["codedeploy_application_name"], inputs["codedeploy_deployment_group_name"], target,

@@ -61,4 +61,9 @@ target_hosts:
   returned: success
   type: list
   elements: str
+limited:
+  description: The run's limit leaves out some of the target group's hosts (allowed by
+    C(codedeploy_allow_partial_group)).
+  returned: success
+  type: bool
 """

@@ -23,6 +23,8 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 TARGET_GROUP_PATTERN = "codedeploy_{application}_{group}"
 # Bundle types by file name ending, longest first.
 BUNDLE_EXTENSIONS = ((".tar.gz", "tgz"), (".tgz", "tgz"), (".tar", "tar"), (".zip", "zip"))
+# Inputs renamed: the former name is still read (the role's argument specification has no aliases).
+FORMER_NAMES = {"codedeploy_ledger": ("codedeploy_ledger_dir",)}
 JSON_KINDS = {"dict": 'a JSON object, e.g. {"enabled": true}', "list": 'a JSON array, e.g. ["a", "b"]'}
 GIT_URL = re.compile(r"^(?:(?:https?|ssh|git|file)://|[\w.-]+@[\w.-]+:)")
 
@@ -35,8 +37,9 @@ def derived_target_group(application: str, group: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", TARGET_GROUP_PATTERN.format(application=application, group=group))
 
 
-def _names(key: str, option: Mapping[str, Any]) -> list[str]:
-    return [key, *option.get("aliases", [])]
+def input_names(key: str) -> list[str]:
+    """The names an input is read under: its own, then its former ones."""
+    return [key, *FORMER_NAMES.get(key, ())]
 
 
 def _first_set(values: Mapping[str, Any], names: Iterable[str]) -> tuple[bool, Any]:
@@ -59,8 +62,8 @@ def pick_values(options: Mapping[str, Mapping[str, Any]], target: str, first_hos
     """
     own = group_inputs.get(target, {})
     picked: dict[str, Any] = {}
-    for key, option in options.items():
-        names = _names(key, option)
+    for key in options:
+        names = input_names(key)
         host_set, host_value = _first_set(first_host, names)
         controller_set, controller_value = _first_set(controller, names)
         group_values = [value for inputs in group_inputs.values() for name, value in inputs.items() if name in names]
