@@ -11,6 +11,7 @@ a revision given as a string; everything a run decides is decided here, before a
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -115,16 +116,19 @@ def convert(options: Mapping[str, Mapping[str, Any]], raw: Mapping[str, Any]) ->
                     errors.append(str(error))
                     continue
         given[key] = value
-    result = ArgumentSpecValidator(dict(options)).validate(given)
+    # A copy: the validator fills unset sub-options into the default dicts themselves.
+    result = ArgumentSpecValidator(copy.deepcopy(dict(options))).validate(given)
     errors += [str(error) for error in result.errors]
     if errors:
         raise InputError("Invalid inputs: " + "; ".join(errors))
     values = {}
     for key, option in options.items():
         validated = result.validated_parameters.get(key)
-        # Dicts and lists keep the value given (the validator would add every unset sub-option as None).
-        keep_given = option.get("type") in ("dict", "list") and key in given and not isinstance(given[key], str)
-        values[key] = given[key] if keep_given else validated
+        if option.get("type") in ("dict", "list") and not isinstance(given.get(key), str):
+            # The value given, or the default: the validator's would have every unset sub-option added as None.
+            values[key] = given[key] if key in given else copy.deepcopy(option.get("default"))
+        else:
+            values[key] = validated
     return values
 
 

@@ -5,13 +5,14 @@ wrapper playbooks, the collection installed from its built tarball, AWS keys inj
 from __future__ import annotations
 
 import json
+import time
 
 import boto3
 import pytest
 
-from support.awx import AWX, jobs_root
-from support.deployments import (APP_DESTINATION, DEPLOYMENT_ROOT, deployment_vars, local, make_revision, records,
-                                 statuses)
+from support.awx import AWX, container_processes, jobs_root
+from support.deployments import (APP_DESTINATION, DEPLOYMENT_ROOT, HOLD_FILE, deployment_vars, local,
+                                 make_revision, records, statuses)
 from support.revisions import archive_tree
 
 CREDENTIAL_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -59,8 +60,8 @@ def test_a_job_gives_its_outcome_to_set_stats_and_counts_failed_instances_failed
     assert record["status"] == "Succeeded"
     assert job.artifact_data == {
         "codedeploy_deployment_id": record["deployment_id"], "codedeploy_deployment_status": "Succeeded",
-        "codedeploy_error_code": None, "codedeploy_revision": {**local(revision), "sha256": record["revision"]["sha256"],
-                                                                "bundle_type": "tar"}}
+        "codedeploy_error_code": None,
+        "codedeploy_revision": {**local(revision), "sha256": record["revision"]["sha256"], "bundle_type": "tar"}}
     assert {host: job.host_status(host) for host in ("fleet-h1", "fleet-h2", "fleet-h3")} == {
         "fleet-h1": "changed", "fleet-h2": "failed", "fleet-h3": "changed"}
     assert "ValidateService" in job.stdout and "fleet-h2 failed: deployment " + record["deployment_id"] in job.stdout
@@ -141,3 +142,22 @@ def test_survey_answers_are_strings_that_behave_as_their_values(awx, aws, tmp_pa
     assert failed.host_status("fleet-h1") == "failed"
     for host in view.hosts:
         assert view.path(host, APP_DESTINATION).joinpath("VERSION").read_text() == "1\n"
+
+
+def test_a_killed_job_leaves_no_process_of_its_container(awx, tmp_path):
+    """SIGKILL while an instance runs its hooks: ansible-runner, ansible-playbook and its workers all die."""
+    controller, view = awx(1)
+    view.ssh("fleet-h1", f"touch {HOLD_FILE}")
+    inputs = deployment_vars(tmp_path / "ledger", local(make_revision(tmp_path / "r", "1")))
+    job = controller.start("deploy.yml", inputs, container="awx-job-killed")
+    try:
+        deadline = time.monotonic() + 120
+        while not any(event.get("event") == "runner_on_start" and event["event_data"].get("host") == "fleet-h1"
+                      and "lifecycle" in event["event_data"].get("task", "") for event in job.events_so_far()):
+            assert time.monotonic() < deadline and job.process.poll() is None, "the job never reached its hooks"
+            time.sleep(0.5)
+        assert len(container_processes(job.home)) >= 3  # runner, ansible-playbook, a worker
+        job.kill()
+        assert container_processes(job.home) == []
+    finally:
+        view.ssh("fleet-h1", f"rm -f {HOLD_FILE}")

@@ -102,6 +102,10 @@ class Job:
     timeout: float = 900
     _result: Optional[JobResult] = field(default=None, init=False)
 
+    def events_so_far(self) -> list[dict]:
+        """The job events written until now (a running job's progress), in order."""
+        return read_events(self.private_data_dir / "artifacts" / self.ident / "job_events")
+
     def wait(self) -> JobResult:
         if self._result is None:
             try:
@@ -110,21 +114,50 @@ class Job:
                 self.kill()
                 raise
             artifacts = self.private_data_dir / "artifacts" / self.ident
-            events_dir = artifacts / "job_events"
-            events = [json.loads(path.read_text()) for path in events_dir.glob("*.json")] if events_dir.is_dir() \
-                else []
-            events.sort(key=lambda event: event.get("counter", 0))
+            events = read_events(artifacts / "job_events")
             job_stdout = (artifacts / "stdout").read_text() if (artifacts / "stdout").exists() else stdout
             self._result = JobResult(self.process.returncode, job_stdout, events, self.private_data_dir)
         return self._result
 
     def kill(self) -> None:
-        """SIGKILL every process of the job, as a container runtime kills a cancelled job's container."""
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        """SIGKILL every process of the job's container, as a container runtime kills a cancelled job's container:
+        ansible-runner, the ansible-playbook it runs in a session of its own, its workers, its SSH masters."""
+        for pid in container_processes(self.home):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self.process.wait()
+
+    @property
+    def home(self) -> Path:
+        return self.private_data_dir.parent / "home"
+
+
+def read_events(directory: Path) -> list[dict]:
+    events = []
+    for path in directory.glob("*.json") if directory.is_dir() else []:
+        try:
+            events.append(json.loads(path.read_text()))
+        except ValueError:
+            continue  # still being written
+    return sorted(events, key=lambda event: event.get("counter", 0))
+
+
+def container_processes(home: Path) -> list[int]:
+    """The processes of a job's "container": those whose environment has the job's HOME."""
+    marker = f"HOME={home}".encode() + b"\0"
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environment = (entry / "environ").read_bytes() + b"\0"
+        except OSError:
+            continue
+        if b"\0" + marker in b"\0" + environment:
+            found.append(int(entry.name))
+    return found
 
 
 @dataclass
@@ -137,11 +170,13 @@ class AWX:
 
     def start(self, playbook: str, extra_vars: Optional[dict] = None, *, container: Optional[str] = None,
               limit: Optional[str] = None,
-              project_trees: Optional[dict[str, Path]] = None, timeout: float = 900) -> Job:
+              project_trees: Optional[dict[str, Path]] = None, env: Optional[dict[str, str]] = None,
+              timeout: float = 900) -> Job:
         """Launch ``playbook`` (a file of the project) in a fresh container named ``container``.
 
         ``limit`` is the template's Limit; ``project_trees`` adds directories to the project copy (relative path ->
-        the directory to copy), as files committed in the project's repository.
+        the directory to copy), as files committed in the project's repository; ``env`` adds to the job's
+        environment (what a custom credential type would inject).
         """
         container = container or f"awx-job-{uuid.uuid4().hex[:8]}"
         job_root = Path(tempfile.mkdtemp(prefix=f"{container}-", dir=self.root))
@@ -166,6 +201,7 @@ class AWX:
             "ANSIBLE_COLLECTIONS_PATH": str(collections),
             "ANSIBLE_HOST_KEY_CHECKING": "False",
             "ANSIBLE_NOCOLOR": "1",
+            **(env or {}),
         }
         (private_data_dir / "env" / "envvars").write_text(yaml.safe_dump(env_file))
         (private_data_dir / "env" / "extravars").write_text(json.dumps(extra_vars or {}))

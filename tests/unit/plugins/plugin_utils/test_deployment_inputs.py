@@ -47,6 +47,9 @@ def test_defaults_fill_what_nothing_sets_and_dicts_keep_only_what_was_given():
     assert inputs["codedeploy_ledger"] == "~/.fleetops-codedeploy"
     assert inputs["codedeploy_auto_rollback"] == {"enabled": False, "events": []}
     assert inputs["codedeploy_zonal_config"] == {"monitor_duration_in_seconds": 3}
+    assert resolve()["codedeploy_zonal_config"] == {}
+    assert resolve()["codedeploy_alarm_configuration"] == {"enabled": False, "ignore_poll_alarm_failure": False,
+                                                           "alarms": []}
     assert inputs["codedeploy_target_group"] == "fleet"
 
 
