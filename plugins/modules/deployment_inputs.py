@@ -40,6 +40,8 @@ attributes:
     details: It only reads variables.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""

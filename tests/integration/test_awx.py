@@ -47,12 +47,12 @@ def test_a_deploy_job_deploys_through_the_project_wrapper(awx, tmp_path):
 
 
 def test_a_job_gives_its_outcome_to_set_stats_and_counts_failed_instances_failed(awx, tmp_path):
-    controller, _ = awx(3)
+    controller, _view = awx(3)
     ledger = tmp_path / "ledger"
     revision = make_revision(tmp_path / "rev", "1", fail_hosts=["fleet-h2"])
 
-    job = controller.run("deploy.yml", deployment_vars(ledger, local(revision),
-                                                        deployment_config_name="CodeDeployDefault.AllAtOnce"))
+    inputs = deployment_vars(ledger, local(revision), deployment_config_name="CodeDeployDefault.AllAtOnce")
+    job = controller.run("deploy.yml", inputs)
 
     [record] = records(ledger)
     assert statuses(record) == {"fleet-h1": "Succeeded", "fleet-h2": "Failed", "fleet-h3": "Succeeded"}
@@ -134,7 +134,7 @@ def test_survey_answers_are_strings_that_behave_as_their_values(awx, aws, tmp_pa
                                            "codedeploy_deployment_config_name": "CodeDeployDefault.OneAtATime"},
                             project_trees={"build/v2": tmp_path / "v2"})
     assert failed.rc != 0, failed.stdout[-3000:]
-    *_, failed_record, rollback_record = records(ledger)
+    failed_record, rollback_record = records(ledger)[-2:]
     assert failed_record["revision"]["path"] == str(failed.private_data_dir / "project" / "build" / "v2")
     assert (failed_record["status"], rollback_record["status"]) == ("Failed", "Succeeded")
     assert failed.artifact_data["codedeploy_rollback_deployment_id"] == rollback_record["deployment_id"]

@@ -109,7 +109,7 @@ class Job:
     def wait(self) -> JobResult:
         if self._result is None:
             try:
-                stdout, _ = self.process.communicate(timeout=self.timeout)
+                stdout = self.process.communicate(timeout=self.timeout)[0]
             except subprocess.TimeoutExpired:
                 self.kill()
                 raise
