@@ -41,8 +41,9 @@ def test_a_deploy_job_deploys_through_the_project_wrapper(awx, tmp_path):
     assert statuses(record) == {"fleet-h1": "Succeeded", "fleet-h2": "Succeeded"}
     for host in view.hosts:
         assert view.path(host, APP_DESTINATION).joinpath("VERSION").read_text() == "1\n"
-    # The report callback the project's ansible.cfg enables printed its table into the job's stdout.
-    assert "fleet-h1" in job.stdout and record["deployment_id"] in job.stdout
+    # The report callback that the project's ansible.cfg enables wrote the JUnit report and printed its table.
+    assert (ledger / "reports" / f"{record['deployment_id']}.xml").exists()
+    assert f"JUnit report: {ledger}/reports/{record['deployment_id']}.xml" in job.stdout
     assert job.stats["ok"].keys() >= {"fleet-h1", "fleet-h2", "localhost"}
 
 
