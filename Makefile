@@ -10,7 +10,7 @@ APT_PACKAGES := openssh-server openssh-client sudo acl haproxy unzip git util-li
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: test demo deps system-deps unit integration molecule sanity lint clean
+.PHONY: test demo deps system-deps unit integration molecule sanity lint ee clean
 
 test: deps
 	@status=0; \
@@ -19,6 +19,7 @@ test: deps
 	$(MAKE) --no-print-directory molecule || status=1; \
 	$(MAKE) --no-print-directory sanity || status=1; \
 	$(MAKE) --no-print-directory lint || status=1; \
+	$(MAKE) --no-print-directory ee || status=1; \
 	if [ $$status -ne 0 ]; then echo "make test: FAILED (see above)"; fi; exit $$status
 
 demo: deps
@@ -58,7 +59,22 @@ sanity: deps
 	scripts/sanity --python 3.13
 
 lint: deps
-	$(BIN)/ansible-lint --offline -q roles playbooks extensions/molecule
+	$(BIN)/ansible-lint --offline -q roles playbooks extensions/molecule examples/awx
+
+# The example AWX execution environment's build context (no image is built here), and the dependencies
+# ansible-builder reads from the built collection: the runtime ones, no test tool.
+ee: deps
+	@scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
+	$(BIN)/ansible-builder create -f examples/awx/execution-environment.yml -c "$$scratch/context" >/dev/null; \
+	test -s "$$scratch/context/_build/requirements.yml"; \
+	$(BIN)/ansible-galaxy collection build . --output-path "$$scratch" >/dev/null; \
+	$(BIN)/ansible-galaxy collection install "$$scratch"/fleetops-codedeploy-*.tar.gz -p "$$scratch/collections" --force \
+	  >/dev/null 2>&1; \
+	$(BIN)/ansible-builder introspect "$$scratch/collections" | tee "$$scratch/introspect"; \
+	grep -q 'boto3' "$$scratch/introspect"; \
+	if grep -Eiq 'moto|pytest|molecule|lint' "$$scratch/introspect"; then \
+	  echo "ee: the collection's execution-environment requirements name a test tool"; exit 1; fi; \
+	echo "ee: build context created, requirements are the runtime ones"
 
 clean:
 	-tests/fleet/fleet down

@@ -172,13 +172,6 @@ class Ledger:
     def location(self) -> str:
         return self.store.location()
 
-    @property
-    def cache_dir(self) -> str:
-        """Fetched revisions stay on this machine: the ledger's directory, or the default one beside an S3 ledger."""
-        if isinstance(self.store, LocalStore):
-            return self.store.location("cache")
-        return os.path.join(os.path.expanduser(DEFAULT_LEDGER), "cache")
-
     def record_location(self, deployment_id: str) -> str:
         return self.store.location(record_key(deployment_id))
 
@@ -446,6 +439,11 @@ class Ledger:
 def open_ledger(location: Optional[str] = None, aws: Optional[dict[str, Any]] = None) -> Ledger:
     """The ledger at ``location``: a directory (default ``~/.fleetops-codedeploy``) or ``s3://bucket/prefix``."""
     return Ledger(open_store(location or DEFAULT_LEDGER, aws))
+
+
+def revision_cache_dir(location: str) -> str:
+    """Fetched revisions stay on this machine: in the ledger's directory, or in the default one beside an S3 ledger."""
+    return os.path.join(DEFAULT_LEDGER if location.startswith("s3://") else location, "cache")
 
 
 def record_key(deployment_id: str) -> str:
