@@ -43,7 +43,7 @@ def test_a_deploy_job_deploys_through_the_project_wrapper(awx, tmp_path):
         assert view.path(host, APP_DESTINATION).joinpath("VERSION").read_text() == "1\n"
     # The report callback that the project's ansible.cfg enables wrote the JUnit report and printed its table.
     assert (ledger / "reports" / f"{record['deployment_id']}.xml").exists()
-    assert f"JUnit report: {ledger}/reports/{record['deployment_id']}.xml" in job.stdout
+    assert f"reports: {ledger}/reports/{record['deployment_id']}.xml (JUnit)" in job.stdout
     assert job.stats["ok"].keys() >= {"fleet-h1", "fleet-h2", "localhost"}
 
 

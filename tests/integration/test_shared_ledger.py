@@ -1,142 +1,137 @@
 # Copyright: fleetops.codedeploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A ledger shared by controllers on different machines (an S3 prefix, on the moto server): each controller here runs
-in a "container" of its own — its own hostname (a UTS namespace) and its own empty HOME — as AWX runs its jobs."""
+"""A ledger shared by jobs that share nothing else: an S3 prefix on the moto server, each job an AWX job
+(ansible-runner, a fresh private data dir and HOME, its own hostname, AWS keys injected as a credential does)."""
 from __future__ import annotations
 
 import datetime
 import json
-import os
-import shutil
-import signal
-import subprocess
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import boto3
 import pytest
 
-from conftest import REPO_ROOT, _bin, ansible_env
+from support.awx import AWX, jobs_root
 from support.deployments import APP_DESTINATION, HOLD_FILE, deployment_vars, local, make_revision
 
 ONE_AT_A_TIME = {"deployment_config_name": "CodeDeployDefault.OneAtATime"}
-
-
-@pytest.fixture
-def shared(aws):
-    """An S3 ledger on the moto server: its location, the deployments' AWS inputs, a reader of its records, and jobs
-    that use it."""
-    client = boto3.client("s3", endpoint_url=aws["endpoint_url"], region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
-    bucket = f"deployments-{uuid.uuid4().hex[:8]}"
-    client.create_bucket(Bucket=bucket)
-    ledger = SharedLedger(client, bucket, {"endpoint_url": aws["endpoint_url"], "region": "us-east-1"})
-    yield ledger
-    for home in ledger.homes:
-        shutil.rmtree(home, ignore_errors=True)
+ALL_AT_ONCE = {"deployment_config_name": "CodeDeployDefault.AllAtOnce"}
+# A secret key of its own, to look for afterwards everywhere a job leaves something (moto checks no signature).
+SECRET_KEY = f"FleetopsSecret{uuid.uuid4().hex}"
 
 
 class SharedLedger:
+    """The S3 ledger, the deployments' inputs that use it, and a reader of what it holds."""
+
     def __init__(self, client, bucket: str, aws: dict) -> None:
         self.client, self.bucket, self.aws = client, bucket, aws
         self.location = f"s3://{bucket}/webapp"
-        self.homes: list[Path] = []
 
-    def inputs(self, revision: dict, **inputs) -> dict:
-        extra = deployment_vars(Path("unused"), revision, aws=self.aws, **inputs)
-        del extra["codedeploy_ledger_dir"]
+    def inputs(self, revision=None, **inputs) -> dict:
+        extra = {key: value for key, value in deployment_vars(None, revision, aws=self.aws, **inputs).items()
+                 if key != "codedeploy_ledger_dir" and value is not None}
         return {**extra, "codedeploy_ledger": self.location}
 
+    def objects(self) -> dict[str, bytes]:
+        listed = self.client.list_objects_v2(Bucket=self.bucket).get("Contents", [])
+        return {entry["Key"]: self.client.get_object(Bucket=self.bucket, Key=entry["Key"])["Body"].read()
+                for entry in listed}
+
     def records(self) -> list[dict]:
-        listed = self.client.list_objects_v2(Bucket=self.bucket, Prefix="webapp/deployments/").get("Contents", [])
-        found = [json.loads(self.client.get_object(Bucket=self.bucket, Key=entry["Key"])["Body"].read())
-                 for entry in listed]
+        found = [json.loads(body) for key, body in self.objects().items() if key.startswith("webapp/deployments/")]
         return sorted(found, key=lambda record: record["create_time"])
 
     def lock(self) -> dict:
-        (entry,) = self.client.list_objects_v2(Bucket=self.bucket, Prefix="webapp/locks/")["Contents"]
-        return json.loads(self.client.get_object(Bucket=self.bucket, Key=entry["Key"])["Body"].read())
+        (body,) = [body for key, body in self.objects().items() if key.startswith("webapp/locks/")]
+        return json.loads(body)
 
-    def job(self, fleet, container: str, playbook: str, extra_vars: dict) -> subprocess.Popen:
-        """``ansible-playbook`` in a container of its own: its hostname, an empty HOME, AWS keys in its environment."""
-        # Short: ssh's control sockets live under HOME and a socket path has at most 108 bytes.
-        home = Path(tempfile.mkdtemp(prefix=f"{container}-"))
-        self.homes.append(home)
-        argv = ["unshare", "--uts", "--fork", "sh", "-c", 'hostname "$0" && exec "$@"', container,
-                _bin("ansible-playbook"), "-i", str(fleet.inventory), playbook, "-e", json.dumps(extra_vars)]
-        env = ansible_env(fleet.fleet, {**fleet.env_extra, "HOME": str(home), "ANSIBLE_LOCAL_TEMP": str(home / "tmp"),
-                                        "ANSIBLE_CALLBACKS_ENABLED": "fleetops.codedeploy.deployment_report"})
-        return subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, start_new_session=True)
-
-    def wait_for_wave(self, jobs: list[subprocess.Popen], timeout: float = 180) -> dict:
+    def wait_for_wave(self, jobs, timeout: float = 240) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert any(job.poll() is None for job in jobs), "every job ended before a wave started"
+            assert any(job.process.poll() is None for job in jobs), "every job ended before a wave started"
             found = self.records()
             if found and found[-1]["status"] == "InProgress" and found[-1]["waves"]:
                 return found[-1]
             time.sleep(0.5)
-        raise AssertionError("the deployment never started a wave")
+        raise AssertionError("no deployment started a wave")
 
 
-def finished(job: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
-    output = job.communicate(timeout=timeout)[0]
-    return job.returncode, " ".join(output.split())
+@pytest.fixture
+def shared(aws, fleet):
+    """``shared(n)``: (the AWX job template on the first n fleet hosts, the FleetView, the S3 ledger)."""
+    client = boto3.client("s3", endpoint_url=aws["endpoint_url"], region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key=SECRET_KEY)
+    bucket = f"deployments-{uuid.uuid4().hex[:8]}"
+    client.create_bucket(Bucket=bucket)
+    ledger = SharedLedger(client, bucket, {"endpoint_url": aws["endpoint_url"], "region": "us-east-1"})
+    with jobs_root() as root:
+        def make(count: int):
+            view = fleet(count)
+            credential = {"AWS_ACCESS_KEY_ID": "AKIAFLEETOPSTEST", "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+            return AWX(root, view.inventory, credential), view, ledger
+
+        yield make
 
 
-def hold(fleet, hosts) -> None:
-    for host in hosts:  # ValidateService waits while the file exists
-        assert fleet.ssh(host, f"touch {HOLD_FILE}").rc == 0
+def hold(fleet, on: bool) -> None:
+    for host in fleet.hosts:  # ValidateService waits while the file exists
+        fleet.ssh(host, f"touch {HOLD_FILE}" if on else f"rm -f {HOLD_FILE}")
 
 
-def release(fleet, hosts) -> None:
-    for host in hosts:
-        fleet.ssh(host, f"rm -f {HOLD_FILE}")
+def versions(fleet) -> list[str]:
+    return [fleet.path(host, f"{APP_DESTINATION}/VERSION").read_text().strip() for host in fleet.hosts]
 
 
-def version_on(fleet, host: str) -> str:
-    return fleet.path(host, f"{APP_DESTINATION}/VERSION").read_text().strip()
+def oneline(text: str) -> str:
+    return " ".join(text.split())
 
 
-def test_two_jobs_at_once_one_deploys_the_other_is_refused_and_a_stop_from_a_third_rolls_back(
-        fleet, tmp_path, shared):
-    two = fleet(2)
-    first = shared.job(two, "job-1", "fleetops.codedeploy.deploy",
-                       shared.inputs(local(make_revision(tmp_path / "v1", "1")), **ONE_AT_A_TIME))
-    assert finished(first)[0] == 0
-    hold(two, two.hosts)
+def host_files_holding(fleet, needle: bytes) -> list[str]:
+    found = []
+    for host in fleet.hosts:
+        for top in ("/opt/codedeploy-agent", "/var/www", "/srv", "/etc/fleet-app", "/home/deploy", "/tmp"):
+            root = fleet.path(host, top)
+            for path in root.rglob("*") if root.is_dir() else []:
+                if path.is_file() and not path.is_symlink() and needle in path.read_bytes():
+                    found.append(f"{host}:{path}")
+    return found
+
+
+def test_two_jobs_at_once_one_deploys_the_other_is_refused_a_stop_job_rolls_it_back_and_no_secret_leaks(
+        shared, tmp_path):
+    controller, two, ledger = shared(2)
+    first = controller.run("deploy.yml", ledger.inputs(local(make_revision(tmp_path / "v1", "1")), **ONE_AT_A_TIME),
+                           container="job-1")
+    assert first.rc == 0, first.stdout[-3000:]
+    hold(two, True)
     v2 = local(make_revision(tmp_path / "v2", "2"))
-    racing = [shared.job(two, f"job-{n}", "fleetops.codedeploy.deploy", shared.inputs(v2, **ONE_AT_A_TIME))
-              for n in (2, 3)]
+    racing = [controller.start("deploy.yml", ledger.inputs(v2, **ONE_AT_A_TIME), container=f"job-{n}") for n in (2, 3)]
+    jobs = [first]
     try:
-        active = shared.wait_for_wave(racing)
+        active = ledger.wait_for_wave(racing)
         deadline = time.monotonic() + 120
-        while all(job.poll() is None for job in racing) and time.monotonic() < deadline:
+        while all(job.process.poll() is None for job in racing) and time.monotonic() < deadline:
             time.sleep(0.5)
-        refused = [job for job in racing if job.poll() is not None]
-        assert len(refused) == 1, "exactly one of the two jobs must be refused while the other deploys"
-        code, output = finished(refused[0])
-        assert code != 0
-        assert f"The Deployment Group 'prod' already has an active Deployment '{active['deployment_id']}'" in output
-        running = next(job for job in racing if job is not refused[0])
-        stopper = shared.job(two, "job-4", "fleetops.codedeploy.stop",
-                             {**shared.inputs(v2), "codedeploy_stop_rollback": "true"})
-        time.sleep(3)  # the stop request is in the lock before the held wave ends
-        release(two, two.hosts)
-        stop_code, stop_output = finished(stopper)
-        run_code, run_output = finished(running)
+        (refused,) = [job for job in racing if job.process.poll() is not None]
+        (running,) = [job for job in racing if job is not refused]
+        stopper = controller.start("stop.yml", {**ledger.inputs(), "codedeploy_stop_rollback": "true"},
+                                   container="job-4")
+        time.sleep(5)  # the stop request is in the lock before the held wave ends
+        hold(two, False)
+        jobs += [refused.wait(), stopper.wait(), running.wait()]
     finally:
-        release(two, two.hosts)
+        hold(two, False)
         for job in racing:
-            if job.poll() is None:
-                os.killpg(job.pid, signal.SIGKILL)
-    assert stop_code == 0, stop_output
-    assert f"Deployment {active['deployment_id']} is Stopped" in stop_output
-    assert run_code != 0, "a stopped deployment fails its own job"
-    deployed, stopped, rollback = shared.records()
+            job.kill()
+    refused_result, stop_result, run_result = jobs[1:]
+    assert refused_result.rc != 0
+    assert (f"The Deployment Group 'prod' already has an active Deployment '{active['deployment_id']}'"
+            in oneline(refused_result.stdout))
+    assert stop_result.rc == 0, stop_result.stdout[-3000:]
+    assert f"Deployment {active['deployment_id']} is Stopped" in oneline(stop_result.stdout)
+    assert run_result.rc != 0, "a stopped deployment fails its own job"
+    deployed, stopped, rollback = ledger.records()  # the refused job created nothing
     assert deployed["status"] == "Succeeded"
     assert stopped["deployment_id"] == active["deployment_id"]
     assert (stopped["status"], stopped["error_information"]["code"]) == ("Stopped", "MANUAL_STOP")
@@ -145,56 +140,73 @@ def test_two_jobs_at_once_one_deploys_the_other_is_refused_and_a_stop_from_a_thi
     assert (rollback["creator"], rollback["status"]) == ("codeDeployRollback", "Succeeded")
     assert stopped["rollback_info"]["rollback_deployment_id"] == rollback["deployment_id"]
     assert rollback["rollback_info"]["rollback_triggering_deployment_id"] == stopped["deployment_id"]
-    assert [version_on(two, host) for host in two.hosts] == ["1", "1"]
-    assert shared.lock()["state"] == "released"
+    assert versions(two) == ["1", "1"]
+    assert ledger.lock()["state"] == "released"
+    assert run_result.artifact_data["codedeploy_rollback_deployment_id"] == rollback["deployment_id"]
+
+    # The job's AWS secret key is nowhere: S3 objects (records, reports, locks), stdout, job events, host files.
+    needle = SECRET_KEY.encode()
+    assert not [key for key, body in ledger.objects().items() if needle in body]
+    for job in jobs:  # what AWX shows and keeps of a job (runner's own record of its environment aside)
+        assert SECRET_KEY not in job.stdout
+        assert SECRET_KEY not in json.dumps(job.events)
+    assert not host_files_holding(two, needle)
 
 
-def test_a_killed_job_is_taken_over_by_another_container_once_its_lease_ran_out(fleet, tmp_path, shared):
-    one = fleet(1)
-    hold(one, one.hosts)
-    inputs = shared.inputs(local(make_revision(tmp_path / "v1", "1")), lock_lease_seconds=60)
-    killed = shared.job(one, "job-1", "fleetops.codedeploy.deploy", inputs)
+def test_a_killed_job_is_taken_over_by_a_job_in_another_container_once_its_lease_ran_out(shared, tmp_path):
+    controller, one, ledger = shared(1)
+    hold(one, True)
+    inputs = ledger.inputs(local(make_revision(tmp_path / "v1", "1")), lock_lease_seconds=60)
+    killed = controller.start("deploy.yml", inputs, container="job-1")
     try:
-        dead = shared.wait_for_wave([killed])
+        dead = ledger.wait_for_wave([killed])
     finally:
-        os.killpg(killed.pid, signal.SIGKILL)  # the job and its workers; its lease keeper sees it gone and ends
-        killed.wait()
-        release(one, one.hosts)
-    early = shared.job(one, "job-2", "fleetops.codedeploy.deploy", inputs)
-    code, output = finished(early)
-    assert code != 0 and f"already has an active Deployment '{dead['deployment_id']}'" in output, output
-    lease_end = datetime.datetime.fromisoformat(shared.lock()["lease_expires_at"].replace("Z", "+00:00"))
+        killed.kill()  # as the container runtime kills a cancelled job: every process of the container
+        hold(one, False)
+    early = controller.run("deploy.yml", inputs, container="job-2")
+    assert early.rc != 0
+    assert f"already has an active Deployment '{dead['deployment_id']}'" in oneline(early.stdout)
+    lease_end = datetime.datetime.fromisoformat(ledger.lock()["lease_expires_at"].replace("Z", "+00:00"))
     now = datetime.datetime.now(datetime.timezone.utc)
     assert lease_end > now, "the lease ran out before the early job was refused: nothing was proved"
     time.sleep((lease_end - now).total_seconds() + 1)
-    late = shared.job(one, "job-3", "fleetops.codedeploy.deploy",
-                      shared.inputs(local(make_revision(tmp_path / "v2", "2"))))
-    code, output = finished(late)
-    assert code == 0, output
-    assert (f"Deployment {dead['deployment_id']} was left active by a controller that stopped renewing its lock "
-            "(pid") in output and "on job-1" in output
-    closed, deployed = shared.records()  # the early job was refused before it created anything
+
+    late = controller.run("deploy.yml", ledger.inputs(local(make_revision(tmp_path / "v2", "2"))), container="job-3")
+
+    assert late.rc == 0, late.stdout[-3000:]
+    assert (f"Deployment {dead['deployment_id']} was left active by a controller that stopped renewing its lock"
+            in oneline(late.stdout)) and "on job-1" in oneline(late.stdout)
+    closed, deployed = ledger.records()  # the early job was refused before it created anything
     assert closed["deployment_id"] == dead["deployment_id"]
     assert (closed["status"], closed["error_information"]["code"]) == ("Failed", "INTERNAL_ERROR")
     assert deployed["status"] == "Succeeded"
-    assert version_on(one, one.hosts[0]) == "2"
+    assert versions(one) == ["2"]
 
 
-def test_catch_up_deploys_the_last_good_revision_to_the_one_host_that_lacks_it(fleet, tmp_path, shared):
-    three = fleet(3)
-    first = shared.job(three, "job-1", "fleetops.codedeploy.deploy",
-                       shared.inputs(local(make_revision(tmp_path / "v1", "1")),
-                                     deployment_config_name="CodeDeployDefault.AllAtOnce"))
-    assert finished(first)[0] == 0
+def test_a_fresh_job_rolls_back_from_the_shared_ledger_and_catch_up_deploys_to_the_one_host_lacking_it(shared,
+                                                                                                      tmp_path):
+    controller, three, ledger = shared(3)
+    first = controller.run("deploy.yml", ledger.inputs(local(make_revision(tmp_path / "v1", "1")), **ALL_AT_ONCE),
+                           container="job-1")
+    assert first.rc == 0, first.stdout[-3000:]
+    failing = local(make_revision(tmp_path / "v2", "2", fail_hosts=three.hosts))
+    failed = controller.run("deploy.yml", ledger.inputs(failing, auto_rollback='{"enabled": true, "events": '
+                                                        '["DEPLOYMENT_FAILURE"]}', **ALL_AT_ONCE),
+                            container="job-2")
+    assert failed.rc != 0
     replaced = three.hosts[2]
-    three.fleet.reset([replaced])  # a re-imaged host: nothing of the deployment is left on it
-    catch_up = shared.job(three, "job-2", "fleetops.codedeploy.catch_up",
-                          {key: value for key, value in shared.inputs({}).items() if key != "codedeploy_revision"})
-    code, output = finished(catch_up)
-    assert code == 0, output
-    deployed, caught_up = shared.records()
-    assert (caught_up["creator"], caught_up["status"]) == ("autoscaling", "Succeeded")
-    assert [entry["instance_id"] for entry in caught_up["instances"]] == [replaced]
-    assert sorted(caught_up["skipped_up_to_date"]) == sorted(three.hosts[:2])
-    assert caught_up["revision"]["sha256"] == deployed["revision"]["sha256"]
-    assert [version_on(three, host) for host in three.hosts] == ["1", "1", "1"]
+    three.fleet.reset([replaced])  # a re-imaged host: nothing of the deployments is left on it
+
+    caught_up = controller.run("catch_up.yml", {key: value for key, value in ledger.inputs().items()
+                                                if key != "codedeploy_revision"}, container="job-3")
+
+    assert caught_up.rc == 0, caught_up.stdout[-3000:]
+    deployed, broken, rollback, catch_up = ledger.records()
+    assert (broken["status"], rollback["status"]) == ("Failed", "Succeeded")
+    assert broken["rollback_info"]["rollback_deployment_id"] == rollback["deployment_id"]
+    assert rollback["rollback_info"]["rollback_triggering_deployment_id"] == broken["deployment_id"]
+    assert (catch_up["creator"], catch_up["status"]) == ("autoscaling", "Succeeded")
+    assert [entry["instance_id"] for entry in catch_up["instances"]] == [replaced]
+    assert sorted(catch_up["skipped_up_to_date"]) == sorted(three.hosts[:2])
+    assert catch_up["revision"]["sha256"] == deployed["revision"]["sha256"]
+    assert versions(three) == ["1", "1", "1"]

@@ -210,7 +210,9 @@ class AWX:
             (private_data_dir / "env" / "cmdline").write_text(f"--limit {limit}")
 
         ident = "1"
-        argv = [str(VENV_BIN / "ansible-runner"), "run", str(private_data_dir), "-p", playbook, "--ident", ident]
+        # A container of its own has a hostname of its own (a UTS namespace): what a lease's holder is known by.
+        argv = ["unshare", "--uts", "--fork", "sh", "-c", 'hostname "$0" && exec "$@"', container,
+                str(VENV_BIN / "ansible-runner"), "run", str(private_data_dir), "-p", playbook, "--ident", ident]
         # The container's own environment: nothing of the test process's Ansible settings leaks into the job.
         process_env = {"PATH": f"{VENV_BIN}{os.pathsep}/usr/local/bin:/usr/bin:/bin", "HOME": str(home),
                        "HOSTNAME": container, "TMPDIR": str(tmp), "LANG": "C.UTF-8"}
