@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: fleetops.codedeploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A bundle downloaded over HTTP(S) by the host itself (``codedeploy_bundle_transport: pull``), standard library only.
+"""A bundle downloaded over HTTP(S) by the host itself (``codedeploy_bundle_transport: pull``), with Ansible's own
+``open_url`` (shipped with the module: hosts need nothing else).
 
 The URL is an S3 presigned URL the controller made for the object it validated, or an HTTP(S) revision's URL (an
 artifact repository). Either way the host keeps only what the controller validated:
@@ -25,10 +26,11 @@ import re
 import socket
 import time
 import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import unquote, urlsplit, urlunsplit
+
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import replacing
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import OperatorError
@@ -80,17 +82,17 @@ def check_url(url: str) -> None:
         raise DownloadError(f"bundle URL {url_location(url)!r} is not an http:// or https:// URL with a host")
 
 
-def request_for(url: str) -> urllib.request.Request:
-    """A GET of ``url``; a user and password in it become a Basic ``Authorization`` header (urllib does not send
-    them itself)."""
+def request_for(url: str) -> tuple[str, dict[str, str]]:
+    """The URL to GET and its headers: a user and password in ``url`` become a Basic ``Authorization`` header (not
+    sent in the URL)."""
     parts = urlsplit(url)
-    headers = {"User-Agent": USER_AGENT}
+    headers = {}
     if parts.username is not None:
         credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode("utf-8")
         headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode("ascii")
         host = parts.hostname or ""
         url = urlunsplit(parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host))
-    return urllib.request.Request(url, headers=headers, method="GET")
+    return url, headers
 
 
 def server_reason(status: int, reason: str, body: bytes) -> str:
@@ -113,7 +115,8 @@ def _fetch_once(url: str, handle, max_bytes: int, timeout: float) -> tuple[int, 
     handle.truncate()
     location = url_location(url)
     try:
-        with urllib.request.urlopen(request_for(url), timeout=timeout) as response:
+        target, headers = request_for(url)
+        with open_url(target, headers=headers, method="GET", timeout=timeout, http_agent=USER_AGENT) as response:
             length = response.headers.get("Content-Length")
             if max_bytes and length and length.isdigit() and int(length) > max_bytes:
                 raise DownloadError(f"GET {location}: the bundle is {length} bytes, more than the {max_bytes} "

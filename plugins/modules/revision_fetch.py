@@ -289,9 +289,9 @@ revision:
       type: str
       sample: example-org/webapp
     url:
-      description: What git fetched from (a GitHub shorthand expanded, a local path made absolute), credentials in it
-        replaced by C(***).
-      returned: for a git revision
+      description: For a git revision, what git fetched from (a GitHub shorthand expanded, a local path made
+        absolute); for a url revision, the URL given. Credentials in it are replaced by C(***).
+      returned: for a git or a url revision
       type: str
       sample: https://github.com/example-org/webapp.git
     commit_id:
@@ -304,11 +304,6 @@ revision:
       returned: for a local revision
       type: str
       sample: /home/ops/revisions/webapp
-    url:
-      description: The URL, as given.
-      returned: for a url revision
-      type: str
-      sample: https://nexus.example.com/repository/releases/webapp-1.4.2.tgz
     sha256:
       description: The sha256 given, lower case, or V(null).
       returned: for a url revision

@@ -30,7 +30,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_rec
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import utc_timestamp
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import OperatorError
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger_store import (
-    ABSENT, LocalStore, Store, VersionConflict, open_store)
+    ABSENT, Store, VersionConflict, open_store)
 
 DEFAULT_LEDGER = "~/.fleetops-codedeploy"
 ACTIVE_STATUSES = ("Created", "Queued", "InProgress", "Ready")

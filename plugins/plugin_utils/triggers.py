@@ -14,9 +14,10 @@ import datetime
 import json
 import time
 import urllib.error
-import urllib.request
 from typing import Any, Callable, Iterable, Optional
 from urllib.parse import urlsplit
+
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import (
     AWS_ERRORS, aws_client_from_options, describe_aws_error)
@@ -166,9 +167,8 @@ def subject(event: str, record: dict[str, Any]) -> str:
 
 def post_webhook(url: str, event: str, body: bytes, timeout: float = WEBHOOK_TIMEOUT) -> None:
     """POST the JSON body; an answer other than 2xx raises."""
-    request = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": "application/json", EVENT_HEADER: event, "User-Agent": "fleetops.codedeploy"})
-    with urllib.request.urlopen(request, timeout=timeout) as answer:  # nosec: the operator's own URL
+    with open_url(url, data=body, method="POST", timeout=timeout, http_agent="fleetops.codedeploy",
+                  headers={"Content-Type": "application/json", EVENT_HEADER: event}) as answer:
         answer.read()
 
 

@@ -183,8 +183,8 @@ def test_a_killed_job_is_taken_over_by_a_job_in_another_container_once_its_lease
     assert versions(one) == ["2"]
 
 
-def test_a_fresh_job_rolls_back_from_the_shared_ledger_and_catch_up_deploys_to_the_one_host_lacking_it(shared,
-                                                                                                      tmp_path):
+def test_fresh_jobs_roll_back_automatically_catch_up_the_one_host_lacking_it_and_roll_back_on_demand(
+        shared, tmp_path):
     controller, three, ledger = shared(3)
     first = controller.run("deploy.yml", ledger.inputs(local(make_revision(tmp_path / "v1", "1")), **ALL_AT_ONCE),
                            container="job-1")
@@ -209,4 +209,13 @@ def test_a_fresh_job_rolls_back_from_the_shared_ledger_and_catch_up_deploys_to_t
     assert [entry["instance_id"] for entry in catch_up["instances"]] == [replaced]
     assert sorted(catch_up["skipped_up_to_date"]) == sorted(three.hosts[:2])
     assert catch_up["revision"]["sha256"] == deployed["revision"]["sha256"]
+    assert versions(three) == ["1", "1", "1"]
+
+    # A manual rollback from yet another fresh job: the group's last successful revision, again, from the ledger.
+    manual = controller.run("rollback.yml", {key: value for key, value in ledger.inputs().items()
+                                             if key != "codedeploy_revision"}, container="job-4")
+    assert manual.rc == 0, manual.stdout[-3000:]
+    again = ledger.records()[-1]
+    assert (again["creator"], again["status"]) == ("codeDeployRollback", "Succeeded")
+    assert again["revision"]["sha256"] == deployed["revision"]["sha256"]
     assert versions(three) == ["1", "1", "1"]

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import datetime
 import json
+import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import boto3
 
-from support.deployments import DEPLOYMENT_ROOT, addresses, deploy, example_revision, local, records, statuses
+from support.deployments import (DEPLOYMENT_ROOT, REPORT_CALLBACK, addresses, deploy, deployment_vars,
+                                 example_revision, local, records, statuses)
 from support.haproxy import Haproxy
 from support.load import LoadGenerator
 
@@ -249,34 +253,57 @@ def test_an_alarm_after_cutover_rolls_traffic_back_to_blue_without_dropping_a_re
 READY_WAIT = {"deployment_ready_option": {"action_on_timeout": "STOP_DEPLOYMENT", "wait_time_in_minutes": 30}}
 
 
-def test_a_blue_green_deployment_waits_in_ready_until_the_continue_playbook(fleet, tmp_path):
+def test_a_blue_green_deployment_waits_in_ready_until_a_continue_from_another_container(fleet, tmp_path, aws):
     group, groups, ledger, proxy, blue, green = blue_green_fleet(fleet, tmp_path, 2, 2)
     revision = example_revision(tmp_path / "v2", "2.0.0")
+    # The Ready deployment and its continue share nothing but an S3 ledger: the continue runs in a container of its
+    # own (another hostname, an empty HOME), as a later AWX job does.
+    s3 = boto3.client("s3", endpoint_url=aws["endpoint_url"], region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3.create_bucket(Bucket="shared-ledger")
+    ledger = "s3://shared-ledger/webapp"
+    shared = {"aws": {"endpoint_url": aws["endpoint_url"], "region": "us-east-1"}}
     with proxy:
         first = blue_green(group, groups, ledger, revision, proxy, blue_green_deployment_configuration=READY_WAIT,
-                           **ALL_AT_ONCE)
+                           **shared, **ALL_AT_ONCE)
         assert first.rc == 0, first.output
-        ready = records(ledger)[-1]
+        ready = shared_records(s3)[-1]
         assert ready["status"] == "Ready"
         assert f"Deployment {ready['deployment_id']} is Ready" in first.output
         assert "fleetops.codedeploy.continue" in first.output
         assert all(proxy.server_status(host).startswith("MAINT") for host in green)  # installed, no traffic
         # Another deployment of the group is refused while this one waits.
-        refused = blue_green(group, groups, ledger, revision, proxy, **ALL_AT_ONCE)
+        refused = blue_green(group, groups, ledger, revision, proxy, **shared, **ALL_AT_ONCE)
         assert refused.rc != 0
         assert f"already has an active Deployment '{ready['deployment_id']}'" in refused.output
 
-        with LoadGenerator(proxy.frontend_url, rate=RATE) as load:
-            resumed = blue_green(group, groups, ledger, revision, proxy, playbook="fleetops.codedeploy.continue",
-                                 blue_green_deployment_configuration=READY_WAIT, **ALL_AT_ONCE)
+        with LoadGenerator(proxy.frontend_url, rate=RATE) as load, tempfile.TemporaryDirectory() as home:
+            resumed = in_another_container(group, home, groups, deployment_vars(
+                ledger, local(revision), target_group="blue", green_group="green",
+                deployment_style={"deployment_type": "BLUE_GREEN"}, load_balancer_info=load_balancer(proxy),
+                blue_green_deployment_configuration=READY_WAIT, **shared, **ALL_AT_ONCE))
             finished = time.time()
             time.sleep(1)
         assert resumed.rc == 0, resumed.output
         assert load.failures == [], load.failures[:5]
         assert load.hosts_after(finished) == set(green)
-    record = next(r for r in records(ledger) if r["deployment_id"] == ready["deployment_id"])
+    record = next(r for r in shared_records(s3) if r["deployment_id"] == ready["deployment_id"])
     assert record["status"] == "Succeeded"
     assert [wave["stage"] for wave in record["waves"]] == ["install", "reroute", "block"]
+
+
+def shared_records(s3) -> list[dict]:
+    listed = s3.list_objects_v2(Bucket="shared-ledger", Prefix="webapp/deployments/").get("Contents", [])
+    found = [json.loads(s3.get_object(Bucket="shared-ledger", Key=entry["Key"])["Body"].read()) for entry in listed]
+    return sorted(found, key=lambda record: record["create_time"])
+
+
+def in_another_container(group, home: str, groups, extra_vars: dict):
+    """fleetops.codedeploy.continue under another hostname (a UTS namespace of its own) with an empty HOME."""
+    return group.run(["unshare", "--uts", "--fork", "sh", "-c", 'hostname "$0" && exec "$@"', "job-continue",
+                      str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(group.inventory), "-i",
+                      str(groups), "fleetops.codedeploy.continue", "-e", json.dumps(extra_vars)],
+                     env={"HOME": home, **REPORT_CALLBACK})
 
 
 def test_a_ready_deployment_not_continued_in_time_is_stopped(fleet, tmp_path):

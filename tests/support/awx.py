@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,11 +123,17 @@ class Job:
     def kill(self) -> None:
         """SIGKILL every process of the job's container, as a container runtime kills a cancelled job's container:
         ansible-runner, the ansible-playbook it runs in a session of its own, its workers, its SSH masters."""
-        for pid in container_processes(self.home):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        # Until none is left, as a cgroup kill does: a parent may fork between the listing and its own kill.
+        for _round in range(50):
+            alive = container_processes(self.home)
+            if not alive:
+                break
+            for pid in alive:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.05)
         self.process.wait()
 
     @property
