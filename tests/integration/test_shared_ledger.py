@@ -46,6 +46,12 @@ class SharedLedger:
         (body,) = [body for key, body in self.objects().items() if key.startswith("webapp/locks/")]
         return json.loads(body)
 
+    def wait_for_stop_request(self, job, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.lock().get("stop_request"):
+            assert time.monotonic() < deadline and job.process.poll() is None, "the stop job asked for no stop"
+            time.sleep(0.5)
+
     def wait_for_wave(self, jobs, timeout: float = 240) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -117,7 +123,7 @@ def test_two_jobs_at_once_one_deploys_the_other_is_refused_a_stop_job_rolls_it_b
         (running,) = [job for job in racing if job is not refused]
         stopper = controller.start("stop.yml", {**ledger.inputs(), "codedeploy_stop_rollback": "true"},
                                    container="job-4")
-        time.sleep(5)  # the stop request is in the lock before the held wave ends
+        ledger.wait_for_stop_request(stopper)  # in the lock before the held wave ends
         hold(two, False)
         jobs += [refused.wait(), stopper.wait(), running.wait()]
     finally:
