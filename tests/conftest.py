@@ -17,6 +17,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -128,6 +129,16 @@ def aws(fleet_pool) -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
     }
+
+
+@pytest.fixture
+def s3(aws):
+    """A moto S3 client with bucket ``releases``, the ``codedeploy_aws`` input and the playbook's environment."""
+    client = boto3.client("s3", endpoint_url=aws["endpoint_url"], region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client.create_bucket(Bucket="releases")
+    env = {name: value for name, value in aws.items() if name.startswith("AWS_")}
+    return client, {"endpoint_url": aws["endpoint_url"], "region": "us-east-1"}, env
 
 
 @pytest.fixture

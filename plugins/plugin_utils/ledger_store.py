@@ -20,12 +20,12 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import tempfile
 from typing import Any, Iterator, Optional, Union
 from urllib.parse import urlsplit
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import (
     AWS_ERRORS, aws_client_from_options, describe_aws_error)
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import replacing
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import OperatorError
 
 
@@ -75,7 +75,8 @@ class LocalStore:
                 current = self.get(key)
                 if (current is not None) if if_version is ABSENT else (current is None or current[1] != if_version):
                     raise VersionConflict(key)
-            replace_file(path, data)
+            with replacing(path) as handle:
+                handle.write(data)
         return content_version(data)
 
     def keys(self, prefix: str) -> list[str]:
@@ -168,22 +169,6 @@ def open_store(location: str, aws: Optional[dict[str, Any]] = None) -> Store:
 
 def content_version(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def replace_file(path: str, data: bytes) -> None:
-    """``path`` holds ``data`` whole (a file of its own name renamed over it), never half of it."""
-    descriptor, partial = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(partial, 0o644)
-        os.replace(partial, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(partial)
-        raise
 
 
 def error_code(error: BaseException) -> str:

@@ -5,7 +5,6 @@
 Each scenario checks what the next run says, the ledger and the hosts."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -14,20 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, _bin, ansible_env
-from support.deployments import (APP_DESTINATION, HOLD_FILE, REPORT_CALLBACK, active_locks, deploy, deployment_vars,
+from support.deployments import (APP_DESTINATION, HOLD_FILE, active_locks, deploy, start_in_background,
                                  local, make_revision, records)
 
 ONE_AT_A_TIME = {"deployment_config_name": "CodeDeployDefault.OneAtATime"}
 ROLLBACK = {"auto_rollback": {"enabled": True, "events": ["DEPLOYMENT_FAILURE"]}}
-
-
-def start(fleet, ledger: Path, revision: dict, **inputs) -> subprocess.Popen:
-    argv = [_bin("ansible-playbook"), "-i", str(fleet.inventory), "fleetops.codedeploy.deploy",
-            "-e", json.dumps(deployment_vars(ledger, revision, **inputs))]
-    return subprocess.Popen(argv, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=ansible_env(fleet.fleet, {**fleet.env_extra, **REPORT_CALLBACK}),
-                            start_new_session=True)
 
 
 def kill_when(process: subprocess.Popen, ledger: Path, moment, timeout: float = 180) -> list[dict]:
@@ -79,7 +69,7 @@ def test_a_controller_killed_at_a_step_is_closed_by_the_next_run_which_deploys(f
     failing = moment is rollback_in_a_wave
     v2 = local(make_revision(tmp_path / "v2", "2", fail_hosts=two.hosts[:1] if failing else ()))
     hold(two, moment is in_a_wave)
-    running = start(two, ledger, v2, **ONE_AT_A_TIME, **(ROLLBACK if failing else {}))
+    running = start_in_background(two, ledger, v2, **ONE_AT_A_TIME, **(ROLLBACK if failing else {}))
     held = []
 
     def hold_the_rollback(found: list[dict]) -> bool:

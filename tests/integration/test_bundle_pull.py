@@ -13,7 +13,6 @@ import sys
 import threading
 from pathlib import Path
 
-import boto3
 import pytest
 
 from support.deployments import (APP_DESTINATION, DEPLOYMENT_ROOT, deploy, deployment_vars, local, make_revision,
@@ -25,16 +24,6 @@ HALF = {"deployment_config_name": "CodeDeployDefault.HalfAtATime"}
 KEY = "webapp/bundle.tgz"
 # What a presigned URL carries (X-Amz-Signature=) and no output or record may show.
 SIGNATURE = "Signature="
-
-
-@pytest.fixture
-def s3(aws):
-    """A moto S3 client with bucket ``releases``, the ``codedeploy_aws`` input and the playbook's environment."""
-    client = boto3.client("s3", endpoint_url=aws["endpoint_url"], region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
-    client.create_bucket(Bucket="releases")
-    env = {name: value for name, value in aws.items() if name.startswith("AWS_")}
-    return client, {"endpoint_url": aws["endpoint_url"], "region": "us-east-1"}, env
 
 
 def bundle(tmp_path: Path, version: str) -> bytes:

@@ -10,20 +10,17 @@ fleet every instance is Unhealthy (never deployed), so the service's order is th
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import signal
 import subprocess
 import time
 from pathlib import Path
 
-import boto3
 import pytest
 
-from conftest import REPO_ROOT, _bin, ansible_env
 from support.deployments import (APP_DESTINATION, APPSPEC, DEPLOYMENT_ROOT, HOLD_FILE, REPORT_CALLBACK, active_locks,
                                  deploy, deployment_vars, fewest_healthy, fleet_digest, ledger_digest, local,
-                                 make_revision, ran, records, statuses)
+                                 make_revision, ran, records, start_in_background, statuses)
 from support.revisions import archive_tree
 
 HALF = {"deployment_config_name": "CodeDeployDefault.HalfAtATime"}
@@ -209,15 +206,6 @@ def test_rollback_without_an_earlier_success_says_so_and_touches_nothing(fleet, 
 
 
 # ----- one active deployment per group ----------------------------------------------------------------------------
-def start_in_background(fleet, ledger: Path, revision: dict, **inputs) -> subprocess.Popen:
-    """The deploy playbook in its own process group, as an operator's second terminal would run it."""
-    argv = [_bin("ansible-playbook"), "-i", str(fleet.inventory), "fleetops.codedeploy.deploy",
-            "-e", json.dumps(deployment_vars(ledger, revision, **inputs))]
-    return subprocess.Popen(argv, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=ansible_env(fleet.fleet, {**fleet.env_extra, **REPORT_CALLBACK}),
-                            start_new_session=True)
-
-
 def wait_for_a_started_wave(ledger: Path, process: subprocess.Popen, timeout: float = 120) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -270,16 +258,6 @@ def test_one_active_deployment_per_group_and_a_killed_controllers_lock_is_cleare
 
 
 # ----- revisions: S3, git, local; refused in the plan -------------------------------------------------------------
-@pytest.fixture
-def s3(aws):
-    """A moto S3 client, the ``codedeploy_aws`` input and the environment credentials for the playbook."""
-    client = boto3.client("s3", endpoint_url=aws["endpoint_url"], region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
-    client.create_bucket(Bucket="releases")
-    env = {name: value for name, value in aws.items() if name.startswith("AWS_")}
-    return client, {"endpoint_url": aws["endpoint_url"], "region": "us-east-1"}, env
-
-
 def upload(client, tmp_path: Path, tree: Path) -> dict:
     body = archive_tree(tree, tmp_path / "bundle.tgz", "tgz").read_bytes()
     etag = client.put_object(Bucket="releases", Key="webapp/bundle.tgz", Body=body)["ETag"]

@@ -203,8 +203,7 @@ def test_fresh_jobs_roll_back_automatically_catch_up_the_one_host_lacking_it_and
     replaced = three.hosts[2]
     three.fleet.reset([replaced])  # a re-imaged host: nothing of the deployments is left on it
 
-    caught_up = controller.run("catch_up.yml", {key: value for key, value in ledger.inputs().items()
-                                                if key != "codedeploy_revision"}, container="job-3")
+    caught_up = controller.run("catch_up.yml", ledger.inputs(), container="job-3")
 
     assert caught_up.rc == 0, caught_up.stdout[-3000:]
     deployed, broken, rollback, catch_up = ledger.records()
@@ -218,8 +217,7 @@ def test_fresh_jobs_roll_back_automatically_catch_up_the_one_host_lacking_it_and
     assert versions(three) == ["1", "1", "1"]
 
     # A manual rollback from yet another fresh job: the group's last successful revision, again, from the ledger.
-    manual = controller.run("rollback.yml", {key: value for key, value in ledger.inputs().items()
-                                             if key != "codedeploy_revision"}, container="job-4")
+    manual = controller.run("rollback.yml", ledger.inputs(), container="job-4")
     assert manual.rc == 0, manual.stdout[-3000:]
     again = ledger.records()[-1]
     assert (again["creator"], again["status"]) == ("codeDeployRollback", "Succeeded")

@@ -14,9 +14,12 @@ import json
 import os
 import shutil
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Iterable, Optional
 
+from conftest import REPO_ROOT, ansible_env
 from support.revisions import write_tree
 
 EXAMPLE_REVISION = Path(__file__).resolve().parents[2] / "examples" / "revisions" / "webapp"
@@ -101,6 +104,15 @@ def deployment_vars(ledger: Path, revision: dict, **inputs) -> dict:
         "codedeploy_ledger_dir": str(ledger),
         **{f"codedeploy_{key}": value for key, value in inputs.items()},
     }
+
+
+def start_in_background(fleet, ledger: Path, revision: dict, **inputs) -> subprocess.Popen:
+    """The deploy playbook in its own process group, as an operator's second terminal would run it."""
+    argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(fleet.inventory),
+            "fleetops.codedeploy.deploy", "-e", json.dumps(deployment_vars(ledger, revision, **inputs))]
+    return subprocess.Popen(argv, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=ansible_env(fleet.fleet, {**fleet.env_extra, **REPORT_CALLBACK}),
+                            start_new_session=True)
 
 
 def local(path: Path) -> dict:
