@@ -192,7 +192,10 @@ class Fleet:
         created = []
         for path in PRIVATE_DIRS:
             if not os.path.isdir(path):
-                os.makedirs(path)
+                try:
+                    os.makedirs(path)
+                except FileExistsError:
+                    continue  # another fleet starting at the same moment made it: it is that fleet's to remove
                 created.append(path)
         return created
 
