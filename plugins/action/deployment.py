@@ -38,6 +38,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.traffic import
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_ids import (
     deployment_group_id, new_deployment_id)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import OperatorError
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_flow import bundle_plan, host_results
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.lease_keeper import keep_lease
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger import (
     ACTIVE_STATUSES, Ledger, controller_identity, describe_controller, lease_seconds_for, now_utc, open_ledger,
@@ -48,10 +49,7 @@ from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.triggers impor
 
 # The keys of codedeploy_revision (a revision's source); a recorded revision adds sha256, AppSpec and more.
 REVISION_SOURCE_KEYS = ("source", "bucket", "key", "bundle_type", "version", "etag", "repository", "commit_id", "path")
-# Registered by the role's survey and wave tasks on each host.
-LIFECYCLE_RESULT_VAR = "codedeploy_instance"
-SURVEY_RESULT_VAR = "codedeploy_survey"
-STEPS = ("create", "start", "gate", "record", "finish", "resume", "stop", "last_revision", "mark")
+STEPS = ("create", "start", "record", "finish", "resume", "stop", "last_revision", "mark")
 # A stop request is seen at the running deployment's next wave gate; the stop step looks this often whether it was.
 STOP_POLL_SECONDS = 2
 
@@ -61,9 +59,9 @@ class ActionModule(ActionBase):
     _VALID_ARGS = frozenset(("step", "ledger", "ledger_dir", "aws", "lease_seconds", "stop_rollback", "wait_timeout",
                              "deployment_id", "application_name", "deployment_group_name", "deployment_group_id",
                              "targets", "survey", "revision", "deployment_config_name",
-                             "minimum_healthy_hosts", "options", "creator", "rollback_of", "events", "batch",
-                             "final_pass", "hosts", "instance_order", "record", "zones", "deployment_root",
-                             "marker", "green_targets"))
+                             "minimum_healthy_hosts", "options", "creator", "rollback_of", "events", "hosts",
+                             "results", "instance_order", "record", "zones", "deployment_root", "marker",
+                             "green_targets", "revision_cache_dir", "fetched_path", "pull", "phase"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -219,10 +217,11 @@ class ActionModule(ActionBase):
     # ----- start -------------------------------------------------------------------------------------------
     def _start(self, ledger: Ledger, args: dict) -> dict:
         """Leave out the instances already up to date (update_outdated_instances_only), order the rest by health
-        (from the survey of the hosts), group them by zone (zonal configuration) and size the waves."""
+        (from the survey of the hosts: ``survey``, host -> what it reported), group them by zone (zonal
+        configuration), size the waves and open the first; say which bundle the phase deploys and where each host
+        finds it."""
         record = args.get("record") if self._task.check_mode else ledger.load(args["deployment_id"])
-        survey = args.get("survey") or self._surveyed(
-            [entry["instance_id"] for entry in records.current_stage(record)["instances"]])
+        survey = dict(args.get("survey") or {})
         if record["revision"] is None and not records.is_blue_green(record):
             record["revision"] = revision_from_hosts(survey)
             if record["revision"] is None:
@@ -244,20 +243,17 @@ class ActionModule(ActionBase):
             return self._abandon(ledger, record, refusal.code, refusal.message)
         records.start(stage, order, batches, zones)
         compose(record)
-        if not self._task.check_mode:
-            ledger.save(record)
-        return {"changed": not self._task.check_mode, "order": order, "wave_size": stage["wave_size"],
-                "batches": batches, "zones": zones, "skipped_up_to_date": record["skipped_up_to_date"],
-                "health": health, "revision": record["revision"], "record": record}
-
-    def _surveyed(self, names: list) -> dict:
-        """What the survey registered on each of these hosts that ran it (``codedeploy_survey``)."""
-        found = {}
-        for name in names:
-            host = self._hostvars.get(name) or {}
-            if SURVEY_RESULT_VAR in host:
-                found[name] = host[SURVEY_RESULT_VAR]
-        return found
+        plan = bundle_plan(record["revision"], args.get("deployment_root") or DEFAULT_DEPLOYMENT_ROOT,
+                           args.get("revision_cache_dir") or "", args.get("fetched_path"), args.get("pull"))
+        started = {"changed": not self._task.check_mode, "order": order, "wave_size": stage["wave_size"],
+                   "batches": batches, "zones": zones, "skipped_up_to_date": record["skipped_up_to_date"],
+                   "health": health, "record": record, "revision": plan["revision"], "phase": plan}
+        if self._task.check_mode:
+            return {**started, "wave": None}
+        lock = ledger.renew(record["deployment_group_id"], record["deployment_id"])
+        opened = self._open_wave(record, lock)
+        ledger.save(record)
+        return {**started, **opened, "warnings": opened["warnings"]}
 
     def _abandon(self, ledger: Ledger, record: dict, code: str, message: str) -> dict:
         refuse_deployment(record, StartRefusal(code, message))
@@ -266,36 +262,47 @@ class ActionModule(ActionBase):
             ledger.save(record)
             ledger.release(record["deployment_group_id"], record["deployment_id"])
         return {"failed": True, "refused": True, "changed": True, "msg": f"{code}: {message}", "record": record,
-                "record_path": ledger.record_location(record["deployment_id"])}
+                "record_path": ledger.record_location(record["deployment_id"]), "wave": None}
 
-    # ----- gate --------------------------------------------------------------------------------------------
-    def _gate(self, ledger: Ledger, args: dict) -> dict:
-        """The zone's bake time when the batch opens the next zone, then the alarm poll, then who starts."""
-        record = ledger.load(args["deployment_id"])
-        lock = ledger.renew(record["deployment_group_id"], record["deployment_id"])
+    # ----- the next wave -----------------------------------------------------------------------------------
+    def _open_wave(self, record: dict, lock: dict) -> dict:
+        """Gate the stage's next batch (``records.next_batch``): the zone's bake time when it opens the next zone,
+        the alarm poll and the stop request, then who starts by the minimum healthy hosts. A batch in which nobody
+        may start is recorded empty and the next one gated. ``wave`` is the gate's decision; None when the stage
+        has no wave left or stops here."""
         stage = records.current_stage(record)
-        batch, final_pass = list(args.get("batch") or []), bool(args.get("final_pass"))
-        waited = records.monitor_wait(stage, batch, final_pass) or records.termination_wait(record, batch)
-        if waited:
-            waited["start_time"] = utc_timestamp()
-            time.sleep(waited["seconds"])
-            waited["end_time"] = utc_timestamp()
-        alarm = AlarmPoll()
-        if records.polls_alarms(record) and not records.should_stop(stage) and not lock.get("stop_request"):
-            alarm = poll_alarms(record["options"].get("alarm_configuration"), record["options"].get("aws"))
-        stop_reason = {"manual_stop": lock["stop_request"]} if lock.get("stop_request") else alarm.stop_reason()
-        decision = records.gate(stage, batch, final_pass, waited=waited, alarm_stop=stop_reason)
-        compose(record)
-        self._notify(record, "InstanceStart", decision["start"])
-        ledger.save(record)
-        return {"changed": bool(decision["start"]), "warnings": alarm.warnings, "monitor_wait": waited,
-                **(stop_reason or {}), **decision}
+        opened: dict = {"wave": None, "monitor_waits": [], "warnings": []}
+        while (batch := records.next_batch(stage)) is not None:
+            names, final_pass = batch
+            waited = records.monitor_wait(stage, names, final_pass) or records.termination_wait(record, names)
+            if waited:
+                waited["start_time"] = utc_timestamp()
+                time.sleep(waited["seconds"])
+                waited["end_time"] = utc_timestamp()
+                opened["monitor_waits"].append(waited)
+            alarm = AlarmPoll()
+            if records.polls_alarms(record) and not records.should_stop(stage) and not lock.get("stop_request"):
+                alarm = poll_alarms(record["options"].get("alarm_configuration"), record["options"].get("aws"))
+            opened["warnings"] += alarm.warnings
+            stop_reason = {"manual_stop": lock["stop_request"]} if lock.get("stop_request") else alarm.stop_reason()
+            decision = records.gate(stage, names, final_pass, waited=waited, alarm_stop=stop_reason)
+            compose(record)
+            if decision["stop"]:
+                return {**opened, **(stop_reason or {})}
+            if decision["start"]:
+                self._notify(record, "InstanceStart", decision["start"])
+                return {**opened, "wave": {**decision, "final_pass": final_pass}}
+            records.record_wave(stage, {})
+            compose(record)
+        return opened
 
     # ----- record ------------------------------------------------------------------------------------------
     def _record(self, ledger: Ledger, args: dict) -> dict:
+        """Fold the wave's host results (``results``: host -> its lifecycle task's result) into the record, then
+        open the next wave unless the minimum healthy hosts would be broken."""
         record = ledger.load(args["deployment_id"])
-        ledger.renew(record["deployment_group_id"], record["deployment_id"])
-        results = {name: self._instance_result(name) for name in args.get("hosts") or []}
+        lock = ledger.renew(record["deployment_group_id"], record["deployment_id"])
+        results = host_results(list(args.get("hosts") or []), dict(args.get("results") or {}))
         stage = records.current_stage(record)
         summary = records.record_wave(stage, results)
         if records.is_blue_green(record):
@@ -305,17 +312,22 @@ class ActionModule(ActionBase):
         for status, event in INSTANCE_FINAL_EVENTS.items():
             self._notify(record, event, [name for name in started
                                          if records.instance(stage, name)["status"] == status])
+        opened = {"wave": None, "monitor_waits": [], "warnings": []} if summary["stop"] else self._open_wave(record, lock)
         ledger.save(record)
-        return {"changed": True, "summary": summary, "stop": summary["stop"]}
-
-    def _instance_result(self, name: str) -> Optional[dict]:
-        """What the wave's lifecycle task registered on the host (its bundle push included)."""
-        lifecycle = (self._hostvars.get(name) or {}).get(LIFECYCLE_RESULT_VAR)
-        return dict(lifecycle) if lifecycle else None
+        # The phase (bundle, AppSpec) goes on to the next wave with it: the wave tasks read both from one result.
+        return {"changed": True, "summary": summary, "phase": args.get("phase"), **opened}
 
     # ----- finish ------------------------------------------------------------------------------------------
     def _finish(self, ledger: Ledger, args: dict) -> dict:
+        """The stage's final status; a blue/green deployment's next stage, or its wait in Ready; or the deployment's
+        final status, its triggers and reports, the lock released and whether a rollback follows. A deployment
+        that ended already (refused at start) is only read; in check mode nothing was started."""
+        if self._task.check_mode:
+            return {"changed": False, "record": None, "rollback_requested": False, "succeeded_instances": []}
         record = ledger.load(args["deployment_id"])
+        if record["status"] not in ACTIVE_STATUSES:
+            return {"changed": False, "ended": True, "record": record, "rollback_requested": False,
+                    "succeeded_instances": [], "record_path": ledger.record_location(record["deployment_id"])}
         options = record["options"]
         stage = records.current_stage(record)
         records.finish(stage, strict=bool(options.get("strict")) or records.stage_is_strict(stage))

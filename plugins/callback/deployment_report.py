@@ -173,7 +173,7 @@ class CallbackModule(CallbackBase):
         step = task.args.get("step")
         if step == "create" and outcome.get("refused"):
             self._report(outcome["record"], None, None)
-        elif step == "start" and outcome.get("failed"):
+        elif step == "start" and outcome.get("refused"):
             if outcome.get("record"):
                 self._report(outcome["record"], None, None)
         elif step == "start" and task.check_mode:
@@ -181,18 +181,19 @@ class CallbackModule(CallbackBase):
                 self._display.display(line)
         elif step == "start":
             self._display.display(start_line(outcome))
-        elif step == "gate":
-            self._gate(outcome)
+            self._opened(outcome)
         elif step == "record":
             self._display.display(wave_line(outcome["summary"]),
                                   color="red" if outcome["summary"]["failed"] else None)
-        elif step == "finish":
+            self._opened(outcome)
+        elif step == "finish" and outcome.get("record") and not outcome.get("ended"):
             self._report(outcome["record"], outcome.get("report_path"), outcome.get("record_path"),
                          outcome.get("html_report_path"))
 
-    def _gate(self, outcome: dict) -> None:
-        if outcome.get("monitor_wait"):
-            self._display.display(monitor_line(outcome["monitor_wait"]))
+    def _opened(self, outcome: dict) -> None:
+        """What opening the next wave waited for, or why it stopped instead."""
+        for waited in outcome.get("monitor_waits") or []:
+            self._display.display(monitor_line(waited))
         if outcome.get("alarms"):
             self._display.display(f"Stopping: alarm(s) {', '.join(outcome['alarms'])} in ALARM", color="red")
         elif outcome.get("alarm_poll_failure"):

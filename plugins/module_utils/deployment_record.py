@@ -231,6 +231,25 @@ def monitor_wait(record: dict[str, Any], batch: list[str], final_pass: bool) -> 
     return {"seconds": config[key], "setting": key, "after_zone": finished, "before_zone": upcoming}
 
 
+def next_batch(record: dict[str, Any]) -> Optional[tuple[list[str], bool]]:
+    """(instances, final pass) of the next wave to gate, or None when every wave has been gated.
+
+    The started deployment's batches in order (waves of N - M, or zone by zone), then each instance a wave deferred,
+    one at a time (the final pass), in the order they were deferred."""
+    regular = [wave for wave in record["waves"] if not wave["final_pass"]]
+    batches = record.get("batches") or []
+    if len(regular) < len(batches):
+        first = sum(batches[:len(regular)])
+        order = [entry["instance_id"] for entry in record["instances"]]
+        return order[first:first + batches[len(regular)]], False
+    tried = {name for wave in record["waves"] if wave["final_pass"] for name in wave["instances"] + wave["deferred"]}
+    for wave in regular:
+        for name in wave["deferred"]:
+            if name not in tried and instance(record, name)["status"] == "Pending":
+                return [name], True
+    return None
+
+
 def polls_alarms(record: dict[str, Any]) -> bool:
     """A rollback does not poll alarms: the alarm that stopped the deployment it undoes is most likely still in
     ALARM, and the rollback is the remedy."""

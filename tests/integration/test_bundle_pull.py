@@ -99,19 +99,16 @@ DEPLOY_WITH_A_CHANGE_AFTER_VALIDATION = """
   gather_facts: false
   tasks:
     - name: Fetch and validate the revision, then create the deployment
-      ansible.builtin.include_role:
+      ansible.builtin.import_role:
         name: fleetops.codedeploy.deploy
-        tasks_from: "{{ codedeploy_phase_task }}"
-      loop: [prepare.yml, create.yml]
-      loop_control:
-        loop_var: codedeploy_phase_task
+        tasks_from: prepare.yml
     - name: Change S3 once the revision is validated
       ansible.builtin.command:
         argv: "{{ change_argv }}"
       changed_when: true
 
 - name: Deploy
-  ansible.builtin.import_playbook: fleetops.codedeploy.waves
+  ansible.builtin.import_playbook: fleetops.codedeploy.deployment
 """
 
 

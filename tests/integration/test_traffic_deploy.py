@@ -99,7 +99,7 @@ def test_an_instance_that_never_turns_healthy_fails(fleet, tmp_path):
     assert events["AllowTraffic"]["status"] == "Failed"
     assert "did not become registered and healthy within 3 s" in events["AllowTraffic"]["diagnostics"]["message"]
     assert events["AfterAllowTraffic"]["status"] == "Skipped"
-    assert "AllowTraffic failed" in run.output
+    assert "fleet-h1 AllowTraffic: " in run.output  # the report's line for the failed event
     # Its host events all succeeded, but the instance did not: the next deployment must order it as unhealthy.
     last = group.path("fleet-h1", f"{DEPLOYMENT_ROOT}/deployment-instructions/"
                                   f"{record['deployment_group_id']}_last_instance_deployment.json")

@@ -29,34 +29,24 @@ def outcome(status):
 
 
 def run(record, zones=None, failing=(), alarm_before_wave=None):
-    """Plan, then run the waves play (Ansible serial batches) and the final one-at-a-time pass, as the role does;
+    """Plan, then gate and record each batch the record gives (``next_batch``: the waves, then the final
+    one-at-a-time pass), as the deployment's controller steps do;
     ``alarm_before_wave`` is the wave number whose gate finds an alarm in ALARM. Returns the finished record."""
     order = [entry["instance_id"] for entry in record["instances"]]
     order, batches, zone_list, refusal = records.plan_waves(record, order, zones or {})
     assert refusal is None, refusal
     records.start(record, order, batches, zone_list)
-    deferred = []
-
-    def wave(batch, final_pass):
-        waited = records.monitor_wait(record, batch, final_pass)
+    while (batch := records.next_batch(record)) is not None:
+        names, final_pass = batch
+        waited = records.monitor_wait(record, names, final_pass)
         alarm = {"alarms": ["high-5xx"]} if len(record["waves"]) + 1 == alarm_before_wave else None
-        decision = records.gate(record, batch, final_pass, waited=waited, alarm_stop=alarm)
-        deferred.extend(name for name in decision["deferred"] if name not in deferred)
+        decision = records.gate(record, names, final_pass, waited=waited, alarm_stop=alarm)
         if decision["stop"]:
-            return True
+            break
         summary = records.record_wave(record, {name: outcome("Failed" if name in failing else "Succeeded")
                                                for name in decision["start"]})
-        return summary["stop"]
-
-    position = 0
-    for size in batches:
-        if wave(order[position:position + size], False):
+        if summary["stop"]:
             break
-        position += size
-    else:
-        for name in list(deferred):
-            if wave([name], True):
-                break
     return records.finish(record)
 
 
@@ -349,3 +339,17 @@ def test_the_record_keeps_a_revision_without_the_credentials_of_its_url():
         minimum=minimum, instances=["web-1"], events=EVENTS, options={})
     assert record["revision"] == dict(revision, repository="https://***@git.example.com/app.git",
                                       url="https://***@git.example.com/app.git")
+
+
+def test_next_batch_gives_the_waves_then_each_deferred_instance_once():
+    record = new(["h1", "h2", "h3", "h4"], custom=ONE)
+    records.start(record, ["h1", "h2", "h3", "h4"], [3, 1])
+    assert records.next_batch(record) == (["h1", "h2", "h3"], False)
+    records.gate(record, ["h1", "h2", "h3"], False)
+    record["waves"][-1].update(instances=["h1", "h2"], deferred=["h3"])
+    records.instance(record, "h3")["status"] = "Pending"
+    assert records.next_batch(record) == (["h4"], False)
+    records.gate(record, ["h4"], False)
+    assert records.next_batch(record) == (["h3"], True)
+    records.gate(record, ["h3"], True)
+    assert records.next_batch(record) is None

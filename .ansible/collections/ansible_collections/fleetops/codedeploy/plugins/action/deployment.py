@@ -1,0 +1,569 @@
+# -*- coding: utf-8 -*-
+# Copyright: fleetops.codedeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of a deployment: create it, gate each wave, record results, finish it — in the ledger; and
+mark the group's last successful deployment on each instance that succeeded.
+
+Every step but ``mark`` runs in the controller process without connecting to any host, so a wave costs no extra
+round trip; ``mark`` writes one small file through the host's connection with a single command (no module run).
+The logic is in module_utils (health, deployment_record, ledger); this plugin only reads its arguments and the
+task variables.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import time
+from typing import Optional
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.fleetops.codedeploy.plugins.module_utils import deployment_record as records
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.alarms import (
+    AlarmConfigError, AlarmPoll, poll_alarms, validate_alarm_configuration)
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
+    DEFAULT_DEPLOYMENT_ROOT, DeploymentRoot, DeploymentRootError, replace_file_command, successful_deployment_file,
+    utc_timestamp, validate_deployment_group_id, validate_identifiers)
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.health import (
+    DeploymentConfigError, StartRefusal, instance_health, order_instances, refuse_start, resolve_minimum_healthy_hosts,
+    resolve_zonal_config)
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.asg_copy import (
+    AsgCopyError, GreenFleet, copy_auto_scaling_group, copy_name, copy_refusal, plan_copy)
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import (
+    AWS_ERRORS, aws_client_from_options, describe_aws_error)
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.traffic import (
+    TrafficError, check_load_balancer_info, load_balancer_target, verify_load_balancer)
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_ids import (
+    deployment_group_id, new_deployment_id)
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import OperatorError
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_flow import bundle_plan, host_results
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.lease_keeper import keep_lease
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger import (
+    ACTIVE_STATUSES, Ledger, controller_identity, describe_controller, lease_seconds_for, now_utc, open_ledger,
+    ready_wait_over)
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.reports import write_reports
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.triggers import (
+    FINAL_EVENTS, INSTANCE_FINAL_EVENTS, TriggerConfigError, notify, validate_trigger_configurations)
+
+# The keys of codedeploy_revision (a revision's source); a recorded revision adds sha256, AppSpec and more.
+REVISION_SOURCE_KEYS = ("source", "bucket", "key", "bundle_type", "version", "etag", "repository", "commit_id", "path")
+STEPS = ("create", "start", "record", "finish", "resume", "stop", "last_revision", "mark")
+# A stop request is seen at the running deployment's next wave gate; the stop step looks this often whether it was.
+STOP_POLL_SECONDS = 2
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("step", "ledger", "ledger_dir", "aws", "lease_seconds", "stop_rollback", "wait_timeout",
+                             "deployment_id", "application_name", "deployment_group_name", "deployment_group_id",
+                             "targets", "survey", "revision", "deployment_config_name",
+                             "minimum_healthy_hosts", "options", "creator", "rollback_of", "events", "hosts",
+                             "results", "instance_order", "record", "zones", "deployment_root", "marker",
+                             "green_targets", "revision_cache_dir", "fetched_path", "pull", "phase"))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        args = self._task.args
+        step = args.get("step")
+        if step not in STEPS:
+            raise AnsibleActionFail(f"step must be one of {', '.join(STEPS)}, not {step!r}")
+        self._hostvars = (task_vars or {}).get("hostvars", {})
+        self._delivery_warnings: list = []
+        try:
+            ledger = open_ledger(args.get("ledger") or args.get("ledger_dir"), args.get("aws"))
+            result.update(getattr(self, f"_{step}")(ledger, args))
+        except (DeploymentConfigError, AlarmConfigError, DeploymentRootError, TriggerConfigError) as error:
+            raise AnsibleActionFail(str(error))
+        except (TrafficError, OperatorError) as error:
+            raise AnsibleActionFail(error.message)
+        warnings = list(ledger.warnings) + self._delivery_warnings
+        if warnings:
+            result["warnings"] = list(result.get("warnings") or []) + warnings
+        return result
+
+    def _notify(self, record: dict, event: str, instance_ids=()) -> None:
+        """The record's triggers for ``event``, at the moment it happens (none in check mode); a failed delivery is
+        a warning, in the result and in the record's messages."""
+        if not self._task.check_mode:
+            self._delivery_warnings += notify(record, event, instance_ids)
+
+    # ----- create ------------------------------------------------------------------------------------------
+    def _create(self, ledger: Ledger, args: dict) -> dict:
+        """A new deployment: refused at once (NO_INSTANCES, HEALTH_CONSTRAINTS_INVALID) or Created and locked."""
+        application = args["application_name"]
+        group = args["deployment_group_name"]
+        group_id = args.get("deployment_group_id") or deployment_group_id(application, group)
+        validate_deployment_group_id(group_id)
+        targets = list(args.get("targets") or [])
+        config_name, minimum = resolve_minimum_healthy_hosts(args.get("deployment_config_name"),
+                                                             args.get("minimum_healthy_hosts"))
+        deployment_id = new_deployment_id()
+        options = dict(args.get("options") or {})
+        zonal = resolve_zonal_config(options.get("zonal_config"))
+        options["alarm_configuration"] = validate_alarm_configuration(options.get("alarm_configuration"))
+        options["trigger_configurations"] = validate_trigger_configurations(options.get("trigger_configurations"))
+        revision = args.get("revision")
+        if revision is None:
+            # A rollback: the group's last successful revision, as the ledger knows it (else the hosts, at start).
+            revision = (ledger.last_successful(group_id) or {}).get("revision")
+        else:
+            # Where this revision's bundle stays on each host, for a later rollback to it.
+            revision = {**revision, "host_bundle_path": DeploymentRoot(
+                options.get("deployment_root") or DEFAULT_DEPLOYMENT_ROOT, group_id).bundle_path(deployment_id)}
+        traffic_control = check_load_balancer_info(options.get("load_balancer_info")) is not None
+        if traffic_control:
+            self._verify_load_balancer(options, targets + list(args.get("green_targets") or []))
+        creator = args.get("creator") or "user"
+        green_hosts: list = []  # replacement instances to add to the inventory (COPY_AUTO_SCALING_GROUP)
+        if options.get("deployment_type") == "BLUE_GREEN":
+            green = list(args.get("green_targets") or [])
+            if not traffic_control:
+                raise AnsibleActionFail("A blue/green deployment moves traffic: give codedeploy_load_balancer_info "
+                                        "(ELBv2 target_groups or an haproxy backend)")
+            unsupported = records.unsupported_blue_green_options(options.get("blue_green") or {})
+            if unsupported:
+                raise AnsibleActionFail(unsupported)
+            copying = creator != records.CREATOR_ROLLBACK and records.copies_auto_scaling_group(options)
+            green_fleet = None
+            if creator == records.CREATOR_ROLLBACK:
+                blue, green = rollback_fleets(ledger, args.get("rollback_of"), targets, green)
+                green_hosts = recorded_green_hosts(ledger, args.get("rollback_of"))
+            else:
+                blue = targets
+                if copying:
+                    green_fleet = self._copy_green_fleet(ledger, group_id, group, deployment_id, options)
+                    green_hosts = green_fleet.hosts if green_fleet else []
+                    green = [host["name"] for host in green_hosts]
+            record = records.new_blue_green_record(
+                deployment_id=deployment_id, application_name=application, deployment_group_name=group,
+                deployment_group_id=group_id, creator=creator, revision=revision, deployment_config_name=config_name,
+                minimum=minimum, blue=blue, green=green, options=options)
+            if green_fleet:
+                record["blue_green"].update(green_auto_scaling_group=green_fleet.auto_scaling_group,
+                                            green_hosts=green_fleet.hosts)
+            first = records.current_stage(record)
+            # In check mode nothing is copied: there is no replacement instance to count yet.
+            refusal = None if copying and self._task.check_mode else (
+                records.refuse_blue_green(options.get("green_group") or "", blue, green)
+                or refuse_start(len(first["instances"]), records.minimum_count(first), config_name))
+        else:
+            events = args.get("events") or records.in_place_events(traffic_control)
+            record = records.new_record(
+                deployment_id=deployment_id, application_name=application, deployment_group_name=group,
+                deployment_group_id=group_id, creator=creator, revision=revision,
+                deployment_config_name=config_name, minimum=minimum, instances=targets, events=events,
+                options=options, zonal=zonal, traffic_control=traffic_control)
+            refusal = refuse_start(len(targets), records.minimum_count(record), config_name)
+            if refusal and refusal.code != "NO_INSTANCES" and options.get("update_outdated_instances_only"):
+                refusal = None  # N and M count only the outdated instances: the start step decides, after the survey
+        stage = stage_plan(record)
+        outcome = {"deployment_id": deployment_id, "deployment_group_id": group_id, "revision": revision,
+                   "events": stage["events"] if stage else events, "stage": stage, "record": record,
+                   "refused": bool(refusal), "green_hosts": green_hosts}
+        if self._task.check_mode:
+            ledger.check_free(group_id, group)
+            if refusal:
+                refuse_deployment(record, refusal)
+                return {**outcome, "failed": True, "changed": False, "msg": f"{refusal.code}: {refusal.message}"}
+            return {**outcome, "changed": False, "msg": "check mode"}
+        lease = lease_seconds_for((revision or {}).get("appspec"), args.get("lease_seconds"))
+        warning = ledger.acquire(group_id, group, record["deployment_id"], controller_identity(os.getppid()), lease)
+        keep_lease(args.get("ledger") or args.get("ledger_dir"), args.get("aws"), group_id, record["deployment_id"],
+                   os.getppid())
+        if args.get("rollback_of"):
+            link_rollback(ledger, record, args["rollback_of"])
+        if refusal is not None:
+            refuse_deployment(record, refusal)
+            self._notify(record, "DeploymentFailure")
+            ledger.save(record)
+            ledger.release(group_id, record["deployment_id"])
+            return {**outcome, "failed": True, "changed": True, "msg": f"{refusal.code}: {refusal.message}"}
+        self._notify(record, "DeploymentStart")
+        ledger.save(record)
+        return {**outcome, "changed": True, **({"warnings": [warning]} if warning else {})}
+
+    def _copy_green_fleet(self, ledger: Ledger, group_id: str, group: str, deployment_id: str,
+                          options: dict) -> Optional[GreenFleet]:
+        """COPY_AUTO_SCALING_GROUP: the replacement fleet, a copy of the group's one Auto Scaling group, created only
+        when the group is free to deploy (None in check mode, once the original is checked)."""
+        refusal = copy_refusal(options.get("auto_scaling_groups"))
+        if refusal:
+            raise AnsibleActionFail(refusal)
+        ledger.check_free(group_id, group)
+        original = options["auto_scaling_groups"][0]
+        name = copy_name(group, deployment_id)
+        try:
+            autoscaling = aws_client_from_options("autoscaling", options.get("aws"))
+            if self._task.check_mode:
+                plan_copy(autoscaling, original, name)
+                return None
+            return copy_auto_scaling_group(autoscaling, aws_client_from_options("ec2", options.get("aws")), original,
+                                           name, float(options.get("green_fleet_provisioning_timeout") or 600))
+        except AsgCopyError as error:
+            raise AnsibleActionFail(error.message)
+        except AWS_ERRORS as error:
+            raise AnsibleActionFail(describe_aws_error(error, f"Auto Scaling (copying {original!r} to {name!r})"))
+
+    def _verify_load_balancer(self, options: dict, instances: list) -> None:
+        info = options["load_balancer_info"]
+        targets = [load_balancer_target(info, self._hostvars.get(name) or {}, name) for name in instances]
+        try:
+            verify_load_balancer(info, targets, options.get("aws"))
+        except AWS_ERRORS as error:
+            raise AnsibleActionFail(describe_aws_error(error, "ELBv2 (checking the load balancer)"))
+
+    # ----- start -------------------------------------------------------------------------------------------
+    def _start(self, ledger: Ledger, args: dict) -> dict:
+        """Leave out the instances already up to date (update_outdated_instances_only), order the rest by health
+        (from the survey of the hosts: ``survey``, host -> what it reported), group them by zone (zonal
+        configuration), size the waves and open the first; say which bundle the phase deploys and where each host
+        finds it."""
+        record = args.get("record") if self._task.check_mode else ledger.load(args["deployment_id"])
+        survey = dict(args.get("survey") or {})
+        if record["revision"] is None and not records.is_blue_green(record):
+            record["revision"] = revision_from_hosts(survey)
+            if record["revision"] is None:
+                return self._abandon(ledger, record, "REVISION_MISSING", (
+                    f"There is no earlier successful deployment of deployment group "
+                    f"'{record['deployment_group_name']}' to roll back to: neither the controller's ledger "
+                    f"({ledger.location}) nor any of its instances records one."))
+        group_revision = (ledger.last_successful(record["deployment_group_id"]) or {}).get("revision") or {}
+        last_deployments = {name: survey_health(info) for name, info in survey.items()}
+        stage = records.current_stage(record)
+        if record["options"].get("update_outdated_instances_only") and not records.is_blue_green(record):
+            records.exclude_up_to_date(record, records.up_to_date_instances(record, last_deployments))
+        targets = [entry["instance_id"] for entry in stage["instances"]]
+        health = {name: instance_health(*last_deployments.get(name, (None, None)), group_revision.get("sha256"))
+                  for name in targets}
+        order, batches, zones, refusal = records.plan_waves(
+            stage, order_instances(targets, health, args.get("instance_order")), args.get("zones") or {})
+        if refusal:
+            return self._abandon(ledger, record, refusal.code, refusal.message)
+        records.start(stage, order, batches, zones)
+        compose(record)
+        plan = bundle_plan(record["revision"], args.get("deployment_root") or DEFAULT_DEPLOYMENT_ROOT,
+                           args.get("revision_cache_dir") or "", args.get("fetched_path"), args.get("pull"))
+        started = {"changed": not self._task.check_mode, "order": order, "wave_size": stage["wave_size"],
+                   "batches": batches, "zones": zones, "skipped_up_to_date": record["skipped_up_to_date"],
+                   "health": health, "record": record, "revision": plan["revision"], "phase": plan}
+        if self._task.check_mode:
+            return {**started, "wave": None}
+        lock = ledger.renew(record["deployment_group_id"], record["deployment_id"])
+        opened = self._open_wave(record, lock)
+        ledger.save(record)
+        return {**started, **opened, "warnings": opened["warnings"]}
+
+    def _abandon(self, ledger: Ledger, record: dict, code: str, message: str) -> dict:
+        refuse_deployment(record, StartRefusal(code, message))
+        self._notify(record, "DeploymentFailure")
+        if not self._task.check_mode:
+            ledger.save(record)
+            ledger.release(record["deployment_group_id"], record["deployment_id"])
+        return {"failed": True, "refused": True, "changed": True, "msg": f"{code}: {message}", "record": record,
+                "record_path": ledger.record_location(record["deployment_id"]), "wave": None}
+
+    # ----- the next wave -----------------------------------------------------------------------------------
+    def _open_wave(self, record: dict, lock: dict) -> dict:
+        """Gate the stage's next batch (``records.next_batch``): the zone's bake time when it opens the next zone,
+        the alarm poll and the stop request, then who starts by the minimum healthy hosts. A batch in which nobody
+        may start is recorded empty and the next one gated. ``wave`` is the gate's decision; None when the stage
+        has no wave left or stops here."""
+        stage = records.current_stage(record)
+        opened: dict = {"wave": None, "monitor_waits": [], "warnings": []}
+        while (batch := records.next_batch(stage)) is not None:
+            names, final_pass = batch
+            waited = records.monitor_wait(stage, names, final_pass) or records.termination_wait(record, names)
+            if waited:
+                waited["start_time"] = utc_timestamp()
+                time.sleep(waited["seconds"])
+                waited["end_time"] = utc_timestamp()
+                opened["monitor_waits"].append(waited)
+            alarm = AlarmPoll()
+            if records.polls_alarms(record) and not records.should_stop(stage) and not lock.get("stop_request"):
+                alarm = poll_alarms(record["options"].get("alarm_configuration"), record["options"].get("aws"))
+            opened["warnings"] += alarm.warnings
+            stop_reason = {"manual_stop": lock["stop_request"]} if lock.get("stop_request") else alarm.stop_reason()
+            decision = records.gate(stage, names, final_pass, waited=waited, alarm_stop=stop_reason)
+            compose(record)
+            if decision["stop"]:
+                return {**opened, **(stop_reason or {})}
+            if decision["start"]:
+                self._notify(record, "InstanceStart", decision["start"])
+                return {**opened, "wave": {**decision, "final_pass": final_pass}}
+            records.record_wave(stage, {})
+            compose(record)
+        return opened
+
+    # ----- record ------------------------------------------------------------------------------------------
+    def _record(self, ledger: Ledger, args: dict) -> dict:
+        """Fold the wave's host results (``results``: host -> its lifecycle task's result) into the record, then
+        open the next wave unless the minimum healthy hosts would be broken."""
+        record = ledger.load(args["deployment_id"])
+        lock = ledger.renew(record["deployment_group_id"], record["deployment_id"])
+        results = host_results(list(args.get("hosts") or []), dict(args.get("results") or {}))
+        stage = records.current_stage(record)
+        summary = records.record_wave(stage, results)
+        if records.is_blue_green(record):
+            summary["stage"] = stage["name"]
+        compose(record)
+        started = stage["waves"][-1]["instances"]
+        for status, event in INSTANCE_FINAL_EVENTS.items():
+            self._notify(record, event, [name for name in started
+                                         if records.instance(stage, name)["status"] == status])
+        opened = {"wave": None, "monitor_waits": [], "warnings": []} if summary["stop"] else self._open_wave(record, lock)
+        ledger.save(record)
+        # The phase (bundle, AppSpec) goes on to the next wave with it: the wave tasks read both from one result.
+        return {"changed": True, "summary": summary, "phase": args.get("phase"), **opened}
+
+    # ----- finish ------------------------------------------------------------------------------------------
+    def _finish(self, ledger: Ledger, args: dict) -> dict:
+        """The stage's final status; a blue/green deployment's next stage, or its wait in Ready; or the deployment's
+        final status, its triggers and reports, the lock released and whether a rollback follows. A deployment
+        that ended already (refused at start) is only read; in check mode nothing was started."""
+        if self._task.check_mode:
+            return {"changed": False, "record": None, "rollback_requested": False, "succeeded_instances": []}
+        record = ledger.load(args["deployment_id"])
+        if record["status"] not in ACTIVE_STATUSES:
+            return {"changed": False, "ended": True, "record": record, "rollback_requested": False,
+                    "succeeded_instances": [], "record_path": ledger.record_location(record["deployment_id"])}
+        options = record["options"]
+        stage = records.current_stage(record)
+        records.finish(stage, strict=bool(options.get("strict")) or records.stage_is_strict(stage))
+        if records.is_blue_green(record):
+            following = records.advance_stage(record) if stage["status"] == "Succeeded" else None
+            if following is not None and records.waits_in_ready(record):
+                records.become_ready(compose(record), datetime.datetime.now(datetime.timezone.utc))
+                self._notify(record, "DeploymentReady")
+                self._notify(record, "InstanceReady", [entry["instance_id"] for entry in stage["instances"]
+                                                       if entry["status"] == "Succeeded"])
+                ledger.save(record)
+                ledger.hold_ready(record["deployment_group_id"], record["deployment_id"],
+                                  record["blue_green"]["ready"]["until"])
+                return {"changed": True, "record": record, "ready": record["blue_green"]["ready"],
+                        "rollback_requested": False, "succeeded_instances": [],
+                        "record_path": ledger.record_location(record["deployment_id"])}
+            if following is not None:
+                compose(record)
+                ledger.save(record)
+                return {"changed": True, "record": record, "next_stage": stage_plan(record),
+                        "rollback_requested": False, "succeeded_instances": []}
+            records.end_blue_green(record)
+            if stage["name"] == "terminate":
+                self._terminate_ec2(record, stage)
+        rollback = rollback_requested(record, options.get("auto_rollback"))
+        self._notify(record, FINAL_EVENTS.get(record["status"], ""))
+        if rollback:
+            self._notify(record, "DeploymentRollback")
+        ledger.save(record)
+        ledger.release(record["deployment_group_id"], record["deployment_id"])
+        succeeded = marked_instances(record) if record["status"] == "Succeeded" else []
+        return {"changed": True, "record": record, "rollback_requested": rollback,
+                "succeeded_instances": succeeded, **write_reports(ledger, record, self._delivery_warnings),
+                "record_path": ledger.record_location(record["deployment_id"])}
+
+    def _terminate_ec2(self, record: dict, stage: dict) -> None:
+        """TERMINATE on EC2: the original instances (``codedeploy_instance_kind`` ec2) are terminated, once their
+        application is stopped; a failure is reported in the record, the deployment having moved traffic already."""
+        kinds = {entry["instance_id"]: self._hostvars.get(entry["instance_id"]) or {} for entry in stage["instances"]}
+        ids = [host.get("codedeploy_instance_id") for host in kinds.values()
+               if host.get("codedeploy_instance_kind") == "ec2" and host.get("codedeploy_instance_id")]
+        if not ids:
+            return
+        try:
+            aws_client_from_options("ec2", record["options"].get("aws")).terminate_instances(InstanceIds=ids)
+        except AWS_ERRORS as error:
+            record["deployment_status_messages"].append(describe_aws_error(error, "EC2 TerminateInstances"))
+            return
+        record["blue_green"]["terminated_instances"] = ids
+
+    # ----- resume ------------------------------------------------------------------------------------------
+    def _resume(self, ledger: Ledger, args: dict) -> dict:
+        """ContinueDeployment: the group's blue/green deployment waiting in Ready goes on (reroute, then block), or,
+        its wait time over, is Stopped."""
+        group_id = (args.get("deployment_group_id")
+                    or deployment_group_id(args["application_name"], args["deployment_group_name"]))
+        holder = ledger.lock_holder(group_id) or {}
+        deployment_id = args.get("deployment_id") or holder.get("deployment_id")
+        if not deployment_id:
+            raise AnsibleActionFail(f"The Deployment Group '{args['deployment_group_name']}' has no deployment waiting "
+                                    "in Ready: there is nothing to continue.")
+        record = ledger.load(deployment_id)
+        refusal = records.continue_refusal(record)
+        if refusal:
+            raise AnsibleActionFail(refusal)
+        if ready_wait_over(holder, now_utc()):
+            warning = ledger.stop_expired_ready(group_id, args["deployment_group_name"])
+            record = ledger.load(deployment_id)
+            return {"changed": True, "record": record, "stopped": True, "warnings": [warning],
+                    "record_path": ledger.record_location(deployment_id)}
+        ledger.take_over(group_id, args["deployment_group_name"], deployment_id, controller_identity(os.getppid()))
+        keep_lease(args.get("ledger") or args.get("ledger_dir"), args.get("aws"), group_id, deployment_id,
+                   os.getppid())
+        records.resume(record)
+        ledger.save(record)
+        return {"changed": True, "record": record, "stopped": False, "next_stage": stage_plan(record),
+                "deployment_id": deployment_id, "deployment_group_id": group_id,
+                "record_path": ledger.record_location(deployment_id)}
+
+    # ----- stop --------------------------------------------------------------------------------------------
+    def _stop(self, ledger: Ledger, args: dict) -> dict:
+        """StopDeployment: the group's running deployment stops at its next wave gate (its controller sees the
+        request); one waiting in Ready, or whose controller is gone, is Stopped here and the group released."""
+        group = args["deployment_group_name"]
+        group_id = args.get("deployment_group_id") or deployment_group_id(args["application_name"], group)
+        controller = controller_identity(os.getppid())
+        request = {"by": describe_controller(controller), "requested_at": utc_timestamp(),
+                   "rollback": bool(args.get("stop_rollback"))}
+        if self._task.check_mode:
+            holder = ledger.lock_holder(group_id)
+            return {"changed": False, "deployment_id": (holder or {}).get("deployment_id"), "outcome": "check mode"}
+        outcome = ledger.request_stop(group_id, group, args.get("deployment_id"), request, controller)
+        deadline = time.monotonic() + float(args.get("wait_timeout") or 0)
+        while outcome["outcome"] == "requested" and time.monotonic() < deadline:
+            time.sleep(STOP_POLL_SECONDS)
+            closed = ledger.find(outcome["deployment_id"])
+            if closed and closed.get("status") not in ACTIVE_STATUSES:
+                outcome.update(outcome="stopped by its controller", record=closed)
+        record = outcome["record"]
+        stopped_here = outcome["outcome"] == "stopped"
+        if stopped_here and record:
+            self._notify(record, "DeploymentStop")
+            outcome.update(write_reports(ledger, record, self._delivery_warnings))
+        return {"changed": True, **outcome, "deployment_group_id": group_id,
+                "rollback_requested": bool(stopped_here and record and rollback_requested(
+                    record, (record.get("options") or {}).get("auto_rollback"))),
+                "record_path": ledger.record_location(outcome["deployment_id"])}
+
+    # ----- last revision (catch-up) ------------------------------------------------------------------------
+    def _last_revision(self, ledger: Ledger, args: dict) -> dict:
+        """The revision of the group's last successful deployment, as it was given (its source), for a catch-up
+        deployment to the instances that lack it."""
+        group = args["deployment_group_name"]
+        group_id = args.get("deployment_group_id") or deployment_group_id(args["application_name"], group)
+        last = ledger.last_successful(group_id)
+        if last is None or not last.get("revision"):
+            raise AnsibleActionFail(
+                f"The Deployment Group '{group}' has no successful deployment in the ledger ({ledger.location}): "
+                "there is no revision to catch up to. Deploy one with fleetops.codedeploy.deploy first.")
+        return {"changed": False, "deployment_id": last["deployment_id"],
+                "revision": revision_source(last["revision"])}
+
+    # ----- mark --------------------------------------------------------------------------------------------
+    def _mark(self, ledger: Ledger, args: dict) -> dict:
+        """The group's last successful deployment, on the instance: what a rollback from an empty ledger reads."""
+        marker = args["marker"]
+        validate_identifiers(marker["deployment_id"], args["deployment_group_id"])
+        path = successful_deployment_file(DeploymentRoot(args.get("deployment_root") or DEFAULT_DEPLOYMENT_ROOT,
+                                                         args["deployment_group_id"]))
+        written = self._low_level_execute_command(
+            replace_file_command(path, f".{marker['deployment_id']}"), sudoable=True,
+            in_data=json.dumps(marker, indent=2) + "\n")
+        if written["rc"] != 0:
+            raise AnsibleActionFail(f"Could not write {path}: {written['stderr'].strip() or written['stdout'].strip()}")
+        return {"changed": True, "path": path}
+
+
+def compose(record: dict) -> dict:
+    return records.compose_blue_green(record) if records.is_blue_green(record) else record
+
+
+def refuse_deployment(record: dict, refusal: StartRefusal) -> None:
+    """Refused at create or start: every instance Skipped, Failed with the refusal's code."""
+    if records.is_blue_green(record):
+        records.refuse(records.current_stage(record), refusal)
+        records.end_blue_green(record)
+    else:
+        records.refuse(record, refusal)
+
+
+def marked_instances(record: dict) -> list:
+    """The instances that now run the group's last successful revision: every succeeded one in place, the
+    replacement ones of a blue/green deployment, none after a blue/green rollback (the originals keep theirs)."""
+    if records.is_blue_green(record) and record["creator"] == records.CREATOR_ROLLBACK:
+        return []
+    return [entry["instance_id"] for entry in record["instances"] if entry["status"] == "Succeeded"
+            and entry.get("instance_type", records.GREEN) == records.GREEN]
+
+
+def recorded_green_hosts(ledger: Ledger, deployment_id: Optional[str]) -> list:
+    """The replacement instances a COPY_AUTO_SCALING_GROUP deployment added to the inventory, for its rollback."""
+    return list(((ledger.find(deployment_id) or {}).get("blue_green") or {}).get("green_hosts") or [])
+
+
+def stage_plan(record: dict) -> Optional[dict]:
+    """What the role needs to run the current blue/green stage: its name, instances and events."""
+    if not records.is_blue_green(record):
+        return None
+    stage = records.current_stage(record)
+    return {"name": stage["name"], "position": record["blue_green"]["stage"],
+            "instances": [entry["instance_id"] for entry in stage["instances"]],
+            "events": list(records.STAGES[stage["name"]][1])}
+
+
+def rollback_fleets(ledger: Ledger, rollback_of: Optional[str], targets: list, green: list) -> tuple[list, list]:
+    """(original, replacement) instances of the blue/green deployment a rollback undoes, as its record has them;
+    without that record, the deployment group and codedeploy_green_group."""
+    if rollback_of:
+        triggering = ledger.find(rollback_of) or {}
+        if triggering.get("blue_green"):
+            return list(triggering["blue_green"]["blue"]), list(triggering["blue_green"]["green"])
+    return targets, green
+
+
+def revision_source(revision: dict) -> dict:
+    """Where a recorded revision came from (what codedeploy_revision gave), without what the fetch learned: the
+    bundle type of a git or local revision is the fetch's (a directory is packed), an S3 one's was given."""
+    keys = REVISION_SOURCE_KEYS if revision.get("source") == "s3" else set(REVISION_SOURCE_KEYS) - {"bundle_type"}
+    return {key: value for key, value in revision.items() if key in keys and value is not None}
+
+
+def survey_health(info):
+    """(last deployment succeeded, revision sha256) of an instance, from what its host reported."""
+    if not info or info.get("unreachable") or not isinstance(info.get("instance"), dict):
+        return (None, None)
+    instance = info["instance"]
+    return (instance.get("status") == "Succeeded", instance.get("revision_sha256"))
+
+
+def revision_from_hosts(survey: dict) -> Optional[dict]:
+    """The newest last-successful deployment any reachable instance records (rollback from an empty ledger)."""
+    markers = [info["last_successful_deployment"] for info in survey.values()
+               if isinstance(info, dict) and isinstance(info.get("last_successful_deployment"), dict)]
+    if not markers:
+        return None
+    newest = max(markers, key=lambda marker: marker.get("complete_time") or "")
+    return newest.get("revision")
+
+
+def rollback_requested(record: dict, auto_rollback) -> bool:
+    """Whether a rollback follows: the deployment's auto_rollback events, or a stop request asking for one."""
+    if record.get("creator") in (records.CREATOR_ROLLBACK, records.CREATOR_AUTOSCALING):
+        return False  # a rollback is not rolled back; a catch-up deploys the last good revision already
+    code = (record.get("error_information") or {}).get("code")
+    if record["status"] == "Stopped" and code == "MANUAL_STOP" and records.manual_stop_rollback(record):
+        return True
+    if not auto_rollback or not auto_rollback.get("enabled"):
+        return False
+    events = auto_rollback.get("events") or []
+    if record["status"] == "Failed":
+        return "DEPLOYMENT_FAILURE" in events
+    if record["status"] == "Stopped" and code == "ALARM_ACTIVE":
+        return "DEPLOYMENT_STOP_ON_ALARM" in events
+    if record["status"] == "Stopped" and code == "MANUAL_STOP":
+        return "DEPLOYMENT_STOP_ON_REQUEST" in events
+    return False
+
+
+def link_rollback(ledger: Ledger, record: dict, triggering_id: str) -> None:
+    """rollback_info both ways, as the service links a rollback and the deployment it rolls back."""
+    record["rollback_info"] = {"rollback_deployment_id": None, "rollback_triggering_deployment_id": triggering_id,
+                               "rollback_message": None}
+    triggering = ledger.find(triggering_id)
+    if triggering is None:
+        return
+    triggering["rollback_info"] = {"rollback_deployment_id": record["deployment_id"],
+                                   "rollback_triggering_deployment_id": None,
+                                   "rollback_message": f"Rolled back by {record['deployment_id']}."}
+    ledger.save(triggering)

@@ -1,0 +1,289 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: fleetops.codedeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: deployment
+short_description: The controller side of a deployment, step by step, in the ledger
+version_added: 0.1.0
+author:
+  - fleetops maintainers (@fleetops)
+description:
+  - An action plugin that runs on the controller; only V(mark) connects to a host. The C(fleetops.codedeploy.deploy)
+    role calls it for each phase of a deployment; it keeps the deployment's record in the ledger, with the
+    CodeDeploy service's rules for minimum healthy hosts, statuses and error codes.
+  - V(create) creates the deployment (refusing it with NO_INSTANCES or HEALTH_CONSTRAINTS_INVALID, or when another
+    deployment of the group is active); V(start) leaves out the instances already up to date (with
+    C(update_outdated_instances_only)), orders the rest by health, groups them by zone (with a C(zonal_config)
+    option) and sizes the waves; V(gate) waits a zone's monitor duration when the wave opens the next zone, polls
+    the CloudWatch alarms, and decides which instances of the wave may start; V(record) folds the wave's
+    results in and says whether to stop; V(finish) sets the final status, releases the lock and says whether a
+    rollback is due (for a blue/green deployment, V(finish) ends a stage and plans the next, or leaves the
+    deployment waiting in Ready with C(deployment_ready_option) STOP_DEPLOYMENT); V(resume) continues the group's
+    blue/green deployment waiting in Ready, or stops it when its wait time is over; V(stop) stops the group's
+    active deployment, as StopDeployment does - a running one is asked to stop and stops at its next V(gate), one waiting in
+    Ready or whose controller is gone is Stopped at once; V(last_revision) returns the source of the group's last
+    successful revision (for a catch-up deployment); V(mark), run on each instance
+    that succeeded in a successful deployment, records the group's last successful deployment on the host (one
+    command over the host's connection), for a rollback without the controller's ledger.
+options:
+  step:
+    description: The step to run.
+    type: str
+    required: true
+    choices: [create, start, gate, record, finish, resume, stop, last_revision, mark]
+  ledger:
+    description:
+      - The ledger - a directory on the controller or C(s3://bucket/prefix) shared by every controller. Every
+        write of a record or of a group's lock is conditional, so two controllers never both hold a group nor
+        overwrite each other's record.
+      - Default O(ledger_dir).
+    type: str
+  ledger_dir:
+    description: The ledger as a directory (the older name of O(ledger)).
+    type: str
+    default: ~/.fleetops-codedeploy
+  aws:
+    description: AWS connection options for an S3 ledger, C({region, endpoint_url, profile}).
+    type: dict
+  lease_seconds:
+    description: The lease of the group's lock (V(create)); default the longest hook timeout plus 5 minutes. The
+      controller renews it while it runs; a lock whose lease ran out is taken over by the next deployment.
+    type: int
+  stop_rollback:
+    description: Roll the stopped deployment back (V(stop)).
+    type: bool
+    default: false
+  wait_timeout:
+    description: Seconds V(stop) waits until a running deployment's controller has stopped it; 0 not to wait.
+    type: int
+    default: 0
+  deployment_id:
+    description: The deployment (all steps but V(create)); for V(resume), default the group's deployment waiting in
+      Ready.
+    type: str
+  application_name:
+    description: The application (V(create), V(resume)).
+    type: str
+  deployment_group_name:
+    description: The deployment group (V(create), V(resume)).
+    type: str
+  deployment_group_id:
+    description: The deployment group ID (V(create), V(mark)); for V(create), default a UUIDv5 of the application
+      and group names.
+    type: str
+  targets:
+    description: The instances of the deployment (V(create)).
+    type: list
+    elements: str
+  revision:
+    description: The revision (V(create)); null for a rollback, which takes the group's last successful one.
+    type: dict
+  deployment_config_name:
+    description: A C(CodeDeployDefault.*) name or the custom configuration's name (V(create)).
+    type: str
+  minimum_healthy_hosts:
+    description: A custom minimum C({type, value}) (V(create)).
+    type: dict
+  options:
+    description:
+      - Per-deployment options stored in the record (V(create)).
+      - C(trigger_configurations), as the role's C(codedeploy_trigger_configurations), are checked at V(create);
+        their events are sent as they happen (V(create), V(start), V(gate), V(record), V(finish), V(stop)), a
+        failed delivery being a warning.
+    type: dict
+  creator:
+    description: C(user), C(codeDeployRollback) or C(autoscaling) (V(create)).
+    type: str
+  rollback_of:
+    description: The deployment this one rolls back (V(create)).
+    type: str
+  events:
+    description: The lifecycle events of each instance (V(create)); default the in-place events.
+    type: list
+    elements: str
+  record:
+    description: The record V(create) returned, used by V(start) in check mode, when nothing is stored.
+    type: dict
+  survey:
+    description: Per instance, what M(fleetops.codedeploy.deployment_group_info) returned (V(start)); default what
+      each host registered as C(codedeploy_survey).
+    type: dict
+  instance_order:
+    description: Instances to deploy first (V(start)).
+    type: list
+    elements: str
+  zones:
+    description: Per instance, its Availability Zone, empty for none (V(start)); used with a zonal configuration.
+    type: dict
+  batch:
+    description: The hosts of the wave (V(gate)).
+    type: list
+    elements: str
+  final_pass:
+    description: Whether this wave is the final one-at-a-time pass (V(gate)).
+    type: bool
+  hosts:
+    description: The hosts that started in the wave (V(record)); their registered results are read from hostvars.
+    type: list
+    elements: str
+  deployment_root:
+    description: The deployment root on the host (V(mark)).
+    type: str
+    default: /opt/codedeploy-agent/deployment-root
+  marker:
+    description: The group's last successful deployment (V(mark)) — C(deployment_id), C(complete_time) and
+      C(revision) with the bundle's path on the host and the AppSpec.
+    type: dict
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  action:
+    description: Runs on the controller as an action plugin.
+    support: full
+  check_mode:
+    support: partial
+    details: V(create) and V(start) compute the plan without writing the ledger; the role runs no other step.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: Gate the wave by the minimum healthy hosts
+  fleetops.codedeploy.deployment:
+    step: gate
+    deployment_id: "{{ codedeploy_run.deployment_id }}"
+    batch: "{{ ansible_play_batch }}"
+  run_once: true
+  register: codedeploy_gate
+"""
+
+RETURN = r"""
+outcome:
+  description: What V(stop) did - C(requested) (the running controller stops the deployment at its next wave gate;
+    not seen within O(wait_timeout)), C(stopped by its controller), or C(stopped) (closed here - it waited in Ready
+    or its controller was gone).
+  returned: step is stop
+  type: str
+revision:
+  description: The source of the group's last successful revision (V(last_revision)), as C(codedeploy_revision)
+    gives one.
+  returned: step is last_revision
+  type: dict
+deployment_id:
+  description: The new deployment's ID (V(create)).
+  returned: step is create
+  type: str
+record:
+  description: The deployment record (V(create), V(start), V(finish)).
+  returned: step is create, start or finish
+  type: dict
+order:
+  description: Instances in deployment order (V(start)).
+  returned: step is start
+  type: list
+  elements: str
+wave_size:
+  description: N minus the minimum healthy hosts (V(start)).
+  returned: step is start
+  type: int
+batches:
+  description: The batch sizes of the waves, for the waves play's C(serial) (V(start)).
+  returned: step is start
+  type: list
+  elements: int
+zones:
+  description: With a zonal configuration, the zones in deployment order (V(start)); else null.
+  returned: step is start
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The zone, empty for the hosts without one.
+      type: str
+    instances:
+      description: Its instances in deployment order.
+      type: list
+      elements: str
+    minimum:
+      description: Its minimum healthy hosts.
+      type: int
+skipped_up_to_date:
+  description: The instances left out because they already run the revision (V(start)).
+  returned: step is start
+  type: list
+  elements: str
+monitor_wait:
+  description: The zone monitor wait that preceded the wave (V(gate)), or null.
+  returned: step is gate
+  type: dict
+  contains:
+    seconds:
+      description: How long.
+      type: int
+    setting:
+      description: C(first_zone_monitor_duration_in_seconds) or C(monitor_duration_in_seconds).
+      type: str
+    after_zone:
+      description: The zone just finished.
+      type: str
+    before_zone:
+      description: The zone about to start.
+      type: str
+alarms:
+  description: The alarms in ALARM that stopped the deployment (V(gate)).
+  returned: when an alarm stopped the deployment
+  type: list
+  elements: str
+alarm_poll_failure:
+  description: Why the alarm states could not be read, when that stopped the deployment (V(gate)).
+  returned: when a failed alarm poll stopped the deployment
+  type: str
+start:
+  description: The instances of the wave that start now (V(gate)).
+  returned: step is gate
+  type: list
+  elements: str
+deferred:
+  description: The instances deferred to the final one-at-a-time pass (V(gate)).
+  returned: step is gate
+  type: list
+  elements: str
+stop:
+  description: Whether the deployment stops (V(gate), V(record)).
+  returned: step is gate or record
+  type: bool
+summary:
+  description: The wave's counts (V(record)).
+  returned: step is record
+  type: dict
+rollback_requested:
+  description: Whether the auto-rollback configuration asks for a rollback (V(finish)).
+  returned: step is finish
+  type: bool
+next_stage:
+  description: A blue/green deployment's next stage (V(finish), V(resume)) — C(name), C(position), C(instances),
+    C(events).
+  returned: when a blue/green deployment goes on to another stage
+  type: dict
+ready:
+  description: The deployment waits in Ready (V(finish)) — C(since), C(until), C(wait_time_in_minutes).
+  returned: when a blue/green deployment stops in Ready (STOP_DEPLOYMENT)
+  type: dict
+report_path:
+  description: Where the deployment's JUnit report is (V(finish), or V(stop) when it stopped the deployment).
+  returned: when the deployment ended
+  type: str
+html_report_path:
+  description: Where the deployment's HTML report is (V(finish), or V(stop) when it stopped the deployment).
+  returned: when the deployment ended
+  type: str
+stopped:
+  description: V(resume) found the Ready wait over and stopped the deployment.
+  returned: step is resume
+  type: bool
+"""

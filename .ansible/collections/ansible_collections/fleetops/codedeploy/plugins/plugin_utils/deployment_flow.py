@@ -1,0 +1,38 @@
+# -*- coding: utf-8 -*-
+# Copyright: fleetops.codedeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the deployment play needs from the controller's steps, worked out whole: the bundle a phase deploys and
+where each host finds it, and the host results a wave's record step folds in (controller only)."""
+from __future__ import annotations
+
+import os
+from typing import Any, Optional
+
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import bundle_store_dir
+
+# A blue/green rollback reroutes traffic and installs nothing: it has no revision of its own.
+NO_REVISION = {"sha256": None, "bundle_type": None, "appspec": {}, "bundle_env": {}, "host_bundle_path": None}
+
+
+def bundle_plan(revision: Optional[dict[str, Any]], deployment_root: str, cache_dir: str,
+                fetched_path: Optional[str], pull: Optional[dict[str, Any]]) -> dict[str, Any]:
+    """The phase's revision, AppSpec, hook environment and bundle: in the host's bundle store by sha256; pushed from
+    the controller's copy (the one just fetched, else the cache's) or pulled by the host (``pull``); a rollback
+    whose bundle neither the store nor the controller holds takes it from the deployment directory that recorded
+    it (``recorded_path``)."""
+    revision = revision or dict(NO_REVISION)
+    sha256, bundle_type = revision.get("sha256"), revision.get("bundle_type")
+    cached = os.path.expanduser(os.path.join(cache_dir, f"{sha256}.{bundle_type}")) if sha256 else None
+    controller_path = fetched_path or (cached if cached and os.path.isfile(cached) else None)
+    host_path = (os.path.join(bundle_store_dir(deployment_root), f"{sha256}.{bundle_type}") if sha256
+                 else revision.get("host_bundle_path"))
+    return {"revision": revision, "appspec": revision.get("appspec") or {},
+            "bundle_env": revision.get("bundle_env") or {},
+            "bundle": {"controller_path": controller_path, "host_path": host_path,
+                       "recorded_path": revision.get("host_bundle_path"), "sha256": sha256,
+                       "bundle_type": bundle_type, "pull": pull}}
+
+
+def host_results(names: list[str], registered: dict[str, Any]) -> dict[str, Optional[dict[str, Any]]]:
+    """Each host's registered result, or None for a host that registered none."""
+    return {name: (dict(registered[name]) if isinstance(registered.get(name), dict) else None) for name in names}

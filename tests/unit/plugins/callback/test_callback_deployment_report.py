@@ -1,0 +1,59 @@
+# Copyright: fleetops.codedeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The report callback's lines, from the results the controller's steps return."""
+from __future__ import annotations
+
+from ansible_collections.fleetops.codedeploy.plugins.callback.deployment_report import (
+    monitor_line, start_line, table_lines, wave_line)
+
+
+def summary(**changes):
+    line = {"wave": 2, "final_pass": False, "planned_waves": 3, "instances": 1, "deferred": 0, "succeeded": 0,
+            "failed": 1, "healthy": 2, "minimum": 2, "stop": True, "zone": None, "stuck_zone": None}
+    return {**line, **changes}
+
+
+def event(name, status, **diagnostics):
+    return {"lifecycle_event_name": name, "status": status, "diagnostics": diagnostics or None}
+
+
+def test_a_wave_is_one_line_with_health_against_the_minimum_and_why_it_stops():
+    assert wave_line(summary()) == ("Wave 2/3: 1 instance, 0 succeeded, 1 failed, healthy 2 ≥ 2 — stopping: the "
+                                    "minimum healthy hosts would be broken")
+    assert wave_line(summary(final_pass=True, stop=False, failed=0, succeeded=1, healthy=3)) == (
+        "Final pass 2: 1 instance, 1 succeeded, 0 failed, healthy 3 ≥ 2")
+
+
+def test_a_blue_green_wave_names_its_stage_and_a_zonal_one_its_zone():
+    line = wave_line(summary(stage="reroute", stop=False, zone="a", zone_healthy=1, zone_minimum=1, deferred=2))
+    assert line == ("Reroute to Green, wave 2/3 in zone a: 1 instance, 0 succeeded, 1 failed, healthy 2 ≥ 2 "
+                    "(zone 1 ≥ 1); 2 deferred to the final pass")
+
+
+def test_the_start_line_counts_instances_and_those_left_out():
+    started = {"record": {"deployment_id": "d-ABC"}, "order": ["h1", "h2"], "wave_size": 1, "batches": [1, 1],
+               "zones": None, "skipped_up_to_date": ["h3"]}
+    assert start_line(started) == "Deployment d-ABC: 2 instances in waves of 1; 1 already up to date"
+
+
+def test_a_bake_time_says_which_zones_it_separates():
+    assert monitor_line({"setting": "monitor_duration_in_seconds", "seconds": 3, "after_zone": "a",
+                         "before_zone": "b"}) == "Zone a done: waited 3 s (monitor_duration_in_seconds) before zone b"
+
+
+def test_the_table_has_a_row_per_instance_and_the_failing_script_with_its_log_tail():
+    record = {"instances": [
+        {"instance_id": "h1", "status": "Succeeded", "lifecycle_events": [event("Install", "Succeeded"),
+                                                                          event("ValidateService", "Succeeded")]},
+        {"instance_id": "h2", "status": "Failed", "lifecycle_events": [
+            event("Install", "Succeeded"),
+            event("ValidateService", "Failed", script_name="scripts/validate.sh", message="exit code 1",
+                  log_tail="LifecycleEvent - ValidateService\n[stderr]validation failed on h2\n")]}]}
+    assert table_lines(record) == [
+        "instance  status     Install  Validate",
+        "h1        Succeeded  ok       ok      ",
+        "h2        Failed     ok       FAILED  ",
+        "h2 ValidateService (scripts/validate.sh): exit code 1",
+        "    | LifecycleEvent - ValidateService",
+        "    | [stderr]validation failed on h2",
+    ]
