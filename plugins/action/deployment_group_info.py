@@ -12,6 +12,7 @@ refused with a warning, and the push goes through a temporary directory.
 """
 from __future__ import annotations
 
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
@@ -26,8 +27,10 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        result.update(self._execute_module(MODULE, module_args=dict(self._task.args), task_vars=task_vars))
-        if not (result.get("failed") or result.get("unreachable") or self._task.check_mode):
+        args = dict(self._task.args)
+        wanted = boolean(args.pop("prepare_push_dir", True), strict=False)
+        result.update(self._execute_module(MODULE, module_args=args, task_vars=task_vars))
+        if wanted and not (result.get("failed") or result.get("unreachable") or self._task.check_mode):
             push_dir, warning = self._prepare_push_dir()
             if push_dir:
                 result["push_dir"] = push_dir

@@ -31,6 +31,13 @@ options:
     description: The deployment root.
     type: path
     default: /opt/codedeploy-agent/deployment-root
+  prepare_push_dir:
+    description:
+      - Make the login user's push directory (RV(push_dir)), for a bundle the controller pushes. Not needed when the
+        hosts pull their bundle (C(codedeploy_bundle_transport=pull)); the action plugin reads it, the module
+        ignores it.
+    type: bool
+    default: true
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -109,7 +116,8 @@ def kept_revisions(group_dir: str) -> list[str]:
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(deployment_group_id=dict(type="str", required=True),
-                           deployment_root=dict(type="path", default="/opt/codedeploy-agent/deployment-root")),
+                           deployment_root=dict(type="path", default="/opt/codedeploy-agent/deployment-root"),
+                           prepare_push_dir=dict(type="bool", default=True)),
         supports_check_mode=True)
     try:
         validate_deployment_group_id(module.params["deployment_group_id"])

@@ -83,10 +83,11 @@ def test_a_limit_that_cuts_the_group_is_refused_before_anything_is_created(awx, 
     assert not ledger.exists()
     assert all(not view.path(host, DEPLOYMENT_ROOT).exists() for host in view.hosts)
 
-    # A limit without localhost: the controller's plays would not run; the job fails instead of deploying nothing.
-    no_controller = controller.run("deploy.yml", inputs, limit="fleet")
+    # A limit without localhost that cuts the group is refused the same way: the controller's steps run delegated to
+    # localhost from the limit's first host.
+    no_controller = controller.run("deploy.yml", inputs, limit="fleet-h1")
     assert no_controller.rc != 0
-    assert "The limit fleet leaves out localhost" in no_controller.stdout
+    assert "The limit 'fleet-h1' leaves out 2 of the 3 instances" in " ".join(no_controller.stdout.split())
     assert not ledger.exists()
 
     partial = controller.run("deploy.yml", {**inputs, "codedeploy_allow_partial_group": "true"},

@@ -216,6 +216,17 @@ def test_fresh_jobs_roll_back_automatically_catch_up_the_one_host_lacking_it_and
     assert catch_up["revision"]["sha256"] == deployed["revision"]["sha256"]
     assert versions(three) == ["1", "1", "1"]
 
+    # Re-imaged again, the host asks for its revision itself, as an AWX provisioning callback does: a job limited to
+    # the host alone (no localhost in the limit), whose controller steps run delegated to localhost.
+    three.fleet.reset([replaced])
+    called_back = controller.run("catch_up.yml", ledger.inputs(), container="job-callback", limit=replaced)
+    assert called_back.rc == 0, called_back.stdout[-3000:]
+    by_callback = ledger.records()[-1]
+    assert (by_callback["creator"], by_callback["status"]) == ("autoscaling", "Succeeded")
+    assert [entry["instance_id"] for entry in by_callback["instances"]] == [replaced]
+    assert called_back.hosts_touched() == {replaced}
+    assert versions(three) == ["1", "1", "1"]
+
     # A manual rollback from yet another fresh job: the group's last successful revision, again, from the ledger.
     manual = controller.run("rollback.yml", ledger.inputs(), container="job-4")
     assert manual.rc == 0, manual.stdout[-3000:]
