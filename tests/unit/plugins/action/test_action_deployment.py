@@ -1,0 +1,80 @@
+# Copyright: fleetops.codedeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The deployment action's own decisions, apart from the ledger and the hosts: whether a rollback follows, which
+revision a rollback from the hosts takes, how an instance's survey ranks it, which instances are marked, and what
+of a recorded revision a catch-up fetches again."""
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.fleetops.codedeploy.plugins.action.deployment import (
+    marked_instances, revision_from_hosts, revision_source, rollback_requested, survey_health)
+
+AUTO = {"enabled": True, "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]}
+
+
+def record(status, code=None, creator="user", **extra):
+    return {"status": status, "creator": creator, "error_information": {"code": code} if code else None, **extra}
+
+
+@pytest.mark.parametrize("ended, auto, rolls_back", [
+    (record("Failed", "HEALTH_CONSTRAINTS"), AUTO, True),
+    (record("Failed", "HEALTH_CONSTRAINTS"), {"enabled": False, "events": ["DEPLOYMENT_FAILURE"]}, False),
+    (record("Failed", "HEALTH_CONSTRAINTS"), None, False),
+    (record("Stopped", "ALARM_ACTIVE"), AUTO, True),
+    (record("Stopped", "MANUAL_STOP"), AUTO, False),
+    (record("Stopped", "MANUAL_STOP"), {"enabled": True, "events": ["DEPLOYMENT_STOP_ON_REQUEST"]}, True),
+    (record("Succeeded"), AUTO, False),
+    # A rollback is not rolled back; a catch-up deploys the last good revision already.
+    (record("Failed", "HEALTH_CONSTRAINTS", creator="codeDeployRollback"), AUTO, False),
+    (record("Failed", "HEALTH_CONSTRAINTS", creator="autoscaling"), AUTO, False),
+])
+def test_a_rollback_follows_the_deployments_auto_rollback_events(ended, auto, rolls_back):
+    assert rollback_requested(ended, auto) is rolls_back
+
+
+def test_a_stop_request_asking_for_a_rollback_rolls_back_without_auto_rollback():
+    stopped = record("Stopped", "MANUAL_STOP", stop_reason={"manual_stop": {"rollback": True}})
+    assert rollback_requested(stopped, None) is True
+
+
+def test_a_rollback_from_the_hosts_takes_the_newest_marker_any_reachable_host_has():
+    survey = {
+        "h1": {"last_successful_deployment": {"complete_time": "2026-12-01T10:00:00Z", "revision": {"sha256": "old"}}},
+        "h2": {"last_successful_deployment": {"complete_time": "2026-12-02T10:00:00Z", "revision": {"sha256": "new"}}},
+        "h3": {"unreachable": True},
+        "h4": None,
+    }
+    assert revision_from_hosts(survey) == {"sha256": "new"}
+    assert revision_from_hosts({"h1": {"last_successful_deployment": None}}) is None
+
+
+@pytest.mark.parametrize("info, health", [
+    ({"instance": {"status": "Succeeded", "revision_sha256": "abc"}}, (True, "abc")),
+    ({"instance": {"status": "Failed", "revision_sha256": "abc"}}, (False, "abc")),
+    ({"instance": None}, (None, None)),
+    ({"unreachable": True, "msg": "no route"}, (None, None)),
+    (None, (None, None)),
+])
+def test_the_survey_says_how_the_instances_last_deployment_went(info, health):
+    assert survey_health(info) == health
+
+
+def test_the_marked_instances_are_those_that_now_run_the_revision():
+    in_place = {"status": "Succeeded", "creator": "user", "instances": [
+        {"instance_id": "h1", "status": "Succeeded"}, {"instance_id": "h2", "status": "Failed"}]}
+    assert marked_instances(in_place) == ["h1"]
+    blue_green = {"status": "Succeeded", "creator": "user", "blue_green": {"stage": 2}, "deployment_style": {
+        "deployment_type": "BLUE_GREEN"}, "instances": [
+        {"instance_id": "b1", "status": "Succeeded", "instance_type": "Blue"},
+        {"instance_id": "g1", "status": "Succeeded", "instance_type": "Green"}]}
+    assert marked_instances(blue_green) == ["g1"]
+    assert marked_instances({**blue_green, "creator": "codeDeployRollback"}) == []
+
+
+def test_a_catch_up_fetches_the_revision_again_from_where_it_was_given():
+    s3 = {"source": "s3", "bucket": "releases", "key": "w.zip", "bundle_type": "zip", "etag": None,
+          "sha256": "abc", "appspec": {}, "host_bundle_path": "/x"}
+    assert revision_source(s3) == {"source": "s3", "bucket": "releases", "key": "w.zip", "bundle_type": "zip"}
+    local = {"source": "local", "path": "/build/webapp", "bundle_type": "tar", "sha256": "abc"}
+    assert revision_source(local) == {"source": "local", "path": "/build/webapp"}
