@@ -6,8 +6,9 @@ mark the group's last successful deployment on each instance that succeeded.
 
 Every step but ``mark`` runs in the controller process without connecting to any host, so a wave costs no extra
 round trip; ``mark`` writes one small file through the host's connection with a single command (no module run).
-The logic is in module_utils (health, deployment_record, ledger); this plugin only reads its arguments and the
-task variables.
+The logic is in module_utils (health, deployment_record) and plugin_utils (ledger); this plugin only reads its
+arguments, checked first against the step's own specification (plugin_utils/deployment_steps.py), and the task
+variables.
 """
 from __future__ import annotations
 
@@ -39,6 +40,8 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_ids
     deployment_group_id, new_deployment_id)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import OperatorError
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_flow import bundle_plan, host_results
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_steps import (
+    VALID_ARGS, StepArgumentError, validate_step_args)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.lease_keeper import keep_lease
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger import (
     ACTIVE_STATUSES, Ledger, controller_identity, describe_controller, lease_seconds_for, now_utc, open_ledger,
@@ -49,30 +52,27 @@ from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.triggers impor
 
 # The keys of codedeploy_revision (a revision's source); a recorded revision adds sha256, AppSpec and more.
 REVISION_SOURCE_KEYS = ("source", "bucket", "key", "bundle_type", "version", "etag", "repository", "commit_id", "path")
-STEPS = ("create", "start", "record", "finish", "resume", "stop", "last_revision", "mark")
 # A stop request is seen at the running deployment's next wave gate; the stop step looks this often whether it was.
 STOP_POLL_SECONDS = 2
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("step", "ledger", "ledger_dir", "aws", "lease_seconds", "stop_rollback", "wait_timeout",
-                             "deployment_id", "application_name", "deployment_group_name", "deployment_group_id",
-                             "targets", "survey", "revision", "deployment_config_name",
-                             "minimum_healthy_hosts", "options", "creator", "rollback_of", "events", "hosts",
-                             "results", "instance_order", "record", "zones", "deployment_root", "marker",
-                             "green_targets", "revision_cache_dir", "fetched_path", "pull", "phase"))
+    # What any step takes; each step's own arguments are checked against its specification (deployment_steps).
+    _VALID_ARGS = VALID_ARGS
 
     def run(self, tmp=None, task_vars=None):
+        step = self._task.args.get("step")
+        try:
+            # Before anything runs, even in check mode: an argument at fault is a message naming the step and it.
+            args = validate_step_args(step, self._task.args)
+        except StepArgumentError as error:
+            raise AnsibleActionFail(error.message)
         result = super().run(tmp, task_vars)
-        args = self._task.args
-        step = args.get("step")
-        if step not in STEPS:
-            raise AnsibleActionFail(f"step must be one of {', '.join(STEPS)}, not {step!r}")
         self._hostvars = (task_vars or {}).get("hostvars", {})
         self._delivery_warnings: list = []
         try:
-            ledger = open_ledger(args.get("ledger") or args.get("ledger_dir"), args.get("aws"))
+            ledger = open_ledger(ledger_location(args), args.get("aws"))
             result.update(getattr(self, f"_{step}")(ledger, args))
         except (DeploymentConfigError, AlarmConfigError, DeploymentRootError, TriggerConfigError) as error:
             raise AnsibleActionFail(str(error))
@@ -170,8 +170,7 @@ class ActionModule(ActionBase):
             return {**outcome, "changed": False, "msg": "check mode"}
         lease = lease_seconds_for((revision or {}).get("appspec"), args.get("lease_seconds"))
         warning = ledger.acquire(group_id, group, record["deployment_id"], controller_identity(os.getppid()), lease)
-        keep_lease(args.get("ledger") or args.get("ledger_dir"), args.get("aws"), group_id, record["deployment_id"],
-                   os.getppid())
+        keep_lease(ledger_location(args), args.get("aws"), group_id, record["deployment_id"], os.getppid())
         if args.get("rollback_of"):
             link_rollback(ledger, record, args["rollback_of"])
         if refusal is not None:
@@ -399,8 +398,7 @@ class ActionModule(ActionBase):
             return {"changed": True, "record": record, "stopped": True, "warnings": [warning],
                     "record_path": ledger.record_location(deployment_id)}
         ledger.take_over(group_id, args["deployment_group_name"], deployment_id, controller_identity(os.getppid()))
-        keep_lease(args.get("ledger") or args.get("ledger_dir"), args.get("aws"), group_id, deployment_id,
-                   os.getppid())
+        keep_lease(ledger_location(args), args.get("aws"), group_id, deployment_id, os.getppid())
         records.resume(record)
         ledger.save(record)
         return {"changed": True, "record": record, "stopped": False, "next_stage": stage_plan(record),
@@ -463,6 +461,11 @@ class ActionModule(ActionBase):
         if written["rc"] != 0:
             raise AnsibleActionFail(f"Could not write {path}: {written['stderr'].strip() or written['stdout'].strip()}")
         return {"changed": True, "path": path}
+
+
+def ledger_location(args: dict) -> Optional[str]:
+    """The ledger the task names: ``ledger``, else its former name ``ledger_dir``, else None (the default one)."""
+    return args.get("ledger") or args.get("ledger_dir")
 
 
 def compose(record: dict) -> dict:

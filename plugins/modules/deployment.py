@@ -17,65 +17,83 @@ description:
   - V(create) creates the deployment (refusing it with NO_INSTANCES or HEALTH_CONSTRAINTS_INVALID, or when another
     deployment of the group is active); V(start) leaves out the instances already up to date (with
     C(update_outdated_instances_only)), orders the rest by health, groups them by zone (with a C(zonal_config)
-    option) and sizes the waves; V(gate) waits a zone's monitor duration when the wave opens the next zone, polls
-    the CloudWatch alarms, and decides which instances of the wave may start; V(record) folds the wave's
-    results in and says whether to stop; V(finish) sets the final status, releases the lock and says whether a
-    rollback is due (for a blue/green deployment, V(finish) ends a stage and plans the next, or leaves the
-    deployment waiting in Ready with C(deployment_ready_option) STOP_DEPLOYMENT); V(resume) continues the group's
-    blue/green deployment waiting in Ready, or stops it when its wait time is over; V(stop) stops the group's
-    active deployment, as StopDeployment does - a running one is asked to stop and stops at its next V(gate), one waiting in
-    Ready or whose controller is gone is Stopped at once; V(last_revision) returns the source of the group's last
-    successful revision (for a catch-up deployment); V(mark), run on each instance
-    that succeeded in a successful deployment, records the group's last successful deployment on the host (one
-    command over the host's connection), for a rollback without the controller's ledger.
+    option), sizes the waves and opens the first; V(record) folds the wave's results in and opens the next wave
+    unless the deployment stops. Opening a wave (its gate) waits a zone's monitor duration when the wave opens the
+    next zone, polls the CloudWatch alarms, sees a stop request, and decides which instances of the wave may start.
+    V(finish) sets the final status, releases the lock and says whether a rollback is due (for a blue/green
+    deployment, V(finish) ends a stage and plans the next, or leaves the deployment waiting in Ready with
+    C(deployment_ready_option) STOP_DEPLOYMENT); V(resume) continues the group's blue/green deployment waiting in
+    Ready, or stops it when its wait time is over; V(stop) stops the group's active deployment, as StopDeployment
+    does - a running one is asked to stop and stops at its next wave gate, one waiting in Ready or whose controller
+    is gone is Stopped at once; V(last_revision) returns the source of the group's last successful revision (for a
+    catch-up deployment); V(mark), run on each instance that succeeded in a successful deployment, records the
+    group's last successful deployment on the host (one command over the host's connection), for a rollback
+    without the controller's ledger.
+  - Each step takes only its own arguments, listed below with the steps that take them; they are checked before
+    the step runs (types converted, required ones present, no other), and an argument at fault fails the task
+    with a message naming the step and the argument.
 options:
   step:
     description: The step to run.
     type: str
     required: true
-    choices: [create, start, gate, record, finish, resume, stop, last_revision, mark]
+    choices: [create, start, record, finish, resume, stop, last_revision, mark]
   ledger:
     description:
       - The ledger - a directory on the controller or C(s3://bucket/prefix) shared by every controller. Every
         write of a record or of a group's lock is conditional, so two controllers never both hold a group nor
         overwrite each other's record.
-      - Default O(ledger_dir).
+      - Default O(ledger_dir), else C(~/.fleetops-codedeploy).
+      - All steps (V(mark) does not use it).
     type: str
   ledger_dir:
-    description: The ledger as a directory (the older name of O(ledger)).
+    description: The ledger as a directory, the former name of O(ledger), read when O(ledger) is not given (all
+      steps).
     type: str
-    default: ~/.fleetops-codedeploy
   aws:
-    description: AWS connection options for an S3 ledger, C({region, endpoint_url, profile}).
+    description:
+      - AWS connection options for an S3 ledger (all steps), the same dict as the role input C(codedeploy_aws).
+      - Anything left out is resolved by boto3 as usual (environment, shared config and credentials files, an
+        instance role).
     type: dict
-  lease_seconds:
-    description: The lease of the group's lock (V(create)); default the longest hook timeout plus 5 minutes. The
-      controller renews it while it runs; a lock whose lease ran out is taken over by the next deployment.
-    type: int
-  stop_rollback:
-    description: Roll the stopped deployment back (V(stop)).
-    type: bool
-    default: false
-  wait_timeout:
-    description: Seconds V(stop) waits until a running deployment's controller has stopped it; 0 not to wait.
-    type: int
-    default: 0
-  deployment_id:
-    description: The deployment (all steps but V(create)); for V(resume), default the group's deployment waiting in
-      Ready.
-    type: str
+    suboptions:
+      region:
+        description: The AWS region.
+        type: str
+      endpoint_url:
+        description: The endpoint to send requests to instead of the AWS one (moto, LocalStack, a VPC endpoint).
+        type: str
+      profile:
+        description: A profile of the shared AWS config and credentials files.
+        type: str
+      max_attempts:
+        description: How many times a request is tried in all, with botocore's V(standard) retry mode.
+        type: int
+        default: 5
   application_name:
-    description: The application (V(create), V(resume)).
+    description: The application (V(create), V(resume), V(stop), V(last_revision)); required by these steps.
     type: str
   deployment_group_name:
-    description: The deployment group (V(create), V(resume)).
+    description: The deployment group (V(create), V(resume), V(stop), V(last_revision)); required by these steps.
     type: str
   deployment_group_id:
-    description: The deployment group ID (V(create), V(mark)); for V(create), default a UUIDv5 of the application
-      and group names.
+    description:
+      - The deployment group ID (V(create), V(resume), V(stop), V(last_revision), V(mark)).
+      - Required by V(mark); for the other steps, default a UUIDv5 of the application and group names.
+    type: str
+  deployment_id:
+    description:
+      - The deployment (V(start), V(record), V(finish), V(resume), V(stop)); required by V(start), V(record) and
+        V(finish).
+      - For V(resume) and V(stop), default the group's deployment waiting in Ready or running.
     type: str
   targets:
-    description: The instances of the deployment (V(create)).
+    description: The instances of the deployment (V(create)); for blue/green, the original ones.
+    type: list
+    elements: str
+  green_targets:
+    description: The replacement instances of a blue/green deployment (V(create)), C(codedeploy_green_group)'s
+      hosts.
     type: list
     elements: str
   revision:
@@ -91,12 +109,14 @@ options:
     description:
       - Per-deployment options stored in the record (V(create)).
       - C(trigger_configurations), as the role's C(codedeploy_trigger_configurations), are checked at V(create);
-        their events are sent as they happen (V(create), V(start), V(gate), V(record), V(finish), V(stop)), a
-        failed delivery being a warning.
+        their events are sent as they happen (V(create), V(start), V(record), V(finish), V(stop)), a failed
+        delivery being a warning.
     type: dict
   creator:
-    description: C(user), C(codeDeployRollback) or C(autoscaling) (V(create)).
+    description: Who creates the deployment (V(create)).
     type: str
+    choices: [user, codeDeployRollback, autoscaling]
+    default: user
   rollback_of:
     description: The deployment this one rolls back (V(create)).
     type: str
@@ -104,39 +124,73 @@ options:
     description: The lifecycle events of each instance (V(create)); default the in-place events.
     type: list
     elements: str
+  lease_seconds:
+    description: The lease of the group's lock (V(create)); 0 or unset for the default, the longest hook timeout
+      plus 5 minutes. The controller renews it while it runs; a lock whose lease ran out is taken over by the next
+      deployment.
+    type: int
   record:
     description: The record V(create) returned, used by V(start) in check mode, when nothing is stored.
     type: dict
   survey:
-    description: Per instance, what M(fleetops.codedeploy.deployment_group_info) returned (V(start)); default what
-      each host registered as C(codedeploy_survey).
+    description: Per instance, what M(fleetops.codedeploy.deployment_group_info) returned (V(start)).
+    type: dict
+  zones:
+    description: Per instance, its Availability Zone, empty for none (V(start)); used with a zonal configuration.
     type: dict
   instance_order:
     description: Instances to deploy first (V(start)).
     type: list
     elements: str
-  zones:
-    description: Per instance, its Availability Zone, empty for none (V(start)); used with a zonal configuration.
-    type: dict
-  batch:
-    description: The hosts of the wave (V(gate)).
-    type: list
-    elements: str
-  final_pass:
-    description: Whether this wave is the final one-at-a-time pass (V(gate)).
-    type: bool
-  hosts:
-    description: The hosts that started in the wave (V(record)); their registered results are read from hostvars.
-    type: list
-    elements: str
   deployment_root:
-    description: The deployment root on the host (V(mark)).
+    description: The deployment root on the hosts (V(start), V(mark)).
     type: str
     default: /opt/codedeploy-agent/deployment-root
-  marker:
-    description: The group's last successful deployment (V(mark)) — C(deployment_id), C(complete_time) and
-      C(revision) with the bundle's path on the host and the AppSpec.
+  revision_cache_dir:
+    description: Where fetched revisions are cached on the controller (V(start)); the bundle pushed to the hosts is
+      taken from there when O(fetched_path) is not given.
+    type: str
+  fetched_path:
+    description: The bundle just fetched on the controller (V(start)), null for none.
+    type: str
+  pull:
+    description: Where the hosts pull the bundle from (V(start)) - C({url}) or C({bucket, key, version_id, aws,
+      endpoint_url}); null when the controller pushes it.
     type: dict
+  hosts:
+    description: The hosts that started in the wave (V(record)).
+    type: list
+    elements: str
+  results:
+    description: Per host of O(hosts), the result its lifecycle task registered (V(record)).
+    type: dict
+  phase:
+    description: The phase V(start) returned (revision, AppSpec, bundle), handed back by V(record) for the next
+      wave (V(record)).
+    type: dict
+  stop_rollback:
+    description: Roll the stopped deployment back (V(stop)).
+    type: bool
+    default: false
+  wait_timeout:
+    description: Seconds V(stop) waits until a running deployment's controller has stopped it; 0 not to wait
+      (V(stop)).
+    type: float
+    default: 0
+  marker:
+    description: The group's last successful deployment (V(mark)); required by V(mark).
+    type: dict
+    suboptions:
+      deployment_id:
+        description: The deployment.
+        type: str
+        required: true
+      complete_time:
+        description: When it ended.
+        type: str
+      revision:
+        description: Its revision, with the bundle's path on the host and the AppSpec.
+        type: dict
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -153,13 +207,23 @@ attributes:
 """
 
 EXAMPLES = r"""
-- name: Gate the wave by the minimum healthy hosts
+- name: Stop the group's active deployment, waiting up to 15 minutes for its controller to stop it
   fleetops.codedeploy.deployment:
-    step: gate
-    deployment_id: "{{ codedeploy_run.deployment_id }}"
-    batch: "{{ ansible_play_batch }}"
-  run_once: true
-  register: codedeploy_gate
+    step: stop
+    ledger: s3://deployments-ledger/prod
+    aws:
+      region: eu-west-1
+    application_name: shop
+    deployment_group_name: web
+    wait_timeout: 900
+  register: codedeploy_stopped
+
+- name: Continue the group's blue/green deployment waiting in Ready
+  fleetops.codedeploy.deployment:
+    step: resume
+    application_name: shop
+    deployment_group_name: web
+  register: codedeploy_resumed
 """
 
 RETURN = r"""

@@ -1,0 +1,132 @@
+# -*- coding: utf-8 -*-
+# Copyright: fleetops.codedeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The arguments of each step of the fleetops.codedeploy.deployment action, as argument specifications (controller
+only).
+
+Each step takes its own arguments: ``STEP_ARGUMENT_SPECS`` is plain data, step -> the argument specification
+Ansible's ``ArgumentSpecValidator`` reads (types, required, choices, defaults). ``validate_step_args`` checks a
+task's arguments against its step's specification before the step runs, so that a missing, mistyped or unknown
+argument is one clear message naming the step and the argument, not a traceback. A value that may be null (a
+rollback's revision, a push's pull source) is left null: the validator converts only the values given.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Mapping
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.errors import UnsupportedError
+
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import AWS_OPTIONS_SPEC
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.codedeploy_names import CREATORS, CREATOR_USER
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import DEFAULT_DEPLOYMENT_ROOT
+
+STEPS = ("create", "start", "record", "finish", "resume", "stop", "last_revision", "mark")
+
+# Every step: which step, and the ledger (a directory or s3://bucket/prefix, through ``aws``).
+COMMON_SPEC: dict[str, dict[str, Any]] = {
+    "step": {"type": "str", "required": True, "choices": list(STEPS)},
+    "ledger": {"type": "str"},
+    "ledger_dir": {"type": "str"},  # the former name of ledger, read when ledger is not given
+    "aws": {"type": "dict", "no_log": True, "options": AWS_OPTIONS_SPEC},
+}
+# The deployment group, by its names (and its ID when given: default a UUIDv5 of the names).
+GROUP_SPEC: dict[str, dict[str, Any]] = {
+    "application_name": {"type": "str", "required": True},
+    "deployment_group_name": {"type": "str", "required": True},
+    "deployment_group_id": {"type": "str"},
+}
+DEPLOYMENT_SPEC: dict[str, dict[str, Any]] = {
+    "deployment_id": {"type": "str", "required": True},
+}
+
+STEP_ARGUMENT_SPECS: dict[str, dict[str, dict[str, Any]]] = {
+    "create": {
+        **COMMON_SPEC, **GROUP_SPEC,
+        "targets": {"type": "list", "elements": "str"},
+        "green_targets": {"type": "list", "elements": "str"},
+        "revision": {"type": "dict"},  # null for a rollback: the group's last successful revision
+        "deployment_config_name": {"type": "str"},
+        "minimum_healthy_hosts": {"type": "dict"},
+        "options": {"type": "dict"},
+        "creator": {"type": "str", "choices": list(CREATORS), "default": CREATOR_USER},
+        "rollback_of": {"type": "str"},
+        "events": {"type": "list", "elements": "str"},
+        "lease_seconds": {"type": "int"},  # 0 or null: the longest hook timeout plus a margin
+    },
+    "start": {
+        **COMMON_SPEC, **DEPLOYMENT_SPEC,
+        "record": {"type": "dict"},  # check mode: the record create returned, as nothing is stored
+        "survey": {"type": "dict"},
+        "zones": {"type": "dict"},
+        "instance_order": {"type": "list", "elements": "str"},
+        "deployment_root": {"type": "str", "default": DEFAULT_DEPLOYMENT_ROOT},
+        "revision_cache_dir": {"type": "str"},
+        "fetched_path": {"type": "str"},
+        "pull": {"type": "dict"},
+    },
+    "record": {
+        **COMMON_SPEC, **DEPLOYMENT_SPEC,
+        "hosts": {"type": "list", "elements": "str"},
+        "results": {"type": "dict"},
+        "phase": {"type": "dict"},
+    },
+    "finish": {**COMMON_SPEC, **DEPLOYMENT_SPEC},
+    "resume": {
+        **COMMON_SPEC, **GROUP_SPEC,
+        "deployment_id": {"type": "str"},  # default the group's deployment waiting in Ready
+    },
+    "stop": {
+        **COMMON_SPEC, **GROUP_SPEC,
+        "deployment_id": {"type": "str"},
+        "stop_rollback": {"type": "bool", "default": False},
+        "wait_timeout": {"type": "float", "default": 0},
+    },
+    "last_revision": {**COMMON_SPEC, **GROUP_SPEC},
+    "mark": {
+        **COMMON_SPEC,
+        "deployment_group_id": {"type": "str", "required": True},
+        "deployment_root": {"type": "str", "default": DEFAULT_DEPLOYMENT_ROOT},
+        "marker": {"type": "dict", "required": True, "options": {
+            "deployment_id": {"type": "str", "required": True},
+            "complete_time": {"type": "str"},
+            "revision": {"type": "dict"},
+        }},
+    },
+}
+
+# What any step takes: the action's _VALID_ARGS.
+VALID_ARGS = frozenset(name for spec in STEP_ARGUMENT_SPECS.values() for name in spec)
+
+
+class StepArgumentError(Exception):
+    """A step's arguments do not fit its specification; the message names the step and the arguments."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def validate_step_args(step: Any, args: Mapping[str, Any]) -> dict[str, Any]:
+    """``args`` validated against the specification of ``step``: converted to their types, with the defaults.
+
+    Raises StepArgumentError, its message naming the step and each argument at fault.
+    """
+    if not isinstance(step, str) or step not in STEP_ARGUMENT_SPECS:
+        raise StepArgumentError(f"step must be one of {', '.join(STEPS)}, not {step!r}")
+    spec = STEP_ARGUMENT_SPECS[step]
+    validated = ArgumentSpecValidator(copy.deepcopy(spec)).validate(dict(args))
+    messages = [f"unsupported arguments: {error.msg}" if isinstance(error, UnsupportedError) else error.msg
+                for error in validated.errors]
+    # The validator checks a required argument is there, not that it has a value: a null one would be read as "".
+    null = sorted(name for name, option in spec.items() if option.get("required") and name in args
+                  and args[name] is None)
+    if null:
+        messages.append(f"required arguments are null: {', '.join(null)}")
+    # One failure may be told twice (a value that is no dict: by the type check and by the no_log one): once.
+    messages = [message for message in dict.fromkeys(messages)
+                if not any(message != other and message in other for other in messages)]
+    if messages:
+        raise StepArgumentError(f"step {step}: " + "; ".join(messages))
+    return validated.validated_parameters
