@@ -6,7 +6,7 @@ mark the group's last successful deployment on each instance that succeeded.
 
 Every step but ``mark`` runs in the controller process without connecting to any host, so a wave costs no extra
 round trip; ``mark`` writes one small file through the host's connection with a single command (no module run).
-The logic is in module_utils (health, deployment_record) and plugin_utils (ledger); this plugin only reads its
+The logic is in plugin_utils (health, deployment_record, ledger: controller only); this plugin only reads its
 arguments, checked first against the step's own specification (plugin_utils/deployment_steps.py), and the task
 variables.
 """
@@ -21,27 +21,27 @@ from typing import Optional
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.fleetops.codedeploy.plugins.module_utils import deployment_record as records
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.alarms import (
-    AlarmConfigError, AlarmPoll, poll_alarms, validate_alarm_configuration)
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import (
+    AWS_ERRORS, aws_client_from_options, describe_aws_error)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DEFAULT_DEPLOYMENT_ROOT, DeploymentRoot, DeploymentRootError, replace_file_command, successful_deployment_file,
     utc_timestamp, validate_deployment_group_id, validate_identifiers)
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.health import (
-    DeploymentConfigError, StartRefusal, instance_health, order_instances, refuse_start, resolve_minimum_healthy_hosts,
-    resolve_zonal_config)
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.asg_copy import (
-    AsgCopyError, GreenFleet, copy_auto_scaling_group, copy_name, copy_refusal, plan_copy)
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import (
-    AWS_ERRORS, aws_client_from_options, describe_aws_error)
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import OperatorError
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.traffic import (
     TrafficError, check_load_balancer_info, load_balancer_target, verify_load_balancer)
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_ids import (
-    deployment_group_id, new_deployment_id)
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import OperatorError
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils import deployment_record as records
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.alarms import (
+    AlarmConfigError, AlarmPoll, poll_alarms, validate_alarm_configuration)
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.asg_copy import (
+    AsgCopyError, GreenFleet, copy_auto_scaling_group, copy_name, copy_refusal, plan_copy)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_flow import bundle_plan, host_results
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_ids import (
+    deployment_group_id, new_deployment_id)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_steps import (
     VALID_ARGS, StepArgumentError, validate_step_args)
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import (
+    DeploymentConfigError, StartRefusal, instance_health, order_instances, refuse_start, resolve_minimum_healthy_hosts,
+    resolve_zonal_config)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.lease_keeper import keep_lease
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger import (
     ACTIVE_STATUSES, Ledger, controller_identity, describe_controller, lease_seconds_for, now_utc, open_ledger,

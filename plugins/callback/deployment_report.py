@@ -24,7 +24,7 @@ requirements:
 
 from ansible.plugins.callback import CallbackBase
 
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.health import zone_label
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import zone_label
 
 EVENT_LABELS = {
     "BeforeBlockTraffic": "BeforeBlock", "BlockTraffic": "Block", "AfterBlockTraffic": "AfterBlock",

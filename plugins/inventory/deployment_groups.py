@@ -177,10 +177,10 @@ from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructa
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import (
     AWS_ERRORS, BOTO3_IMPORT_ERROR, HAS_BOTO3, aws_client, describe_aws_error)
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_groups import (
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_groups import (
     InventoryConfigError, api_group_record, application_vars, describe_filters_for, ec2_instance_record,
     group_from_api_record, parse_applications, parse_hostnames, parse_on_premises_instances, plan_inventory)
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.health import PREDEFINED_CONFIGS
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import PREDEFINED_CONFIGS
 
 CONFIG_SUFFIXES = ("codedeploy.yml", "codedeploy.yaml")
 # A page as large as EC2 allows: fewer round trips (and moto re-filters everything for each page).

@@ -25,7 +25,7 @@ import socket
 import uuid
 from typing import Any, Callable, Optional
 
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_record import (
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_record import (
     MSG_MANUAL_STOP, stop_ready)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import utc_timestamp
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import OperatorError

@@ -21,7 +21,7 @@ import boto3
 import pytest
 import yaml
 
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_ids import deployment_group_id
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_ids import deployment_group_id
 from support.deployments import addresses, local, make_revision, records
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

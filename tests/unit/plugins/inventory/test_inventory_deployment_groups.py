@@ -12,7 +12,7 @@ from ansible.inventory.data import InventoryData
 from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.loader import inventory_loader
 
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_ids import deployment_group_id
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_ids import deployment_group_id
 
 PLUGIN = "fleetops.codedeploy.deployment_groups"
 AMI = "ami-12c6146b"

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import parse_appspec
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_record import in_place_events
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_record import in_place_events
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DeploymentRoot, instance_deployment_file, read_json_file)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.instance_lifecycle import (

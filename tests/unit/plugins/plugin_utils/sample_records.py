@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import datetime
 
-from ansible_collections.fleetops.codedeploy.plugins.module_utils import deployment_record as records
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils import deployment_record as records
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import utc_timestamp
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.health import MinimumHealthyHosts
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import MinimumHealthyHosts
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger import deployment_overview
 
 EVENTS = ["ApplicationStop", "DownloadBundle", "BeforeInstall", "Install", "ApplicationStart", "ValidateService"]

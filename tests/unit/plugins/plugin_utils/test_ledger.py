@@ -13,7 +13,7 @@ import uuid
 import boto3
 import pytest
 
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_ids import (
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_ids import (
     deployment_group_id, new_deployment_id)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger import (
     ActiveDeploymentError, LedgerError, LockLostError, controller_identity, lease_seconds_for, open_ledger)

@@ -10,7 +10,7 @@ import socket
 import pytest
 from moto.server import ThreadedMotoServer
 
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.asg_copy import (
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.asg_copy import (
     AsgCopyError, copy_auto_scaling_group, copy_name, copy_refusal, copy_request, green_host, healthy_instances,
     plan_copy, wait_in_service)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import aws_client_from_options

@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.tag_filters import (
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.tag_filters import (
     KEY_AND_VALUE,
     KEY_ONLY,
     VALUE_ONLY,

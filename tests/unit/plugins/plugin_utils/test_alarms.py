@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.alarms import (
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.alarms import (
     AlarmConfigError, AlarmPoll, alarm_names, poll_alarms, read_alarm_states, validate_alarm_configuration)
 
 

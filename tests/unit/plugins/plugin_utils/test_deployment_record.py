@@ -7,8 +7,8 @@ import datetime
 
 import pytest
 
-from ansible_collections.fleetops.codedeploy.plugins.module_utils import deployment_record as records
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.health import (
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils import deployment_record as records
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import (
     resolve_minimum_healthy_hosts, resolve_zonal_config)
 
 EVENTS = ["ApplicationStop", "ValidateService"]

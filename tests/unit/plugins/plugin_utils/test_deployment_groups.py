@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_groups import (
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_groups import (
     InventoryConfigError,
     OnPremisesInstance,
     api_group_record,
@@ -23,7 +23,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_gro
     plan_inventory,
     sanitise_group_name,
 )
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_ids import deployment_group_id
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_ids import deployment_group_id
 
 
 def one_group(settings, app="webapp", name="prod"):

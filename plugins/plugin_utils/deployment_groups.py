@@ -24,10 +24,10 @@ from functools import cached_property
 from typing import Any, Mapping, Optional, Sequence
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import KeyPathError
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.health import (
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import (
     DeploymentConfigError, resolve_minimum_healthy_hosts)
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_ids import deployment_group_id
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.tag_filters import (
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_ids import deployment_group_id
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.tag_filters import (
     KEY_AND_VALUE, TagFilter, TagFilterError, TagSelector, api_tag_selector, describe_instances_filters,
     parse_tag_filters, parse_tag_set)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.health import (
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import (
     MSG_NO_INSTANCES, DeploymentConfigError, MinimumHealthyHosts, Zone, ZonalConfig, batch_sizes, final_status,
     instance_health, must_stop, order_instances, plan_zones, refuse_start, refuse_zones, resolve_minimum_healthy_hosts,
     resolve_zonal_config, split_wave, split_wave_by_zone, wave_size, zonal_batch_sizes)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 from typing import Any, Optional
 
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.health import (
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import (
     MSG_HEALTH_CONSTRAINTS, MinimumHealthyHosts, StartRefusal, ZonalConfig, batch_sizes, final_status, must_stop,
     plan_zones, refuse_start, refuse_zones, split_wave, split_wave_by_zone, zonal_batch_sizes, zone_label)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import utc_timestamp
