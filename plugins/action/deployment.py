@@ -52,6 +52,9 @@ from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.triggers impor
 
 # The keys of codedeploy_revision (a revision's source); a recorded revision adds sha256, AppSpec and more.
 REVISION_SOURCE_KEYS = ("source", "bucket", "key", "bundle_type", "version", "etag", "repository", "commit_id", "path")
+# How many waves the play runs from one include (roles/deploy/tasks/waves.yml): enough to keep its nesting of
+# includes shallow on hundreds of waves, few enough that a deployment that stops wastes little.
+WAVES_PER_INCLUDE = 10
 # A stop request is seen at the running deployment's next wave gate; the stop step looks this often whether it was.
 STOP_POLL_SECONDS = 2
 
@@ -217,8 +220,8 @@ class ActionModule(ActionBase):
     def _start(self, ledger: Ledger, args: dict) -> dict:
         """Leave out the instances already up to date (update_outdated_instances_only), order the rest by health
         (from the survey of the hosts: ``survey``, host -> what it reported), group them by zone (zonal
-        configuration), size the waves and open the first; say which bundle the phase deploys and where each host
-        finds it."""
+        configuration) and size the waves; say which waves come first (``upcoming``), which bundle the phase deploys
+        and where each host finds it."""
         record = args.get("record") if self._task.check_mode else ledger.load(args["deployment_id"])
         survey = dict(args.get("survey") or {})
         if record["revision"] is None and not records.is_blue_green(record):
@@ -248,11 +251,10 @@ class ActionModule(ActionBase):
                    "batches": batches, "zones": zones, "skipped_up_to_date": record["skipped_up_to_date"],
                    "health": health, "record": record, "revision": plan["revision"], "phase": plan}
         if self._task.check_mode:
-            return {**started, "wave": None}
-        lock = ledger.renew(record["deployment_group_id"], record["deployment_id"])
-        opened = self._open_wave(record, lock)
+            return {**started, "upcoming": []}
+        ledger.renew(record["deployment_group_id"], record["deployment_id"])
         ledger.save(record)
-        return {**started, **opened, "warnings": opened["warnings"]}
+        return {**started, "upcoming": waves_ahead(stage)}
 
     def _abandon(self, ledger: Ledger, record: dict, code: str, message: str) -> dict:
         refuse_deployment(record, StartRefusal(code, message))
@@ -261,48 +263,55 @@ class ActionModule(ActionBase):
             ledger.save(record)
             ledger.release(record["deployment_group_id"], record["deployment_id"])
         return {"failed": True, "refused": True, "changed": True, "msg": f"{code}: {message}", "record": record,
-                "record_path": ledger.record_location(record["deployment_id"]), "wave": None}
+                "record_path": ledger.record_location(record["deployment_id"]), "upcoming": []}
 
-    # ----- the next wave -----------------------------------------------------------------------------------
-    def _open_wave(self, record: dict, lock: dict) -> dict:
-        """Gate the stage's next batch (``records.next_batch``): the zone's bake time when it opens the next zone,
-        the alarm poll and the stop request, then who starts by the minimum healthy hosts. A batch in which nobody
-        may start is recorded empty and the next one gated. ``wave`` is the gate's decision; None when the stage
-        has no wave left or stops here."""
+    # ----- gate --------------------------------------------------------------------------------------------
+    def _gate(self, ledger: Ledger, args: dict) -> dict:
+        """Open the wave of ``batch``, the next one the record expects: the zone's bake time when it opens the next
+        zone, the alarm poll and the stop request, then who starts by the minimum healthy hosts (the rest wait for
+        the final pass). A wave in which nobody may start is recorded empty; a deployment that stopped starts
+        nobody."""
+        record = ledger.load(args["deployment_id"])
+        lock = ledger.renew(record["deployment_group_id"], record["deployment_id"])
         stage = records.current_stage(record)
-        opened: dict = {"wave": None, "monitor_waits": [], "warnings": []}
-        while (batch := records.next_batch(stage)) is not None:
-            names, final_pass = batch
-            waited = records.monitor_wait(stage, names, final_pass) or records.termination_wait(record, names)
-            if waited:
-                waited["start_time"] = utc_timestamp()
-                time.sleep(waited["seconds"])
-                waited["end_time"] = utc_timestamp()
-                opened["monitor_waits"].append(waited)
-            alarm = AlarmPoll()
-            if records.polls_alarms(record) and not records.should_stop(stage) and not lock.get("stop_request"):
-                alarm = poll_alarms(record["options"].get("alarm_configuration"), record["options"].get("aws"))
-            opened["warnings"] += alarm.warnings
-            stop_reason = {"manual_stop": lock["stop_request"]} if lock.get("stop_request") else alarm.stop_reason()
-            decision = records.gate(stage, names, final_pass, waited=waited, alarm_stop=stop_reason)
-            compose(record)
-            if decision["stop"]:
-                return {**opened, **(stop_reason or {})}
-            if decision["start"]:
-                self._notify(record, "InstanceStart", decision["start"])
-                return {**opened, "wave": {**decision, "final_pass": final_pass}}
-            records.record_wave(stage, {})
-            compose(record)
-        return opened
+        batch, final_pass = list(args["batch"]), bool(args["final_pass"])
+        stopped = {"changed": False, "start": [], "deferred": [], "stop": True, "monitor_waits": []}
+        if stage.get("stop_reason"):
+            return stopped  # an alarm or a stop request stopped it at an earlier gate
+        if records.next_batch(stage) != (batch, final_pass):
+            raise AnsibleActionFail(f"step gate: the wave {batch} (final pass: {final_pass}) is not the next one of "
+                                    f"deployment {record['deployment_id']}: {records.next_batch(stage)}")
+        waited = records.monitor_wait(stage, batch, final_pass) or records.termination_wait(record, batch)
+        if waited:
+            waited["start_time"] = utc_timestamp()
+            time.sleep(waited["seconds"])
+            waited["end_time"] = utc_timestamp()
+        alarm = AlarmPoll()
+        if records.polls_alarms(record) and not records.should_stop(stage) and not lock.get("stop_request"):
+            alarm = poll_alarms(record["options"].get("alarm_configuration"), record["options"].get("aws"))
+        stop_reason = {"manual_stop": lock["stop_request"]} if lock.get("stop_request") else alarm.stop_reason()
+        decision = records.gate(stage, batch, final_pass, waited=waited, alarm_stop=stop_reason)
+        if decision["start"]:
+            self._notify(record, "InstanceStart", decision["start"])
+        elif not decision["stop"]:
+            records.record_wave(stage, {})  # everyone deferred: the wave ends here, empty
+        compose(record)
+        ledger.save(record)
+        return {"changed": bool(decision["start"]), "warnings": alarm.warnings,
+                "monitor_waits": [waited] if waited else [], **(stop_reason or {}), **decision}
 
     # ----- record ------------------------------------------------------------------------------------------
     def _record(self, ledger: Ledger, args: dict) -> dict:
-        """Fold the wave's host results (``results``: host -> its lifecycle task's result) into the record, then
-        open the next wave unless the minimum healthy hosts would be broken."""
+        """Fold the wave's host results (``results``: host -> its lifecycle task's result) into the record and apply
+        the health rules; ``upcoming`` is the waves to run next, none when the deployment stops or has run them
+        all. A wave the gate did not open (it stopped, or started nobody) has nothing to record."""
         record = ledger.load(args["deployment_id"])
-        lock = ledger.renew(record["deployment_group_id"], record["deployment_id"])
-        results = host_results(list(args.get("hosts") or []), dict(args.get("results") or {}))
+        ledger.renew(record["deployment_group_id"], record["deployment_id"])
         stage = records.current_stage(record)
+        if not stage["waves"] or stage["waves"][-1]["end_time"]:
+            going_on = not (stage.get("stop_reason") or records.should_stop(stage))
+            return {"changed": False, "summary": None, "upcoming": waves_ahead(stage) if going_on else []}
+        results = host_results(list(args.get("hosts") or []), dict(args.get("results") or {}))
         summary = records.record_wave(stage, results)
         if records.is_blue_green(record):
             summary["stage"] = stage["name"]
@@ -311,10 +320,8 @@ class ActionModule(ActionBase):
         for status, event in INSTANCE_FINAL_EVENTS.items():
             self._notify(record, event, [name for name in started
                                          if records.instance(stage, name)["status"] == status])
-        opened = {"wave": None, "monitor_waits": [], "warnings": []} if summary["stop"] else self._open_wave(record, lock)
         ledger.save(record)
-        # The phase (bundle, AppSpec) goes on to the next wave with it: the wave tasks read both from one result.
-        return {"changed": True, "summary": summary, "phase": args.get("phase"), **opened}
+        return {"changed": True, "summary": summary, "upcoming": [] if summary["stop"] else waves_ahead(stage)}
 
     # ----- finish ------------------------------------------------------------------------------------------
     def _finish(self, ledger: Ledger, args: dict) -> dict:
@@ -466,6 +473,12 @@ class ActionModule(ActionBase):
 def ledger_location(args: dict) -> Optional[str]:
     """The ledger the task names: ``ledger``, else its former name ``ledger_dir``, else None (the default one)."""
     return args.get("ledger") or args.get("ledger_dir")
+
+
+def waves_ahead(stage: dict) -> list:
+    """The next waves the play runs (before it asks again): instances and whether they are the final pass."""
+    return [{"hosts": hosts, "final_pass": final_pass}
+            for hosts, final_pass in records.upcoming_batches(stage, WAVES_PER_INCLUDE)]
 
 
 def compose(record: dict) -> dict:

@@ -17,9 +17,10 @@ description:
   - V(create) creates the deployment (refusing it with NO_INSTANCES or HEALTH_CONSTRAINTS_INVALID, or when another
     deployment of the group is active); V(start) leaves out the instances already up to date (with
     C(update_outdated_instances_only)), orders the rest by health, groups them by zone (with a C(zonal_config)
-    option), sizes the waves and opens the first; V(record) folds the wave's results in and opens the next wave
-    unless the deployment stops. Opening a wave (its gate) waits a zone's monitor duration when the wave opens the
-    next zone, polls the CloudWatch alarms, sees a stop request, and decides which instances of the wave may start.
+    option), sizes the waves and returns the first ones to run; V(gate) opens a wave - waits a zone's monitor duration
+    when the wave opens the next zone, polls the CloudWatch alarms, sees a stop request, and decides which instances
+    of the wave may start; V(record) folds the wave's results in and returns the next waves, none when the
+    deployment stops.
     V(finish) sets the final status, releases the lock and says whether a rollback is due (for a blue/green
     deployment, V(finish) ends a stage and plans the next, or leaves the deployment waiting in Ready with
     C(deployment_ready_option) STOP_DEPLOYMENT); V(resume) continues the group's blue/green deployment waiting in
@@ -37,7 +38,7 @@ options:
     description: The step to run.
     type: str
     required: true
-    choices: [create, start, record, finish, resume, stop, last_revision, mark]
+    choices: [create, start, gate, record, finish, resume, stop, last_revision, mark]
   ledger:
     description:
       - The ledger - a directory on the controller or C(s3://bucket/prefix) shared by every controller. Every
@@ -157,16 +158,20 @@ options:
     description: Where the hosts pull the bundle from (V(start)) - C({url}) or C({bucket, key, version_id, aws,
       endpoint_url}); null when the controller pushes it.
     type: dict
+  batch:
+    description: The instances of the wave to open, as V(start) or V(record) returned it (V(gate)).
+    type: list
+    elements: str
+  final_pass:
+    description: Whether the wave is one of the final one-at-a-time pass (V(gate)).
+    type: bool
+    default: false
   hosts:
     description: The hosts that started in the wave (V(record)).
     type: list
     elements: str
   results:
     description: Per host of O(hosts), the result its lifecycle task registered (V(record)).
-    type: dict
-  phase:
-    description: The phase V(start) returned (revision, AppSpec, bundle), handed back by V(record) for the next
-      wave (V(record)).
     type: dict
   stop_rollback:
     description: Roll the stopped deployment back (V(stop)).
@@ -256,7 +261,7 @@ wave_size:
   returned: step is start
   type: int
 batches:
-  description: The batch sizes of the waves, for the waves play's C(serial) (V(start)).
+  description: The batch sizes of the waves (V(start)).
   returned: step is start
   type: list
   elements: int
@@ -281,10 +286,30 @@ skipped_up_to_date:
   returned: step is start
   type: list
   elements: str
-monitor_wait:
-  description: The zone monitor wait that preceded the wave (V(gate)), or null.
-  returned: step is gate
+upcoming:
+  description: The next waves to run, up to ten, as far as they are known (V(start), V(record)); empty when the
+    deployment stops or has run them all.
+  returned: step is start or record
+  type: list
+  elements: dict
+  contains:
+    hosts:
+      description: The wave's instances (its batch), for V(gate).
+      type: list
+      elements: str
+    final_pass:
+      description: Whether it is a wave of the final one-at-a-time pass.
+      type: bool
+phase:
+  description: What the phase deploys (V(start)) - its revision, AppSpec, hook environment and bundle (where each
+    host finds it).
+  returned: step is start
   type: dict
+monitor_waits:
+  description: The zone monitor wait (or blue/green termination wait) that preceded the wave (V(gate)).
+  returned: step is gate
+  type: list
+  elements: dict
   contains:
     seconds:
       description: How long.
@@ -318,11 +343,11 @@ deferred:
   type: list
   elements: str
 stop:
-  description: Whether the deployment stops (V(gate), V(record)).
-  returned: step is gate or record
+  description: Whether the deployment stops here (V(gate)).
+  returned: step is gate
   type: bool
 summary:
-  description: The wave's counts (V(record)).
+  description: The wave's counts (V(record)); null when the gate opened no wave.
   returned: step is record
   type: dict
 rollback_requested:

@@ -231,23 +231,32 @@ def monitor_wait(record: dict[str, Any], batch: list[str], final_pass: bool) -> 
     return {"seconds": config[key], "setting": key, "after_zone": finished, "before_zone": upcoming}
 
 
-def next_batch(record: dict[str, Any]) -> Optional[tuple[list[str], bool]]:
-    """(instances, final pass) of the next wave to gate, or None when every wave has been gated.
+def upcoming_batches(record: dict[str, Any], count: int) -> list[tuple[list[str], bool]]:
+    """The next waves to gate, at most ``count``, as (instances, final pass), as far as they are known now.
 
-    The started deployment's batches in order (waves of N - M, or zone by zone), then each instance a wave deferred,
-    one at a time (the final pass), in the order they were deferred."""
+    The started deployment's batches not gated yet (waves of N - M, or zone by zone); once every batch has been
+    gated, each instance deferred so far that has not had its turn in the final one-at-a-time pass, in the order
+    they were deferred."""
     regular = [wave for wave in record["waves"] if not wave["final_pass"]]
     batches = record.get("batches") or []
-    if len(regular) < len(batches):
-        first = sum(batches[:len(regular)])
-        order = [entry["instance_id"] for entry in record["instances"]]
-        return order[first:first + batches[len(regular)]], False
-    tried = {name for wave in record["waves"] if wave["final_pass"] for name in wave["instances"] + wave["deferred"]}
-    for wave in regular:
-        for name in wave["deferred"]:
-            if name not in tried and instance(record, name)["status"] == "Pending":
-                return [name], True
-    return None
+    order = [entry["instance_id"] for entry in record["instances"]]
+    position = sum(batches[:len(regular)])
+    upcoming: list[tuple[list[str], bool]] = []
+    for size in batches[len(regular):]:
+        upcoming.append((order[position:position + size], False))
+        position += size
+    if not upcoming:
+        tried = {name for wave in record["waves"] if wave["final_pass"]
+                 for name in wave["instances"] + wave["deferred"]}
+        upcoming = [([name], True) for wave in regular for name in wave["deferred"]
+                    if name not in tried and instance(record, name)["status"] == "Pending"]
+    return upcoming[:count]
+
+
+def next_batch(record: dict[str, Any]) -> Optional[tuple[list[str], bool]]:
+    """The next wave to gate (see ``upcoming_batches``), or None when every wave has been gated."""
+    upcoming = upcoming_batches(record, 1)
+    return upcoming[0] if upcoming else None
 
 
 def polls_alarms(record: dict[str, Any]) -> bool:

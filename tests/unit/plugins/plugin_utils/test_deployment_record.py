@@ -353,3 +353,17 @@ def test_next_batch_gives_the_waves_then_each_deferred_instance_once():
     assert records.next_batch(record) == (["h3"], True)
     records.gate(record, ["h3"], True)
     assert records.next_batch(record) is None
+
+
+def test_upcoming_batches_are_the_batches_left_then_the_deferred_ones_at_most_count():
+    record = new(["h1", "h2", "h3", "h4", "h5"], custom=ONE)
+    records.start(record, ["h1", "h2", "h3", "h4", "h5"], [1, 1, 1, 1, 1])
+    assert records.upcoming_batches(record, 3) == [(["h1"], False), (["h2"], False), (["h3"], False)]
+    records.gate(record, ["h1"], False)
+    record["waves"][-1].update(instances=[], deferred=["h1"])
+    records.instance(record, "h1")["status"] = "Pending"
+    # The final pass waits for every batch to be gated: deferrals may still come.
+    assert records.upcoming_batches(record, 10) == [([name], False) for name in ("h2", "h3", "h4", "h5")]
+    for name in ("h2", "h3", "h4", "h5"):
+        records.gate(record, [name], False)
+    assert records.upcoming_batches(record, 10) == [(["h1"], True)]

@@ -27,9 +27,6 @@ AWS = {"region": "eu-west-1", "endpoint_url": None, "profile": None, "max_attemp
 GROUP = {"application_name": "shop", "deployment_group_name": "web", "deployment_group_id": ""}
 REVISION = {"source": "s3", "bucket": "releases", "key": "shop.zip", "bundle_type": "zip", "version": None,
             "etag": None, "sha256": "ab" * 32, "bundle_env": {}, "appspec": {"version": 0.0, "os": "linux"}}
-PHASE = {"revision": REVISION, "appspec": REVISION["appspec"], "bundle_env": {},
-         "bundle": {"controller_path": "/cache/x.zip", "host_path": "/opt/x.zip", "recorded_path": None,
-                    "sha256": "ab" * 32, "bundle_type": "zip", "pull": None}}
 
 # The arguments as the role's tasks (roles/deploy/tasks) pass them, once their templates are rendered.
 ROLE_CALLS = {
@@ -49,8 +46,9 @@ ROLE_CALLS = {
               "deployment_root": "/opt/codedeploy-agent/deployment-root",
               "revision_cache_dir": "/home/deployer/.fleetops-codedeploy/cache", "fetched_path": "/cache/x.zip",
               "pull": None},
+    "gate": {**LEDGER, "deployment_id": DEPLOYMENT_ID, "batch": ["web1"], "final_pass": False},
     "record": {**LEDGER, "deployment_id": DEPLOYMENT_ID, "hosts": ["web1"],
-               "results": {"web1": {"status": "Succeeded", "lifecycle_events": []}}, "phase": PHASE},
+               "results": {"web1": {"status": "Succeeded", "lifecycle_events": []}}},
     "finish": {**LEDGER, "deployment_id": DEPLOYMENT_ID},
     # deployment_id: given when the run names one (codedeploy_deployment_id), else omitted.
     "resume": {**LEDGER, **GROUP, "deployment_id": DEPLOYMENT_ID},
@@ -206,9 +204,9 @@ def test_a_creator_out_of_the_services_is_refused():
 
 
 def test_an_unknown_step_is_refused():
-    with pytest.raises(StepArgumentError, match="step must be one of create, start, record, finish, resume, stop, "
-                                                "last_revision, mark, not 'gate'"):
-        validate_step_args("gate", {"step": "gate"})
+    with pytest.raises(StepArgumentError, match="step must be one of create, start, gate, record, finish, resume, "
+                                                "stop, last_revision, mark, not 'open'"):
+        validate_step_args("open", {"step": "open"})
     with pytest.raises(StepArgumentError, match="not None"):
         validate_step_args(None, {})
 
