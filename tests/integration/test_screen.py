@@ -11,10 +11,10 @@ from support.deployments import deploy, deployment_vars, local, make_revision, r
 
 ONE_AT_A_TIME = {"deployment_config_name": "CodeDeployDefault.OneAtATime"}
 AUTO_ROLLBACK = {"auto_rollback": {"enabled": True, "events": ["DEPLOYMENT_FAILURE"]}}
-# The aim is 120 lines; the play-per-task output of the default callback gives each wave about 14 (its dispatch, its
-# lifecycle task, the controller's record step, the next wave's dispatch): measured 237 (ansible-playbook) and 251
-# (ansible-runner) for this case. The bound keeps what was won (478 lines before) from coming back.
-MOST_LINES = 260
+# The aim is 120 lines. The default callback prints every task that runs, and a wave is four of them (the gate, the
+# dispatch of its instances, their lifecycle task, the record): about 14 lines a wave. Measured for this case: 257
+# (ansible-playbook), a few more under ansible-runner. The bound keeps what was won (478 lines before).
+MOST_LINES = 290
 # A task result printed whole: the result's JSON after "=>", longer than a one-line message.
 RAW_RESULT = re.compile(r"^(fatal|failed|ok|changed): \[[^\]]+\]: .*=> \{.{300,}")
 
