@@ -276,8 +276,8 @@ class ActionModule(ActionBase):
         stage = records.current_stage(record)
         batch, final_pass = list(args["batch"]), bool(args["final_pass"])
         stopped = {"changed": False, "start": [], "deferred": [], "stop": True, "monitor_waits": []}
-        if stage.get("stop_reason"):
-            return stopped  # an alarm or a stop request stopped it at an earlier gate
+        if stage.get("stop_reason") or records.should_stop(stage):
+            return stopped  # stopped earlier: by an alarm or a stop request at a gate, or by the minimum
         if records.next_batch(stage) != (batch, final_pass):
             raise AnsibleActionFail(f"step gate: the wave {batch} (final pass: {final_pass}) is not the next one of "
                                     f"deployment {record['deployment_id']}: {records.next_batch(stage)}")
