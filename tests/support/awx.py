@@ -144,10 +144,12 @@ class Job:
 def read_events(directory: Path) -> list[dict]:
     events = []
     for path in directory.glob("*.json") if directory.is_dir() else []:
+        if path.name.endswith("-partial.json"):
+            continue  # ansible-runner's event in the making, renamed when complete
         try:
             events.append(json.loads(path.read_text()))
-        except ValueError:
-            continue  # still being written
+        except (OSError, ValueError):
+            continue  # renamed or still being written between the listing and the read
     return sorted(events, key=lambda event: event.get("counter", 0))
 
 
