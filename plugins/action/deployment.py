@@ -75,13 +75,14 @@ class ActionModule(ActionBase):
         self._hostvars = (task_vars or {}).get("hostvars", {})
         self._delivery_warnings: list = []
         try:
-            ledger = open_ledger(ledger_location(args), args.get("aws"))
+            # mark writes on its host only: it reads no ledger (an S3 one would cost a client per host).
+            ledger = None if step == "mark" else open_ledger(ledger_location(args), args.get("aws"))
             result.update(getattr(self, f"_{step}")(ledger, args))
         except (DeploymentConfigError, AlarmConfigError, DeploymentRootError, TriggerConfigError) as error:
             raise AnsibleActionFail(str(error))
         except (TrafficError, OperatorError) as error:
             raise AnsibleActionFail(error.message)
-        warnings = list(ledger.warnings) + self._delivery_warnings
+        warnings = (list(ledger.warnings) if ledger else []) + self._delivery_warnings
         if warnings:
             result["warnings"] = list(result.get("warnings") or []) + warnings
         return result
@@ -456,7 +457,7 @@ class ActionModule(ActionBase):
                 "revision": revision_source(last["revision"])}
 
     # ----- mark --------------------------------------------------------------------------------------------
-    def _mark(self, ledger: Ledger, args: dict) -> dict:
+    def _mark(self, _ledger: None, args: dict) -> dict:
         """The group's last successful deployment, on the instance: what a rollback from an empty ledger reads."""
         marker = args["marker"]
         validate_identifiers(marker["deployment_id"], args["deployment_group_id"])
