@@ -276,19 +276,19 @@ class ActionModule(ActionBase):
         lock = ledger.renew(record["deployment_group_id"], record["deployment_id"])
         stage = records.current_stage(record)
         batch, final_pass = list(args["batch"]), bool(args["final_pass"])
-        stopped = {"changed": False, "start": [], "deferred": [], "stop": True, "monitor_waits": []}
-        if stage.get("stop_reason") or records.should_stop(stage):
-            return stopped  # stopped earlier: by an alarm or a stop request at a gate, or by the minimum
-        if records.next_batch(stage) != (batch, final_pass):
+        if records.stopped(stage):
+            return {"changed": False, "start": [], "deferred": [], "stop": True, "monitor_waits": []}
+        expected = records.next_batch(stage)
+        if expected != (batch, final_pass):
             raise AnsibleActionFail(f"step gate: the wave {batch} (final pass: {final_pass}) is not the next one of "
-                                    f"deployment {record['deployment_id']}: {records.next_batch(stage)}")
+                                    f"deployment {record['deployment_id']}: {expected}")
         waited = records.monitor_wait(stage, batch, final_pass) or records.termination_wait(record, batch)
         if waited:
             waited["start_time"] = utc_timestamp()
             time.sleep(waited["seconds"])
             waited["end_time"] = utc_timestamp()
         alarm = AlarmPoll()
-        if records.polls_alarms(record) and not records.should_stop(stage) and not lock.get("stop_request"):
+        if records.polls_alarms(record) and not lock.get("stop_request"):
             alarm = poll_alarms(record["options"].get("alarm_configuration"), record["options"].get("aws"))
         stop_reason = {"manual_stop": lock["stop_request"]} if lock.get("stop_request") else alarm.stop_reason()
         decision = records.gate(stage, batch, final_pass, waited=waited, alarm_stop=stop_reason)
@@ -309,20 +309,20 @@ class ActionModule(ActionBase):
         record = ledger.load(args["deployment_id"])
         ledger.renew(record["deployment_group_id"], record["deployment_id"])
         stage = records.current_stage(record)
-        if not stage["waves"] or stage["waves"][-1]["end_time"]:
-            going_on = not (stage.get("stop_reason") or records.should_stop(stage))
-            return {"changed": False, "summary": None, "upcoming": waves_ahead(stage) if going_on else []}
-        results = host_results(list(args.get("hosts") or []), dict(args.get("results") or {}))
-        summary = records.record_wave(stage, results)
-        if records.is_blue_green(record):
-            summary["stage"] = stage["name"]
-        compose(record)
-        started = stage["waves"][-1]["instances"]
-        for status, event in INSTANCE_FINAL_EVENTS.items():
-            self._notify(record, event, [name for name in started
-                                         if records.instance(stage, name)["status"] == status])
-        ledger.save(record)
-        return {"changed": True, "summary": summary, "upcoming": [] if summary["stop"] else waves_ahead(stage)}
+        summary = None
+        if stage["waves"] and not stage["waves"][-1]["end_time"]:
+            summary = records.record_wave(stage, host_results(list(args.get("hosts") or []),
+                                                              dict(args.get("results") or {})))
+            if records.is_blue_green(record):
+                summary["stage"] = stage["name"]
+            compose(record)
+            started = stage["waves"][-1]["instances"]
+            for status, event in INSTANCE_FINAL_EVENTS.items():
+                self._notify(record, event, [name for name in started
+                                             if records.instance(stage, name)["status"] == status])
+            ledger.save(record)
+        return {"changed": summary is not None, "summary": summary,
+                "upcoming": [] if records.stopped(stage) else waves_ahead(stage)}
 
     # ----- finish ------------------------------------------------------------------------------------------
     def _finish(self, ledger: Ledger, args: dict) -> dict:

@@ -214,6 +214,12 @@ def should_stop(record: dict[str, Any]) -> bool:
             or stuck_zone(record) is not None)
 
 
+def stopped(record: dict[str, Any]) -> bool:
+    """The deployment starts no more waves: an alarm or a stop request stopped it at a gate (its ``stop_reason``),
+    or the minimum healthy hosts would be broken."""
+    return bool(record.get("stop_reason")) or should_stop(record)
+
+
 def monitor_wait(record: dict[str, Any], batch: list[str], final_pass: bool) -> Optional[dict[str, Any]]:
     """The bake time due before ``batch``: when it is the first wave of a zone after another zone's waves.
 

@@ -367,3 +367,14 @@ def test_upcoming_batches_are_the_batches_left_then_the_deferred_ones_at_most_co
     for name in ("h2", "h3", "h4", "h5"):
         records.gate(record, [name], False)
     assert records.upcoming_batches(record, 10) == [(["h1"], True)]
+
+
+def test_a_deployment_is_stopped_by_a_gates_stop_reason_or_by_its_minimum():
+    record = new(["h1", "h2", "h3"], custom={"type": "HOST_COUNT", "value": 2})
+    records.start(record, ["h1", "h2", "h3"], [1, 1, 1])
+    assert not records.stopped(record)
+    record["stop_reason"] = {"alarms": ["high-5xx"]}
+    assert records.stopped(record)
+    del record["stop_reason"]
+    records.instance(record, "h1")["status"] = "Failed"
+    assert records.stopped(record)  # 2 healthy of 3, minimum 2, work pending
