@@ -277,7 +277,7 @@ class ActionModule(ActionBase):
         stage = records.current_stage(record)
         batch, final_pass = list(args["batch"]), bool(args["final_pass"])
         if records.stopped(stage):
-            return {"changed": False, "start": [], "deferred": [], "stop": True, "monitor_waits": []}
+            return {"changed": False, "start": [], "deferred": [], "stop": True, "monitor_wait": None}
         expected = records.next_batch(stage)
         if expected != (batch, final_pass):
             raise AnsibleActionFail(f"step gate: the wave {batch} (final pass: {final_pass}) is not the next one of "
@@ -299,7 +299,7 @@ class ActionModule(ActionBase):
         compose(record)
         ledger.save(record)
         return {"changed": bool(decision["start"]), "warnings": alarm.warnings,
-                "monitor_waits": [waited] if waited else [], **(stop_reason or {}), **decision}
+                "monitor_wait": waited, **(stop_reason or {}), **decision}
 
     # ----- record ------------------------------------------------------------------------------------------
     def _record(self, ledger: Ledger, args: dict) -> dict:

@@ -192,8 +192,8 @@ class CallbackModule(CallbackBase):
 
     def _gate(self, outcome: dict) -> None:
         """What opening a wave waited for, or why it stopped instead."""
-        for waited in outcome.get("monitor_waits") or []:
-            self._display.display(monitor_line(waited))
+        if outcome.get("monitor_wait"):
+            self._display.display(monitor_line(outcome["monitor_wait"]))
         if outcome.get("alarms"):
             self._display.display(f"Stopping: alarm(s) {', '.join(outcome['alarms'])} in ALARM", color="red")
         elif outcome.get("alarm_poll_failure"):

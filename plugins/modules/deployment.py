@@ -305,11 +305,10 @@ phase:
     host finds it).
   returned: step is start
   type: dict
-monitor_waits:
-  description: The zone monitor wait (or blue/green termination wait) that preceded the wave (V(gate)).
+monitor_wait:
+  description: The zone monitor wait (or blue/green termination wait) that preceded the wave (V(gate)), or null.
   returned: step is gate
-  type: list
-  elements: dict
+  type: dict
   contains:
     seconds:
       description: How long.
