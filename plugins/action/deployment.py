@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: fleetops.codedeploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Controller side of a deployment: create it, gate each wave, record results, finish it — in the ledger; and
-mark the group's last successful deployment on each instance that succeeded.
+"""Controller side of a deployment: create it, start it, record each wave and open the next, finish it — in the
+ledger; and mark the group's last successful deployment on each instance that succeeded.
 
 Every step but ``mark`` runs in the controller process without connecting to any host, so a wave costs no extra
 round trip; ``mark`` writes one small file through the host's connection with a single command (no module run).
@@ -221,8 +221,8 @@ class ActionModule(ActionBase):
     def _start(self, ledger: Ledger, args: dict) -> dict:
         """Leave out the instances already up to date (update_outdated_instances_only), order the rest by health
         (from the survey of the hosts: ``survey``, host -> what it reported), group them by zone (zonal
-        configuration) and size the waves; say which waves come first (``upcoming``), which bundle the phase deploys
-        and where each host finds it."""
+        configuration) and size the waves, then open the first (see ``_open_next_wave``); say which waves come first
+        (``upcoming``), which bundle the phase deploys and where each host finds it."""
         record = args.get("record") if self._task.check_mode else ledger.load(args["deployment_id"])
         survey = dict(args.get("survey") or {})
         if record["revision"] is None and not records.is_blue_green(record):
@@ -252,10 +252,13 @@ class ActionModule(ActionBase):
                    "batches": batches, "zones": zones, "skipped_up_to_date": record["skipped_up_to_date"],
                    "health": health, "record": record, "revision": plan["revision"], "phase": plan}
         if self._task.check_mode:
-            return {**started, "upcoming": []}
-        ledger.renew(record["deployment_group_id"], record["deployment_id"])
+            return {**started, "start": [], "upcoming": []}
+        lock = ledger.renew(record["deployment_group_id"], record["deployment_id"])
         ledger.save(record)
-        return {**started, "upcoming": waves_ahead(stage)}
+        opened = self._open_next_wave(record, lock)
+        compose(record)
+        ledger.save(record)
+        return {**started, **opened, "upcoming": waves_ahead(stage, opened)}
 
     def _abandon(self, ledger: Ledger, record: dict, code: str, message: str) -> dict:
         refuse_deployment(record, StartRefusal(code, message))
@@ -264,50 +267,45 @@ class ActionModule(ActionBase):
             ledger.save(record)
             ledger.release(record["deployment_group_id"], record["deployment_id"])
         return {"failed": True, "refused": True, "changed": True, "msg": f"{code}: {message}", "record": record,
-                "record_path": ledger.record_location(record["deployment_id"]), "upcoming": []}
+                "record_path": ledger.record_location(record["deployment_id"]), "start": [], "upcoming": []}
 
-    # ----- gate --------------------------------------------------------------------------------------------
-    def _gate(self, ledger: Ledger, args: dict) -> dict:
-        """Open the wave of ``batch``, the next one the record expects: the zone's bake time when it opens the next
-        zone, the alarm poll and the stop request, then who starts by the minimum healthy hosts (the rest wait for
-        the final pass). A wave in which nobody may start is recorded empty; a deployment that stopped starts
-        nobody."""
-        record = ledger.load(args["deployment_id"])
-        lock = ledger.renew(record["deployment_group_id"], record["deployment_id"])
+    # ----- waves: each opened by the step before it (start opens the first, each record the next) ----------
+    def _open_next_wave(self, record: dict, lock: dict) -> dict:
+        """Open the wave the record expects next: the zone's bake time when it opens the next zone, the alarm poll
+        and the stop request, then who starts by the minimum healthy hosts (the rest wait for the final pass). A
+        wave in which nobody may start is recorded empty, and the one after it opened; a deployment that stopped,
+        or ran every wave, opens none. The caller saves the record."""
         stage = records.current_stage(record)
-        batch, final_pass = list(args["batch"]), bool(args["final_pass"])
-        if records.stopped(stage):
-            return {"changed": False, "start": [], "deferred": [], "stop": True, "monitor_wait": None}
-        expected = records.next_batch(stage)
-        if expected != (batch, final_pass):
-            raise AnsibleActionFail(f"step gate: the wave {batch} (final pass: {final_pass}) is not the next one of "
-                                    f"deployment {record['deployment_id']}: {expected}")
-        waited = records.monitor_wait(stage, batch, final_pass) or records.termination_wait(record, batch)
-        if waited:
-            waited["start_time"] = utc_timestamp()
-            time.sleep(waited["seconds"])
-            waited["end_time"] = utc_timestamp()
-        alarm = AlarmPoll()
-        if records.polls_alarms(record) and not lock.get("stop_request"):
-            alarm = poll_alarms(record["options"].get("alarm_configuration"), record["options"].get("aws"))
-        stop_reason = {"manual_stop": lock["stop_request"]} if lock.get("stop_request") else alarm.stop_reason()
-        decision = records.gate(stage, batch, final_pass, waited=waited, alarm_stop=stop_reason)
-        if decision["start"]:
-            self._notify(record, "InstanceStart", decision["start"])
-        elif not decision["stop"]:
+        warnings: list = []
+        while not records.stopped(stage) and records.next_batch(stage) is not None:
+            batch, final_pass = records.next_batch(stage)
+            waited = records.monitor_wait(stage, batch, final_pass) or records.termination_wait(record, batch)
+            if waited:
+                waited["start_time"] = utc_timestamp()
+                time.sleep(waited["seconds"])
+                waited["end_time"] = utc_timestamp()
+            alarm = AlarmPoll()
+            if records.polls_alarms(record) and not lock.get("stop_request"):
+                alarm = poll_alarms(record["options"].get("alarm_configuration"), record["options"].get("aws"))
+            warnings += alarm.warnings
+            stop_reason = {"manual_stop": lock["stop_request"]} if lock.get("stop_request") else alarm.stop_reason()
+            decision = records.gate(stage, batch, final_pass, waited=waited, alarm_stop=stop_reason)
+            if decision["start"]:
+                self._notify(record, "InstanceStart", decision["start"])
+                return {"warnings": warnings, "monitor_wait": waited, **decision}
+            if decision["stop"]:
+                return {"warnings": warnings, "monitor_wait": waited, **(stop_reason or {}), **decision}
             records.record_wave(stage, {})  # everyone deferred: the wave ends here, empty
-        compose(record)
-        ledger.save(record)
-        return {"changed": bool(decision["start"]), "warnings": alarm.warnings,
-                "monitor_wait": waited, **(stop_reason or {}), **decision}
+        return {"warnings": warnings, "start": [], "deferred": [], "stop": records.stopped(stage),
+                "monitor_wait": None}
 
     # ----- record ------------------------------------------------------------------------------------------
     def _record(self, ledger: Ledger, args: dict) -> dict:
-        """Fold the wave's host results (``results``: host -> its lifecycle task's result) into the record and apply
-        the health rules; ``upcoming`` is the waves to run next, none when the deployment stops or has run them
-        all. A wave the gate did not open (it stopped, or started nobody) has nothing to record."""
+        """Fold the open wave's host results (``results``: host -> its lifecycle task's result) into the record and
+        apply the health rules, then open the next wave (see ``_open_next_wave``): ``start`` is who starts in it,
+        ``upcoming`` the waves the play runs from it on, none when the deployment stops or has run them all."""
         record = ledger.load(args["deployment_id"])
-        ledger.renew(record["deployment_group_id"], record["deployment_id"])
+        lock = ledger.renew(record["deployment_group_id"], record["deployment_id"])
         stage = records.current_stage(record)
         summary = None
         if stage["waves"] and not stage["waves"][-1]["end_time"]:
@@ -320,9 +318,16 @@ class ActionModule(ActionBase):
             for status, event in INSTANCE_FINAL_EVENTS.items():
                 self._notify(record, event, [name for name in started
                                              if records.instance(stage, name)["status"] == status])
+            # Saved before the next wave's bake time, which may be long.
             ledger.save(record)
-        return {"changed": summary is not None, "summary": summary,
-                "upcoming": [] if records.stopped(stage) else waves_ahead(stage)}
+        waves_before = len(stage["waves"])
+        opened = self._open_next_wave(record, lock)
+        opened_any = len(stage["waves"]) > waves_before
+        if opened_any:
+            compose(record)
+            ledger.save(record)
+        return {"changed": summary is not None or opened_any, "summary": summary, **opened,
+                "upcoming": waves_ahead(stage, opened)}
 
     # ----- finish ------------------------------------------------------------------------------------------
     def _finish(self, ledger: Ledger, args: dict) -> dict:
@@ -476,10 +481,16 @@ def ledger_location(args: dict) -> Optional[str]:
     return args.get("ledger") or args.get("ledger_dir")
 
 
-def waves_ahead(stage: dict) -> list:
-    """The next waves the play runs (before it asks again): instances and whether they are the final pass."""
-    return [{"hosts": hosts, "final_pass": final_pass}
-            for hosts, final_pass in records.upcoming_batches(stage, WAVES_PER_INCLUDE)]
+def waves_ahead(stage: dict, opened: dict) -> list:
+    """The waves the play runs next, before it asks again: the one just opened, with who starts in it (``start``),
+    then those expected after it, as far as they are known now; none when no wave is open."""
+    if not opened["start"]:
+        return []
+    open_wave = stage["waves"][-1]
+    return ([{"hosts": open_wave["instances"] + open_wave["deferred"], "final_pass": open_wave["final_pass"],
+              "start": opened["start"]}]
+            + [{"hosts": hosts, "final_pass": final_pass}
+               for hosts, final_pass in records.upcoming_batches(stage, WAVES_PER_INCLUDE - 1)])
 
 
 def compose(record: dict) -> dict:

@@ -181,17 +181,18 @@ class CallbackModule(CallbackBase):
                 self._display.display(line)
         elif step == "start":
             self._display.display(start_line(outcome))
-        elif step == "gate":
-            self._gate(outcome)
-        elif step == "record" and outcome.get("summary"):
-            self._display.display(wave_line(outcome["summary"]),
-                                  color="red" if outcome["summary"]["failed"] else None)
+            self._opened(outcome)
+        elif step == "record":
+            if outcome.get("summary"):
+                self._display.display(wave_line(outcome["summary"]),
+                                      color="red" if outcome["summary"]["failed"] else None)
+            self._opened(outcome)
         elif step == "finish" and outcome.get("record") and not outcome.get("ended"):
             self._report(outcome["record"], outcome.get("report_path"), outcome.get("record_path"),
                          outcome.get("html_report_path"))
 
-    def _gate(self, outcome: dict) -> None:
-        """What opening a wave waited for, or why it stopped instead."""
+    def _opened(self, outcome: dict) -> None:
+        """What opening the next wave waited for, or why it stopped instead."""
         if outcome.get("monitor_wait"):
             self._display.display(monitor_line(outcome["monitor_wait"]))
         if outcome.get("alarms"):

@@ -17,15 +17,16 @@ description:
   - V(create) creates the deployment (refusing it with NO_INSTANCES or HEALTH_CONSTRAINTS_INVALID, or when another
     deployment of the group is active); V(start) leaves out the instances already up to date (with
     C(update_outdated_instances_only)), orders the rest by health, groups them by zone (with a C(zonal_config)
-    option), sizes the waves and returns the first ones to run; V(gate) opens a wave - waits a zone's monitor duration
-    when the wave opens the next zone, polls the CloudWatch alarms, sees a stop request, and decides which instances
-    of the wave may start; V(record) folds the wave's results in and returns the next waves, none when the
-    deployment stops.
+    option), sizes the waves, opens the first and returns the first ones to run; V(record) folds the open wave's
+    results in, applies the health rules, then opens the next wave and returns the waves to run from it on, none when
+    the deployment stops. Opening a wave waits a zone's monitor duration when the wave opens the next zone, polls the
+    CloudWatch alarms, sees a stop request, and decides which instances of the wave may start (a wave in which none
+    may is recorded empty, and the next one opened).
     V(finish) sets the final status, releases the lock and says whether a rollback is due (for a blue/green
     deployment, V(finish) ends a stage and plans the next, or leaves the deployment waiting in Ready with
     C(deployment_ready_option) STOP_DEPLOYMENT); V(resume) continues the group's blue/green deployment waiting in
     Ready, or stops it when its wait time is over; V(stop) stops the group's active deployment, as StopDeployment
-    does - a running one is asked to stop and stops at its next wave gate, one waiting in Ready or whose controller
+    does - a running one is asked to stop and stops when it opens its next wave, one waiting in Ready or whose controller
     is gone is Stopped at once; V(last_revision) returns the source of the group's last successful revision (for a
     catch-up deployment); V(mark), run on each instance that succeeded in a successful deployment, records the
     group's last successful deployment on the host (one command over the host's connection), for a rollback
@@ -38,7 +39,7 @@ options:
     description: The step to run.
     type: str
     required: true
-    choices: [create, start, gate, record, finish, resume, stop, last_revision, mark]
+    choices: [create, start, record, finish, resume, stop, last_revision, mark]
   ledger:
     description:
       - The ledger - a directory on the controller or C(s3://bucket/prefix) shared by every controller. Every
@@ -158,16 +159,8 @@ options:
     description: Where the hosts pull the bundle from (V(start)) - C({url}) or C({bucket, key, version_id, aws,
       endpoint_url}); null when the controller pushes it.
     type: dict
-  batch:
-    description: The instances of the wave to open, as V(start) or V(record) returned it (V(gate)).
-    type: list
-    elements: str
-  final_pass:
-    description: Whether the wave is one of the final one-at-a-time pass (V(gate)).
-    type: bool
-    default: false
   hosts:
-    description: The hosts that started in the wave (V(record)).
+    description: The hosts that started in the open wave (V(record)), as the step that opened it named them.
     type: list
     elements: str
   results:
@@ -233,7 +226,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 outcome:
-  description: What V(stop) did - C(requested) (the running controller stops the deployment at its next wave gate;
+  description: What V(stop) did - C(requested) (the running controller stops the deployment when it opens its next wave;
     not seen within O(wait_timeout)), C(stopped by its controller), or C(stopped) (closed here - it waited in Ready
     or its controller was gone).
   returned: step is stop
@@ -287,27 +280,32 @@ skipped_up_to_date:
   type: list
   elements: str
 upcoming:
-  description: The next waves to run, up to ten, as far as they are known (V(start), V(record)); empty when the
-    deployment stops or has run them all.
+  description: The waves to run, up to ten, as far as they are known (V(start), V(record)) - the one just opened,
+    then those after it; empty when the deployment stops or has run them all.
   returned: step is start or record
   type: list
   elements: dict
   contains:
     hosts:
-      description: The wave's instances (its batch), for V(gate).
+      description: The wave's instances (its batch).
       type: list
       elements: str
     final_pass:
       description: Whether it is a wave of the final one-at-a-time pass.
       type: bool
+    start:
+      description: Who starts in the wave just opened (the first one only).
+      type: list
+      elements: str
 phase:
   description: What the phase deploys (V(start)) - its revision, AppSpec, hook environment and bundle (where each
     host finds it).
   returned: step is start
   type: dict
 monitor_wait:
-  description: The zone monitor wait (or blue/green termination wait) that preceded the wave (V(gate)), or null.
-  returned: step is gate
+  description: The zone monitor wait (or blue/green termination wait) that preceded the wave opened (V(start),
+    V(record)), or null.
+  returned: step is start or record
   type: dict
   contains:
     seconds:
@@ -323,30 +321,30 @@ monitor_wait:
       description: The zone about to start.
       type: str
 alarms:
-  description: The alarms in ALARM that stopped the deployment (V(gate)).
+  description: The alarms in ALARM that stopped the deployment when it opened a wave (V(start), V(record)).
   returned: when an alarm stopped the deployment
   type: list
   elements: str
 alarm_poll_failure:
-  description: Why the alarm states could not be read, when that stopped the deployment (V(gate)).
+  description: Why the alarm states could not be read, when that stopped the deployment (V(start), V(record)).
   returned: when a failed alarm poll stopped the deployment
   type: str
 start:
-  description: The instances of the wave that start now (V(gate)).
-  returned: step is gate
+  description: The instances of the wave opened that start now (V(start), V(record)); empty when none was opened.
+  returned: step is start or record
   type: list
   elements: str
 deferred:
-  description: The instances deferred to the final one-at-a-time pass (V(gate)).
-  returned: step is gate
+  description: The instances of the wave opened deferred to the final one-at-a-time pass (V(start), V(record)).
+  returned: step is start or record
   type: list
   elements: str
 stop:
-  description: Whether the deployment stops here (V(gate)).
-  returned: step is gate
+  description: Whether the deployment stopped instead of opening a wave (V(start), V(record)).
+  returned: step is start or record
   type: bool
 summary:
-  description: The wave's counts (V(record)); null when the gate opened no wave.
+  description: The recorded wave's counts (V(record)); null when no wave was open.
   returned: step is record
   type: dict
 rollback_requested:

@@ -22,7 +22,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import AWS
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.codedeploy_names import CREATORS, CREATOR_USER
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import DEFAULT_DEPLOYMENT_ROOT
 
-STEPS = ("create", "start", "gate", "record", "finish", "resume", "stop", "last_revision", "mark")
+STEPS = ("create", "start", "record", "finish", "resume", "stop", "last_revision", "mark")
 
 # Every step: which step, and the ledger (a directory or s3://bucket/prefix, through ``aws``).
 COMMON_SPEC: dict[str, dict[str, Any]] = {
@@ -65,11 +65,6 @@ STEP_ARGUMENT_SPECS: dict[str, dict[str, dict[str, Any]]] = {
         "revision_cache_dir": {"type": "str"},
         "fetched_path": {"type": "str"},
         "pull": {"type": "dict"},
-    },
-    "gate": {
-        **COMMON_SPEC, **DEPLOYMENT_SPEC,
-        "batch": {"type": "list", "elements": "str", "required": True},
-        "final_pass": {"type": "bool", "default": False},
     },
     "record": {
         **COMMON_SPEC, **DEPLOYMENT_SPEC,

@@ -49,7 +49,6 @@ ROLE_CALLS = {
               "deployment_root": "/opt/codedeploy-agent/deployment-root",
               "revision_cache_dir": "/home/deployer/.fleetops-codedeploy/cache", "fetched_path": "/cache/x.zip",
               "pull": None},
-    "gate": {**LEDGER, "deployment_id": DEPLOYMENT_ID, "batch": ["web1"], "final_pass": False},
     "record": {**LEDGER, "deployment_id": DEPLOYMENT_ID, "hosts": ["web1"],
                "results": {"web1": {"status": "Succeeded", "lifecycle_events": []}}},
     "finish": {**LEDGER, "deployment_id": DEPLOYMENT_ID},
@@ -175,7 +174,7 @@ def test_a_marker_without_its_deployment_is_refused():
 
 
 @pytest.mark.parametrize("step, extra", [
-    ("record", "batch"),        # the former gate step's
+    ("record", "batch"),        # the wave to record is the open one: not named
     ("create", "marker"),       # another step's
     ("finish", "hosts"),
     ("mark", "deployment_id"),  # mark takes it inside marker
@@ -207,7 +206,7 @@ def test_a_creator_out_of_the_services_is_refused():
 
 
 def test_an_unknown_step_is_refused():
-    with pytest.raises(StepArgumentError, match="step must be one of create, start, gate, record, finish, resume, "
+    with pytest.raises(StepArgumentError, match="step must be one of create, start, record, finish, resume, "
                                                 "stop, last_revision, mark, not 'open'"):
         validate_step_args("open", {"step": "open"})
     with pytest.raises(StepArgumentError, match="not None"):
