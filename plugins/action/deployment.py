@@ -2,7 +2,7 @@
 # Copyright: fleetops.codedeploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Controller side of a deployment: create it, start it, record each wave and open the next, finish it — in the
-ledger; and mark the group's last successful deployment on each instance that succeeded.
+ledger; mark the group's last successful deployment on each instance that succeeded; say how the run ended.
 
 Every step but ``mark`` runs in the controller process without connecting to any host, so a wave costs no extra
 round trip; ``mark`` writes one small file through the host's connection with a single command (no module run).
@@ -34,9 +34,12 @@ from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.alarms import 
     AlarmConfigError, AlarmPoll, poll_alarms, validate_alarm_configuration)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.asg_copy import (
     AsgCopyError, GreenFleet, copy_auto_scaling_group, copy_name, copy_refusal, plan_copy)
-from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_flow import bundle_plan, host_results
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_flow import (
+    bundle_plan, host_results, verdict)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_ids import (
     deployment_group_id, new_deployment_id)
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_plan import (
+    deployment_parameters, fetched_problem, first_phase_plan, resumed_plan, revision_fetched)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_steps import (
     VALID_ARGS, StepArgumentError, validate_step_args)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import (
@@ -75,8 +78,9 @@ class ActionModule(ActionBase):
         self._hostvars = (task_vars or {}).get("hostvars", {})
         self._delivery_warnings: list = []
         try:
-            # mark writes on its host only: it reads no ledger (an S3 one would cost a client per host).
-            ledger = None if step == "mark" else open_ledger(ledger_location(args), args.get("aws"))
+            # mark writes on its host only, conclude reads its arguments: neither opens the ledger (an S3 one would
+            # cost a client per host).
+            ledger = None if step in ("mark", "conclude") else open_ledger(ledger_location(args), args.get("aws"))
             result.update(getattr(self, f"_{step}")(ledger, args))
         except (DeploymentConfigError, AlarmConfigError, DeploymentRootError, TriggerConfigError) as error:
             raise AnsibleActionFail(str(error))
@@ -95,20 +99,26 @@ class ActionModule(ActionBase):
 
     # ----- create ------------------------------------------------------------------------------------------
     def _create(self, ledger: Ledger, args: dict) -> dict:
-        """A new deployment: refused at once (NO_INSTANCES, HEALTH_CONSTRAINTS_INVALID) or Created and locked."""
-        application = args["application_name"]
-        group = args["deployment_group_name"]
-        group_id = args.get("deployment_group_id") or deployment_group_id(application, group)
+        """A new deployment of what the inputs ask for: refused at once (NO_INSTANCES, HEALTH_CONSTRAINTS_INVALID)
+        or Created and locked; with the plan of its first phase, whole (see deployment_plan)."""
+        inputs, fetched = args["inputs"], args.get("fetched")
+        problem = fetched_problem(inputs, fetched)
+        if problem:
+            raise AnsibleActionFail(problem)
+        parameters = deployment_parameters(inputs)
+        application = parameters["application_name"]
+        group = parameters["deployment_group_name"]
+        group_id = parameters["deployment_group_id"] or deployment_group_id(application, group)
         validate_deployment_group_id(group_id)
         targets = list(args.get("targets") or [])
-        config_name, minimum = resolve_minimum_healthy_hosts(args.get("deployment_config_name"),
-                                                             args.get("minimum_healthy_hosts"))
+        config_name, minimum = resolve_minimum_healthy_hosts(parameters["deployment_config_name"],
+                                                             parameters["minimum_healthy_hosts"])
         deployment_id = new_deployment_id()
-        options = dict(args.get("options") or {})
+        options = parameters["options"]
         zonal = resolve_zonal_config(options.get("zonal_config"))
         options["alarm_configuration"] = validate_alarm_configuration(options.get("alarm_configuration"))
         options["trigger_configurations"] = validate_trigger_configurations(options.get("trigger_configurations"))
-        revision = args.get("revision")
+        revision = revision_fetched(fetched)
         if revision is None:
             # A rollback: the group's last successful revision, as the ledger knows it (else the hosts, at start).
             revision = (ledger.last_successful(group_id) or {}).get("revision")
@@ -153,26 +163,28 @@ class ActionModule(ActionBase):
                 records.refuse_blue_green(options.get("green_group") or "", blue, green)
                 or refuse_start(len(first["instances"]), records.minimum_count(first), config_name))
         else:
-            events = args.get("events") or records.in_place_events(traffic_control)
             record = records.new_record(
                 deployment_id=deployment_id, application_name=application, deployment_group_name=group,
                 deployment_group_id=group_id, creator=creator, revision=revision,
-                deployment_config_name=config_name, minimum=minimum, instances=targets, events=events,
+                deployment_config_name=config_name, minimum=minimum, instances=targets,
+                events=records.in_place_events(traffic_control),
                 options=options, zonal=zonal, traffic_control=traffic_control)
             refusal = refuse_start(len(targets), records.minimum_count(record), config_name)
             if refusal and refusal.code != "NO_INSTANCES" and options.get("update_outdated_instances_only"):
                 refusal = None  # N and M count only the outdated instances: the start step decides, after the survey
         stage = stage_plan(record)
-        outcome = {"deployment_id": deployment_id, "deployment_group_id": group_id, "revision": revision,
-                   "events": stage["events"] if stage else events, "stage": stage, "record": record,
-                   "refused": bool(refusal), "green_hosts": green_hosts}
+        phase = stage or {"instances": None, "events": records.in_place_events(traffic_control)}
+        plan = first_phase_plan(inputs, fetched, record, phase, targets,
+                                list(args.get("green_targets") or []) + [host["name"] for host in green_hosts])
+        # The plan, and what the role and the report read besides: the refusal, and the copied instances to add.
+        outcome = {**plan, "refused": bool(refusal), "copied_hosts": green_hosts}
         if self._task.check_mode:
             ledger.check_free(group_id, group)
             if refusal:
                 refuse_deployment(record, refusal)
                 return {**outcome, "failed": True, "changed": False, "msg": f"{refusal.code}: {refusal.message}"}
             return {**outcome, "changed": False, "msg": "check mode"}
-        lease = lease_seconds_for((revision or {}).get("appspec"), args.get("lease_seconds"))
+        lease = lease_seconds_for((revision or {}).get("appspec"), parameters["lease_seconds"])
         warning = ledger.acquire(group_id, group, record["deployment_id"], controller_identity(os.getppid()), lease)
         keep_lease(ledger_location(args), args.get("aws"), group_id, record["deployment_id"], os.getppid())
         if args.get("rollback_of"):
@@ -393,30 +405,31 @@ class ActionModule(ActionBase):
     # ----- resume ------------------------------------------------------------------------------------------
     def _resume(self, ledger: Ledger, args: dict) -> dict:
         """ContinueDeployment: the group's blue/green deployment waiting in Ready goes on (reroute, then block), or,
-        its wait time over, is Stopped."""
-        group_id = (args.get("deployment_group_id")
-                    or deployment_group_id(args["application_name"], args["deployment_group_name"]))
+        its wait time over, is Stopped; with the plan of what the deployment play runs (see deployment_plan)."""
+        inputs = args["inputs"]
+        parameters = deployment_parameters(inputs)
+        group = parameters["deployment_group_name"]
+        group_id = parameters["deployment_group_id"] or deployment_group_id(parameters["application_name"], group)
         holder = ledger.lock_holder(group_id) or {}
         deployment_id = args.get("deployment_id") or holder.get("deployment_id")
         if not deployment_id:
-            raise AnsibleActionFail(f"The Deployment Group '{args['deployment_group_name']}' has no deployment waiting "
-                                    "in Ready: there is nothing to continue.")
+            raise AnsibleActionFail(f"The Deployment Group '{group}' has no deployment waiting in Ready: there is "
+                                    "nothing to continue.")
         record = ledger.load(deployment_id)
         refusal = records.continue_refusal(record)
         if refusal:
             raise AnsibleActionFail(refusal)
+        resumed = {"changed": True, "record_path": ledger.record_location(deployment_id)}
         if ready_wait_over(holder, now_utc()):
-            warning = ledger.stop_expired_ready(group_id, args["deployment_group_name"])
+            warning = ledger.stop_expired_ready(group_id, group)
             record = ledger.load(deployment_id)
-            return {"changed": True, "record": record, "stopped": True, "warnings": [warning],
-                    "record_path": ledger.record_location(deployment_id)}
-        ledger.take_over(group_id, args["deployment_group_name"], deployment_id, controller_identity(os.getppid()))
+            return {**resumed_plan(inputs, record, None, stopped=True), **resumed, "stopped": True,
+                    "warnings": [warning]}
+        ledger.take_over(group_id, group, deployment_id, controller_identity(os.getppid()))
         keep_lease(ledger_location(args), args.get("aws"), group_id, deployment_id, os.getppid())
         records.resume(record)
         ledger.save(record)
-        return {"changed": True, "record": record, "stopped": False, "next_stage": stage_plan(record),
-                "deployment_id": deployment_id, "deployment_group_id": group_id,
-                "record_path": ledger.record_location(deployment_id)}
+        return {**resumed_plan(inputs, record, stage_plan(record), stopped=False), **resumed, "stopped": False}
 
     # ----- stop --------------------------------------------------------------------------------------------
     def _stop(self, ledger: Ledger, args: dict) -> dict:
@@ -462,6 +475,12 @@ class ActionModule(ActionBase):
                 "revision": revision_source(last["revision"])}
 
     # ----- mark --------------------------------------------------------------------------------------------
+    def _conclude(self, _ledger: None, args: dict) -> dict:
+        """Say how the run's deployment (and its rollback) ended, failing the run when it did not succeed."""
+        succeeded, message = verdict(args["outcomes"])
+        # Shown whole, as a debug message is: a Ready deployment's line says what to run next, and when.
+        return {"changed": False, "failed": not succeeded, "msg": message, "_ansible_verbose_always": succeeded}
+
     def _mark(self, _ledger: None, args: dict) -> dict:
         """The group's last successful deployment, on the instance: what a rollback from an empty ledger reads."""
         marker = args["marker"]

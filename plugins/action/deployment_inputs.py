@@ -9,17 +9,19 @@ import os
 
 from ansible.errors import AnsibleActionFail
 from ansible.inventory.manager import InventoryManager
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_inputs import (
-    InputError, derived_target_group, hosts_left_out, input_names, partial_group_message, resolve_inputs)
+    InputError, derived_target_group, hosts_left_out, input_names, partial_group_message, resolve_inputs,
+    revision_problem)
 
 GROUP_INPUTS_VAR = "codedeploy_deployment_group_inputs"
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("argument_spec",))
+    _VALID_ARGS = frozenset(("argument_spec", "revision_required"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -40,6 +42,9 @@ class ActionModule(ActionBase):
             inputs = resolve_inputs(options, first_host_values, controller, group_inputs or {}, target, os.getcwd())
         except InputError as error:
             raise AnsibleActionFail(str(error))
+        problem = revision_problem(inputs) if boolean(self._task.args.get("revision_required", False)) else None
+        if problem:
+            raise AnsibleActionFail(problem)
 
         limit = task_vars.get("ansible_limit")
         in_play = self._hosts_in_limit(task_vars.get("groups", {}), limit, target) if limit else members

@@ -14,8 +14,9 @@ description:
   - An action plugin that runs on the controller; only V(mark) connects to a host. The C(fleetops.codedeploy.deploy)
     role calls it for each phase of a deployment; it keeps the deployment's record in the ledger, with the
     CodeDeploy service's rules for minimum healthy hosts, statuses and error codes.
-  - V(create) creates the deployment (refusing it with NO_INSTANCES or HEALTH_CONSTRAINTS_INVALID, or when another
-    deployment of the group is active); V(start) leaves out the instances already up to date (with
+  - V(create) creates the deployment from the inputs (refusing it with NO_INSTANCES or HEALTH_CONSTRAINTS_INVALID,
+    or when another deployment of the group is active) and returns the plan of its first phase, whole - what the
+    deployment play reads as C(codedeploy_plan); V(start) leaves out the instances already up to date (with
     C(update_outdated_instances_only)), orders the rest by health, groups them by zone (with a C(zonal_config)
     option), sizes the waves, opens the first and returns the first ones to run; V(record) folds the open wave's
     results in, applies the health rules, then opens the next wave and returns the waves to run from it on, none when
@@ -30,7 +31,9 @@ description:
     is gone is Stopped at once; V(last_revision) returns the source of the group's last successful revision (for a
     catch-up deployment); V(mark), run on each instance that succeeded in a successful deployment, records the
     group's last successful deployment on the host (one command over the host's connection), for a rollback
-    without the controller's ledger.
+    without the controller's ledger; V(conclude) says how the run's deployment and its rollback ended, and fails
+    when the deployment did not succeed (a deployment stopped on request by the stop playbook did, when its
+    rollback, if any, succeeded).
   - Each step takes only its own arguments, listed below with the steps that take them; they are checked before
     the step runs (types converted, required ones present, no other), and an argument at fault fails the task
     with a message naming the step and the argument.
@@ -39,7 +42,7 @@ options:
     description: The step to run.
     type: str
     required: true
-    choices: [create, start, record, finish, resume, stop, last_revision, mark]
+    choices: [create, start, record, finish, resume, stop, last_revision, mark, conclude]
   ledger:
     description:
       - The ledger - a directory on the controller or C(s3://bucket/prefix) shared by every controller. Every
@@ -73,14 +76,14 @@ options:
         type: int
         default: 5
   application_name:
-    description: The application (V(create), V(resume), V(stop), V(last_revision)); required by these steps.
+    description: The application (V(stop), V(last_revision)); required by these steps.
     type: str
   deployment_group_name:
-    description: The deployment group (V(create), V(resume), V(stop), V(last_revision)); required by these steps.
+    description: The deployment group (V(stop), V(last_revision)); required by these steps.
     type: str
   deployment_group_id:
     description:
-      - The deployment group ID (V(create), V(resume), V(stop), V(last_revision), V(mark)).
+      - The deployment group ID (V(stop), V(last_revision), V(mark)).
       - Required by V(mark); for the other steps, default a UUIDv5 of the application and group names.
     type: str
   deployment_id:
@@ -89,6 +92,24 @@ options:
         V(finish).
       - For V(resume) and V(stop), default the group's deployment waiting in Ready or running.
     type: str
+  inputs:
+    description:
+      - The deployment's inputs, as M(fleetops.codedeploy.deployment_inputs) decided them (V(create), V(resume));
+        required by these steps. V(resume) finds the deployment group from them, and returns the plan of what the
+        deployment play runs next. C(codedeploy_revision) is the revision as M(fleetops.codedeploy.revision_fetch) returned it (its
+        credentials hidden), or empty for a rollback.
+      - The deployment is created from them - the application and group, C(codedeploy_deployment_config_name) or
+        C(codedeploy_minimum_healthy_hosts), C(codedeploy_lock_lease_seconds) (the lease of the group's lock; 0 for
+        the longest hook timeout plus 5 minutes, renewed while the controller runs, taken over by the next
+        deployment once it runs out), and the options its record keeps (auto rollback, alarms, triggers, zonal
+        configuration, load balancer, blue/green configuration, and more).
+      - C(codedeploy_trigger_configurations) are checked here; their events are sent as they happen (V(create),
+        V(start), V(record), V(finish), V(stop)), a failed delivery being a warning.
+    type: dict
+  fetched:
+    description: What M(fleetops.codedeploy.revision_fetch) returned for the revision (V(create)); null for a
+      rollback, which takes the group's last successful revision. A revision without an AppSpec is refused.
+    type: dict
   targets:
     description: The instances of the deployment (V(create)); for blue/green, the original ones.
     type: list
@@ -98,22 +119,6 @@ options:
       hosts.
     type: list
     elements: str
-  revision:
-    description: The revision (V(create)); null for a rollback, which takes the group's last successful one.
-    type: dict
-  deployment_config_name:
-    description: A C(CodeDeployDefault.*) name or the custom configuration's name (V(create)).
-    type: str
-  minimum_healthy_hosts:
-    description: A custom minimum C({type, value}) (V(create)).
-    type: dict
-  options:
-    description:
-      - Per-deployment options stored in the record (V(create)).
-      - C(trigger_configurations), as the role's C(codedeploy_trigger_configurations), are checked at V(create);
-        their events are sent as they happen (V(create), V(start), V(record), V(finish), V(stop)), a failed
-        delivery being a warning.
-    type: dict
   creator:
     description: Who creates the deployment (V(create)).
     type: str
@@ -122,15 +127,6 @@ options:
   rollback_of:
     description: The deployment this one rolls back (V(create)).
     type: str
-  events:
-    description: The lifecycle events of each instance (V(create)); default the in-place events.
-    type: list
-    elements: str
-  lease_seconds:
-    description: The lease of the group's lock (V(create)); 0 or unset for the default, the longest hook timeout
-      plus 5 minutes. The controller renews it while it runs; a lock whose lease ran out is taken over by the next
-      deployment.
-    type: int
   record:
     description: The record V(create) returned, used by V(start) in check mode, when nothing is stored.
     type: dict
@@ -166,6 +162,11 @@ options:
   results:
     description: Per host of O(hosts), the result its lifecycle task registered (V(record)).
     type: dict
+  outcomes:
+    description: The deployment's record and then its rollback's, as V(finish) returned them with their
+      C(record_path) (V(conclude)); required by it.
+    type: list
+    elements: dict
   stop_rollback:
     description: Roll the stopped deployment back (V(stop)).
     type: bool
@@ -219,12 +220,16 @@ EXAMPLES = r"""
 - name: Continue the group's blue/green deployment waiting in Ready
   fleetops.codedeploy.deployment:
     step: resume
-    application_name: shop
-    deployment_group_name: web
-  register: codedeploy_resumed
+    inputs: "{{ codedeploy_resolved.inputs }}"
+  register: codedeploy_plan
 """
 
 RETURN = r"""
+msg:
+  description: How the deployment and its rollback ended, with the record's path (V(conclude)); the failure's
+    message when it did not succeed.
+  returned: step is conclude
+  type: str
 outcome:
   description: What V(stop) did - C(requested) (the running controller stops the deployment when it opens its next wave;
     not seen within O(wait_timeout)), C(stopped by its controller), or C(stopped) (closed here - it waited in Ready
@@ -237,9 +242,72 @@ revision:
   returned: step is last_revision
   type: dict
 deployment_id:
-  description: The new deployment's ID (V(create)).
-  returned: step is create
+  description: The new deployment's ID (V(create)), or the one continued (V(resume)).
+  returned: step is create or resume
   type: str
+deployment_group_id:
+  description: Its deployment group's ID (V(create)).
+  returned: step is create or resume
+  type: str
+creator:
+  description: Who created it (V(create)).
+  returned: step is create or resume
+  type: str
+deployment_type:
+  description: C(IN_PLACE) or C(BLUE_GREEN) (V(create)).
+  returned: step is create or resume
+  type: str
+events:
+  description: The lifecycle events of its first phase (V(create)), or of the stage it goes on to (V(resume)).
+  returned: step is create or resume
+  type: list
+  elements: str
+inputs:
+  description: The inputs it was created from (V(create)), its revision as fetched (none for a rollback).
+  returned: step is create or resume
+  type: dict
+fetched_path:
+  description: The bundle fetched on the controller (V(create)), null for a rollback.
+  returned: step is create or resume
+  type: str
+pull_source:
+  description: Where the hosts pull the bundle from (V(create)), null when the controller pushes it.
+  returned: step is create or resume
+  type: dict
+group_hosts:
+  description: The deployment group's instances in the run (V(create)); for blue/green, the original ones.
+  returned: step is create or resume
+  type: list
+  elements: str
+green_hosts:
+  description: The replacement instances of a blue/green deployment (V(create)), copied ones included.
+  returned: step is create or resume
+  type: list
+  elements: str
+targets:
+  description: The instances of its first phase (V(create)), or of the stage it goes on to (V(resume)).
+  returned: step is create or resume
+  type: list
+  elements: str
+survey:
+  description: The instances the first phase surveys before it orders them (V(create)).
+  returned: step is create or resume
+  type: list
+  elements: str
+title:
+  description: The deployment play's name (V(create)), e.g. C(Deploy to shop/web: d-ABCDEFGH1).
+  returned: step is create or resume
+  type: str
+refused:
+  description: Whether the deployment was refused at once (V(create)), NO_INSTANCES or HEALTH_CONSTRAINTS_INVALID.
+  returned: step is create
+  type: bool
+copied_hosts:
+  description: The instances of an Auto Scaling group copied for a blue/green deployment (V(create)), with their
+    address, instance ID and zone, for the inventory.
+  returned: step is create
+  type: list
+  elements: dict
 record:
   description: The deployment record (V(create), V(start), V(finish)).
   returned: step is create, start or finish
@@ -352,7 +420,7 @@ rollback_requested:
   returned: step is finish
   type: bool
 next_stage:
-  description: A blue/green deployment's next stage (V(finish), V(resume)) — C(name), C(position), C(instances),
+  description: A blue/green deployment's next stage (V(finish)) — C(name), C(position), C(instances),
     C(events).
   returned: when a blue/green deployment goes on to another stage
   type: dict
@@ -367,6 +435,11 @@ report_path:
 html_report_path:
   description: Where the deployment's HTML report is (V(finish), or V(stop) when it stopped the deployment).
   returned: when the deployment ended
+  type: str
+start_with:
+  description: What the deployment play runs first (V(resume)) - C(phase), or C(idle) when the deployment was
+    stopped instead.
+  returned: step is resume
   type: str
 stopped:
   description: V(resume) found the Ready wait over and stopped the deployment.

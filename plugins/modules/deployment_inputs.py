@@ -29,6 +29,13 @@ options:
     description: The options of the role's argument specification.
     type: dict
     required: true
+  revision_required:
+    description:
+      - Whether the run deploys a revision (the deploy and catch-up playbooks) - then C(codedeploy_revision) is
+        required, and with C(codedeploy_bundle_transport) V(pull) it must be an C(s3) or C(url) revision (the hosts
+        cannot pull one that only the controller has).
+    type: bool
+    default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

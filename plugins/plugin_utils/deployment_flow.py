@@ -36,3 +36,25 @@ def bundle_plan(revision: Optional[dict[str, Any]], deployment_root: str, cache_
 def host_results(names: list[str], registered: dict[str, Any]) -> dict[str, Optional[dict[str, Any]]]:
     """Each host's registered result, or None for a host that registered none."""
     return {name: (dict(registered[name]) if isinstance(registered.get(name), dict) else None) for name in names}
+
+
+def verdict(outcomes: list[dict[str, Any]]) -> tuple[bool, str]:
+    """How the run's deployment ended (``outcomes``: the deployment's record, then its rollback's, each with its
+    ``record_path``): whether the run succeeds, and the sentence that says so. A deployment stopped on request (the
+    stop playbook's) is what was asked for; its rollback, when there is one, must succeed."""
+    deployment, rollback = outcomes[0], (outcomes[1] if len(outcomes) > 1 else None)
+    ok = deployment["status"] in ("Succeeded", "Ready") or bool(
+        deployment.get("stopped_on_request") and (rollback is None or rollback["status"] == "Succeeded"))
+    record = f"Record: {deployment.get('record_path')}"
+    if deployment["status"] == "Ready":
+        return ok, (f"Deployment {deployment['deployment_id']} is Ready: the replacement instances are installed "
+                    "and traffic still goes to the original ones. Run the playbook fleetops.codedeploy.continue "
+                    f"with the same inputs before {deployment['blue_green']['ready']['until']} to reroute traffic; "
+                    f"after that it is Stopped. {record}")
+    told = f"Deployment {deployment['deployment_id']} {deployment['status']}"
+    if ok:
+        rolled_back = f"; rollback {rollback['deployment_id']} {rollback['status']}" if rollback else ""
+        return ok, f"{told}{rolled_back}. {record}"
+    error = deployment.get("error_information") or {}
+    rolled_back = f" Rollback {rollback['deployment_id']} {rollback['status']}." if rollback else ""
+    return ok, f"{told}: {error.get('code', '')}: {error.get('message', '')}{rolled_back} {record}"

@@ -187,6 +187,20 @@ def _s3_revision(text: str, bundle_type: str) -> dict[str, Any]:
     return revision
 
 
+def revision_problem(inputs: Mapping[str, Any]) -> Optional[str]:
+    """Why the inputs cannot deploy a revision, or None: there is none, or the hosts are to pull one that only the
+    controller has (git, local)."""
+    revision = inputs.get("codedeploy_revision") or {}
+    if not revision:
+        return ("codedeploy_revision is required: {source: s3, bucket, key, bundle_type}, {source: git, repository, "
+                "commit_id}, {source: local, path} or {source: url, url}")
+    if inputs.get("codedeploy_bundle_transport") == "pull" and revision.get("source") not in ("s3", "url"):
+        return (f"codedeploy_bundle_transport pull needs an s3 or url revision: a {revision.get('source')} revision "
+                "is only on the controller. Use codedeploy_bundle_transport push, or publish the bundle to S3 or an "
+                "HTTP(S) server.")
+    return None
+
+
 def hosts_left_out(members: list[str], in_play: list[str]) -> list[str]:
     """The group's hosts that the run's limit (a --limit, an AWX Limit) leaves out, in inventory order."""
     kept = set(in_play)

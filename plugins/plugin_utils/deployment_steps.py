@@ -22,7 +22,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import AWS
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.codedeploy_names import CREATORS, CREATOR_USER
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import DEFAULT_DEPLOYMENT_ROOT
 
-STEPS = ("create", "start", "record", "finish", "resume", "stop", "last_revision", "mark")
+STEPS = ("create", "start", "record", "finish", "resume", "stop", "last_revision", "mark", "conclude")
 
 # Every step: which step, and the ledger (a directory or s3://bucket/prefix, through ``aws``).
 COMMON_SPEC: dict[str, dict[str, Any]] = {
@@ -37,23 +37,24 @@ GROUP_SPEC: dict[str, dict[str, Any]] = {
     "deployment_group_name": {"type": "str", "required": True},
     "deployment_group_id": {"type": "str"},
 }
+# The inputs, as deployment_inputs decided them (create: their revision as fetched, or none for a rollback); they
+# hold codedeploy_aws.
+INPUTS_SPEC: dict[str, dict[str, Any]] = {
+    "inputs": {"type": "dict", "required": True, "no_log": True},
+}
 DEPLOYMENT_SPEC: dict[str, dict[str, Any]] = {
     "deployment_id": {"type": "str", "required": True},
 }
 
 STEP_ARGUMENT_SPECS: dict[str, dict[str, dict[str, Any]]] = {
     "create": {
-        **COMMON_SPEC, **GROUP_SPEC,
+        **COMMON_SPEC,
+        **INPUTS_SPEC,
+        "fetched": {"type": "dict"},  # revision_fetch's result; null for a rollback: the last successful revision
         "targets": {"type": "list", "elements": "str"},
         "green_targets": {"type": "list", "elements": "str"},
-        "revision": {"type": "dict"},  # null for a rollback: the group's last successful revision
-        "deployment_config_name": {"type": "str"},
-        "minimum_healthy_hosts": {"type": "dict"},
-        "options": {"type": "dict"},
         "creator": {"type": "str", "choices": list(CREATORS), "default": CREATOR_USER},
         "rollback_of": {"type": "str"},
-        "events": {"type": "list", "elements": "str"},
-        "lease_seconds": {"type": "int"},  # 0 or null: the longest hook timeout plus a margin
     },
     "start": {
         **COMMON_SPEC, **DEPLOYMENT_SPEC,
@@ -73,7 +74,7 @@ STEP_ARGUMENT_SPECS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "finish": {**COMMON_SPEC, **DEPLOYMENT_SPEC},
     "resume": {
-        **COMMON_SPEC, **GROUP_SPEC,
+        **COMMON_SPEC, **INPUTS_SPEC,
         "deployment_id": {"type": "str"},  # default the group's deployment waiting in Ready
     },
     "stop": {
@@ -83,6 +84,8 @@ STEP_ARGUMENT_SPECS: dict[str, dict[str, dict[str, Any]]] = {
         "wait_timeout": {"type": "float", "default": 0},
     },
     "last_revision": {**COMMON_SPEC, **GROUP_SPEC},
+    # The deployment's record, then its rollback's, as the finish step returned them (with their record_path).
+    "conclude": {**COMMON_SPEC, "outcomes": {"type": "list", "elements": "dict", "required": True}},
     "mark": {
         **COMMON_SPEC,
         "deployment_group_id": {"type": "str", "required": True},
@@ -115,7 +118,10 @@ def validate_step_args(step: Any, args: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(step, str) or step not in STEP_ARGUMENT_SPECS:
         raise StepArgumentError(f"step must be one of {', '.join(STEPS)}, not {step!r}")
     spec = STEP_ARGUMENT_SPECS[step]
-    validated = ArgumentSpecValidator(copy.deepcopy(spec)).validate(dict(args))
+    # Each argument copied on its own: the validator sets nested defaults (aws) in place, and neither the caller's
+    # values nor another argument sharing one of them (inputs holds the aws options too) may change.
+    validated = ArgumentSpecValidator(copy.deepcopy(spec)).validate(
+        {name: copy.deepcopy(value) for name, value in args.items()})
     messages = [f"unsupported arguments: {error.msg}" if isinstance(error, UnsupportedError) else error.msg
                 for error in validated.errors]
     # The validator checks a required argument is there, not that it has a value: a null one would be read as "".

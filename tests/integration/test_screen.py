@@ -4,6 +4,7 @@
 automatically, on Ansible's default output with the report callback, and in an AWX job's output (ansible-runner)."""
 from __future__ import annotations
 
+import json
 import re
 
 from support.awx import AWX, jobs_root
@@ -15,8 +16,10 @@ AUTO_ROLLBACK = {"auto_rollback": {"enabled": True, "events": ["DEPLOYMENT_FAILU
 # dispatch of its instances, their lifecycle task, the record): about 14 lines a wave. Measured for this case: 257
 # (ansible-playbook) and 256 (ansible-runner). The bound keeps what was won (478 lines before).
 MOST_LINES = 290
-# A task result printed whole: the result's JSON after "=>", longer than a one-line message.
-RAW_RESULT = re.compile(r"^(fatal|failed|ok|changed): \[[^\]]+\]: .*=> \{.{300,}")
+# A task result printed after "=>" (JSON on the line, or opening a block of it).
+TASK_RESULT = re.compile(r"^(fatal|failed|ok|changed): \[[^\]]+\]: .*=> (\{.*)$")
+# What a result may hold and still read as a message.
+MESSAGE_KEYS = {"changed", "msg"}
 
 
 def screen_faults(output: str) -> list[str]:
@@ -26,9 +29,21 @@ def screen_faults(output: str) -> list[str]:
     if len(lines) > MOST_LINES:
         faults.append(f"{len(lines)} lines, more than {MOST_LINES}")
     faults += [f"a play that matches no host: {line}" for line in lines if "no hosts matched" in line]
-    faults += [f"a raw task result: {line[:160]}…" for line in lines if RAW_RESULT.match(line)]
+    faults += [f"a raw task result: {line[:160]}…" for line in lines if is_raw_result(line)]
     faults += [f"an ignored failure: {line}" for line in lines if line.strip() == "...ignoring"]
     return faults
+
+
+def is_raw_result(line: str) -> bool:
+    """A task result printed whole: more than a message (a result's own keys), or JSON spread over lines."""
+    found = TASK_RESULT.match(line)
+    if not found:
+        return False
+    try:
+        result = json.loads(found.group(2))
+    except ValueError:
+        return True
+    return not (isinstance(result, dict) and set(result) <= MESSAGE_KEYS)
 
 
 def first_deployment_then_failing_one(tmp_path):

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
-from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_flow import bundle_plan, host_results
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_flow import bundle_plan, host_results, verdict
 
 REVISION = {"source": "s3", "sha256": "ab" * 32, "bundle_type": "zip", "appspec": {"version": 0.0},
             "bundle_env": {"BUNDLE_COMMIT": None}, "host_bundle_path": "/root/g/d-1/bundle.tar"}
@@ -36,3 +36,38 @@ def test_pull_goes_with_the_bundle(tmp_path):
 
 def test_a_host_without_a_result_is_none():
     assert host_results(["h1", "h2"], {"h1": {"status": "Succeeded"}}) == {"h1": {"status": "Succeeded"}, "h2": None}
+
+
+def outcome(deployment_id, status, code=None, message="", **extra):
+    return {"deployment_id": deployment_id, "status": status, "record_path": f"/ledger/{deployment_id}.json",
+            "error_information": {"code": code, "message": message} if code else None, **extra}
+
+
+def test_a_succeeded_deployment_says_so_with_its_record():
+    assert verdict([outcome("d-1", "Succeeded")]) == (True, "Deployment d-1 Succeeded. Record: /ledger/d-1.json")
+
+
+def test_a_failed_deployment_fails_the_run_with_its_code_message_and_rollback():
+    ok, told = verdict([outcome("d-1", "Failed", "HEALTH_CONSTRAINTS", "Too many instances failed."),
+                        outcome("d-2", "Succeeded")])
+    assert not ok
+    assert told == ("Deployment d-1 Failed: HEALTH_CONSTRAINTS: Too many instances failed. Rollback d-2 Succeeded. "
+                    "Record: /ledger/d-1.json")
+
+
+def test_a_deployment_stopped_on_request_succeeds_when_its_rollback_does():
+    stopped = outcome("d-1", "Stopped", "MANUAL_STOP", "Stopped by the operator.", stopped_on_request=True)
+    assert verdict([stopped]) == (True, "Deployment d-1 Stopped. Record: /ledger/d-1.json")
+    assert verdict([stopped, outcome("d-2", "Succeeded")])[0]
+    assert verdict([stopped, outcome("d-2", "Succeeded")])[1].startswith("Deployment d-1 Stopped; rollback d-2 "
+                                                                         "Succeeded.")
+    assert not verdict([stopped, outcome("d-2", "Failed", "HEALTH_CONSTRAINTS", "x")])[0]
+    # Stopped by an alarm, or by a stop request from elsewhere, is no success.
+    assert not verdict([outcome("d-1", "Stopped", "ALARM_ACTIVE", "Alarm high-5xx in ALARM.")])[0]
+
+
+def test_a_ready_deployment_says_what_to_run_before_when():
+    ready = outcome("d-1", "Ready", blue_green={"ready": {"until": "2026-12-06T12:00:00Z"}})
+    ok, told = verdict([ready])
+    assert ok and "Run the playbook fleetops.codedeploy.continue with the same inputs before 2026-12-06T12:00:00Z" \
+        in told and told.endswith("Record: /ledger/d-1.json")

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_inputs import (
-    InputError, derived_target_group, hosts_left_out, parse_revision, pick_values, resolve_inputs)
+    InputError, derived_target_group, hosts_left_out, parse_revision, pick_values, resolve_inputs, revision_problem)
 
 SPEC = Path(__file__).resolve().parents[4] / "roles" / "deploy" / "meta" / "argument_specs.yml"
 OPTIONS = yaml.safe_load(SPEC.read_text())["argument_specs"]["main"]["options"]
@@ -169,3 +169,18 @@ def test_the_revision_string_goes_through_resolution():
 def test_hosts_left_out_by_a_limit():
     assert hosts_left_out(["h1", "h2", "h3"], ["h3", "h1"]) == ["h2"]
     assert hosts_left_out(["h1"], ["h1", "localhost"]) == []
+
+
+@pytest.mark.parametrize("revision, transport, problem", [
+    ({}, "push", "codedeploy_revision is required: {source: s3, bucket, key, bundle_type}"),
+    ({"source": "local", "path": "/srv/app"}, "pull",
+     "codedeploy_bundle_transport pull needs an s3 or url revision: a local revision is only on the controller."),
+    ({"source": "git", "repository": "https://git.example/app.git", "commit_id": "a" * 40}, "pull",
+     "a git revision is only on the controller"),
+    ({"source": "s3", "bucket": "b", "key": "app.tgz", "bundle_type": "tgz"}, "pull", None),
+    ({"source": "url", "url": "https://releases.example/app.tgz"}, "pull", None),
+    ({"source": "local", "path": "/srv/app"}, "push", None),
+])
+def test_a_deployment_needs_a_revision_its_hosts_can_receive(revision, transport, problem):
+    found = revision_problem({"codedeploy_revision": revision, "codedeploy_bundle_transport": transport})
+    assert (found is None) if problem is None else (problem in found), found

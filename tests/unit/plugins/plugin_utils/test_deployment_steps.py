@@ -31,18 +31,17 @@ GROUP = {"application_name": "shop", "deployment_group_name": "web", "deployment
 REVISION = {"source": "s3", "bucket": "releases", "key": "shop.zip", "bundle_type": "zip", "version": None,
             "etag": None, "sha256": "ab" * 32, "bundle_env": {}, "appspec": {"version": 0.0, "os": "linux"}}
 
+# What deployment_inputs and revision_fetch return, in part.
+INPUTS = {"codedeploy_application_name": "shop", "codedeploy_deployment_group_name": "web",
+          "codedeploy_ledger": LEDGER["ledger"], "codedeploy_aws": LEDGER["aws"],
+          "codedeploy_revision": {"source": "s3", "bucket": "releases", "key": "shop.zip", "bundle_type": "zip"}}
+FETCHED = {"path": "/home/deployer/.fleetops-codedeploy/cache/" + "ab" * 32 + ".zip", "sha256": "ab" * 32,
+           "bundle_type": "zip", "bundle_env": {}, "appspec": {"version": 0.0, "os": "linux"},
+           "revision": INPUTS["codedeploy_revision"], "version_id": None}
 # The arguments as the role's tasks (roles/deploy/tasks) pass them, once their templates are rendered.
 ROLE_CALLS = {
-    "create": {**LEDGER, **GROUP, "targets": ["web1", "web2"], "green_targets": [], "revision": REVISION,
-               "deployment_config_name": "", "minimum_healthy_hosts": {}, "creator": "user", "lease_seconds": 0,
-               "rollback_of": None,
-               "options": {"auto_rollback": {"enabled": False, "events": []}, "alarm_configuration": {},
-                           "trigger_configurations": [], "zonal_config": {}, "aws": {}, "load_balancer_info": {},
-                           "ignore_application_stop_failures": False, "file_exists_behavior": "DISALLOW",
-                           "update_outdated_instances_only": False, "strict": False,
-                           "deployment_root": "/opt/codedeploy-agent/deployment-root", "deployment_type": "IN_PLACE",
-                           "green_group": "", "blue_green": {}, "auto_scaling_groups": [],
-                           "green_fleet_provisioning_timeout": 600}},
+    "create": {**LEDGER, "inputs": INPUTS, "fetched": FETCHED, "creator": "user", "rollback_of": None,
+               "targets": ["web1", "web2"], "green_targets": []},
     "start": {**LEDGER, "deployment_id": DEPLOYMENT_ID,
               "survey": {"web1": {"instance": {"status": "Succeeded"}}, "web2": {"unreachable": True}},
               "zones": {"web1": "eu-west-1a", "web2": ""}, "instance_order": [],
@@ -53,9 +52,10 @@ ROLE_CALLS = {
                "results": {"web1": {"status": "Succeeded", "lifecycle_events": []}}},
     "finish": {**LEDGER, "deployment_id": DEPLOYMENT_ID},
     # deployment_id: given when the run names one (codedeploy_deployment_id), else omitted.
-    "resume": {**LEDGER, **GROUP, "deployment_id": DEPLOYMENT_ID},
+    "resume": {**LEDGER, "inputs": INPUTS, "deployment_id": DEPLOYMENT_ID},
     "stop": {**LEDGER, **GROUP, "deployment_id": DEPLOYMENT_ID, "stop_rollback": False, "wait_timeout": 900},
     "last_revision": {**LEDGER, **GROUP},
+    "conclude": {"outcomes": [{"deployment_id": DEPLOYMENT_ID, "status": "Succeeded", "record_path": "/l/d.json"}]},
     "mark": {"deployment_root": "/opt/codedeploy-agent/deployment-root", "deployment_group_id": GROUP_ID,
              "marker": {"deployment_id": DEPLOYMENT_ID, "complete_time": "2026-12-06T06:00:00.000000+00:00",
                         "revision": {**REVISION, "bundle_path": f"/opt/x/{GROUP_ID}/{DEPLOYMENT_ID}/bundle.tar"}}},
@@ -103,9 +103,9 @@ def test_the_role_passes_each_step_only_its_own_arguments_and_all_it_requires():
 
 
 def test_a_rollback_creates_without_a_revision_and_a_push_starts_without_a_pull():
-    rollback = {**ROLE_CALLS["create"], "revision": None, "creator": "codeDeployRollback", "rollback_of": None}
+    rollback = {**ROLE_CALLS["create"], "fetched": None, "creator": "codeDeployRollback", "rollback_of": None}
     validated = validate_step_args("create", {"step": "create", **rollback})
-    assert validated["revision"] is None and validated["rollback_of"] is None
+    assert validated["fetched"] is None and validated["rollback_of"] is None
     started = validate_step_args("start", {"step": "start", **ROLE_CALLS["start"], "fetched_path": None,
                                            "record": {"deployment_id": DEPLOYMENT_ID}})
     assert started["pull"] is None and started["fetched_path"] is None
@@ -116,18 +116,15 @@ def test_what_is_left_out_takes_its_default_or_none():
     stop = validate_step_args("stop", {"step": "stop", "application_name": "shop", "deployment_group_name": "web"})
     assert (stop["stop_rollback"], stop["wait_timeout"], stop["deployment_id"]) == (False, 0, None)
     assert stop["ledger"] is None and stop["aws"] is None
-    create = validate_step_args("create", {"step": "create", "application_name": "shop",
-                                           "deployment_group_name": "web"})
-    assert (create["creator"], create["targets"], create["aws"]) == ("user", None, None)
+    create = validate_step_args("create", {"step": "create", "inputs": INPUTS})
+    assert (create["creator"], create["targets"], create["fetched"], create["aws"]) == ("user", None, None, None)
     start = validate_step_args("start", {"step": "start", "deployment_id": DEPLOYMENT_ID})
     assert start["deployment_root"] == "/opt/codedeploy-agent/deployment-root"
 
 
 def test_values_are_converted_to_the_types_the_steps_read():
-    create = validate_step_args("create", {"step": "create", **GROUP, "lease_seconds": "600",
-                                           "targets": "web1,web2", "options": '{"strict": true}'})
-    assert (create["lease_seconds"], create["targets"], create["options"]) == (600, ["web1", "web2"],
-                                                                               {"strict": True})
+    create = validate_step_args("create", {"step": "create", "inputs": json.dumps(INPUTS), "targets": "web1,web2"})
+    assert (create["inputs"], create["targets"]) == (INPUTS, ["web1", "web2"])
     stop = validate_step_args("stop", {"step": "stop", **GROUP, "wait_timeout": "30", "stop_rollback": "yes"})
     assert (stop["wait_timeout"], stop["stop_rollback"]) == (30.0, True)
     finish = validate_step_args("finish", {"step": "finish", "deployment_id": DEPLOYMENT_ID,
@@ -142,25 +139,24 @@ def test_the_former_name_of_the_ledger_is_still_taken():
 
 
 @pytest.mark.parametrize("step, left_out, missing", [
-    ("create", "application_name", "application_name"),
-    ("create", "deployment_group_name", "deployment_group_name"),
+    ("create", "inputs", "inputs"),
     ("start", "deployment_id", "deployment_id"),
     ("record", "deployment_id", "deployment_id"),
     ("finish", "deployment_id", "deployment_id"),
-    ("resume", "deployment_group_name", "deployment_group_name"),
+    ("resume", "inputs", "inputs"),
     ("stop", "application_name", "application_name"),
     ("last_revision", "deployment_group_name", "deployment_group_name"),
     ("mark", "marker", "marker"),
     ("mark", "deployment_group_id", "deployment_group_id"),
+    ("conclude", "outcomes", "outcomes"),
 ])
 def test_a_missing_required_argument_is_named_with_its_step(step, left_out, missing):
     args = {name: value for name, value in ROLE_CALLS[step].items() if name != left_out}
     assert step_error(step, args) == f"step {step}: missing required arguments: {missing}"
 
 
-def test_the_create_step_without_an_application_says_so():
-    assert step_error("create", {"deployment_group_name": "web"}) == (
-        "step create: missing required arguments: application_name")
+def test_the_create_step_without_its_inputs_says_so():
+    assert step_error("create", {"targets": ["web1"]}) == "step create: missing required arguments: inputs"
 
 
 def test_a_required_argument_given_null_is_refused():
@@ -191,23 +187,22 @@ def test_an_argument_no_step_takes_is_refused_by_its_step():
 
 
 def test_a_value_that_cannot_be_converted_is_named_with_its_step():
-    message = step_error("create", {**GROUP, "lease_seconds": "ten minutes"})
-    assert message.startswith("step create: argument 'lease_seconds' is of type str and we were unable to convert "
-                              "to int")
+    message = step_error("create", {"inputs": "shop/web"})
+    assert message.startswith("step create: argument 'inputs' is of type str and we were unable to convert to dict")
     message = step_error("stop", {**GROUP, "wait_timeout": "soon"})
     assert message.startswith("step stop: argument 'wait_timeout' is of type str and we were unable to convert")
     assert "step record: " in step_error("record", {"deployment_id": DEPLOYMENT_ID, "results": ["web1"]})
 
 
 def test_a_creator_out_of_the_services_is_refused():
-    message = step_error("create", {**GROUP, "creator": "robot"})
+    message = step_error("create", {"inputs": INPUTS, "creator": "robot"})
     assert message == ("step create: value of creator must be one of: user, codeDeployRollback, autoscaling, "
                        "got: robot")
 
 
 def test_an_unknown_step_is_refused():
     with pytest.raises(StepArgumentError, match="step must be one of create, start, record, finish, resume, "
-                                                "stop, last_revision, mark, not 'open'"):
+                                                "stop, last_revision, mark, conclude, not 'open'"):
         validate_step_args("open", {"step": "open"})
     with pytest.raises(StepArgumentError, match="not None"):
         validate_step_args(None, {})
@@ -253,8 +248,8 @@ def run_action(args, *options):
 
 
 def test_the_action_fails_with_the_steps_message_before_running_it():
-    assert "step create: missing required arguments: application_name" in run_action(
-        {"step": "create", "deployment_group_name": "web"})
+    assert "step create: missing required arguments: inputs" in run_action(
+        {"step": "create", "targets": ["web1"]})
     assert "step finish: unsupported arguments: marker" in run_action(
         {"step": "finish", "deployment_id": DEPLOYMENT_ID, "marker": {}}, "--check")
 
