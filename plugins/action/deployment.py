@@ -174,30 +174,38 @@ class ActionModule(ActionBase):
                 refusal = None  # N and M count only the outdated instances: the start step decides, after the survey
         stage = stage_plan(record)
         phase = stage or {"instances": None, "events": records.in_place_events(traffic_control)}
-        plan = first_phase_plan(inputs, fetched, record, phase, targets,
-                                list(args.get("green_targets") or []) + [host["name"] for host in green_hosts])
-        # The plan, and what the role and the report read besides: the refusal, and the copied instances to add.
-        outcome = {**plan, "refused": bool(refusal), "copied_hosts": green_hosts}
+        warning = None
         if self._task.check_mode:
             ledger.check_free(group_id, group)
             if refusal:
-                refuse_deployment(record, refusal)
-                return {**outcome, "failed": True, "changed": False, "msg": f"{refusal.code}: {refusal.message}"}
-            return {**outcome, "changed": False, "msg": "check mode"}
-        lease = lease_seconds_for((revision or {}).get("appspec"), parameters["lease_seconds"])
-        warning = ledger.acquire(group_id, group, record["deployment_id"], controller_identity(os.getppid()), lease)
-        keep_lease(ledger_location(args), args.get("aws"), group_id, record["deployment_id"], os.getppid())
-        if args.get("rollback_of"):
-            link_rollback(ledger, record, args["rollback_of"])
-        if refusal is not None:
-            refuse_deployment(record, refusal)
+                return self._refused(ledger, record, refusal)
+        else:
+            lease = lease_seconds_for((revision or {}).get("appspec"), parameters["lease_seconds"])
+            warning = ledger.acquire(group_id, group, deployment_id, controller_identity(os.getppid()), lease)
+            keep_lease(ledger_location(args), args.get("aws"), group_id, deployment_id, os.getppid())
+            if args.get("rollback_of"):
+                link_rollback(ledger, record, args["rollback_of"])
+            if refusal is not None:
+                return self._refused(ledger, record, refusal)
+            self._notify(record, "DeploymentStart")
+            ledger.save(record)
+        plan = first_phase_plan(inputs, fetched, record, phase, targets,
+                                list(args.get("green_targets") or []) + [host["name"] for host in green_hosts])
+        # The plan, and the copied instances the role adds to the inventory.
+        return {**plan, "copied_hosts": green_hosts, "changed": not self._task.check_mode,
+                **({"msg": "check mode"} if self._task.check_mode else {}),
+                **({"warnings": [warning]} if warning else {})}
+
+    def _refused(self, ledger: Ledger, record: dict, refusal: StartRefusal) -> dict:
+        """A deployment refused at once: Failed in its record (stored, its group released, unless in check mode);
+        the failed task says why, and the report shows the record."""
+        refuse_deployment(record, refusal)
+        if not self._task.check_mode:
             self._notify(record, "DeploymentFailure")
             ledger.save(record)
-            ledger.release(group_id, record["deployment_id"])
-            return {**outcome, "failed": True, "changed": True, "msg": f"{refusal.code}: {refusal.message}"}
-        self._notify(record, "DeploymentStart")
-        ledger.save(record)
-        return {**outcome, "changed": True, **({"warnings": [warning]} if warning else {})}
+            ledger.release(record["deployment_group_id"], record["deployment_id"])
+        return {"failed": True, "changed": not self._task.check_mode, "refused": True, "record": record,
+                "msg": f"{refusal.code}: {refusal.message}"}
 
     def _copy_green_fleet(self, ledger: Ledger, group_id: str, group: str, deployment_id: str,
                           options: dict) -> Optional[GreenFleet]:

@@ -295,12 +295,13 @@ survey:
   type: list
   elements: str
 title:
-  description: The deployment play's name (V(create)), e.g. C(Deploy to shop/web: d-ABCDEFGH1).
+  description: "The deployment play's name (V(create), V(resume)), for example C(Deploy to shop/web: d-ABCDEFGH1)."
   returned: step is create or resume
   type: str
 refused:
-  description: Whether the deployment was refused at once (V(create)), NO_INSTANCES or HEALTH_CONSTRAINTS_INVALID.
-  returned: step is create
+  description: The deployment was refused at once (V(create)), NO_INSTANCES or HEALTH_CONSTRAINTS_INVALID, or could not
+    start (V(start)); the task fails with the reason, and C(record) is the deployment's record, Failed.
+  returned: when the deployment is refused
   type: bool
 copied_hosts:
   description: The instances of an Auto Scaling group copied for a blue/green deployment (V(create)), with their
