@@ -198,14 +198,16 @@ class ActionModule(ActionBase):
 
     def _refused(self, ledger: Ledger, record: dict, refusal: StartRefusal) -> dict:
         """A deployment refused at once: Failed in its record (stored, its group released, unless in check mode);
-        the failed task says why, and the report shows the record."""
+        the failed task says so in one message, its record's path included."""
         refuse_deployment(record, refusal)
+        stored = "nothing was stored (check mode)"
         if not self._task.check_mode:
             self._notify(record, "DeploymentFailure")
             ledger.save(record)
             ledger.release(record["deployment_group_id"], record["deployment_id"])
-        return {"failed": True, "changed": not self._task.check_mode, "refused": True, "record": record,
-                "msg": f"{refusal.code}: {refusal.message}"}
+            stored = f"Record: {ledger.record_location(record['deployment_id'])}"
+        return {"failed": True, "changed": not self._task.check_mode,
+                "msg": f"Deployment {record['deployment_id']} Failed: {refusal.code}: {refusal.message} {stored}"}
 
     def _copy_green_fleet(self, ledger: Ledger, group_id: str, group: str, deployment_id: str,
                           options: dict) -> Optional[GreenFleet]:

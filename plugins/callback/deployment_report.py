@@ -171,9 +171,7 @@ class CallbackModule(CallbackBase):
             return
         outcome = result._result  # pylint: disable=protected-access
         step = task.args.get("step")
-        if step == "create" and outcome.get("refused"):
-            self._report(outcome["record"], None, None)
-        elif step == "start" and outcome.get("refused"):
+        if step == "start" and outcome.get("refused"):
             if outcome.get("record"):
                 self._report(outcome["record"], None, None)
         elif step == "start" and task.check_mode:

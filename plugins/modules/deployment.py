@@ -299,8 +299,9 @@ title:
   returned: step is create or resume
   type: str
 refused:
-  description: The deployment was refused at once (V(create)), NO_INSTANCES or HEALTH_CONSTRAINTS_INVALID, or could not
-    start (V(start)); the task fails with the reason, and C(record) is the deployment's record, Failed.
+  description: The deployment could not start (V(start)) - no earlier success to roll back to, a zone that cannot
+    keep its minimum; C(record) is its record, Failed. A deployment refused at once by V(create) (NO_INSTANCES,
+    HEALTH_CONSTRAINTS_INVALID) fails the task instead, its message naming the deployment, the code and the record.
   returned: when the deployment is refused
   type: bool
 copied_hosts:
