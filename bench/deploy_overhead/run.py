@@ -116,14 +116,20 @@ def raw_scp(fleet: Fleet, bundle: Path) -> float:
 
 
 def wave_gaps(ledger: Path) -> list[float]:
-    """Controller time between waves of OneAtATime deployments: end of a wave to the start of the next."""
+    """Time between waves of OneAtATime deployments: the end of a wave (its record) to the first lifecycle
+    event of the next wave's instances, on the host. The wave's own start time is stamped by the step that opens it,
+    at the end of the one before, so it would leave out the dispatch and the task that follow."""
     gaps = []
     for record_file in (ledger / "deployments").glob("*.json"):
         record = json.loads(record_file.read_text())
         if record["deployment_config_name"] != "CodeDeployDefault.OneAtATime":
             continue
-        times = [(iso_time(w["start_time"]), iso_time(w["end_time"])) for w in record["waves"]]
-        gaps += [(nxt[0] - cur[1]).total_seconds() for cur, nxt in zip(times, times[1:])]
+        instances = {entry["instance_id"]: entry for entry in record["instances"]}
+        for finished, following in zip(record["waves"], record["waves"][1:]):
+            starts = [iso_time(event["start_time"]) for name in following["instances"]
+                      for event in instances[name]["lifecycle_events"] if event.get("start_time")]
+            if starts and finished["end_time"]:
+                gaps.append((min(starts) - iso_time(finished["end_time"])).total_seconds())
     return gaps
 
 
@@ -169,8 +175,9 @@ def report(times: dict[str, list[float]], gaps: list[float], rounds: int) -> Non
     print(f"| bundle push vs raw parallel scp | {med['push']:.1f} | {med['scp']:.1f} (scp) | "
           f"{med['push'] / med['scp']:.2f} | ≤ 1.3 |")
     if gaps:
-        print(f"\nController time between OneAtATime waves: median {statistics.median(gaps):.2f} s, "
-              f"max {max(gaps):.2f} s over {len(gaps)} gaps (target ≤ 1 s).")
+        print(f"\nTime between OneAtATime waves (a wave's record to the next wave's first event on its host): "
+              f"median {statistics.median(gaps):.2f} s, max {max(gaps):.2f} s over {len(gaps)} gaps "
+              "(target ≤ 1 s).")
     print("\nRaw runs: " + json.dumps({key: [round(v, 2) for v in values] for key, values in times.items()}))
 
 
