@@ -293,33 +293,29 @@ class ActionModule(ActionBase):
 
     # ----- waves: each opened by the step before it (start opens the first, each record the next) ----------
     def _open_next_wave(self, record: dict, lock: dict) -> dict:
-        """Open the wave the record expects next: the zone's bake time when it opens the next zone, the alarm poll
-        and the stop request, then who starts by the minimum healthy hosts (the rest wait for the final pass). A
-        wave in which nobody may start is recorded empty, and the one after it opened; a deployment that stopped,
-        or ran every wave, opens none. The caller saves the record."""
-        stage = records.current_stage(record)
+        """Open the next wave (deployment_record.open_next_wave): before it, the zone's bake time (or blue/green
+        termination wait), then the stop request, else the alarm poll. The caller saves the record."""
         warnings: list = []
-        while not records.stopped(stage) and records.next_batch(stage) is not None:
-            batch, final_pass = records.next_batch(stage)
-            waited = records.monitor_wait(stage, batch, final_pass) or records.termination_wait(record, batch)
+
+        def wait_then_poll(batch: list, final_pass: bool) -> tuple:
+            waited = (records.monitor_wait(records.current_stage(record), batch, final_pass)
+                      or records.termination_wait(record, batch))
             if waited:
                 waited["start_time"] = utc_timestamp()
                 time.sleep(waited["seconds"])
                 waited["end_time"] = utc_timestamp()
+            if lock.get("stop_request"):
+                return waited, {"manual_stop": lock["stop_request"]}
             alarm = AlarmPoll()
-            if records.polls_alarms(record) and not lock.get("stop_request"):
+            if records.polls_alarms(record):
                 alarm = poll_alarms(record["options"].get("alarm_configuration"), record["options"].get("aws"))
-            warnings += alarm.warnings
-            stop_reason = {"manual_stop": lock["stop_request"]} if lock.get("stop_request") else alarm.stop_reason()
-            decision = records.gate(stage, batch, final_pass, waited=waited, alarm_stop=stop_reason)
-            if decision["start"]:
-                self._notify(record, "InstanceStart", decision["start"])
-                return {"warnings": warnings, "monitor_wait": waited, **decision}
-            if decision["stop"]:
-                return {"warnings": warnings, "monitor_wait": waited, **(stop_reason or {}), **decision}
-            records.record_wave(stage, {})  # everyone deferred: the wave ends here, empty
-        return {"warnings": warnings, "start": [], "deferred": [], "stop": records.stopped(stage),
-                "monitor_wait": None}
+            warnings.extend(alarm.warnings)
+            return waited, alarm.stop_reason()
+
+        opened = records.open_next_wave(records.current_stage(record), wait_then_poll)
+        if opened["start"]:
+            self._notify(record, "InstanceStart", opened["start"])
+        return {**opened, "warnings": warnings}
 
     # ----- record ------------------------------------------------------------------------------------------
     def _record(self, ledger: Ledger, args: dict) -> dict:

@@ -11,7 +11,7 @@ The record is the shape of the API's DeploymentInfo (snake_case) plus ``instance
 from __future__ import annotations
 
 import datetime
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import (
     MSG_HEALTH_CONSTRAINTS, MinimumHealthyHosts, StartRefusal, ZonalConfig, batch_sizes, final_status, must_stop,
@@ -304,6 +304,26 @@ def gate(record: dict[str, Any], batch: list[str], final_pass: bool, waited: Opt
         instance(record, name)["status"] = "InProgress"
     wave.update(instances=started, deferred=deferred)
     return {"start": started, "deferred": deferred, "stop": False, "wave": wave["index"]}
+
+
+# What is due before a wave opens (the caller waits and polls): (the wait it kept, or None; a stop reason, or None).
+BeforeWave = Callable[[list[str], bool], tuple[Optional[dict[str, Any]], Optional[dict[str, Any]]]]
+
+
+def open_next_wave(record: dict[str, Any], before: BeforeWave) -> dict[str, Any]:
+    """Open the wave ``record`` expects next (``next_batch``): ``before(batch, final_pass)`` waits what is due before
+    it (a zone's bake time) and says whether something stops the deployment there (an alarm, a stop request); then
+    ``gate`` decides who starts. A wave in which nobody may start is recorded empty and the one after it opened; a
+    deployment that stopped, or ran every wave, opens none. Returns the gate's decision with the wait and the stop
+    reason (``start`` empty when no wave is open)."""
+    while not stopped(record) and (batch := next_batch(record)) is not None:
+        names, final_pass = batch
+        waited, stop_reason = before(names, final_pass)
+        decision = gate(record, names, final_pass, waited=waited, alarm_stop=stop_reason)
+        if decision["start"] or decision["stop"]:
+            return {"monitor_wait": waited, **(stop_reason or {}), **decision}
+        record_wave(record, {})  # everyone deferred: the wave ends here, empty
+    return {"start": [], "deferred": [], "stop": stopped(record), "wave": None, "monitor_wait": None}
 
 
 def unreachable_events(events: list[dict[str, Any]], message: str) -> list[dict[str, Any]]:

@@ -29,24 +29,21 @@ def outcome(status):
 
 
 def run(record, zones=None, failing=(), alarm_before_wave=None):
-    """Plan, then gate and record each batch the record gives (``next_batch``: the waves, then the final
+    """Plan, then open and record each wave the record gives (``open_next_wave``: the waves, then the final
     one-at-a-time pass), as the deployment's controller steps do;
-    ``alarm_before_wave`` is the wave number whose gate finds an alarm in ALARM. Returns the finished record."""
+    ``alarm_before_wave`` is the wave number before which an alarm is in ALARM. Returns the finished record."""
     order = [entry["instance_id"] for entry in record["instances"]]
     order, batches, zone_list, refusal = records.plan_waves(record, order, zones or {})
     assert refusal is None, refusal
     records.start(record, order, batches, zone_list)
-    while (batch := records.next_batch(record)) is not None:
-        names, final_pass = batch
-        waited = records.monitor_wait(record, names, final_pass)
+
+    def before(names, final_pass):
         alarm = {"alarms": ["high-5xx"]} if len(record["waves"]) + 1 == alarm_before_wave else None
-        decision = records.gate(record, names, final_pass, waited=waited, alarm_stop=alarm)
-        if decision["stop"]:
-            break
-        summary = records.record_wave(record, {name: outcome("Failed" if name in failing else "Succeeded")
-                                               for name in decision["start"]})
-        if summary["stop"]:
-            break
+        return records.monitor_wait(record, names, final_pass), alarm
+
+    while (opened := records.open_next_wave(record, before))["start"]:
+        records.record_wave(record, {name: outcome("Failed" if name in failing else "Succeeded")
+                                     for name in opened["start"]})
     return records.finish(record)
 
 
@@ -378,3 +375,52 @@ def test_a_deployment_is_stopped_by_a_gates_stop_reason_or_by_its_minimum():
     del record["stop_reason"]
     records.instance(record, "h1")["status"] = "Failed"
     assert records.stopped(record)  # 2 healthy of 3, minimum 2, work pending
+
+
+def test_opening_a_wave_waits_what_is_due_then_says_who_starts():
+    record = new(["h1", "h2", "h3"], custom=ONE)
+    records.start(record, ["h1", "h2", "h3"], [2, 1])
+    asked = []
+
+    def before(names, final_pass):
+        asked.append((names, final_pass))
+        return {"seconds": 0, "setting": "monitor_duration_in_seconds"}, None
+
+    opened = records.open_next_wave(record, before)
+    assert asked == [(["h1", "h2"], False)]
+    assert (opened["start"], opened["stop"], opened["wave"]) == (["h1", "h2"], False, 1)
+    assert opened["monitor_wait"] == record["waves"][0]["monitor_wait"] == {"seconds": 0,
+                                                                          "setting": "monitor_duration_in_seconds"}
+    assert [records.instance(record, name)["status"] for name in ("h1", "h2", "h3")] == [
+        "InProgress", "InProgress", "Pending"]
+
+
+def test_a_wave_in_which_nobody_may_start_is_recorded_empty_and_the_next_opened():
+    record = new(["h1", "h2", "h3"], custom=ONE)
+    records.start(record, ["h1", "h2", "h3"], [1, 1, 1])
+    records.instance(record, "h1")["status"] = "Skipped"  # not Pending: nobody in the first wave may start
+    opened = records.open_next_wave(record, lambda names, final_pass: (None, None))
+    assert (opened["start"], opened["wave"]) == (["h2"], 2)
+    assert record["waves"][0]["instances"] == [] and record["waves"][0]["end_time"]
+
+
+def test_a_stop_before_a_wave_opens_it_stopped_and_a_stopped_deployment_opens_none():
+    record = new(["h1", "h2"], custom=ONE)
+    records.start(record, ["h1", "h2"], [1, 1])
+    opened = records.open_next_wave(record, lambda names, final_pass: (None, {"alarms": ["high-5xx"]}))
+    assert (opened["start"], opened["stop"], opened["alarms"]) == ([], True, ["high-5xx"])
+    assert record["stop_reason"] == {"alarms": ["high-5xx"]} and record["waves"][0]["end_time"]
+
+    def not_asked(names, final_pass):
+        raise AssertionError("nothing is due before a wave that does not open")
+
+    assert records.open_next_wave(record, not_asked) == {"start": [], "deferred": [], "stop": True, "wave": None,
+                                                         "monitor_wait": None}
+
+
+def test_after_the_last_wave_none_opens():
+    record = new(["h1"], custom={"type": "HOST_COUNT", "value": 0})
+    records.start(record, ["h1"], [1])
+    assert records.open_next_wave(record, lambda names, final_pass: (None, None))["start"] == ["h1"]
+    records.record_wave(record, {"h1": outcome("Succeeded")})
+    assert records.open_next_wave(record, lambda names, final_pass: (None, None))["start"] == []
