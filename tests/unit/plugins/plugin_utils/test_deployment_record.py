@@ -389,8 +389,8 @@ def test_opening_a_wave_waits_what_is_due_then_says_who_starts():
     opened = records.open_next_wave(record, before)
     assert asked == [(["h1", "h2"], False)]
     assert (opened["start"], opened["stop"], opened["wave"]) == (["h1", "h2"], False, 1)
-    assert opened["monitor_wait"] == record["waves"][0]["monitor_wait"] == {"seconds": 0,
-                                                                          "setting": "monitor_duration_in_seconds"}
+    kept = {"seconds": 0, "setting": "monitor_duration_in_seconds"}
+    assert opened["monitor_wait"] == record["waves"][0]["monitor_wait"] == kept
     assert [records.instance(record, name)["status"] for name in ("h1", "h2", "h3")] == [
         "InProgress", "InProgress", "Pending"]
 
