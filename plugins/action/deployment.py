@@ -276,7 +276,6 @@ class ActionModule(ActionBase):
         if self._task.check_mode:
             return {**started, "start": [], "upcoming": []}
         lock = ledger.renew(record["deployment_group_id"], record["deployment_id"])
-        ledger.save(record)
         opened = self._open_next_wave(record, lock)
         compose(record)
         ledger.save(record)
