@@ -35,11 +35,12 @@ from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.alarms import 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.asg_copy import (
     AsgCopyError, GreenFleet, copy_auto_scaling_group, copy_name, copy_refusal, plan_copy)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_flow import (
-    bundle_plan, host_results, verdict)
+    bundle_plan, host_results, success_mark, verdict)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_ids import (
     deployment_group_id, new_deployment_id)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_plan import (
-    deployment_parameters, fetched_problem, first_phase_plan, resumed_plan, revision_fetched)
+    deployment_outcome, deployment_parameters, ended_plan, fetched_problem, first_phase_plan, next_stage_plan,
+    resumed_plan, revision_fetched)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_steps import (
     VALID_ARGS, StepArgumentError, validate_step_args)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import (
@@ -60,6 +61,9 @@ REVISION_SOURCE_KEYS = ("source", "bucket", "key", "bundle_type", "version", "et
 WAVES_PER_INCLUDE = 10
 # A stop request is seen at the running deployment's next wave gate; the stop step looks this often whether it was.
 STOP_POLL_SECONDS = 2
+# What a step raises when its inputs or the world refuse it: a message, not a traceback.
+STEP_ERRORS = (DeploymentConfigError, AlarmConfigError, DeploymentRootError, TriggerConfigError, TrafficError,
+               OperatorError)
 
 
 class ActionModule(ActionBase):
@@ -82,10 +86,8 @@ class ActionModule(ActionBase):
             # cost a client per host).
             ledger = None if step in ("mark", "conclude") else open_ledger(ledger_location(args), args.get("aws"))
             result.update(getattr(self, f"_{step}")(ledger, args))
-        except (DeploymentConfigError, AlarmConfigError, DeploymentRootError, TriggerConfigError) as error:
-            raise AnsibleActionFail(str(error))
-        except (TrafficError, OperatorError) as error:
-            raise AnsibleActionFail(error.message)
+        except STEP_ERRORS as error:
+            raise AnsibleActionFail(step_error_message(error))
         warnings = (list(ledger.warnings) if ledger else []) + self._delivery_warnings
         if warnings:
             result["warnings"] = list(result.get("warnings") or []) + warnings
@@ -99,8 +101,16 @@ class ActionModule(ActionBase):
 
     # ----- create ------------------------------------------------------------------------------------------
     def _create(self, ledger: Ledger, args: dict) -> dict:
-        """A new deployment of what the inputs ask for: refused at once (NO_INSTANCES, HEALTH_CONSTRAINTS_INVALID)
-        or Created and locked; with the plan of its first phase, whole (see deployment_plan)."""
+        """A new deployment of what the inputs ask for: refused at once (NO_INSTANCES, HEALTH_CONSTRAINTS_INVALID),
+        the task failing with one message, or Created and locked; with the plan of its first phase, whole (see
+        deployment_plan)."""
+        created = self._new_deployment(ledger, args)
+        if created.get("refused"):
+            return {"failed": True, "changed": created["changed"], "msg": created["msg"]}
+        return created
+
+    def _new_deployment(self, ledger: Ledger, args: dict) -> dict:
+        """The create step's deployment (``args``: its arguments), or its refusal: ``refused``, with its record."""
         inputs, fetched = args["inputs"], args.get("fetched")
         problem = fetched_problem(inputs, fetched)
         if problem:
@@ -190,23 +200,26 @@ class ActionModule(ActionBase):
             self._notify(record, "DeploymentStart")
             ledger.save(record)
         plan = first_phase_plan(inputs, fetched, record, phase, targets,
-                                list(args.get("green_targets") or []) + [host["name"] for host in green_hosts])
+                                list(args.get("green_targets") or []) + [host["name"] for host in green_hosts],
+                                args.get("outcomes") or [])
         # The plan, and the copied instances the role adds to the inventory.
         return {**plan, "copied_hosts": green_hosts, "changed": not self._task.check_mode,
                 **({"msg": "check mode"} if self._task.check_mode else {}),
                 **({"warnings": [warning]} if warning else {})}
 
     def _refused(self, ledger: Ledger, record: dict, refusal: StartRefusal) -> dict:
-        """A deployment refused at once: Failed in its record (stored, its group released, unless in check mode);
-        the failed task says so in one message, its record's path included."""
+        """A deployment refused at once: Failed in its record (stored, its group released, unless in check mode),
+        and one message that says so, its record's path included."""
         refuse_deployment(record, refusal)
         stored = "nothing was stored (check mode)"
+        record_path = None
         if not self._task.check_mode:
             self._notify(record, "DeploymentFailure")
             ledger.save(record)
             ledger.release(record["deployment_group_id"], record["deployment_id"])
-            stored = f"Record: {ledger.record_location(record['deployment_id'])}"
-        return {"failed": True, "changed": not self._task.check_mode,
+            record_path = ledger.record_location(record["deployment_id"])
+            stored = f"Record: {record_path}"
+        return {"refused": True, "changed": not self._task.check_mode, "record": record, "record_path": record_path,
                 "msg": f"Deployment {record['deployment_id']} Failed: {refusal.code}: {refusal.message} {stored}"}
 
     def _copy_green_fleet(self, ledger: Ledger, group_id: str, group: str, deployment_id: str,
@@ -348,15 +361,21 @@ class ActionModule(ActionBase):
 
     # ----- finish ------------------------------------------------------------------------------------------
     def _finish(self, ledger: Ledger, args: dict) -> dict:
-        """The stage's final status; a blue/green deployment's next stage, or its wait in Ready; or the deployment's
-        final status, its triggers and reports, the lock released and whether a rollback follows. A deployment
-        that ended already (refused at start) is only read; in check mode nothing was started."""
+        """End the phase of ``plan``: a blue/green deployment's stage, then its next stage or its wait in Ready; or
+        the deployment, with its final status, triggers and reports, its lock released, and the rollback it asks
+        for created. Returns the plan of what the play runs next (see deployment_plan), with what ended
+        (``ended_phase``). A deployment that ended already (refused at start) is only read; in check mode nothing
+        was started."""
+        plan = args["plan"]
         if self._task.check_mode:
-            return {"changed": False, "record": None, "rollback_requested": False, "succeeded_instances": []}
-        record = ledger.load(args["deployment_id"])
+            return {"changed": False, **ended_plan(plan, None),
+                    "ended_phase": {"record": None, "succeeded_instances": []}}
+        record = ledger.load(plan["deployment_id"])
+        ended = {"record": record, "record_path": ledger.record_location(record["deployment_id"]),
+                 "rollback_requested": False, "succeeded_instances": []}
         if record["status"] not in ACTIVE_STATUSES:
-            return {"changed": False, "ended": True, "record": record, "rollback_requested": False,
-                    "succeeded_instances": [], "record_path": ledger.record_location(record["deployment_id"])}
+            return {"changed": False, **ended_plan(plan, deployment_outcome(record, ended["record_path"])),
+                    "ended_phase": {**ended, "ended_before": True}}
         options = record["options"]
         stage = records.current_stage(record)
         records.finish(stage, strict=bool(options.get("strict")) or records.stage_is_strict(stage))
@@ -370,14 +389,12 @@ class ActionModule(ActionBase):
                 ledger.save(record)
                 ledger.hold_ready(record["deployment_group_id"], record["deployment_id"],
                                   record["blue_green"]["ready"]["until"])
-                return {"changed": True, "record": record, "ready": record["blue_green"]["ready"],
-                        "rollback_requested": False, "succeeded_instances": [],
-                        "record_path": ledger.record_location(record["deployment_id"])}
+                return {"changed": True, **ended_plan(plan, deployment_outcome(record, ended["record_path"])),
+                        "ended_phase": {**ended, "ready": record["blue_green"]["ready"]}}
             if following is not None:
                 compose(record)
                 ledger.save(record)
-                return {"changed": True, "record": record, "next_stage": stage_plan(record),
-                        "rollback_requested": False, "succeeded_instances": []}
+                return {"changed": True, **next_stage_plan(plan, stage_plan(record)), "ended_phase": ended}
             records.end_blue_green(record)
             if stage["name"] == "terminate":
                 self._terminate_ec2(record, stage)
@@ -388,9 +405,31 @@ class ActionModule(ActionBase):
         ledger.save(record)
         ledger.release(record["deployment_group_id"], record["deployment_id"])
         succeeded = marked_instances(record) if record["status"] == "Succeeded" else []
-        return {"changed": True, "record": record, "rollback_requested": rollback,
-                "succeeded_instances": succeeded, **write_reports(ledger, record, self._delivery_warnings),
-                "record_path": ledger.record_location(record["deployment_id"])}
+        ended.update(rollback_requested=rollback, succeeded_instances=succeeded,
+                     **write_reports(ledger, record, self._delivery_warnings),
+                     **({"mark": success_mark(record)} if succeeded else {}))
+        outcome = deployment_outcome(record, ended["record_path"], rollback)
+        following_plan = self._roll_back(ledger, args, plan, outcome) if rollback else ended_plan(plan, outcome)
+        return {"changed": True, **following_plan, "ended_phase": ended}
+
+    def _roll_back(self, ledger: Ledger, args: dict, plan: dict, outcome: dict) -> dict:
+        """The rollback a deployment that ended asks for: a new deployment (creator codeDeployRollback) of the
+        group's last successful revision, created here, as soon as the group is released, and planned for the play
+        to run next. Refused at once, or impossible to create, it ends the run: the verdict says why."""
+        outcomes = list(plan.get("outcomes") or []) + [outcome]
+        try:
+            created = self._new_deployment(ledger, {
+                "ledger": args.get("ledger"), "ledger_dir": args.get("ledger_dir"), "aws": args.get("aws"),
+                # A rollback keeps no revision as it was given: the given one may hold credentials.
+                "inputs": {**plan["inputs"], "codedeploy_revision": {}}, "fetched": None,
+                "creator": records.CREATOR_ROLLBACK, "rollback_of": plan["deployment_id"],
+                "targets": plan["group_hosts"], "green_targets": plan["green_hosts"], "outcomes": outcomes})
+        except (AnsibleActionFail, *STEP_ERRORS) as error:
+            return ended_plan(plan, {**outcome, "rollback_error": step_error_message(error)})
+        if created.get("refused"):
+            return ended_plan({**plan, "outcomes": outcomes},
+                              deployment_outcome(created["record"], created["record_path"]))
+        return {**created, "changed": True}
 
     def _terminate_ec2(self, record: dict, stage: dict) -> None:
         """TERMINATE on EC2: the original instances (``codedeploy_instance_kind`` ec2) are terminated, once their
@@ -428,8 +467,8 @@ class ActionModule(ActionBase):
         if ready_wait_over(holder, now_utc()):
             warning = ledger.stop_expired_ready(group_id, group)
             record = ledger.load(deployment_id)
-            return {**resumed_plan(inputs, record, None, stopped=True), **resumed, "stopped": True,
-                    "warnings": [warning]}
+            return {**resumed_plan(inputs, record, None, stopped=True, record_path=resumed["record_path"]),
+                    **resumed, "stopped": True, "warnings": [warning]}
         ledger.take_over(group_id, group, deployment_id, controller_identity(os.getppid()))
         keep_lease(ledger_location(args), args.get("aws"), group_id, deployment_id, os.getppid())
         records.resume(record)
@@ -498,6 +537,11 @@ class ActionModule(ActionBase):
         if written["rc"] != 0:
             raise AnsibleActionFail(f"Could not write {path}: {written['stderr'].strip() or written['stdout'].strip()}")
         return {"changed": True, "path": path}
+
+
+def step_error_message(error: Exception) -> str:
+    """What a step's error says (``message`` where the error has one)."""
+    return getattr(error, "message", None) or str(error)
 
 
 def ledger_location(args: dict) -> Optional[str]:

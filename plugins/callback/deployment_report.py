@@ -14,7 +14,7 @@ description:
   - Prints the plan of a deployment in check mode (zones, waves, order, instances left out as up to date), one
     line per wave (instances, succeeded, failed, healthy against the minimum, the zone and its minimum), each
     zone's monitor wait, an alarm stop, and at the end a table of every instance and lifecycle event with the
-    failing script and its log tail.
+    failing script and its log tail, then the rollback that follows, if any.
   - Names where the deployment's record and its reports are (the deployment writes its JUnit XML and HTML reports
     to C(<ledger>/reports/<deployment_id>.xml) and C(.html) itself, with or without this callback).
 requirements:
@@ -125,6 +125,11 @@ def start_line(started: dict) -> str:
     return line
 
 
+def rollback_line(plan: dict) -> str:
+    """The rollback the finish step created, which the play runs next."""
+    return f"Rolling back: deployment {plan['deployment_id']} ({plan['creator']}) created, it runs next"
+
+
 def table_lines(record: dict) -> list[str]:
     """One row per instance, one column per event any instance has (blue/green instances differ: Blue ones block
     traffic, Green ones install and take traffic), instances labelled Blue or Green when they are."""
@@ -185,9 +190,13 @@ class CallbackModule(CallbackBase):
                 self._display.display(wave_line(outcome["summary"]),
                                       color="red" if outcome["summary"]["failed"] else None)
             self._opened(outcome)
-        elif step == "finish" and outcome.get("record") and not outcome.get("ended"):
-            self._report(outcome["record"], outcome.get("report_path"), outcome.get("record_path"),
-                         outcome.get("html_report_path"))
+        elif step == "finish":
+            ended = outcome.get("ended_phase") or {}
+            if ended.get("record") and not ended.get("ended_before"):
+                self._report(ended["record"], ended.get("report_path"), ended.get("record_path"),
+                             ended.get("html_report_path"))
+            if ended.get("rollback_requested") and outcome.get("start_with") == "phase":
+                self._display.display(rollback_line(outcome))
 
     def _opened(self, outcome: dict) -> None:
         """What opening the next wave waited for, or why it stopped instead."""

@@ -23,9 +23,10 @@ description:
     the deployment stops. Opening a wave waits a zone's monitor duration when the wave opens the next zone, polls the
     CloudWatch alarms, sees a stop request, and decides which instances of the wave may start (a wave in which none
     may is recorded empty, and the next one opened).
-    V(finish) sets the final status, releases the lock and says whether a rollback is due (for a blue/green
-    deployment, V(finish) ends a stage and plans the next, or leaves the deployment waiting in Ready with
-    C(deployment_ready_option) STOP_DEPLOYMENT); V(resume) continues the group's blue/green deployment waiting in
+    V(finish) ends the phase of O(plan) and returns the whole plan of what the deployment play runs next; it sets
+    the deployment's final status, releases the lock and, when a rollback is due, creates the rollback and returns
+    its plan (for a blue/green deployment, V(finish) ends a stage and returns the plan of the next, or leaves the
+    deployment waiting in Ready with C(deployment_ready_option) STOP_DEPLOYMENT); V(resume) continues the group's blue/green deployment waiting in
     Ready, or stops it when its wait time is over; V(stop) stops the group's active deployment, as StopDeployment
     does - a running one is asked to stop and stops when it opens its next wave, one waiting in Ready or whose controller
     is gone is Stopped at once; V(last_revision) returns the source of the group's last successful revision (for a
@@ -88,8 +89,7 @@ options:
     type: str
   deployment_id:
     description:
-      - The deployment (V(start), V(record), V(finish), V(resume), V(stop)); required by V(start), V(record) and
-        V(finish).
+      - The deployment (V(start), V(record), V(resume), V(stop)); required by V(start) and V(record).
       - For V(resume) and V(stop), default the group's deployment waiting in Ready or running.
     type: str
   inputs:
@@ -163,10 +163,17 @@ options:
     description: Per host of O(hosts), the result its lifecycle task registered (V(record)).
     type: dict
   outcomes:
-    description: The deployment's record and then its rollback's, as V(finish) returned them with their
-      C(record_path) (V(conclude)); required by it.
+    description:
+      - The run's deployments that ended, each its record with C(record_path) and C(rollback_requested), as the
+        plan carries them (C(outcomes) returned).
+      - V(create) carries them on in the plan it returns (default none; the stop playbook's deployment stopped
+        there, before its rollback); V(conclude) says how they ended, the deployment then its rollback, and
+        requires them.
     type: list
     elements: dict
+  plan:
+    description: The plan of the phase that ends, as the step before returned it (V(finish)); required by it.
+    type: dict
   stop_rollback:
     description: Roll the stopped deployment back (V(stop)).
     type: bool
@@ -243,60 +250,60 @@ revision:
   type: dict
 deployment_id:
   description: The new deployment's ID (V(create)), or the one continued (V(resume)).
-  returned: step is create or resume
+  returned: step is create, resume or finish
   type: str
 deployment_group_id:
   description: Its deployment group's ID (V(create)).
-  returned: step is create or resume
+  returned: step is create, resume or finish
   type: str
 creator:
   description: Who created it (V(create)).
-  returned: step is create or resume
+  returned: step is create, resume or finish
   type: str
 deployment_type:
   description: C(IN_PLACE) or C(BLUE_GREEN) (V(create)).
-  returned: step is create or resume
+  returned: step is create, resume or finish
   type: str
 events:
   description: The lifecycle events of its first phase (V(create)), or of the stage it goes on to (V(resume)).
-  returned: step is create or resume
+  returned: step is create, resume or finish
   type: list
   elements: str
 inputs:
   description: The inputs it was created from (V(create)), its revision as fetched (none for a rollback).
-  returned: step is create or resume
+  returned: step is create, resume or finish
   type: dict
 fetched_path:
   description: The bundle fetched on the controller (V(create)), null for a rollback.
-  returned: step is create or resume
+  returned: step is create, resume or finish
   type: str
 pull_source:
   description: Where the hosts pull the bundle from (V(create)), null when the controller pushes it.
-  returned: step is create or resume
+  returned: step is create, resume or finish
   type: dict
 group_hosts:
   description: The deployment group's instances in the run (V(create)); for blue/green, the original ones.
-  returned: step is create or resume
+  returned: step is create, resume or finish
   type: list
   elements: str
 green_hosts:
   description: The replacement instances of a blue/green deployment (V(create)), copied ones included.
-  returned: step is create or resume
+  returned: step is create, resume or finish
   type: list
   elements: str
 targets:
   description: The instances of its first phase (V(create)), or of the stage it goes on to (V(resume)).
-  returned: step is create or resume
+  returned: step is create, resume or finish
   type: list
   elements: str
 survey:
   description: The instances the first phase surveys before it orders them (V(create)).
-  returned: step is create or resume
+  returned: step is create, resume or finish
   type: list
   elements: str
 title:
   description: "The deployment play's name (V(create), V(resume)), for example C(Deploy to shop/web: d-ABCDEFGH1)."
-  returned: step is create or resume
+  returned: step is create, resume or finish
   type: str
 refused:
   description: The deployment could not start (V(start)) - no earlier success to roll back to, a zone that cannot
@@ -311,7 +318,7 @@ copied_hosts:
   type: list
   elements: dict
 record:
-  description: The deployment record (V(create), V(start), V(finish)).
+  description: The deployment record (V(create), V(start)); the plan V(finish) returns keeps the one of its phase.
   returned: step is create, start or finish
   type: dict
 order:
@@ -417,32 +424,38 @@ summary:
   description: The recorded wave's counts (V(record)); null when no wave was open.
   returned: step is record
   type: dict
-rollback_requested:
-  description: Whether the auto-rollback configuration asks for a rollback (V(finish)).
+ended_phase:
+  description:
+    - What V(finish) ended - C(record), C(record_path); C(rollback_requested), whether the deployment asks for a
+      rollback; C(succeeded_instances), the instances to mark as running the group's last successful revision,
+      with C(mark), the V(mark) step's arguments for them; C(report_path) and C(html_report_path), its JUnit and
+      HTML reports, once the deployment ended; C(ready) (C(since), C(until), C(wait_time_in_minutes)) when a
+      blue/green deployment stops in Ready (STOP_DEPLOYMENT); C(ended_before) when it had ended before (refused at
+      start).
+    - The rest of the result is the plan of what follows - the next blue/green stage, the rollback created, or
+      the same plan with C(start_with) V(idle).
   returned: step is finish
-  type: bool
-next_stage:
-  description: A blue/green deployment's next stage (V(finish)) — C(name), C(position), C(instances),
-    C(events).
-  returned: when a blue/green deployment goes on to another stage
-  type: dict
-ready:
-  description: The deployment waits in Ready (V(finish)) — C(since), C(until), C(wait_time_in_minutes).
-  returned: when a blue/green deployment stops in Ready (STOP_DEPLOYMENT)
   type: dict
 report_path:
-  description: Where the deployment's JUnit report is (V(finish), or V(stop) when it stopped the deployment).
-  returned: when the deployment ended
+  description: Where the deployment's JUnit report is (V(stop), when it stopped the deployment).
+  returned: when the stop step stopped the deployment
   type: str
 html_report_path:
-  description: Where the deployment's HTML report is (V(finish), or V(stop) when it stopped the deployment).
-  returned: when the deployment ended
+  description: Where the deployment's HTML report is (V(stop), when it stopped the deployment).
+  returned: when the stop step stopped the deployment
   type: str
 start_with:
-  description: What the deployment play runs first (V(resume)) - C(phase), or C(idle) when the deployment was
-    stopped instead.
-  returned: step is resume
+  description: What the deployment play runs next (V(create), V(resume), V(finish)) - C(phase), or C(idle) when
+    nothing is to run (a deployment stopped instead, or that ended).
+  returned: step is create, resume or finish
   type: str
+outcomes:
+  description: The run's deployments that ended so far, each its record with C(record_path) and
+    C(rollback_requested) (V(create), V(resume), V(finish)); V(finish) adds the deployment it ended, and a
+    rollback refused at once, or C(rollback_error) on the deployment when its rollback could not be created.
+  returned: step is create, resume or finish
+  type: list
+  elements: dict
 stopped:
   description: V(resume) found the Ready wait over and stopped the deployment.
   returned: step is resume

@@ -2,13 +2,15 @@
 # Copyright: fleetops.codedeploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What the deployment play needs from the controller's steps, worked out whole: the bundle a phase deploys and
-where each host finds it, and the host results a wave's record step folds in (controller only)."""
+where each host finds it, the host results a wave's record step folds in, what the mark step writes on each
+instance that succeeded, and the verdict on the run (controller only)."""
 from __future__ import annotations
 
 import os
 from typing import Any, Optional
 
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import bundle_store_dir
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
+    DEFAULT_DEPLOYMENT_ROOT, DeploymentRoot, bundle_store_dir)
 
 # A blue/green rollback reroutes traffic and installs nothing: it has no revision of its own.
 NO_REVISION = {"sha256": None, "bundle_type": None, "appspec": {}, "bundle_env": {}, "host_bundle_path": None}
@@ -38,6 +40,20 @@ def host_results(names: list[str], registered: dict[str, Any]) -> dict[str, Opti
     return {name: (dict(registered[name]) if isinstance(registered.get(name), dict) else None) for name in names}
 
 
+def success_mark(record: dict[str, Any]) -> dict[str, Any]:
+    """The mark step's arguments for a deployment that succeeded: the group's last successful deployment, its
+    revision (AppSpec and hook environment included) and where each host keeps its bundle, which a rollback from an
+    empty ledger (a new AWX job) reads from the hosts."""
+    root = DeploymentRoot((record.get("options") or {}).get("deployment_root") or DEFAULT_DEPLOYMENT_ROOT,
+                          record["deployment_group_id"])
+    revision = record.get("revision") or dict(NO_REVISION)
+    return {"deployment_root": root.root, "deployment_group_id": root.deployment_group_id,
+            "marker": {"deployment_id": record["deployment_id"], "complete_time": record.get("complete_time"),
+                       "revision": {**revision, "appspec": revision.get("appspec") or {},
+                                    "bundle_env": revision.get("bundle_env") or {},
+                                    "bundle_path": root.bundle_path(record["deployment_id"])}}}
+
+
 def verdict(outcomes: list[dict[str, Any]]) -> tuple[bool, str]:
     """How the run's deployment ended (``outcomes``: the deployment's record, then its rollback's, each with its
     ``record_path``): whether the run succeeds, and the sentence that says so. A deployment stopped on request (the
@@ -56,5 +72,18 @@ def verdict(outcomes: list[dict[str, Any]]) -> tuple[bool, str]:
         rolled_back = f"; rollback {rollback['deployment_id']} {rollback['status']}" if rollback else ""
         return ok, f"{told}{rolled_back}. {record}"
     error = deployment.get("error_information") or {}
-    rolled_back = f" Rollback {rollback['deployment_id']} {rollback['status']}." if rollback else ""
-    return ok, f"{told}: {error.get('code', '')}: {error.get('message', '')}{rolled_back} {record}"
+    told += f": {error.get('code', '')}: {error.get('message', '')}"
+    return ok, f"{told}{rollback_told(deployment, rollback)} {record}"
+
+
+def rollback_told(deployment: dict[str, Any], rollback: Optional[dict[str, Any]]) -> str:
+    """How the rollback of a deployment that failed went: its status (why, when it failed too), or why it could not
+    be created (``rollback_error``, as the finish step recorded it)."""
+    if deployment.get("rollback_error"):
+        return f" The rollback could not be created: {deployment['rollback_error'].rstrip('.')}."
+    if rollback is None:
+        return ""
+    error = rollback.get("error_information") or {}
+    why = (f": {error.get('code', '')}: {(error.get('message') or '').rstrip('.')}"
+           if rollback["status"] == "Failed" and error else "")
+    return f" Rollback {rollback['deployment_id']} {rollback['status']}{why}."

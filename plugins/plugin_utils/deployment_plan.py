@@ -1,16 +1,19 @@
 # -*- coding: utf-8 -*-
 # Copyright: fleetops.codedeploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What the create step makes of the deployment's inputs (controller only): the deployment it creates, and the
-plan of its first phase that the deployment play runs (``codedeploy_plan``).
+"""The plan the deployment play runs (``codedeploy_plan``), as the controller's steps make it (controller only):
+the create step from the deployment's inputs, for its first phase; the resume step, for a continued blue/green
+deployment; the finish step, for what follows a phase (the next blue/green stage, the rollback it created, or
+nothing).
 
 The plan holds what the play's tasks read: the inputs, the deployment and its group's IDs, the hosts of the play
 (the group's and the replacement ones), the phase's instances and which of them to survey, its lifecycle events,
-the bundle fetched and where the hosts pull it from, and the play's title.
+the bundle fetched and where the hosts pull it from, the play's title, what it runs next (``start_with``: phase or
+idle), and the outcomes so far (each deployment of the run that ended, for the report and the verdict).
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.codedeploy_names import CREATOR_ROLLBACK
 
@@ -80,10 +83,12 @@ def pull_source(inputs: Mapping[str, Any], fetched: Optional[Mapping[str, Any]])
 
 
 def first_phase_plan(inputs: Mapping[str, Any], fetched: Optional[Mapping[str, Any]], record: Mapping[str, Any],
-                     phase: Mapping[str, Any], group_hosts: list[str], green_hosts: list[str]) -> dict[str, Any]:
+                     phase: Mapping[str, Any], group_hosts: list[str], green_hosts: list[str],
+                     outcomes: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """The plan of the created deployment's first phase (``phase``: its ``instances``, none for all the group's
     hosts, and its lifecycle ``events``): a blue/green deployment's first stage, the whole deployment in place.
-    ``green_hosts`` are the replacement instances, copied ones included."""
+    ``green_hosts`` are the replacement instances, copied ones included; ``outcomes`` the run's deployments that
+    ended before this one (the one a rollback undoes)."""
     targets = list(group_hosts if phase.get("instances") is None else phase["instances"])
     verb = "Roll back" if record["creator"] == CREATOR_ROLLBACK else "Deploy to"
     return {
@@ -103,19 +108,43 @@ def first_phase_plan(inputs: Mapping[str, Any], fetched: Optional[Mapping[str, A
         "record": dict(record),
         "title": (f"{verb} {inputs['codedeploy_application_name']}/{inputs['codedeploy_deployment_group_name']}: "
                   f"{record['deployment_id']}"),
+        "start_with": "phase",
+        "outcomes": [dict(outcome) for outcome in outcomes],
     }
 
 
 def resumed_plan(inputs: Mapping[str, Any], record: Mapping[str, Any], stage: Optional[Mapping[str, Any]],
-                 stopped: bool) -> dict[str, Any]:
+                 stopped: bool, record_path: Optional[str] = None) -> dict[str, Any]:
     """The plan of a blue/green deployment continued from Ready: its next ``stage`` (traffic rerouted, then the
     original instances blocked) on the fleets its record names, nothing to survey; nothing to run (``start_with``
-    idle) when its wait was over and it was Stopped instead."""
+    idle) when its wait was over and it was Stopped instead, its record (at ``record_path``) the outcome."""
     fleets = record.get("blue_green") or {}
     phase = {"instances": list((stage or {}).get("instances") or []), "events": list((stage or {}).get("events") or [])}
     plan = first_phase_plan(inputs, None, record, phase, list(fleets.get("blue") or []),
                             list(fleets.get("green") or []))
     return {**plan, "inputs": {**inputs, "codedeploy_revision": record.get("revision") or {}}, "survey": [],
             "start_with": "idle" if stopped else "phase",
+            "outcomes": [deployment_outcome(record, record_path)] if stopped else [],
             "title": (f"Continue {inputs['codedeploy_application_name']}/{inputs['codedeploy_deployment_group_name']}"
                       f": {record['deployment_id']}")}
+
+
+def deployment_outcome(record: Mapping[str, Any], record_path: Optional[str],
+                       rollback_requested: bool = False) -> dict[str, Any]:
+    """A deployment of the run that ended, as the report and the verdict read it: its record, where the record is,
+    and whether a rollback follows."""
+    return {**record, "rollback_requested": rollback_requested, "record_path": record_path}
+
+
+def next_stage_plan(plan: Mapping[str, Any], stage: Mapping[str, Any]) -> dict[str, Any]:
+    """A blue/green deployment's next ``stage`` (deployment_record's stage plan: its ``instances`` and ``events``),
+    run by the same play: nothing to survey (the first stage did)."""
+    return {**plan, "events": list(stage["events"]), "targets": list(stage["instances"]), "survey": [],
+            "start_with": "phase"}
+
+
+def ended_plan(plan: Mapping[str, Any], outcome: Optional[Mapping[str, Any]]) -> dict[str, Any]:
+    """Nothing follows the phase: the run goes on to its report, ``outcome`` (none in check mode) added to those so
+    far."""
+    outcomes = list(plan.get("outcomes") or []) + ([dict(outcome)] if outcome else [])
+    return {**plan, "start_with": "idle", "outcomes": outcomes}

@@ -55,6 +55,8 @@ STEP_ARGUMENT_SPECS: dict[str, dict[str, dict[str, Any]]] = {
         "green_targets": {"type": "list", "elements": "str"},
         "creator": {"type": "str", "choices": list(CREATORS), "default": CREATOR_USER},
         "rollback_of": {"type": "str"},
+        # The run's deployments that ended before this one (the stop playbook's, stopped here), carried in the plan.
+        "outcomes": {"type": "list", "elements": "dict", "default": []},
     },
     "start": {
         **COMMON_SPEC, **DEPLOYMENT_SPEC,
@@ -72,7 +74,8 @@ STEP_ARGUMENT_SPECS: dict[str, dict[str, dict[str, Any]]] = {
         "hosts": {"type": "list", "elements": "str"},
         "results": {"type": "dict"},
     },
-    "finish": {**COMMON_SPEC, **DEPLOYMENT_SPEC},
+    # The plan of the phase that ends, as the step before returned it; it holds the inputs.
+    "finish": {**COMMON_SPEC, "plan": {"type": "dict", "required": True, "no_log": True}},
     "resume": {
         **COMMON_SPEC, **INPUTS_SPEC,
         "deployment_id": {"type": "str"},  # default the group's deployment waiting in Ready
@@ -128,6 +131,8 @@ def validate_step_args(step: Any, args: Mapping[str, Any]) -> dict[str, Any]:
     null = sorted(name for name, option in spec.items() if option.get("required") and name in args
                   and args[name] is None)
     if null:
+        # Said once, as null: not also as a null that no type converts.
+        messages = [message for message in messages if not any(f"argument '{name}' " in message for name in null)]
         messages.append(f"required arguments are null: {', '.join(null)}")
     # One failure may be told twice (a value that is no dict: by the type check and by the no_log one): once.
     messages = [message for message in dict.fromkeys(messages)

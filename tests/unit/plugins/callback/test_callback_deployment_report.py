@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from ansible_collections.fleetops.codedeploy.plugins.callback.deployment_report import (
-    monitor_line, start_line, table_lines, wave_line)
+    monitor_line, rollback_line, start_line, table_lines, wave_line)
 
 
 def summary(**changes):
@@ -57,3 +57,8 @@ def test_the_table_has_a_row_per_instance_and_the_failing_script_with_its_log_ta
         "    | LifecycleEvent - ValidateService",
         "    | [stderr]validation failed on h2",
     ]
+
+
+def test_the_rollback_created_is_named_before_it_runs():
+    assert rollback_line({"deployment_id": "d-ROLLBACK1", "creator": "codeDeployRollback"}) == (
+        "Rolling back: deployment d-ROLLBACK1 (codeDeployRollback) created, it runs next")

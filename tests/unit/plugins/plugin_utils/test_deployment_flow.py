@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
-from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_flow import bundle_plan, host_results, verdict
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_flow import (
+    bundle_plan, host_results, success_mark, verdict)
 
 REVISION = {"source": "s3", "sha256": "ab" * 32, "bundle_type": "zip", "appspec": {"version": 0.0},
             "bundle_env": {"BUNDLE_COMMIT": None}, "host_bundle_path": "/root/g/d-1/bundle.tar"}
@@ -71,3 +72,32 @@ def test_a_ready_deployment_says_what_to_run_before_when():
     ok, told = verdict([ready])
     assert ok and "Run the playbook fleetops.codedeploy.continue with the same inputs before 2026-12-06T12:00:00Z" \
         in told and told.endswith("Record: /ledger/d-1.json")
+
+
+def test_a_rollback_that_failed_too_says_why():
+    ok, told = verdict([outcome("d-1", "Failed", "HEALTH_CONSTRAINTS", "Too many instances failed."),
+                        outcome("d-2", "Failed", "NO_INSTANCES", "No instance to roll back.")])
+    assert not ok
+    assert told == ("Deployment d-1 Failed: HEALTH_CONSTRAINTS: Too many instances failed. Rollback d-2 Failed: "
+                    "NO_INSTANCES: No instance to roll back. Record: /ledger/d-1.json")
+
+
+def test_a_rollback_that_could_not_be_created_says_why():
+    failed = outcome("d-1", "Failed", "HEALTH_CONSTRAINTS", "Too many instances failed.",
+                     rollback_error="ELBv2 (checking the load balancer): AccessDenied")
+    ok, told = verdict([failed])
+    assert not ok
+    assert told == ("Deployment d-1 Failed: HEALTH_CONSTRAINTS: Too many instances failed. The rollback could not be "
+                    "created: ELBv2 (checking the load balancer): AccessDenied. Record: /ledger/d-1.json")
+
+
+def test_the_mark_of_a_success_names_the_revision_and_where_each_host_keeps_its_bundle():
+    record = {"deployment_id": "d-1", "deployment_group_id": "gid", "complete_time": "2026-12-06T06:00:00Z",
+              "options": {"deployment_root": "/srv/deploy"}, "revision": REVISION}
+    mark = success_mark(record)
+    assert (mark["deployment_root"], mark["deployment_group_id"]) == ("/srv/deploy", "gid")
+    assert mark["marker"] == {"deployment_id": "d-1", "complete_time": "2026-12-06T06:00:00Z",
+                              "revision": {**REVISION, "bundle_path": "/srv/deploy/gid/d-1/bundle.tar"}}
+    default_root = success_mark({**record, "options": {"deployment_root": None}, "revision": None})
+    assert default_root["deployment_root"] == "/opt/codedeploy-agent/deployment-root"
+    assert (default_root["marker"]["revision"]["sha256"], default_root["marker"]["revision"]["appspec"]) == (None, {})

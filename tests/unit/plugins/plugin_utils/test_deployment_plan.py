@@ -6,7 +6,8 @@ pull it, and the whole plan of the first phase that the deployment play runs."""
 from __future__ import annotations
 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_plan import (
-    deployment_parameters, fetched_problem, first_phase_plan, pull_source, resumed_plan, revision_fetched)
+    deployment_outcome, deployment_parameters, ended_plan, fetched_problem, first_phase_plan, next_stage_plan,
+    pull_source, resumed_plan, revision_fetched)
 
 AWS = {"region": "eu-west-1", "endpoint_url": None, "profile": None, "max_attempts": 5}
 INPUTS = {"codedeploy_application_name": "shop", "codedeploy_deployment_group_name": "web",
@@ -110,6 +111,35 @@ def test_a_continued_deployment_runs_its_next_stage_on_the_fleets_its_record_nam
     assert plan["inputs"]["codedeploy_revision"] == READY["revision"] and "s3cr3t" not in str(plan)
 
 
-def test_a_deployment_stopped_at_the_end_of_its_wait_runs_nothing():
-    plan = resumed_plan(INPUTS, READY, None, stopped=True)
+def test_a_deployment_stopped_at_the_end_of_its_wait_runs_nothing_and_is_the_outcome():
+    plan = resumed_plan(INPUTS, READY, None, stopped=True, record_path="/ledger/d-READY0001.json")
     assert (plan["start_with"], plan["targets"], plan["events"]) == ("idle", [], [])
+    assert plan["outcomes"] == [{**READY, "rollback_requested": False, "record_path": "/ledger/d-READY0001.json"}]
+    assert resumed_plan(INPUTS, READY, {"instances": ["green1"], "events": []}, stopped=False)["outcomes"] == []
+
+
+def test_a_first_phase_runs_next_and_carries_the_outcomes_before_it():
+    stopped = deployment_outcome({"deployment_id": "d-STOPPED01", "status": "Stopped"}, "/l/d.json", True)
+    plan = first_phase_plan(INPUTS, None, IN_PLACE_RECORD, {"instances": None, "events": []}, ["web1"], [],
+                            [stopped])
+    assert (plan["start_with"], plan["outcomes"]) == ("phase", [stopped])
+    assert first_phase_plan(INPUTS, FETCHED, IN_PLACE_RECORD, {"instances": None, "events": []}, ["web1"],
+                            [])["outcomes"] == []
+
+
+def test_a_blue_green_stage_is_followed_by_its_next_on_its_instances_surveying_none():
+    plan = first_phase_plan(INPUTS, FETCHED, IN_PLACE_RECORD, {"instances": ["green1"], "events": ["Install"]},
+                            ["blue1"], ["green1"])
+    following = next_stage_plan(plan, {"name": "block", "instances": ["blue1"], "events": ["BlockTraffic"]})
+    assert (following["targets"], following["events"], following["survey"]) == (["blue1"], ["BlockTraffic"], [])
+    assert following["start_with"] == "phase" and following["deployment_id"] == plan["deployment_id"]
+    assert plan["targets"] == ["green1"]  # the plan it follows is left as it was
+
+
+def test_a_phase_with_nothing_after_it_adds_its_outcome_and_runs_nothing_more():
+    plan = first_phase_plan(INPUTS, FETCHED, IN_PLACE_RECORD, {"instances": None, "events": []}, ["web1"], [])
+    record = {**IN_PLACE_RECORD, "status": "Succeeded"}
+    ended = ended_plan(plan, deployment_outcome(record, "/ledger/d-ABCDEFGH1.json"))
+    assert ended["start_with"] == "idle"
+    assert ended["outcomes"] == [{**record, "rollback_requested": False, "record_path": "/ledger/d-ABCDEFGH1.json"}]
+    assert ended_plan(plan, None)["outcomes"] == [] and plan["outcomes"] == []  # check mode: nothing ended

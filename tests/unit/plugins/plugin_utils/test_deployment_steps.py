@@ -38,10 +38,13 @@ INPUTS = {"codedeploy_application_name": "shop", "codedeploy_deployment_group_na
 FETCHED = {"path": "/home/deployer/.fleetops-codedeploy/cache/" + "ab" * 32 + ".zip", "sha256": "ab" * 32,
            "bundle_type": "zip", "bundle_env": {}, "appspec": {"version": 0.0, "os": "linux"},
            "revision": INPUTS["codedeploy_revision"], "version_id": None}
+# The plan of a phase, as the step before the finish step returned it (deployment_plan).
+PLAN = {"deployment_id": DEPLOYMENT_ID, "inputs": INPUTS, "group_hosts": ["web1", "web2"], "green_hosts": [],
+        "start_with": "phase", "outcomes": []}
 # The arguments as the role's tasks (roles/deploy/tasks) pass them, once their templates are rendered.
 ROLE_CALLS = {
     "create": {**LEDGER, "inputs": INPUTS, "fetched": FETCHED, "creator": "user", "rollback_of": None,
-               "targets": ["web1", "web2"], "green_targets": []},
+               "targets": ["web1", "web2"], "green_targets": [], "outcomes": []},
     "start": {**LEDGER, "deployment_id": DEPLOYMENT_ID,
               "survey": {"web1": {"instance": {"status": "Succeeded"}}, "web2": {"unreachable": True}},
               "zones": {"web1": "eu-west-1a", "web2": ""}, "instance_order": [],
@@ -50,7 +53,7 @@ ROLE_CALLS = {
               "pull": None},
     "record": {**LEDGER, "deployment_id": DEPLOYMENT_ID, "hosts": ["web1"],
                "results": {"web1": {"status": "Succeeded", "lifecycle_events": []}}},
-    "finish": {**LEDGER, "deployment_id": DEPLOYMENT_ID},
+    "finish": {**LEDGER, "plan": PLAN},
     # deployment_id: given when the run names one (codedeploy_deployment_id), else omitted.
     "resume": {**LEDGER, "inputs": INPUTS, "deployment_id": DEPLOYMENT_ID},
     "stop": {**LEDGER, **GROUP, "deployment_id": DEPLOYMENT_ID, "stop_rollback": False, "wait_timeout": 900},
@@ -127,14 +130,13 @@ def test_values_are_converted_to_the_types_the_steps_read():
     assert (create["inputs"], create["targets"]) == (INPUTS, ["web1", "web2"])
     stop = validate_step_args("stop", {"step": "stop", **GROUP, "wait_timeout": "30", "stop_rollback": "yes"})
     assert (stop["wait_timeout"], stop["stop_rollback"]) == (30.0, True)
-    finish = validate_step_args("finish", {"step": "finish", "deployment_id": DEPLOYMENT_ID,
+    finish = validate_step_args("finish", {"step": "finish", "plan": PLAN,
                                            "aws": {"region": "eu-west-1", "max_attempts": "3"}})
     assert finish["aws"] == {"region": "eu-west-1", "endpoint_url": None, "profile": None, "max_attempts": 3}
 
 
 def test_the_former_name_of_the_ledger_is_still_taken():
-    validated = validate_step_args("finish", {"step": "finish", "deployment_id": DEPLOYMENT_ID,
-                                              "ledger_dir": "/srv/ledger"})
+    validated = validate_step_args("finish", {"step": "finish", "plan": PLAN, "ledger_dir": "/srv/ledger"})
     assert validated["ledger_dir"] == "/srv/ledger"
 
 
@@ -142,7 +144,7 @@ def test_the_former_name_of_the_ledger_is_still_taken():
     ("create", "inputs", "inputs"),
     ("start", "deployment_id", "deployment_id"),
     ("record", "deployment_id", "deployment_id"),
-    ("finish", "deployment_id", "deployment_id"),
+    ("finish", "plan", "plan"),
     ("resume", "inputs", "inputs"),
     ("stop", "application_name", "application_name"),
     ("last_revision", "deployment_group_name", "deployment_group_name"),
@@ -160,7 +162,8 @@ def test_the_create_step_without_its_inputs_says_so():
 
 
 def test_a_required_argument_given_null_is_refused():
-    assert step_error("finish", {"deployment_id": None}) == "step finish: required arguments are null: deployment_id"
+    assert step_error("finish", {"plan": None}) == "step finish: required arguments are null: plan"
+    assert step_error("record", {"deployment_id": None}) == "step record: required arguments are null: deployment_id"
 
 
 def test_a_marker_without_its_deployment_is_refused():
@@ -182,7 +185,7 @@ def test_an_argument_the_step_does_not_take_is_named_with_its_step(step, extra):
 
 
 def test_an_argument_no_step_takes_is_refused_by_its_step():
-    assert step_error("finish", {"deployment_id": DEPLOYMENT_ID, "deploymentid": "x"}).startswith(
+    assert step_error("finish", {"plan": PLAN, "deploymentid": "x"}).startswith(
         "step finish: unsupported arguments: deploymentid.")
 
 
@@ -251,7 +254,7 @@ def test_the_action_fails_with_the_steps_message_before_running_it():
     assert "step create: missing required arguments: inputs" in run_action(
         {"step": "create", "targets": ["web1"]})
     assert "step finish: unsupported arguments: marker" in run_action(
-        {"step": "finish", "deployment_id": DEPLOYMENT_ID, "marker": {}}, "--check")
+        {"step": "finish", "plan": PLAN, "marker": {}}, "--check")
 
 
 def test_the_action_runs_the_step_with_the_converted_arguments(tmp_path):
