@@ -416,20 +416,20 @@ class ActionModule(ActionBase):
         """The rollback a deployment that ended asks for: a new deployment (creator codeDeployRollback) of the
         group's last successful revision, created here, as soon as the group is released, and planned for the play
         to run next. Refused at once, or impossible to create, it ends the run: the verdict says why."""
-        outcomes = list(plan.get("outcomes") or []) + [outcome]
+        ended = ended_plan(plan, outcome)
         try:
             created = self._new_deployment(ledger, {
                 "ledger": args.get("ledger"), "ledger_dir": args.get("ledger_dir"), "aws": args.get("aws"),
                 # A rollback keeps no revision as it was given: the given one may hold credentials.
                 "inputs": {**plan["inputs"], "codedeploy_revision": {}}, "fetched": None,
                 "creator": records.CREATOR_ROLLBACK, "rollback_of": plan["deployment_id"],
-                "targets": plan["group_hosts"], "green_targets": plan["green_hosts"], "outcomes": outcomes})
+                "targets": plan["group_hosts"], "green_targets": plan["green_hosts"],
+                "outcomes": ended["outcomes"]})
         except (AnsibleActionFail, *STEP_ERRORS) as error:
             return ended_plan(plan, {**outcome, "rollback_error": step_error_message(error)})
         if created.get("refused"):
-            return ended_plan({**plan, "outcomes": outcomes},
-                              deployment_outcome(created["record"], created["record_path"]))
-        return {**created, "changed": True}
+            return ended_plan(ended, deployment_outcome(created["record"], created["record_path"]))
+        return created
 
     def _terminate_ec2(self, record: dict, stage: dict) -> None:
         """TERMINATE on EC2: the original instances (``codedeploy_instance_kind`` ec2) are terminated, once their
@@ -485,8 +485,10 @@ class ActionModule(ActionBase):
         request = {"by": describe_controller(controller), "requested_at": utc_timestamp(),
                    "rollback": bool(args.get("stop_rollback"))}
         if self._task.check_mode:
-            holder = ledger.lock_holder(group_id)
-            return {"changed": False, "deployment_id": (holder or {}).get("deployment_id"), "outcome": "check mode"}
+            held = (ledger.lock_holder(group_id) or {}).get("deployment_id")
+            return {"changed": False, "deployment_id": held, "outcome": "check mode", "record": None,
+                    "record_path": ledger.record_location(held) if held else None, "rollback_requested": False,
+                    "outcomes": []}
         outcome = ledger.request_stop(group_id, group, args.get("deployment_id"), request, controller)
         deadline = time.monotonic() + float(args.get("wait_timeout") or 0)
         while outcome["outcome"] == "requested" and time.monotonic() < deadline:
@@ -495,14 +497,16 @@ class ActionModule(ActionBase):
             if closed and closed.get("status") not in ACTIVE_STATUSES:
                 outcome.update(outcome="stopped by its controller", record=closed)
         record = outcome["record"]
-        stopped_here = outcome["outcome"] == "stopped"
-        if stopped_here and record:
+        record_path = ledger.record_location(outcome["deployment_id"])
+        rollback = False
+        outcomes: list = []  # the deployment stopped here, for the deployment play's report
+        if outcome["outcome"] == "stopped" and record:
             self._notify(record, "DeploymentStop")
             outcome.update(write_reports(ledger, record, self._delivery_warnings))
-        return {"changed": True, **outcome, "deployment_group_id": group_id,
-                "rollback_requested": bool(stopped_here and record and rollback_requested(
-                    record, (record.get("options") or {}).get("auto_rollback"))),
-                "record_path": ledger.record_location(outcome["deployment_id"])}
+            rollback = rollback_requested(record, (record.get("options") or {}).get("auto_rollback"))
+            outcomes = [{**deployment_outcome(record, record_path, rollback), "stopped_on_request": True}]
+        return {"changed": True, **outcome, "deployment_group_id": group_id, "rollback_requested": rollback,
+                "record_path": record_path, "outcomes": outcomes}
 
     # ----- last revision (catch-up) ------------------------------------------------------------------------
     def _last_revision(self, ledger: Ledger, args: dict) -> dict:
@@ -518,13 +522,14 @@ class ActionModule(ActionBase):
         return {"changed": False, "deployment_id": last["deployment_id"],
                 "revision": revision_source(last["revision"])}
 
-    # ----- mark --------------------------------------------------------------------------------------------
+    # ----- conclude ----------------------------------------------------------------------------------------
     def _conclude(self, _ledger: None, args: dict) -> dict:
         """Say how the run's deployment (and its rollback) ended, failing the run when it did not succeed."""
         succeeded, message = verdict(args["outcomes"])
         # Shown whole, as a debug message is: a Ready deployment's line says what to run next, and when.
         return {"changed": False, "failed": not succeeded, "msg": message, "_ansible_verbose_always": succeeded}
 
+    # ----- mark --------------------------------------------------------------------------------------------
     def _mark(self, _ledger: None, args: dict) -> dict:
         """The group's last successful deployment, on the instance: what a rollback from an empty ledger reads."""
         marker = args["marker"]

@@ -453,7 +453,8 @@ outcomes:
   description: The run's deployments that ended so far, each its record with C(record_path) and
     C(rollback_requested) (V(create), V(resume), V(finish)); V(finish) adds the deployment it ended, and a
     rollback refused at once, or C(rollback_error) on the deployment when its rollback could not be created.
-  returned: step is create, resume or finish
+    V(stop) returns the deployment it stopped here (with C(stopped_on_request)), or none.
+  returned: step is create, resume, finish or stop
   type: list
   elements: dict
 stopped:

@@ -87,7 +87,7 @@ STEP_ARGUMENT_SPECS: dict[str, dict[str, dict[str, Any]]] = {
         "wait_timeout": {"type": "float", "default": 0},
     },
     "last_revision": {**COMMON_SPEC, **GROUP_SPEC},
-    # The deployment's record, then its rollback's, as the finish step returned them (with their record_path).
+    # The run's outcomes, as the plan carries them: the deployment's, then its rollback's (deployment_plan).
     "conclude": {**COMMON_SPEC, "outcomes": {"type": "list", "elements": "dict", "required": True}},
     "mark": {
         **COMMON_SPEC,
