@@ -80,7 +80,7 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(error.message)
         result = super().run(tmp, task_vars)
         self._hostvars = (task_vars or {}).get("hostvars", {})
-        self._delivery_warnings: list = []
+        self._warnings: list = []
         try:
             # mark writes on its host only, conclude reads its arguments: neither opens the ledger (an S3 one would
             # cost a client per host).
@@ -88,7 +88,7 @@ class ActionModule(ActionBase):
             result.update(getattr(self, f"_{step}")(ledger, args))
         except STEP_ERRORS as error:
             raise AnsibleActionFail(step_error_message(error))
-        warnings = (list(ledger.warnings) if ledger else []) + self._delivery_warnings
+        warnings = (list(ledger.warnings) if ledger else []) + self._warnings
         if warnings:
             result["warnings"] = list(result.get("warnings") or []) + warnings
         return result
@@ -97,7 +97,7 @@ class ActionModule(ActionBase):
         """The record's triggers for ``event``, at the moment it happens (none in check mode); a failed delivery is
         a warning, in the result and in the record's messages."""
         if not self._task.check_mode:
-            self._delivery_warnings += notify(record, event, instance_ids)
+            self._warnings += notify(record, event, instance_ids)
 
     # ----- create ------------------------------------------------------------------------------------------
     def _create(self, ledger: Ledger, args: dict) -> dict:
@@ -404,19 +404,26 @@ class ActionModule(ActionBase):
             self._notify(record, "DeploymentRollback")
         ledger.save(record)
         ledger.release(record["deployment_group_id"], record["deployment_id"])
+        following_plan = None
+        if rollback:
+            record, following_plan = self._roll_back(ledger, args, plan, record)
         succeeded = marked_instances(record) if record["status"] == "Succeeded" else []
-        ended.update(rollback_requested=rollback, succeeded_instances=succeeded,
-                     **write_reports(ledger, record, self._delivery_warnings),
+        # The reports after the rollback: they link to it, or say why there is none.
+        ended.update(record=record, rollback_requested=rollback, succeeded_instances=succeeded,
+                     **write_reports(ledger, record, self._warnings),
                      **({"mark": success_mark(record)} if succeeded else {}))
-        outcome = deployment_outcome(record, ended["record_path"], rollback)
-        following_plan = self._roll_back(ledger, args, plan, outcome) if rollback else ended_plan(plan, outcome)
+        if following_plan is None:
+            following_plan = ended_plan(plan, deployment_outcome(record, ended["record_path"]))
         return {"changed": True, **following_plan, "ended_phase": ended}
 
-    def _roll_back(self, ledger: Ledger, args: dict, plan: dict, outcome: dict) -> dict:
-        """The rollback a deployment that ended asks for: a new deployment (creator codeDeployRollback) of the
-        group's last successful revision, created here, as soon as the group is released, and planned for the play
-        to run next. Refused at once, or impossible to create, it ends the run: the verdict says why."""
-        ended = ended_plan(plan, outcome)
+    def _roll_back(self, ledger: Ledger, args: dict, plan: dict, record: dict) -> tuple[dict, dict]:
+        """The rollback a deployment that ended (``record``, its group released) asks for: a new deployment (creator
+        codeDeployRollback) of the group's last successful revision, created here, and planned for the play to run
+        next. Refused at once, or impossible to create, it ends the run: the verdict says why, and the deployment's
+        rollback_info, as the service's rollbackMessage does. Returns the deployment's record as the rollback left it,
+        and the plan of what follows."""
+        record_path = ledger.record_location(record["deployment_id"])
+        ended = ended_plan(plan, deployment_outcome(record, record_path, True))
         try:
             created = self._new_deployment(ledger, {
                 "ledger": args.get("ledger"), "ledger_dir": args.get("ledger_dir"), "aws": args.get("aws"),
@@ -426,10 +433,18 @@ class ActionModule(ActionBase):
                 "targets": plan["group_hosts"], "green_targets": plan["green_hosts"],
                 "outcomes": ended["outcomes"]})
         except (AnsibleActionFail, *STEP_ERRORS) as error:
-            return ended_plan(plan, {**outcome, "rollback_error": step_error_message(error)})
+            records.rollback_not_created(record, step_error_message(error))
+            try:
+                ledger.save(record)
+            except STEP_ERRORS as unsaved:  # the verdict says it all the same
+                self._warnings.append(f"Why deployment {record['deployment_id']} has no rollback could not be "
+                                      f"recorded: {step_error_message(unsaved)}")
+            return record, ended_plan(plan, deployment_outcome(record, record_path, True))
+        # As the rollback's creation linked it (rollback_info).
+        record = ledger.find(record["deployment_id"]) or record
         if created.get("refused"):
-            return ended_plan(ended, deployment_outcome(created["record"], created["record_path"]))
-        return created
+            return record, ended_plan(ended, deployment_outcome(created["record"], created["record_path"]))
+        return record, created
 
     def _terminate_ec2(self, record: dict, stage: dict) -> None:
         """TERMINATE on EC2: the original instances (``codedeploy_instance_kind`` ec2) are terminated, once their
@@ -502,7 +517,7 @@ class ActionModule(ActionBase):
         outcomes: list = []  # the deployment stopped here, for the deployment play's report
         if outcome["outcome"] == "stopped" and record:
             self._notify(record, "DeploymentStop")
-            outcome.update(write_reports(ledger, record, self._delivery_warnings))
+            outcome.update(write_reports(ledger, record, self._warnings))
             rollback = rollback_requested(record, (record.get("options") or {}).get("auto_rollback"))
             outcomes = [{**deployment_outcome(record, record_path, rollback), "stopped_on_request": True}]
         return {"changed": True, **outcome, "deployment_group_id": group_id, "rollback_requested": rollback,

@@ -452,7 +452,8 @@ start_with:
 outcomes:
   description: The run's deployments that ended so far, each its record with C(record_path) and
     C(rollback_requested) (V(create), V(resume), V(finish)); V(finish) adds the deployment it ended, and a
-    rollback refused at once, or C(rollback_error) on the deployment when its rollback could not be created.
+    rollback refused at once; a deployment whose rollback could not be created says why in its
+    C(rollback_info.rollback_message), in the ledger too.
     V(stop) returns the deployment it stopped here (with C(stopped_on_request)), or none.
   returned: step is create, resume, finish or stop
   type: list

@@ -78,11 +78,10 @@ def verdict(outcomes: list[dict[str, Any]]) -> tuple[bool, str]:
 
 def rollback_told(deployment: dict[str, Any], rollback: Optional[dict[str, Any]]) -> str:
     """How the rollback of a deployment that failed went: its status (why, when it failed too), or why it could not
-    be created (``rollback_error``, as the finish step recorded it)."""
-    if deployment.get("rollback_error"):
-        return f" The rollback could not be created: {deployment['rollback_error'].rstrip('.')}."
+    be created (the deployment's rollback_info, as the finish step recorded it)."""
     if rollback is None:
-        return ""
+        why_none = (deployment.get("rollback_info") or {}).get("rollback_message")
+        return f" {why_none}" if deployment.get("rollback_requested") and why_none else ""
     error = rollback.get("error_information") or {}
     why = (f": {error.get('code', '')}: {(error.get('message') or '').rstrip('.')}"
            if rollback["status"] == "Failed" and error else "")

@@ -514,6 +514,13 @@ def manual_stop_rollback(record: dict[str, Any]) -> bool:
     return bool(((current_stage(record).get("stop_reason") or {}).get("manual_stop") or {}).get("rollback"))
 
 
+def rollback_not_created(record: dict[str, Any], reason: str) -> None:
+    """The rollback the deployment asked for could not be created: its rollback_info says so, and why (the
+    service's rollbackMessage)."""
+    record["rollback_info"] = {**(record.get("rollback_info") or {}), "rollback_deployment_id": None,
+                               "rollback_message": f"The rollback could not be created: {reason.rstrip('.')}."}
+
+
 def stage_is_strict(stage: dict[str, Any]) -> bool:
     return stage.get("name") in STRICT_STAGES
 

@@ -124,6 +124,8 @@ def summary_rows(record: dict[str, Any]) -> list[tuple[str, str]]:
                        ("rollback_triggering_deployment_id", "Rolls back")):
         if rollback.get(key):
             rows.append((title, f'<a href="{escape(rollback[key])}.html">{escape(rollback[key])}</a>'))
+    if not rollback.get("rollback_deployment_id") and rollback.get("rollback_message"):
+        rows.append(("Rollback", escape(rollback["rollback_message"])))  # why there is none
     return rows
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from support.deployments import (APP_DESTINATION, HOLD_FILE, active_locks, deploy, start_in_background,
+from support.deployments import (APP_DESTINATION, active_locks, deploy, hold, start_in_background,
                                  local, make_revision, records)
 
 ONE_AT_A_TIME = {"deployment_config_name": "CodeDeployDefault.OneAtATime"}
@@ -37,11 +37,6 @@ def kill_when(process: subprocess.Popen, ledger: Path, moment, timeout: float = 
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-
-
-def hold(fleet, on: bool) -> None:
-    for host in fleet.hosts:  # ValidateService waits while the file exists
-        fleet.ssh(host, f"touch {HOLD_FILE}" if on else f"rm -f {HOLD_FILE}")
 
 
 def versions(fleet) -> list[str]:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from support.deployments import (APP_DESTINATION, APPSPEC, DEPLOYMENT_ROOT, HOLD_FILE, REPORT_CALLBACK, active_locks,
-                                 deploy, deployment_vars, fewest_healthy, fleet_digest, ledger_digest, local,
+from support.deployments import (APP_DESTINATION, APPSPEC, DEPLOYMENT_ROOT, REPORT_CALLBACK, active_locks, deploy,
+                                 deployment_vars, fewest_healthy, fleet_digest, hold, ledger_digest, local,
                                  make_revision, ran, records, start_in_background, statuses)
 from support.revisions import archive_tree
 
@@ -220,22 +220,28 @@ def wait_for_a_started_wave(ledger: Path, process: subprocess.Popen, timeout: fl
     raise AssertionError("the background deployment never started a wave")
 
 
-def test_one_active_deployment_per_group_and_a_killed_controllers_lock_is_cleared(fleet, tmp_path):
+def test_one_active_deployment_per_group_a_checked_stop_changes_nothing_and_a_killed_controllers_lock_is_cleared(
+        fleet, tmp_path):
     two = fleet(2)
     ledger = tmp_path / "ledger"
-    for host in two.hosts:  # ValidateService waits while the file exists: the deployment stays active
-        assert two.ssh(host, f"touch {HOLD_FILE}").rc == 0
+    hold(two, True)  # the deployment stays active
     running = start_in_background(two, ledger, local(make_revision(tmp_path / "v1", "1")), **ALL_AT_ONCE)
     try:
         active = wait_for_a_started_wave(ledger, running)
         refused = deploy(two, ledger, local(make_revision(tmp_path / "v2", "2")), **ALL_AT_ONCE)
         checked = deploy(two, ledger, local(make_revision(tmp_path / "v2", "2")), "--check", **ALL_AT_ONCE)
+        group_only = {key: value for key, value in deployment_vars(ledger, None).items() if value is not None}
+        stop_checked = two.playbook("fleetops.codedeploy.stop", "--check", extra_vars=group_only)
         assert running.poll() is None, "the first deployment should still be running"
     finally:
         os.killpg(running.pid, signal.SIGKILL)
         running.wait()
-        for host in two.hosts:  # the killed controller's hooks end on the hosts
-            two.ssh(host, f"rm -f {HOLD_FILE}")
+        hold(two, False)  # the killed controller's hooks end on the hosts
+    assert stop_checked.rc == 0, stop_checked.output
+    assert f"Check mode: deployment {active['deployment_id']} would be stopped." in " ".join(
+        stop_checked.output.split())
+    (lock,) = active_locks(ledger)
+    assert lock["deployment_id"] == active["deployment_id"] and not lock.get("stop_request")
     for attempt in (refused, checked):
         assert attempt.rc != 0
         assert (f"The Deployment Group 'prod' already has an active Deployment '{active['deployment_id']}'"

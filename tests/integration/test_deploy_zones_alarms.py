@@ -19,8 +19,8 @@ import boto3
 import pytest
 import yaml
 
-from support.deployments import (APP_DESTINATION, DEPLOYMENT_ROOT, active_locks, HOLD_FILE, deploy, fewest_healthy, fleet_digest,
-                                 local, make_revision, ran, records, statuses)
+from support.deployments import (APP_DESTINATION, DEPLOYMENT_ROOT, active_locks, deploy, fewest_healthy, fleet_digest,
+                                 hold, local, make_revision, ran, records, statuses)
 
 ALL_AT_ONCE = {"deployment_config_name": "CodeDeployDefault.AllAtOnce"}
 ONE_HEALTHY = {"minimum_healthy_hosts": {"type": "HOST_COUNT", "value": 1}}
@@ -269,8 +269,7 @@ def test_an_alarm_between_waves_stops_the_deployment_and_the_rollback_restores_t
               "auto_rollback": {"enabled": True, "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]}}
     assert deploy(three, ledger, local(make_revision(tmp_path / "v1", "1")), env=env, **inputs).rc == 0
     before = fleet_digest(three)
-    for host in three.hosts:  # ValidateService waits while the file exists: the test raises the alarm meanwhile
-        assert three.ssh(host, f"touch {HOLD_FILE}").rc == 0
+    hold(three, True)  # the test raises the alarm meanwhile
 
     outcome = []
     runner = threading.Thread(target=lambda: outcome.append(
@@ -281,8 +280,7 @@ def test_an_alarm_between_waves_stops_the_deployment_and_the_rollback_restores_t
         assert running["waves"][0]["instances"] == hosts(1, 2)
         client.set_alarm_state(AlarmName=ALARM, StateValue="ALARM", StateReason="5xx above threshold")
     finally:
-        for host in three.hosts:
-            three.ssh(host, f"rm -f {HOLD_FILE}")
+        hold(three, False)
         runner.join(timeout=600)
     (run,) = outcome
 
@@ -292,6 +290,9 @@ def test_an_alarm_between_waves_stops_the_deployment_and_the_rollback_restores_t
     assert statuses(stopped) == {"fleet-h1": "Succeeded", "fleet-h2": "Succeeded", "fleet-h3": "Skipped"}
     assert [wave["instances"] for wave in stopped["waves"]] == [hosts(1, 2), []]
     assert stopped["rollback_info"]["rollback_deployment_id"] == rollback["deployment_id"]
+    # Its report links to the rollback (written once the rollback was created).
+    assert f'href="{rollback["deployment_id"]}.html"' in (
+        ledger / "reports" / f"{stopped['deployment_id']}.html").read_text()
     assert (rollback["creator"], rollback["status"]) == ("codeDeployRollback", "Succeeded")
     assert rollback["rollback_info"]["rollback_triggering_deployment_id"] == stopped["deployment_id"]
     assert fleet_digest(three) == before

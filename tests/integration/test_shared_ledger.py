@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from support.awx import AWX, jobs_root
-from support.deployments import APP_DESTINATION, HOLD_FILE, deployment_vars, local, make_revision
+from support.deployments import APP_DESTINATION, deployment_vars, hold, local, make_revision
 
 ONE_AT_A_TIME = {"deployment_config_name": "CodeDeployDefault.OneAtATime"}
 ALL_AT_ONCE = {"deployment_config_name": "CodeDeployDefault.AllAtOnce"}
@@ -78,11 +78,6 @@ def shared(aws, fleet):
             return AWX(root, view.inventory, credential), view, ledger
 
         yield make
-
-
-def hold(fleet, on: bool) -> None:
-    for host in fleet.hosts:  # ValidateService waits while the file exists
-        fleet.ssh(host, f"touch {HOLD_FILE}" if on else f"rm -f {HOLD_FILE}")
 
 
 def versions(fleet) -> list[str]:

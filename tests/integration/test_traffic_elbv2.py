@@ -19,7 +19,8 @@ from pathlib import Path
 import boto3
 import yaml
 
-from support.deployments import APPSPEC, deploy, fleet_digest, local, make_revision, records, statuses
+from support.deployments import (APPSPEC, active_locks, deploy, fleet_digest, hold, local, make_revision, records,
+                                 statuses)
 from support.revisions import write_tree
 
 TARGET_GROUP = "webapp-tg"
@@ -173,3 +174,56 @@ def test_an_unknown_target_group_fails_in_the_plan_with_no_host_touched(fleet, a
     assert records(ledger) == []
     # Nothing was installed anywhere.
     assert fleet_digest(group) == {host: {} for host in group.hosts}
+
+
+def remove_target_group_in_the_wave(view, ledger: Path, elbv2, arn: str) -> None:
+    """Once the held deployment runs its wave, delete the target group under it, then let the hosts go on."""
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            found = records(ledger)
+            if len(found) == 2 and found[-1]["status"] == "InProgress" and found[-1]["waves"]:
+                elbv2.delete_target_group(TargetGroupArn=arn)
+                return
+            time.sleep(0.2)
+    finally:
+        hold(view, False)
+
+
+def test_a_rollback_that_cannot_be_created_is_said_and_recorded_and_the_group_is_left_free(fleet, aws, tmp_path):
+    group = fleet(2)
+    ec2, elbv2, subnet, arn = target_group(aws)
+    instances = [instance["InstanceId"] for instance in ec2.run_instances(
+        ImageId="ami-12345678", MinCount=2, MaxCount=2, SubnetId=subnet)["Instances"]]
+    view = with_instance_ids(group, dict(zip(group.hosts, instances)), tmp_path / "elbv2-inventory.yml")
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": instance} for instance in instances])
+    ledger = tmp_path / "ledger"
+    traffic = {"load_balancer_info": {"target_groups": [TARGET_GROUP]}, "aws": aws_option(aws),
+               "deployment_config_name": "CodeDeployDefault.AllAtOnce"}
+    first = deploy(view, ledger, local(make_revision(tmp_path / "v1", "1.0.0")), **traffic)
+    assert first.rc == 0, first.output
+
+    # The target group is deleted while the next deployment's wave runs (its hosts held in ValidateService, if they
+    # got there): the deployment fails, and its rollback, which checks the load balancer first, cannot be created.
+    hold(view, True)
+    remover = threading.Thread(target=remove_target_group_in_the_wave, args=(view, ledger, elbv2, arn))
+    remover.start()
+    try:
+        run = deploy(view, ledger, local(make_revision(tmp_path / "v2", "2.0.0")),
+                     auto_rollback={"enabled": True, "events": ["DEPLOYMENT_FAILURE"]}, **traffic)
+    finally:
+        remover.join()
+    assert run.rc != 0, run.output
+    deployed, failed = records(ledger)  # no rollback was created
+    assert failed["status"] == "Failed"
+    message = failed["rollback_info"]["rollback_message"]
+    assert message.startswith("The rollback could not be created: ") and "target group not found" in message
+    assert failed["rollback_info"]["rollback_deployment_id"] is None
+    said = " ".join(run.output.split())
+    assert f"Deployment {failed['deployment_id']} Failed: HEALTH_CONSTRAINTS" in said
+    assert message in said
+    assert "Rolling back" not in said
+    assert message in (ledger / "reports" / f"{failed['deployment_id']}.html").read_text()
+    # Nothing holds the group: the next deployment may start.
+    assert active_locks(ledger) == []
+    assert deployed["status"] == "Succeeded"

@@ -46,6 +46,14 @@ hooks:
 
 HOLD_FILE = "/srv/hold-validate"
 
+def hold(fleet, on: bool) -> None:
+    """Hold every host of ``fleet`` in ValidateService (the test revision's hook waits while HOLD_FILE exists), or
+    let them go on."""
+    for host in fleet.hosts:
+        held = fleet.ssh(host, f"touch {HOLD_FILE}" if on else f"rm -f {HOLD_FILE}")
+        assert held.rc == 0, held
+
+
 VALIDATE = f"""#!/bin/sh
 # Waits while the test holds the host ({HOLD_FILE} exists); fails on the hosts the revision lists in its own
 # fail-hosts file (one hostname a line).

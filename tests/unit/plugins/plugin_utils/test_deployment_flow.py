@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_flow import (
     bundle_plan, host_results, success_mark, verdict)
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_record import rollback_not_created
 
 REVISION = {"source": "s3", "sha256": "ab" * 32, "bundle_type": "zip", "appspec": {"version": 0.0},
             "bundle_env": {"BUNDLE_COMMIT": None}, "host_bundle_path": "/root/g/d-1/bundle.tar"}
@@ -82,13 +83,25 @@ def test_a_rollback_that_failed_too_says_why():
                     "NO_INSTANCES: No instance to roll back. Record: /ledger/d-1.json")
 
 
-def test_a_rollback_that_could_not_be_created_says_why():
-    failed = outcome("d-1", "Failed", "HEALTH_CONSTRAINTS", "Too many instances failed.",
-                     rollback_error="ELBv2 (checking the load balancer): AccessDenied")
+def test_a_rollback_that_could_not_be_created_says_why_as_the_record_does():
+    failed = outcome("d-1", "Failed", "HEALTH_CONSTRAINTS", "Too many instances failed.", rollback_requested=True,
+                     rollback_info={"rollback_deployment_id": None, "rollback_triggering_deployment_id": None,
+                                    "rollback_message": None})
+    rollback_not_created(failed, "ELBv2 (checking the load balancer): AccessDenied.")
+    assert failed["rollback_info"] == {
+        "rollback_deployment_id": None, "rollback_triggering_deployment_id": None,
+        "rollback_message": "The rollback could not be created: ELBv2 (checking the load balancer): AccessDenied."}
     ok, told = verdict([failed])
     assert not ok
     assert told == ("Deployment d-1 Failed: HEALTH_CONSTRAINTS: Too many instances failed. The rollback could not be "
                     "created: ELBv2 (checking the load balancer): AccessDenied. Record: /ledger/d-1.json")
+
+
+def test_a_deployment_that_asked_for_no_rollback_says_nothing_of_one():
+    failed = outcome("d-1", "Failed", "HEALTH_CONSTRAINTS", "Too many instances failed.",
+                     rollback_info={"rollback_message": "Rolled back by d-0."})
+    assert verdict([failed])[1] == ("Deployment d-1 Failed: HEALTH_CONSTRAINTS: Too many instances failed. "
+                                    "Record: /ledger/d-1.json")
 
 
 def test_the_mark_of_a_success_names_the_revision_and_where_each_host_keeps_its_bundle():

@@ -47,6 +47,15 @@ def test_page_has_summary_timeline_and_details():
     assert ("a", {"href": "d-RRRRRRRRR.html"}) in tags
 
 
+def test_a_deployment_whose_rollback_could_not_be_created_says_why():
+    record = finished_record(failing=["web-2"])
+    record["rollback_info"] = {"rollback_deployment_id": None, "rollback_triggering_deployment_id": None,
+                               "rollback_message": "The rollback could not be created: <TargetGroupNotFound>."}
+    page = render_html(record)
+    assert "The rollback could not be created: &lt;TargetGroupNotFound&gt;." in page
+    assert "Rolled back by" not in page
+
+
 def test_nothing_is_fetched():
     page = render_html(finished_record())
     assert not re.search(r"<script|<link|<img|<iframe|@import|url\(", page)
