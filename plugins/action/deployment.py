@@ -56,8 +56,10 @@ from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.triggers impor
 
 # The keys of codedeploy_revision (a revision's source); a recorded revision adds sha256, AppSpec and more.
 REVISION_SOURCE_KEYS = ("source", "bucket", "key", "bundle_type", "version", "etag", "repository", "commit_id", "path")
-# How many waves the play runs from one include (roles/deploy/tasks/waves.yml): enough to keep its nesting of
-# includes shallow on hundreds of waves, few enough that a deployment that stops wastes little.
+# How many waves the play runs from one include (roles/deploy/tasks/waves.yml): ten keep its nesting of includes
+# shallow on hundreds of waves; the phase's first include runs two, so that a deployment that stops in its first wave
+# (a bad revision fails on the first host) idles through one more wave at most, not nine.
+FIRST_WAVES_PER_INCLUDE = 2
 WAVES_PER_INCLUDE = 10
 # A stop request is seen at the running deployment's next wave gate; the stop step looks this often whether it was.
 STOP_POLL_SECONDS = 2
@@ -292,7 +294,7 @@ class ActionModule(ActionBase):
         opened = self._open_next_wave(record, lock)
         compose(record)
         ledger.save(record)
-        return {**started, **opened, "upcoming": waves_ahead(stage, opened)}
+        return {**started, **opened, "upcoming": waves_ahead(stage, opened, FIRST_WAVES_PER_INCLUDE)}
 
     def _abandon(self, ledger: Ledger, record: dict, code: str, message: str) -> dict:
         refuse_deployment(record, StartRefusal(code, message))
@@ -357,7 +359,7 @@ class ActionModule(ActionBase):
             compose(record)
             ledger.save(record)
         return {"changed": summary is not None or opened_any, "summary": summary, **opened,
-                "upcoming": waves_ahead(stage, opened)}
+                "upcoming": waves_ahead(stage, opened, WAVES_PER_INCLUDE)}
 
     # ----- finish ------------------------------------------------------------------------------------------
     def _finish(self, ledger: Ledger, args: dict) -> dict:
@@ -569,16 +571,16 @@ def ledger_location(args: dict) -> Optional[str]:
     return args.get("ledger") or args.get("ledger_dir")
 
 
-def waves_ahead(stage: dict, opened: dict) -> list:
-    """The waves the play runs next, before it asks again: the one just opened, with who starts in it (``start``),
-    then those expected after it, as far as they are known now; none when no wave is open."""
+def waves_ahead(stage: dict, opened: dict, count: int) -> list:
+    """The ``count`` waves (at most) the play runs next, before it asks again: the one just opened, with who starts in
+    it (``start``), then those expected after it, as far as they are known now; none when no wave is open."""
     if not opened["start"]:
         return []
     open_wave = stage["waves"][-1]
     return ([{"hosts": open_wave["instances"] + open_wave["deferred"], "final_pass": open_wave["final_pass"],
               "start": opened["start"]}]
             + [{"hosts": hosts, "final_pass": final_pass}
-               for hosts, final_pass in records.upcoming_batches(stage, WAVES_PER_INCLUDE - 1)])
+               for hosts, final_pass in records.upcoming_batches(stage, count - 1)])
 
 
 def compose(record: dict) -> dict:

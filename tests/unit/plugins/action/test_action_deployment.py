@@ -1,14 +1,17 @@
 # Copyright: fleetops.codedeploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The deployment action's own decisions, apart from the ledger and the hosts: whether a rollback follows, which
-revision a rollback from the hosts takes, how an instance's survey ranks it, which instances are marked, and what
-of a recorded revision a catch-up fetches again."""
+revision a rollback from the hosts takes, how an instance's survey ranks it, which instances are marked, what
+of a recorded revision a catch-up fetches again, and which waves the play runs from one include."""
 from __future__ import annotations
 
 import pytest
 
 from ansible_collections.fleetops.codedeploy.plugins.action.deployment import (
-    marked_instances, revision_from_hosts, revision_source, rollback_requested, survey_health)
+    FIRST_WAVES_PER_INCLUDE, WAVES_PER_INCLUDE, marked_instances, revision_from_hosts, revision_source,
+    rollback_requested, survey_health, waves_ahead)
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils import deployment_record as records
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import resolve_minimum_healthy_hosts
 
 AUTO = {"enabled": True, "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]}
 
@@ -78,3 +81,20 @@ def test_a_catch_up_fetches_the_revision_again_from_where_it_was_given():
     assert revision_source(s3) == {"source": "s3", "bucket": "releases", "key": "w.zip", "bundle_type": "zip"}
     local = {"source": "local", "path": "/build/webapp", "bundle_type": "tar", "sha256": "abc"}
     assert revision_source(local) == {"source": "local", "path": "/build/webapp"}
+
+
+def test_the_play_runs_the_waves_named_ahead_the_open_one_first_with_who_starts():
+    config, minimum = resolve_minimum_healthy_hosts("CodeDeployDefault.OneAtATime", None)
+    stage = records.new_record(
+        deployment_id="d-TEST00001", application_name="webapp", deployment_group_name="prod",
+        deployment_group_id="g", creator="user", revision={"sha256": "abc"}, deployment_config_name=config,
+        minimum=minimum, instances=["h1", "h2", "h3", "h4", "h5"], events=["Install"], options={})
+    records.start(stage, ["h1", "h2", "h3", "h4", "h5"], [1, 1, 1, 1, 1])
+    records.gate(stage, ["h1"], False)
+    opened = {"start": ["h1"]}
+    # The phase's first include: the open wave and one more (a deployment that stops at once idles through one).
+    assert waves_ahead(stage, opened, FIRST_WAVES_PER_INCLUDE) == [
+        {"hosts": ["h1"], "final_pass": False, "start": ["h1"]}, {"hosts": ["h2"], "final_pass": False}]
+    assert [wave["hosts"] for wave in waves_ahead(stage, opened, WAVES_PER_INCLUDE)] == [
+        ["h1"], ["h2"], ["h3"], ["h4"], ["h5"]]
+    assert waves_ahead(stage, {"start": []}, WAVES_PER_INCLUDE) == []  # no wave open: the deployment stopped
