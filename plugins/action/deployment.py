@@ -35,12 +35,12 @@ from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.alarms import 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.asg_copy import (
     AsgCopyError, GreenFleet, copy_auto_scaling_group, copy_name, copy_refusal, plan_copy)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_flow import (
-    bundle_plan, host_results, success_mark, verdict)
+    bundle_plan, host_results, stop_told, success_mark, verdict)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_ids import (
     deployment_group_id, new_deployment_id)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_plan import (
     deployment_outcome, deployment_parameters, ended_plan, fetched_problem, first_phase_plan, next_stage_plan,
-    resumed_plan, revision_fetched)
+    resumed_plan, revision_fetched, stop_plan)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_steps import (
     VALID_ARGS, StepArgumentError, validate_step_args)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import (
@@ -495,19 +495,23 @@ class ActionModule(ActionBase):
     # ----- stop --------------------------------------------------------------------------------------------
     def _stop(self, ledger: Ledger, args: dict) -> dict:
         """StopDeployment: the group's running deployment stops at its next wave gate (its controller sees the
-        request); one waiting in Ready, or whose controller is gone, is Stopped here and the group released."""
-        group = args["deployment_group_name"]
-        group_id = args.get("deployment_group_id") or deployment_group_id(args["application_name"], group)
+        request); one waiting in Ready, or whose controller is gone, is Stopped here and the group released. Returns
+        what it did (``told``, in a sentence) and the stop playbook's plan, whole (see deployment_plan)."""
+        inputs = args["inputs"]
+        parameters = deployment_parameters(inputs)
+        group = parameters["deployment_group_name"]
+        group_id = parameters["deployment_group_id"] or deployment_group_id(parameters["application_name"], group)
+        wait_timeout = float(inputs.get("codedeploy_stop_wait_timeout") or 0)
         controller = controller_identity(os.getppid())
         request = {"by": describe_controller(controller), "requested_at": utc_timestamp(),
-                   "rollback": bool(args.get("stop_rollback"))}
+                   "rollback": bool(inputs.get("codedeploy_stop_rollback"))}
         if self._task.check_mode:
             held = (ledger.lock_holder(group_id) or {}).get("deployment_id")
-            return {"changed": False, "deployment_id": held, "outcome": "check mode", "record": None,
-                    "record_path": ledger.record_location(held) if held else None, "rollback_requested": False,
-                    "outcomes": []}
+            checked = {"changed": False, "deployment_id": held, "outcome": "check mode", "record": None,
+                       "record_path": ledger.record_location(held) if held else None, "rollback_requested": False}
+            return {**checked, **stop_plan(inputs, []), "told": stop_told(checked, wait_timeout)}
         outcome = ledger.request_stop(group_id, group, args.get("deployment_id"), request, controller)
-        deadline = time.monotonic() + float(args.get("wait_timeout") or 0)
+        deadline = time.monotonic() + wait_timeout
         while outcome["outcome"] == "requested" and time.monotonic() < deadline:
             time.sleep(STOP_POLL_SECONDS)
             closed = ledger.find(outcome["deployment_id"])
@@ -522,8 +526,9 @@ class ActionModule(ActionBase):
             outcome.update(write_reports(ledger, record, self._warnings))
             rollback = rollback_requested(record, (record.get("options") or {}).get("auto_rollback"))
             outcomes = [{**deployment_outcome(record, record_path, rollback), "stopped_on_request": True}]
-        return {"changed": True, **outcome, "deployment_group_id": group_id, "rollback_requested": rollback,
-                "record_path": record_path, "outcomes": outcomes}
+        stopped = {**outcome, "deployment_group_id": group_id, "rollback_requested": rollback,
+                   "record_path": record_path}
+        return {"changed": True, **stopped, **stop_plan(inputs, outcomes), "told": stop_told(stopped, wait_timeout)}
 
     # ----- last revision (catch-up) ------------------------------------------------------------------------
     def _last_revision(self, ledger: Ledger, args: dict) -> dict:

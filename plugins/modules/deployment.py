@@ -77,14 +77,14 @@ options:
         type: int
         default: 5
   application_name:
-    description: The application (V(stop), V(last_revision)); required by these steps.
+    description: The application (V(last_revision)); required by it.
     type: str
   deployment_group_name:
-    description: The deployment group (V(stop), V(last_revision)); required by these steps.
+    description: The deployment group (V(last_revision)); required by it.
     type: str
   deployment_group_id:
     description:
-      - The deployment group ID (V(stop), V(last_revision), V(mark)).
+      - The deployment group ID (V(last_revision), V(mark)).
       - Required by V(mark); for the other steps, default a UUIDv5 of the application and group names.
     type: str
   deployment_id:
@@ -94,9 +94,11 @@ options:
     type: str
   inputs:
     description:
-      - The deployment's inputs, as M(fleetops.codedeploy.deployment_inputs) decided them (V(create), V(resume));
-        required by these steps. V(resume) finds the deployment group from them, and returns the plan of what the
-        deployment play runs next. C(codedeploy_revision) is the revision as M(fleetops.codedeploy.revision_fetch) returned it (its
+      - The deployment's inputs, as M(fleetops.codedeploy.deployment_inputs) decided them (V(create), V(resume),
+        V(stop)); required by these steps. V(resume) and V(stop) find the deployment group from them, and return the
+        plan of what the deployment play runs next; V(stop) reads C(codedeploy_stop_rollback) (roll the stopped
+        deployment back) and C(codedeploy_stop_wait_timeout) (seconds to wait until a running deployment's
+        controller has stopped it; 0 not to wait). C(codedeploy_revision) is the revision as M(fleetops.codedeploy.revision_fetch) returned it (its
         credentials hidden), or empty for a rollback.
       - The deployment is created from them - the application and group, C(codedeploy_deployment_config_name) or
         C(codedeploy_minimum_healthy_hosts), C(codedeploy_lock_lease_seconds) (the lease of the group's lock; 0 for
@@ -174,15 +176,6 @@ options:
   plan:
     description: The plan of the phase that ends, as the step before returned it (V(finish)); required by it.
     type: dict
-  stop_rollback:
-    description: Roll the stopped deployment back (V(stop)).
-    type: bool
-    default: false
-  wait_timeout:
-    description: Seconds V(stop) waits until a running deployment's controller has stopped it; 0 not to wait
-      (V(stop)).
-    type: float
-    default: 0
   marker:
     description: The group's last successful deployment (V(mark)); required by V(mark).
     type: dict
@@ -205,7 +198,8 @@ attributes:
     support: full
   check_mode:
     support: partial
-    details: V(create) and V(start) compute the plan without writing the ledger; the role runs no other step.
+    details: V(create) and V(start) compute the plan without writing the ledger, V(stop) says which deployment it
+      would stop; the role runs no other step in check mode.
   diff_mode:
     support: none
   platform:
@@ -219,10 +213,12 @@ EXAMPLES = r"""
     ledger: s3://deployments-ledger/prod
     aws:
       region: eu-west-1
-    application_name: shop
-    deployment_group_name: web
-    wait_timeout: 900
-  register: codedeploy_stopped
+    inputs: "{{ codedeploy_resolved.inputs | combine({'codedeploy_stop_wait_timeout': 900}) }}"
+  register: codedeploy_plan
+
+- name: Say what it did
+  ansible.builtin.debug:
+    msg: "{{ codedeploy_plan.told }}"
 
 - name: Continue the group's blue/green deployment waiting in Ready
   fleetops.codedeploy.deployment:
@@ -239,22 +235,30 @@ msg:
   type: str
 outcome:
   description: What V(stop) did - C(requested) (the running controller stops the deployment when it opens its next wave;
-    not seen within O(wait_timeout)), C(stopped by its controller), or C(stopped) (closed here - it waited in Ready
-    or its controller was gone).
+    not seen within C(codedeploy_stop_wait_timeout)), C(stopped by its controller), C(stopped) (closed here - it
+    waited in Ready or its controller was gone), or C(check mode).
   returned: step is stop
   type: str
+told:
+  description: What V(stop) did, in a sentence, with the record's path.
+  returned: step is stop
+  type: str
+  sample: >-
+    Deployment d-4XJ2K7Q1B is Stopped (closed here: it was waiting in Ready or its controller was gone).
+    Record: s3://deployments-ledger/prod/deployments/d-4XJ2K7Q1B.json
 revision:
   description: The source of the group's last successful revision (V(last_revision)), as C(codedeploy_revision)
     gives one.
   returned: step is last_revision
   type: dict
 deployment_id:
-  description: The new deployment's ID (V(create)), or the one continued (V(resume)).
-  returned: step is create, resume or finish
+  description: The new deployment's ID (V(create)), the one continued (V(resume)), or the one stopped (V(stop); in
+    check mode the one it would stop, none when the group has no active deployment).
+  returned: step is create, resume, finish or stop
   type: str
 deployment_group_id:
-  description: Its deployment group's ID (V(create)).
-  returned: step is create, resume or finish
+  description: Its deployment group's ID (V(create), V(stop)).
+  returned: step is create, resume, finish or stop
   type: str
 creator:
   description: Who created it (V(create)).
@@ -270,8 +274,9 @@ events:
   type: list
   elements: str
 inputs:
-  description: The inputs it was created from (V(create)), its revision as fetched (none for a rollback).
-  returned: step is create, resume or finish
+  description: The inputs it was created from (V(create)), its revision as fetched (none for a rollback, nor for
+    V(stop)).
+  returned: step is create, resume, finish or stop
   type: dict
 fetched_path:
   description: The bundle fetched on the controller (V(create)), null for a rollback.
@@ -302,8 +307,9 @@ survey:
   type: list
   elements: str
 title:
-  description: "The deployment play's name (V(create), V(resume)), for example C(Deploy to shop/web: d-ABCDEFGH1)."
-  returned: step is create, resume or finish
+  description: "The deployment play's name (V(create), V(resume), V(stop)), for example C(Deploy to shop/web:
+    d-ABCDEFGH1)."
+  returned: step is create, resume, finish or stop
   type: str
 refused:
   description: The deployment could not start (V(start)) - no earlier success to roll back to, a zone that cannot
@@ -318,9 +324,18 @@ copied_hosts:
   type: list
   elements: dict
 record:
-  description: The deployment record (V(create), V(start)); the plan V(finish) returns keeps the one of its phase.
-  returned: step is create, start or finish
+  description: The deployment record (V(create), V(start)); the plan V(finish) returns keeps the one of its phase;
+    V(stop) the stopped deployment's, when it stopped (none in check mode, nor when only requested).
+  returned: step is create, start, finish or stop
   type: dict
+record_path:
+  description: Where the stopped deployment's record is (V(stop)).
+  returned: step is stop
+  type: str
+rollback_requested:
+  description: The deployment V(stop) closed here asks for a rollback (its own auto rollback, or the stop request).
+  returned: step is stop
+  type: bool
 order:
   description: Instances in deployment order (V(start)).
   returned: step is start
@@ -445,9 +460,9 @@ html_report_path:
   returned: when the stop step stopped the deployment
   type: str
 start_with:
-  description: What the deployment play runs next (V(create), V(resume), V(finish)) - C(phase), or C(idle) when
-    nothing is to run (a deployment stopped instead, or that ended).
-  returned: step is create, resume or finish
+  description: What the deployment play runs next (V(create), V(resume), V(finish), V(stop)) - C(phase), or C(idle)
+    when nothing is to run (a deployment stopped instead, or that ended; always after V(stop)).
+  returned: step is create, resume, finish or stop
   type: str
 outcomes:
   description: The run's deployments that ended so far, each its record with C(record_path) and

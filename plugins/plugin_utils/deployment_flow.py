@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What the deployment play needs from the controller's steps, worked out whole: the bundle a phase deploys and
 where each host finds it, the host results a wave's record step folds in, what the mark step writes on each
-instance that succeeded, and the verdict on the run (controller only)."""
+instance that succeeded, what the stop step did, and the verdict on the run (controller only)."""
 from __future__ import annotations
 
 import os
@@ -86,3 +86,21 @@ def rollback_told(deployment: dict[str, Any], rollback: Optional[dict[str, Any]]
     why = (f": {error.get('code', '')}: {(error.get('message') or '').rstrip('.')}"
            if rollback["status"] == "Failed" and error else "")
     return f" Rollback {rollback['deployment_id']} {rollback['status']}{why}."
+
+
+def stop_told(stopped: dict[str, Any], wait_timeout: float) -> str:
+    """What the stop step did, in a sentence: what check mode would stop, a stop asked for that the running
+    deployment's controller had not carried out after ``wait_timeout`` seconds, or the deployment stopped."""
+    deployment_id, outcome = stopped.get("deployment_id"), stopped["outcome"]
+    if outcome == "check mode":
+        told = (f"Check mode: deployment {deployment_id} would be stopped." if deployment_id
+                else "Check mode: the group has no active deployment to stop.")
+    elif outcome == "requested":
+        told = (f"Deployment {deployment_id} was asked to stop; its controller had not stopped it after "
+                f"{wait_timeout:g} s (it stops at its next wave gate).")
+    else:
+        status = (stopped.get("record") or {}).get("status") or "stopped"
+        closed_here = outcome == "stopped"
+        told = f"Deployment {deployment_id} is {status}" + (
+            " (closed here: it was waiting in Ready or its controller was gone)." if closed_here else ".")
+    return f"{told} Record: {stopped['record_path']}" if stopped.get("record_path") else told

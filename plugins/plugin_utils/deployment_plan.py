@@ -4,7 +4,7 @@
 """The plan the deployment play runs (``codedeploy_plan``), as the controller's steps make it (controller only):
 the create step from the deployment's inputs, for its first phase; the resume step, for a continued blue/green
 deployment; the finish step, for what follows a phase (the next blue/green stage, the rollback it created, or
-nothing).
+nothing); the stop step, for the stop playbook's report of the deployment it stopped.
 
 The plan holds what the play's tasks read: the inputs, the deployment and its group's IDs, the hosts of the play
 (the group's and the replacement ones), the phase's instances and which of them to survey, its lifecycle events,
@@ -111,6 +111,15 @@ def first_phase_plan(inputs: Mapping[str, Any], fetched: Optional[Mapping[str, A
         "start_with": "phase",
         "outcomes": [dict(outcome) for outcome in outcomes],
     }
+
+
+def stop_plan(inputs: Mapping[str, Any], outcomes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The plan of the stop playbook's deployment play: nothing to run (the stopped deployment's own controller, or a
+    rollback the playbook creates, runs what follows), the deployment stopped here, if any, its outcome. The
+    revision given, which may hold credentials, is not kept."""
+    return {"start_with": "idle", "inputs": {**inputs, "codedeploy_revision": {}},
+            "outcomes": [dict(outcome) for outcome in outcomes],
+            "title": f"Stop {inputs['codedeploy_application_name']}/{inputs['codedeploy_deployment_group_name']}"}
 
 
 def resumed_plan(inputs: Mapping[str, Any], record: Mapping[str, Any], stage: Optional[Mapping[str, Any]],

@@ -81,10 +81,8 @@ STEP_ARGUMENT_SPECS: dict[str, dict[str, dict[str, Any]]] = {
         "deployment_id": {"type": "str"},  # default the group's deployment waiting in Ready
     },
     "stop": {
-        **COMMON_SPEC, **GROUP_SPEC,
-        "deployment_id": {"type": "str"},
-        "stop_rollback": {"type": "bool", "default": False},
-        "wait_timeout": {"type": "float", "default": 0},
+        **COMMON_SPEC, **INPUTS_SPEC,
+        "deployment_id": {"type": "str"},  # default the group's deployment running or waiting in Ready
     },
     "last_revision": {**COMMON_SPEC, **GROUP_SPEC},
     # The run's outcomes, as the plan carries them: the deployment's, then its rollback's (deployment_plan).

@@ -26,7 +26,7 @@ import uuid
 from typing import Any, Callable, Optional
 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_record import (
-    MSG_MANUAL_STOP, stop_ready)
+    MSG_MANUAL_STOP, current_stage, stop_ready)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import utc_timestamp
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import OperatorError
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger_store import (
@@ -388,6 +388,8 @@ class Ledger:
                 else:
                     close_abandoned(record, message + f" Its controller ({describe_controller(lock.get('controller'))}"
                                     ") had stopped renewing its lock.", status="Stopped", code="MANUAL_STOP")
+                # As a running deployment's gate records the request: whether it asked for a rollback.
+                current_stage(record)["stop_reason"] = {"manual_stop": request}
                 self.save(record)
             self.release(group_id, active_id)
             return {"deployment_id": active_id, "outcome": "stopped", "record": record}

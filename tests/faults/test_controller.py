@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from support.deployments import (APP_DESTINATION, active_locks, deploy, hold, start_in_background,
-                                 local, make_revision, records)
+from support.deployments import (APP_DESTINATION, REPORT_CALLBACK, active_locks, deploy, deployment_vars, hold,
+                                 local, make_revision, records, start_in_background)
 
 ONE_AT_A_TIME = {"deployment_config_name": "CodeDeployDefault.OneAtATime"}
 ROLLBACK = {"auto_rollback": {"enabled": True, "events": ["DEPLOYMENT_FAILURE"]}}
@@ -88,6 +88,34 @@ def test_a_controller_killed_at_a_step_is_closed_by_the_next_run_which_deploys(f
     assert all(entry["status"] in ("Succeeded", "Failed", "Skipped") for entry in closed["instances"])
     assert records(ledger)[-1]["status"] == "Succeeded"
     assert versions(two) == ["3", "3"]
+    assert not active_locks(ledger)
+
+
+def test_the_stop_playbook_closes_a_deployment_whose_controller_was_killed_and_rolls_it_back(fleet, tmp_path):
+    two = fleet(2)
+    ledger = tmp_path / "ledger"
+    assert deploy(two, ledger, local(make_revision(tmp_path / "v1", "1")), **ONE_AT_A_TIME).rc == 0
+    hold(two, True)
+    running = start_in_background(two, ledger, local(make_revision(tmp_path / "v2", "2")), **ONE_AT_A_TIME)
+    try:
+        kill_when(running, ledger, in_a_wave)
+    finally:
+        hold(two, False)
+    killed = records(ledger)[-1]
+
+    stop = two.playbook("fleetops.codedeploy.stop", extra_vars=deployment_vars(ledger, None, stop_rollback=True),
+                        env=REPORT_CALLBACK)
+
+    assert stop.rc == 0, stop.output  # stopped as asked, and rolled back
+    said = " ".join(stop.output.split())
+    assert (f"Deployment {killed['deployment_id']} is Stopped (closed here: it was waiting in Ready or its controller "
+            "was gone).") in said
+    _first, stopped, rollback = records(ledger)
+    assert (stopped["status"], stopped["error_information"]["code"]) == ("Stopped", "MANUAL_STOP")
+    assert (rollback["creator"], rollback["status"]) == ("codeDeployRollback", "Succeeded")
+    assert rollback["rollback_info"]["rollback_triggering_deployment_id"] == stopped["deployment_id"]
+    assert f"Deployment {stopped['deployment_id']} Stopped; rollback {rollback['deployment_id']} Succeeded" in said
+    assert versions(two) == ["1", "1"]
     assert not active_locks(ledger)
 
 

@@ -230,8 +230,7 @@ def test_one_active_deployment_per_group_a_checked_stop_changes_nothing_and_a_ki
         active = wait_for_a_started_wave(ledger, running)
         refused = deploy(two, ledger, local(make_revision(tmp_path / "v2", "2")), **ALL_AT_ONCE)
         checked = deploy(two, ledger, local(make_revision(tmp_path / "v2", "2")), "--check", **ALL_AT_ONCE)
-        group_only = {key: value for key, value in deployment_vars(ledger, None).items() if value is not None}
-        stop_checked = two.playbook("fleetops.codedeploy.stop", "--check", extra_vars=group_only)
+        stop_checked = two.playbook("fleetops.codedeploy.stop", "--check", extra_vars=deployment_vars(ledger, None))
         assert running.poll() is None, "the first deployment should still be running"
     finally:
         os.killpg(running.pid, signal.SIGKILL)

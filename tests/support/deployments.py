@@ -102,13 +102,14 @@ def addresses(fleet) -> dict[str, str]:
     return {host.name: host.address for host in fleet.fleet.load().hosts if host.name in fleet.hosts}
 
 
-def deployment_vars(ledger: Path, revision: dict, **inputs) -> dict:
-    """Extra vars of a deployment to the FleetView inventory's group ``fleet``; ``inputs`` without the prefix."""
+def deployment_vars(ledger: Path, revision: Optional[dict], **inputs) -> dict:
+    """Extra vars of a deployment to the FleetView inventory's group ``fleet``; ``inputs`` without the prefix. No
+    revision (None): the group's alone, as the stop and rollback playbooks take them."""
     return {
         "codedeploy_application_name": "webapp",
         "codedeploy_deployment_group_name": "prod",
         "codedeploy_target_group": "fleet",
-        "codedeploy_revision": revision,
+        **({"codedeploy_revision": revision} if revision is not None else {}),
         "codedeploy_ledger_dir": str(ledger),
         **{f"codedeploy_{key}": value for key, value in inputs.items()},
     }

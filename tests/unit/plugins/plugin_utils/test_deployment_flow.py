@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_flow import (
-    bundle_plan, host_results, success_mark, verdict)
+    bundle_plan, host_results, stop_told, success_mark, verdict)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_record import rollback_not_created
 
 REVISION = {"source": "s3", "sha256": "ab" * 32, "bundle_type": "zip", "appspec": {"version": 0.0},
@@ -114,3 +114,21 @@ def test_the_mark_of_a_success_names_the_revision_and_where_each_host_keeps_its_
     default_root = success_mark({**record, "options": {"deployment_root": None}, "revision": None})
     assert default_root["deployment_root"] == "/opt/codedeploy-agent/deployment-root"
     assert (default_root["marker"]["revision"]["sha256"], default_root["marker"]["revision"]["appspec"]) == (None, {})
+
+
+def test_the_stop_step_says_what_it_did_or_would_do():
+    path = "/ledger/deployments/d-1.json"
+    assert stop_told({"deployment_id": "d-1", "outcome": "check mode", "record_path": path}, 0) == (
+        f"Check mode: deployment d-1 would be stopped. Record: {path}")
+    assert stop_told({"deployment_id": None, "outcome": "check mode", "record_path": None}, 0) == (
+        "Check mode: the group has no active deployment to stop.")
+    assert stop_told({"deployment_id": "d-1", "outcome": "requested", "record_path": path}, 30.0) == (
+        "Deployment d-1 was asked to stop; its controller had not stopped it after 30 s (it stops at its next wave "
+        f"gate). Record: {path}")
+    assert stop_told({"deployment_id": "d-1", "outcome": "stopped by its controller", "record_path": path,
+                      "record": {"status": "Stopped"}}, 900) == f"Deployment d-1 is Stopped. Record: {path}"
+    assert stop_told({"deployment_id": "d-1", "outcome": "stopped", "record_path": path,
+                      "record": {"status": "Stopped"}}, 0) == (
+        "Deployment d-1 is Stopped (closed here: it was waiting in Ready or its controller was gone). "
+        f"Record: {path}")
+

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_plan import (
     deployment_outcome, deployment_parameters, ended_plan, fetched_problem, first_phase_plan, next_stage_plan,
-    pull_source, resumed_plan, revision_fetched)
+    pull_source, resumed_plan, revision_fetched, stop_plan)
 
 AWS = {"region": "eu-west-1", "endpoint_url": None, "profile": None, "max_attempts": 5}
 INPUTS = {"codedeploy_application_name": "shop", "codedeploy_deployment_group_name": "web",
@@ -143,3 +143,13 @@ def test_a_phase_with_nothing_after_it_adds_its_outcome_and_runs_nothing_more():
     assert ended["start_with"] == "idle"
     assert ended["outcomes"] == [{**record, "rollback_requested": False, "record_path": "/ledger/d-ABCDEFGH1.json"}]
     assert ended_plan(plan, None)["outcomes"] == [] and plan["outcomes"] == []  # check mode: nothing ended
+
+
+def test_the_stop_playbooks_plan_runs_nothing_but_the_report_of_what_it_stopped_without_the_given_revision():
+    stopped = {"deployment_id": "d-1", "status": "Stopped", "record_path": "/l/d-1.json", "stopped_on_request": True}
+    plan = stop_plan(INPUTS, [stopped])
+    assert (plan["start_with"], plan["title"], plan["outcomes"]) == ("idle", "Stop shop/web", [stopped])
+    assert plan["inputs"]["codedeploy_revision"] == {}
+    assert "s3cr3t" not in repr(plan)
+    assert stop_plan(INPUTS, [])["outcomes"] == []
+

@@ -56,7 +56,7 @@ ROLE_CALLS = {
     "finish": {**LEDGER, "plan": PLAN},
     # deployment_id: given when the run names one (codedeploy_deployment_id), else omitted.
     "resume": {**LEDGER, "inputs": INPUTS, "deployment_id": DEPLOYMENT_ID},
-    "stop": {**LEDGER, **GROUP, "deployment_id": DEPLOYMENT_ID, "stop_rollback": False, "wait_timeout": 900},
+    "stop": {**LEDGER, "inputs": INPUTS, "deployment_id": DEPLOYMENT_ID},
     "last_revision": {**LEDGER, **GROUP},
     "conclude": {"outcomes": [{"deployment_id": DEPLOYMENT_ID, "status": "Succeeded", "record_path": "/l/d.json"}]},
     "mark": {"deployment_root": "/opt/codedeploy-agent/deployment-root", "deployment_group_id": GROUP_ID,
@@ -116,8 +116,8 @@ def test_a_rollback_creates_without_a_revision_and_a_push_starts_without_a_pull(
 
 
 def test_what_is_left_out_takes_its_default_or_none():
-    stop = validate_step_args("stop", {"step": "stop", "application_name": "shop", "deployment_group_name": "web"})
-    assert (stop["stop_rollback"], stop["wait_timeout"], stop["deployment_id"]) == (False, 0, None)
+    stop = validate_step_args("stop", {"step": "stop", "inputs": INPUTS})
+    assert stop["deployment_id"] is None
     assert stop["ledger"] is None and stop["aws"] is None
     create = validate_step_args("create", {"step": "create", "inputs": INPUTS})
     assert (create["creator"], create["targets"], create["fetched"], create["aws"]) == ("user", None, None, None)
@@ -128,8 +128,8 @@ def test_what_is_left_out_takes_its_default_or_none():
 def test_values_are_converted_to_the_types_the_steps_read():
     create = validate_step_args("create", {"step": "create", "inputs": json.dumps(INPUTS), "targets": "web1,web2"})
     assert (create["inputs"], create["targets"]) == (INPUTS, ["web1", "web2"])
-    stop = validate_step_args("stop", {"step": "stop", **GROUP, "wait_timeout": "30", "stop_rollback": "yes"})
-    assert (stop["wait_timeout"], stop["stop_rollback"]) == (30.0, True)
+    last = validate_step_args("last_revision", {"step": "last_revision", **GROUP, "deployment_group_id": 7})
+    assert last["deployment_group_id"] == "7"
     finish = validate_step_args("finish", {"step": "finish", "plan": PLAN,
                                            "aws": {"region": "eu-west-1", "max_attempts": "3"}})
     assert finish["aws"] == {"region": "eu-west-1", "endpoint_url": None, "profile": None, "max_attempts": 3}
@@ -146,7 +146,7 @@ def test_the_former_name_of_the_ledger_is_still_taken():
     ("record", "deployment_id", "deployment_id"),
     ("finish", "plan", "plan"),
     ("resume", "inputs", "inputs"),
-    ("stop", "application_name", "application_name"),
+    ("stop", "inputs", "inputs"),
     ("last_revision", "deployment_group_name", "deployment_group_name"),
     ("mark", "marker", "marker"),
     ("mark", "deployment_group_id", "deployment_group_id"),
@@ -192,8 +192,8 @@ def test_an_argument_no_step_takes_is_refused_by_its_step():
 def test_a_value_that_cannot_be_converted_is_named_with_its_step():
     message = step_error("create", {"inputs": "shop/web"})
     assert message.startswith("step create: argument 'inputs' is of type str and we were unable to convert to dict")
-    message = step_error("stop", {**GROUP, "wait_timeout": "soon"})
-    assert message.startswith("step stop: argument 'wait_timeout' is of type str and we were unable to convert")
+    message = step_error("stop", {"inputs": ["shop", "web"]})
+    assert message.startswith("step stop: argument 'inputs' is of type list and we were unable to convert")
     assert "step record: " in step_error("record", {"deployment_id": DEPLOYMENT_ID, "results": ["web1"]})
 
 

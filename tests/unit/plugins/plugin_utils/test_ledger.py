@@ -15,6 +15,7 @@ import pytest
 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_ids import (
     deployment_group_id, new_deployment_id)
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_record import manual_stop_rollback
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger import (
     ActiveDeploymentError, LedgerError, LockLostError, controller_identity, lease_seconds_for, open_ledger)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger_store import (
@@ -164,6 +165,18 @@ def test_stop_closes_a_dead_deployment_at_once_and_frees_the_group(location):
     assert ledger_at(location).lock_holder(GROUP) is None
     with pytest.raises(LedgerError, match="has no deployment in progress or waiting in Ready"):
         ledger_at(location).request_stop(GROUP, "prod", None, {"rollback": False}, ME)
+
+
+def test_a_deployment_closed_by_a_stop_keeps_the_request_and_its_rollback(location):
+    dead = ledger_at(location)
+    dead.save(record("d-AAAAAAAAA"))
+    dead.acquire(GROUP, "prod", "d-AAAAAAAAA", ELSEWHERE, 600)
+    expire_lease(dead)
+    request = {"rollback": True, "by": "pid 1 on test", "requested_at": "2026-12-06T06:00:00.000Z"}
+    ledger_at(location).request_stop(GROUP, "prod", None, request, ME)
+    stopped = ledger_at(location).load("d-AAAAAAAAA")
+    assert stopped["stop_reason"] == {"manual_stop": request}
+    assert manual_stop_rollback(stopped)  # the rollback follows, as for a running deployment stopped at its gate
 
 
 def test_ready_lock_is_continued_by_one_controller_only(location):
