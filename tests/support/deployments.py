@@ -46,6 +46,7 @@ hooks:
 
 HOLD_FILE = "/srv/hold-validate"
 
+
 def hold(fleet, on: bool) -> None:
     """Hold every host of ``fleet`` in ValidateService (the test revision's hook waits while HOLD_FILE exists), or
     let them go on."""

@@ -131,4 +131,3 @@ def test_the_stop_step_says_what_it_did_or_would_do():
                       "record": {"status": "Stopped"}}, 0) == (
         "Deployment d-1 is Stopped (closed here: it was waiting in Ready or its controller was gone). "
         f"Record: {path}")
-

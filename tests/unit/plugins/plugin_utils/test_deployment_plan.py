@@ -152,4 +152,3 @@ def test_the_stop_playbooks_plan_runs_nothing_but_the_report_of_what_it_stopped_
     assert plan["inputs"]["codedeploy_revision"] == {}
     assert "s3cr3t" not in repr(plan)
     assert stop_plan(INPUTS, [])["outcomes"] == []
-
