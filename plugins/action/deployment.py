@@ -82,6 +82,7 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(error.message)
         result = super().run(tmp, task_vars)
         self._hostvars = (task_vars or {}).get("hostvars", {})
+        # What the step warns of: triggers not delivered, reports not written, a rollback's failure not recorded.
         self._warnings: list = []
         try:
             # mark writes on its host only, conclude reads its arguments: neither opens the ledger (an S3 one would
@@ -106,7 +107,13 @@ class ActionModule(ActionBase):
         """A new deployment of what the inputs ask for: refused at once (NO_INSTANCES, HEALTH_CONSTRAINTS_INVALID),
         the task failing with one message, or Created and locked; with the plan of its first phase, whole (see
         deployment_plan)."""
-        created = self._new_deployment(ledger, args)
+        try:
+            created = self._new_deployment(ledger, args)
+        except (AnsibleActionFail, *STEP_ERRORS) as error:
+            rolled_back = ledger.find(args.get("rollback_of")) if not self._task.check_mode else None
+            if rolled_back is not None:  # the stop playbook's rollback: recorded as the finish step records its own
+                self._record_no_rollback(ledger, rolled_back, error)
+            raise
         if created.get("refused"):
             return {"failed": True, "changed": created["changed"], "msg": created["msg"]}
         return created
@@ -196,7 +203,7 @@ class ActionModule(ActionBase):
             warning = ledger.acquire(group_id, group, deployment_id, controller_identity(os.getppid()), lease)
             keep_lease(ledger_location(args), args.get("aws"), group_id, deployment_id, os.getppid())
             if args.get("rollback_of"):
-                link_rollback(ledger, record, args["rollback_of"])
+                link_rollback(ledger, record, args["rollback_of"], self._warnings)
             if refusal is not None:
                 return self._refused(ledger, record, refusal)
             self._notify(record, "DeploymentStart")
@@ -406,25 +413,20 @@ class ActionModule(ActionBase):
             self._notify(record, "DeploymentRollback")
         ledger.save(record)
         ledger.release(record["deployment_group_id"], record["deployment_id"])
-        following_plan = None
-        if rollback:
-            record, following_plan = self._roll_back(ledger, args, plan, record)
         succeeded = marked_instances(record) if record["status"] == "Succeeded" else []
-        # The reports after the rollback: they link to it, or say why there is none.
-        ended.update(record=record, rollback_requested=rollback, succeeded_instances=succeeded,
+        ended.update(rollback_requested=rollback, succeeded_instances=succeeded,
                      **write_reports(ledger, record, self._warnings),
                      **({"mark": success_mark(record)} if succeeded else {}))
-        if following_plan is None:
-            following_plan = ended_plan(plan, deployment_outcome(record, ended["record_path"]))
+        following_plan = (self._roll_back(ledger, args, plan, record, ended["record_path"]) if rollback
+                          else ended_plan(plan, deployment_outcome(record, ended["record_path"])))
         return {"changed": True, **following_plan, "ended_phase": ended}
 
-    def _roll_back(self, ledger: Ledger, args: dict, plan: dict, record: dict) -> tuple[dict, dict]:
+    def _roll_back(self, ledger: Ledger, args: dict, plan: dict, record: dict, record_path: str) -> dict:
         """The rollback a deployment that ended (``record``, its group released) asks for: a new deployment (creator
         codeDeployRollback) of the group's last successful revision, created here, and planned for the play to run
         next. Refused at once, or impossible to create, it ends the run: the verdict says why, and the deployment's
-        rollback_info, as the service's rollbackMessage does. Returns the deployment's record as the rollback left it,
-        and the plan of what follows."""
-        record_path = ledger.record_location(record["deployment_id"])
+        rollback_info, as the service's rollbackMessage does. ``record`` is left as the rollback left it in the
+        ledger (linked to the rollback, or saying why there is none). Returns the plan of what follows."""
         ended = ended_plan(plan, deployment_outcome(record, record_path, True))
         try:
             created = self._new_deployment(ledger, {
@@ -435,18 +437,25 @@ class ActionModule(ActionBase):
                 "targets": plan["group_hosts"], "green_targets": plan["green_hosts"],
                 "outcomes": ended["outcomes"]})
         except (AnsibleActionFail, *STEP_ERRORS) as error:
-            records.rollback_not_created(record, step_error_message(error))
-            try:
-                ledger.save(record)
-            except STEP_ERRORS as unsaved:  # the verdict says it all the same
-                self._warnings.append(f"Why deployment {record['deployment_id']} has no rollback could not be "
-                                      f"recorded: {step_error_message(unsaved)}")
-            return record, ended_plan(plan, deployment_outcome(record, record_path, True))
-        # As the rollback's creation linked it (rollback_info).
-        record = ledger.find(record["deployment_id"]) or record
+            self._record_no_rollback(ledger, record, error)
+            return ended_plan(plan, deployment_outcome(record, record_path, True))
+        # As the rollback's creation linked it in the ledger (link_rollback).
+        records.rolled_back_by(record, (created.get("record") or created)["deployment_id"])
         if created.get("refused"):
-            return record, ended_plan(ended, deployment_outcome(created["record"], created["record_path"]))
-        return record, created
+            return ended_plan(ended, deployment_outcome(created["record"], created["record_path"]))
+        return created
+
+    def _record_no_rollback(self, ledger: Ledger, record: dict, error: Exception) -> None:
+        """The rollback ``record`` asked for could not be created: its rollback_info says why, in the ledger and in
+        its reports; when even that fails, a warning (the run's verdict says why all the same)."""
+        records.rollback_not_created(record, step_error_message(error))
+        try:
+            ledger.save(record)
+        except STEP_ERRORS as unsaved:
+            self._warnings.append(f"Why deployment {record['deployment_id']} has no rollback could not be recorded: "
+                                  f"{step_error_message(unsaved)}")
+            return
+        write_reports(ledger, record, self._warnings)
 
     def _terminate_ec2(self, record: dict, stage: dict) -> None:
         """TERMINATE on EC2: the original instances (``codedeploy_instance_kind`` ec2) are terminated, once their
@@ -496,7 +505,7 @@ class ActionModule(ActionBase):
     def _stop(self, ledger: Ledger, args: dict) -> dict:
         """StopDeployment: the group's running deployment stops at its next wave gate (its controller sees the
         request); one waiting in Ready, or whose controller is gone, is Stopped here and the group released. Returns
-        what it did (``told``, in a sentence) and the stop playbook's plan, whole (see deployment_plan)."""
+        what it did (``msg``, in a sentence) and the stop playbook's plan, whole (see deployment_plan)."""
         inputs = args["inputs"]
         parameters = deployment_parameters(inputs)
         group = parameters["deployment_group_name"]
@@ -507,9 +516,10 @@ class ActionModule(ActionBase):
                    "rollback": bool(inputs.get("codedeploy_stop_rollback"))}
         if self._task.check_mode:
             held = (ledger.lock_holder(group_id) or {}).get("deployment_id")
-            checked = {"changed": False, "deployment_id": held, "outcome": "check mode", "record": None,
+            checked = {"changed": False, "deployment_id": held, "deployment_group_id": group_id,
+                       "outcome": "check mode", "record": None,
                        "record_path": ledger.record_location(held) if held else None, "rollback_requested": False}
-            return {**checked, **stop_plan(inputs, []), "told": stop_told(checked, wait_timeout)}
+            return {**checked, **stop_plan(inputs, []), "msg": stop_told(checked, wait_timeout)}
         outcome = ledger.request_stop(group_id, group, args.get("deployment_id"), request, controller)
         deadline = time.monotonic() + wait_timeout
         while outcome["outcome"] == "requested" and time.monotonic() < deadline:
@@ -528,7 +538,7 @@ class ActionModule(ActionBase):
             outcomes = [{**deployment_outcome(record, record_path, rollback), "stopped_on_request": True}]
         stopped = {**outcome, "deployment_group_id": group_id, "rollback_requested": rollback,
                    "record_path": record_path}
-        return {"changed": True, **stopped, **stop_plan(inputs, outcomes), "told": stop_told(stopped, wait_timeout)}
+        return {"changed": True, **stopped, **stop_plan(inputs, outcomes), "msg": stop_told(stopped, wait_timeout)}
 
     # ----- last revision (catch-up) ------------------------------------------------------------------------
     def _last_revision(self, ledger: Ledger, args: dict) -> dict:
@@ -679,14 +689,14 @@ def rollback_requested(record: dict, auto_rollback) -> bool:
     return False
 
 
-def link_rollback(ledger: Ledger, record: dict, triggering_id: str) -> None:
-    """rollback_info both ways, as the service links a rollback and the deployment it rolls back."""
+def link_rollback(ledger: Ledger, record: dict, triggering_id: str, warnings: list) -> None:
+    """rollback_info both ways, as the service links a rollback and the deployment it rolls back, whose reports are
+    written again: they link to the rollback (a report that cannot be written is a warning, added to ``warnings``)."""
     record["rollback_info"] = {"rollback_deployment_id": None, "rollback_triggering_deployment_id": triggering_id,
                                "rollback_message": None}
     triggering = ledger.find(triggering_id)
     if triggering is None:
         return
-    triggering["rollback_info"] = {"rollback_deployment_id": record["deployment_id"],
-                                   "rollback_triggering_deployment_id": None,
-                                   "rollback_message": f"Rolled back by {record['deployment_id']}."}
+    records.rolled_back_by(triggering, record["deployment_id"])
     ledger.save(triggering)
+    write_reports(ledger, triggering, warnings)

@@ -25,7 +25,8 @@ description:
     may is recorded empty, and the next one opened).
     V(finish) ends the phase of O(plan) and returns the whole plan of what the deployment play runs next; it sets
     the deployment's final status, releases the lock and, when a rollback is due, creates the rollback and returns
-    its plan (for a blue/green deployment, V(finish) ends a stage and returns the plan of the next, or leaves the
+    its plan - a rollback that cannot be created is recorded in the deployment's C(rollback_info) - then writes the
+    reports (for a blue/green deployment, V(finish) ends a stage and returns the plan of the next, or leaves the
     deployment waiting in Ready with C(deployment_ready_option) STOP_DEPLOYMENT); V(resume) continues the group's blue/green deployment waiting in
     Ready, or stops it when its wait time is over; V(stop) stops the group's active deployment, as StopDeployment
     does - a running one is asked to stop and stops when it opens its next wave, one waiting in Ready or whose controller
@@ -85,7 +86,7 @@ options:
   deployment_group_id:
     description:
       - The deployment group ID (V(last_revision), V(mark)).
-      - Required by V(mark); for the other steps, default a UUIDv5 of the application and group names.
+      - Required by V(mark); for V(last_revision), default a UUIDv5 of the application and group names.
     type: str
   deployment_id:
     description:
@@ -218,7 +219,7 @@ EXAMPLES = r"""
 
 - name: Say what it did
   ansible.builtin.debug:
-    msg: "{{ codedeploy_plan.told }}"
+    msg: "{{ codedeploy_plan.msg }}"
 
 - name: Continue the group's blue/green deployment waiting in Ready
   fleetops.codedeploy.deployment:
@@ -230,22 +231,19 @@ EXAMPLES = r"""
 RETURN = r"""
 msg:
   description: How the deployment and its rollback ended, with the record's path (V(conclude)); the failure's
-    message when it did not succeed.
-  returned: step is conclude
+    message when it did not succeed. What V(stop) did, or in check mode would do, in a sentence, with the record's
+    path.
+  returned: step is conclude or stop
   type: str
+  sample: >-
+    Deployment d-4XJ2K7Q1B is Stopped (closed here: it was waiting in Ready or its controller was gone).
+    Record: s3://deployments-ledger/prod/deployments/d-4XJ2K7Q1B.json
 outcome:
   description: What V(stop) did - C(requested) (the running controller stops the deployment when it opens its next wave;
     not seen within C(codedeploy_stop_wait_timeout)), C(stopped by its controller), C(stopped) (closed here - it
     waited in Ready or its controller was gone), or C(check mode).
   returned: step is stop
   type: str
-told:
-  description: What V(stop) did, in a sentence, with the record's path.
-  returned: step is stop
-  type: str
-  sample: >-
-    Deployment d-4XJ2K7Q1B is Stopped (closed here: it was waiting in Ready or its controller was gone).
-    Record: s3://deployments-ledger/prod/deployments/d-4XJ2K7Q1B.json
 revision:
   description: The source of the group's last successful revision (V(last_revision)), as C(codedeploy_revision)
     gives one.
@@ -329,7 +327,7 @@ record:
   returned: step is create, start, finish or stop
   type: dict
 record_path:
-  description: Where the stopped deployment's record is (V(stop)).
+  description: Where the stopped deployment's record is (V(stop)); in check mode, the one it would stop.
   returned: step is stop
   type: str
 rollback_requested:

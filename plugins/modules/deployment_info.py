@@ -138,7 +138,8 @@ deployments:
         C(Skipped), C(Ready)).
       type: dict
     rollback_info:
-      description: The rollback that undid this deployment, or the deployment this rollback undoes.
+      description: The rollback that undid this deployment, or the deployment this rollback undoes;
+        C(rollback_message) says why there is none when the rollback the deployment asked for could not be created.
       type: dict
   sample:
     - deployment_id: d-7Q2M4K1ZP

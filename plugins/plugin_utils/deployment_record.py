@@ -514,6 +514,12 @@ def manual_stop_rollback(record: dict[str, Any]) -> bool:
     return bool(((current_stage(record).get("stop_reason") or {}).get("manual_stop") or {}).get("rollback"))
 
 
+def rolled_back_by(record: dict[str, Any], rollback_id: str) -> None:
+    """The rollback_info of a deployment that a rollback undoes (the service links them both ways)."""
+    record["rollback_info"] = {"rollback_deployment_id": rollback_id, "rollback_triggering_deployment_id": None,
+                               "rollback_message": f"Rolled back by {rollback_id}."}
+
+
 def rollback_not_created(record: dict[str, Any], reason: str) -> None:
     """The rollback the deployment asked for could not be created: its rollback_info says so, and why (the
     service's rollbackMessage)."""

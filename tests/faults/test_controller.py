@@ -114,6 +114,9 @@ def test_the_stop_playbook_closes_a_deployment_whose_controller_was_killed_and_r
     assert (stopped["status"], stopped["error_information"]["code"]) == ("Stopped", "MANUAL_STOP")
     assert (rollback["creator"], rollback["status"]) == ("codeDeployRollback", "Succeeded")
     assert rollback["rollback_info"]["rollback_triggering_deployment_id"] == stopped["deployment_id"]
+    assert stopped["rollback_info"]["rollback_deployment_id"] == rollback["deployment_id"]
+    assert f'href="{rollback["deployment_id"]}.html"' in (
+        ledger / "reports" / f"{stopped['deployment_id']}.html").read_text()  # its report, written again, links to it
     assert f"Deployment {stopped['deployment_id']} Stopped; rollback {rollback['deployment_id']} Succeeded" in said
     assert versions(two) == ["1", "1"]
     assert not active_locks(ledger)

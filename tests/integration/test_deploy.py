@@ -13,14 +13,13 @@ import hashlib
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from support.deployments import (APP_DESTINATION, APPSPEC, DEPLOYMENT_ROOT, REPORT_CALLBACK, active_locks, deploy,
                                  deployment_vars, fewest_healthy, fleet_digest, hold, ledger_digest, local,
-                                 make_revision, ran, records, start_in_background, statuses)
+                                 make_revision, ran, records, start_in_background, statuses, wait_for_a_wave)
 from support.revisions import archive_tree
 
 HALF = {"deployment_config_name": "CodeDeployDefault.HalfAtATime"}
@@ -206,20 +205,6 @@ def test_rollback_without_an_earlier_success_says_so_and_touches_nothing(fleet, 
 
 
 # ----- one active deployment per group ----------------------------------------------------------------------------
-def wait_for_a_started_wave(ledger: Path, process: subprocess.Popen, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the background deployment ended before its first wave"
-        try:
-            found = records(ledger)
-        except ValueError:  # a record being replaced at this very moment
-            found = []
-        if found and found[0]["status"] == "InProgress" and found[0]["waves"]:
-            return found[0]
-        time.sleep(0.2)
-    raise AssertionError("the background deployment never started a wave")
-
-
 def test_one_active_deployment_per_group_a_checked_stop_changes_nothing_and_a_killed_controllers_lock_is_cleared(
         fleet, tmp_path):
     two = fleet(2)
@@ -227,7 +212,7 @@ def test_one_active_deployment_per_group_a_checked_stop_changes_nothing_and_a_ki
     hold(two, True)  # the deployment stays active
     running = start_in_background(two, ledger, local(make_revision(tmp_path / "v1", "1")), **ALL_AT_ONCE)
     try:
-        active = wait_for_a_started_wave(ledger, running)
+        active = wait_for_a_wave(ledger, 1, lambda: running.poll() is None)
         refused = deploy(two, ledger, local(make_revision(tmp_path / "v2", "2")), **ALL_AT_ONCE)
         checked = deploy(two, ledger, local(make_revision(tmp_path / "v2", "2")), "--check", **ALL_AT_ONCE)
         stop_checked = two.playbook("fleetops.codedeploy.stop", "--check", extra_vars=deployment_vars(ledger, None))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import pytest
 import yaml
 
 from support.deployments import (APP_DESTINATION, DEPLOYMENT_ROOT, active_locks, deploy, fewest_healthy, fleet_digest,
-                                 hold, local, make_revision, ran, records, statuses)
+                                 hold, local, make_revision, ran, records, statuses, wait_for_a_wave)
 
 ALL_AT_ONCE = {"deployment_config_name": "CodeDeployDefault.AllAtOnce"}
 ONE_HEALTHY = {"minimum_healthy_hosts": {"type": "HOST_COUNT", "value": 1}}
@@ -245,21 +244,6 @@ def test_an_alarm_poll_that_fails_stops_the_deployment(fleet, tmp_path):
     assert_untouched(one, one.hosts)
 
 
-def wait_for_a_running_wave(ledger: Path, deployment_number: int, runner: threading.Thread,
-                            timeout: float = 180) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert runner.is_alive(), "the deployment ended before its first wave ran"
-        try:
-            found = records(ledger)
-        except ValueError:  # a record being replaced at this very moment
-            found = []
-        if len(found) == deployment_number and found[-1]["waves"] and found[-1]["waves"][0]["instances"]:
-            return found[-1]
-        time.sleep(0.2)
-    raise AssertionError("the deployment never started a wave")
-
-
 def test_an_alarm_between_waves_stops_the_deployment_and_the_rollback_restores_the_hosts(fleet, tmp_path,
                                                                                          cloudwatch):
     client, aws, env = cloudwatch
@@ -276,7 +260,7 @@ def test_an_alarm_between_waves_stops_the_deployment_and_the_rollback_restores_t
         deploy(three, ledger, local(make_revision(tmp_path / "v2", "2")), env=env, **inputs)))
     runner.start()
     try:
-        running = wait_for_a_running_wave(ledger, 2, runner)
+        running = wait_for_a_wave(ledger, 2, runner.is_alive)
         assert running["waves"][0]["instances"] == hosts(1, 2)
         client.set_alarm_state(AlarmName=ALARM, StateValue="ALARM", StateReason="5xx above threshold")
     finally:

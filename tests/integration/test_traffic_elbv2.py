@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import os
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -19,8 +21,8 @@ from pathlib import Path
 import boto3
 import yaml
 
-from support.deployments import (APPSPEC, active_locks, deploy, fleet_digest, hold, local, make_revision, records,
-                                 statuses)
+from support.deployments import (APPSPEC, REPORT_CALLBACK, active_locks, deploy, deployment_vars, fleet_digest, hold,
+                                 local, make_revision, records, start_in_background, statuses, wait_for_a_wave)
 from support.revisions import write_tree
 
 TARGET_GROUP = "webapp-tg"
@@ -176,54 +178,83 @@ def test_an_unknown_target_group_fails_in_the_plan_with_no_host_touched(fleet, a
     assert fleet_digest(group) == {host: {} for host in group.hosts}
 
 
-def remove_target_group_in_the_wave(view, ledger: Path, elbv2, arn: str) -> None:
-    """Once the held deployment runs its wave, delete the target group under it, then let the hosts go on."""
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            found = records(ledger)
-            if len(found) == 2 and found[-1]["status"] == "InProgress" and found[-1]["waves"]:
-                elbv2.delete_target_group(TargetGroupArn=arn)
-                return
-            time.sleep(0.2)
-    finally:
-        hold(view, False)
+def registered_fleet(fleet, aws, tmp_path: Path, count: int):
+    """``count`` fleet hosts, each a moto EC2 instance registered in the target group: the FleetView (with the
+    instance IDs), the ELBv2 client and the group's ARN."""
+    group = fleet(count)
+    ec2, elbv2, subnet, arn = target_group(aws)
+    instances = [instance["InstanceId"] for instance in ec2.run_instances(
+        ImageId="ami-12345678", MinCount=count, MaxCount=count, SubnetId=subnet)["Instances"]]
+    view = with_instance_ids(group, dict(zip(group.hosts, instances)), tmp_path / "elbv2-inventory.yml")
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": instance} for instance in instances])
+    return view, elbv2, arn
+
+
+def traffic_inputs(aws) -> dict:
+    return {"load_balancer_info": {"target_groups": [TARGET_GROUP]}, "aws": aws_option(aws),
+            "deployment_config_name": "CodeDeployDefault.AllAtOnce"}
+
+
+def no_rollback_created(ledger: Path, deployment: dict, output: str) -> str:
+    """What the deployment's record, its HTML report and the run say of the rollback that could not be created."""
+    message = deployment["rollback_info"]["rollback_message"]
+    assert message.startswith("The rollback could not be created: ") and "target group not found" in message
+    assert deployment["rollback_info"]["rollback_deployment_id"] is None
+    assert message in (ledger / "reports" / f"{deployment['deployment_id']}.html").read_text()
+    assert "target group not found" in " ".join(output.split())
+    assert active_locks(ledger) == []  # nothing holds the group: the next deployment may start
+    return message
 
 
 def test_a_rollback_that_cannot_be_created_is_said_and_recorded_and_the_group_is_left_free(fleet, aws, tmp_path):
-    group = fleet(2)
-    ec2, elbv2, subnet, arn = target_group(aws)
-    instances = [instance["InstanceId"] for instance in ec2.run_instances(
-        ImageId="ami-12345678", MinCount=2, MaxCount=2, SubnetId=subnet)["Instances"]]
-    view = with_instance_ids(group, dict(zip(group.hosts, instances)), tmp_path / "elbv2-inventory.yml")
-    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": instance} for instance in instances])
+    view, elbv2, arn = registered_fleet(fleet, aws, tmp_path, 2)
     ledger = tmp_path / "ledger"
-    traffic = {"load_balancer_info": {"target_groups": [TARGET_GROUP]}, "aws": aws_option(aws),
-               "deployment_config_name": "CodeDeployDefault.AllAtOnce"}
-    first = deploy(view, ledger, local(make_revision(tmp_path / "v1", "1.0.0")), **traffic)
-    assert first.rc == 0, first.output
+    assert deploy(view, ledger, local(make_revision(tmp_path / "v1", "1.0.0")), **traffic_inputs(aws)).rc == 0
 
     # The target group is deleted while the next deployment's wave runs (its hosts held in ValidateService, if they
     # got there): the deployment fails, and its rollback, which checks the load balancer first, cannot be created.
     hold(view, True)
-    remover = threading.Thread(target=remove_target_group_in_the_wave, args=(view, ledger, elbv2, arn))
-    remover.start()
+    outcome = []
+    runner = threading.Thread(target=lambda: outcome.append(deploy(
+        view, ledger, local(make_revision(tmp_path / "v2", "2.0.0")),
+        auto_rollback={"enabled": True, "events": ["DEPLOYMENT_FAILURE"]}, **traffic_inputs(aws))))
+    runner.start()
     try:
-        run = deploy(view, ledger, local(make_revision(tmp_path / "v2", "2.0.0")),
-                     auto_rollback={"enabled": True, "events": ["DEPLOYMENT_FAILURE"]}, **traffic)
+        wait_for_a_wave(ledger, 2, runner.is_alive)
+        elbv2.delete_target_group(TargetGroupArn=arn)
     finally:
-        remover.join()
+        hold(view, False)
+        runner.join(timeout=600)
+    (run,) = outcome
+
     assert run.rc != 0, run.output
     deployed, failed = records(ledger)  # no rollback was created
-    assert failed["status"] == "Failed"
-    message = failed["rollback_info"]["rollback_message"]
-    assert message.startswith("The rollback could not be created: ") and "target group not found" in message
-    assert failed["rollback_info"]["rollback_deployment_id"] is None
+    assert (deployed["status"], failed["status"]) == ("Succeeded", "Failed")
+    message = no_rollback_created(ledger, failed, run.output)
     said = " ".join(run.output.split())
-    assert f"Deployment {failed['deployment_id']} Failed: HEALTH_CONSTRAINTS" in said
-    assert message in said
+    assert f"Deployment {failed['deployment_id']} Failed: HEALTH_CONSTRAINTS" in said and message in said
     assert "Rolling back" not in said
-    assert message in (ledger / "reports" / f"{failed['deployment_id']}.html").read_text()
-    # Nothing holds the group: the next deployment may start.
-    assert active_locks(ledger) == []
-    assert deployed["status"] == "Succeeded"
+
+
+def test_the_stop_playbooks_rollback_that_cannot_be_created_is_recorded_on_the_deployment_it_stopped(
+        fleet, aws, tmp_path):
+    view, elbv2, arn = registered_fleet(fleet, aws, tmp_path, 2)
+    ledger = tmp_path / "ledger"
+    assert deploy(view, ledger, local(make_revision(tmp_path / "v1", "1.0.0")), **traffic_inputs(aws)).rc == 0
+    hold(view, True)
+    running = start_in_background(view, ledger, local(make_revision(tmp_path / "v2", "2.0.0")), **traffic_inputs(aws))
+    try:
+        wait_for_a_wave(ledger, 2, lambda: running.poll() is None)
+    finally:
+        os.killpg(running.pid, signal.SIGKILL)  # its controller is gone: the stop closes the deployment itself
+        running.wait()
+        hold(view, False)
+    elbv2.delete_target_group(TargetGroupArn=arn)
+
+    stop = view.playbook("fleetops.codedeploy.stop", extra_vars=deployment_vars(
+        ledger, None, stop_rollback=True, **traffic_inputs(aws)), env=REPORT_CALLBACK)
+
+    assert stop.rc != 0, stop.output
+    _deployed, stopped = records(ledger)  # no rollback was created
+    assert (stopped["status"], stopped["error_information"]["code"]) == ("Stopped", "MANUAL_STOP")
+    no_rollback_created(ledger, stopped, stop.output)

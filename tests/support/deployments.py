@@ -16,8 +16,9 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from conftest import REPO_ROOT, ansible_env
 from support.revisions import write_tree
@@ -49,10 +50,10 @@ HOLD_FILE = "/srv/hold-validate"
 
 def hold(fleet, on: bool) -> None:
     """Hold every host of ``fleet`` in ValidateService (the test revision's hook waits while HOLD_FILE exists), or
-    let them go on."""
+    let them go on (as a clean-up, whatever else failed: it asserts nothing then)."""
     for host in fleet.hosts:
         held = fleet.ssh(host, f"touch {HOLD_FILE}" if on else f"rm -f {HOLD_FILE}")
-        assert held.rc == 0, held
+        assert held.rc == 0 or not on, held
 
 
 VALIDATE = f"""#!/bin/sh
@@ -208,6 +209,23 @@ def ledger_digest(ledger: Path) -> dict[str, str]:
     """Every file of the ledger and its sha256."""
     return {str(path.relative_to(ledger)): hashlib.sha256(path.read_bytes()).hexdigest()
             for path in sorted(ledger.rglob("*")) if path.is_file()} if ledger.is_dir() else {}
+
+
+def wait_for_a_wave(ledger: Path, deployments: int, running: Callable[[], bool], timeout: float = 180) -> dict:
+    """The ledger's ``deployments``-th record once its first wave runs (InProgress, instances started in it);
+    ``running`` says whether what deploys it still runs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert running(), "the deployment ended before its first wave ran"
+        try:
+            found = records(ledger)
+        except ValueError:  # a record being replaced at this very moment
+            found = []
+        if len(found) == deployments and found[-1]["status"] == "InProgress" and found[-1]["waves"] and (
+                found[-1]["waves"][0]["instances"]):
+            return found[-1]
+        time.sleep(0.2)
+    raise AssertionError("the deployment never started a wave")
 
 
 def active_locks(ledger: Path) -> list[dict]:

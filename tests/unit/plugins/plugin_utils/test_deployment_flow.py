@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_flow import (
     bundle_plan, host_results, stop_told, success_mark, verdict)
-from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_record import rollback_not_created
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_record import (
+    rollback_not_created, rolled_back_by)
 
 REVISION = {"source": "s3", "sha256": "ab" * 32, "bundle_type": "zip", "appspec": {"version": 0.0},
             "bundle_env": {"BUNDLE_COMMIT": None}, "host_bundle_path": "/root/g/d-1/bundle.tar"}
@@ -95,6 +96,16 @@ def test_a_rollback_that_could_not_be_created_says_why_as_the_record_does():
     assert not ok
     assert told == ("Deployment d-1 Failed: HEALTH_CONSTRAINTS: Too many instances failed. The rollback could not be "
                     "created: ELBv2 (checking the load balancer): AccessDenied. Record: /ledger/d-1.json")
+
+
+def test_a_rolled_back_deployment_names_its_rollback_and_the_verdict_its_status():
+    failed = outcome("d-1", "Failed", "HEALTH_CONSTRAINTS", "Too many instances failed.", rollback_requested=True)
+    rolled_back_by(failed, "d-2")
+    assert failed["rollback_info"] == {"rollback_deployment_id": "d-2", "rollback_triggering_deployment_id": None,
+                                       "rollback_message": "Rolled back by d-2."}
+    assert verdict([failed, outcome("d-2", "Succeeded")])[1] == (
+        "Deployment d-1 Failed: HEALTH_CONSTRAINTS: Too many instances failed. Rollback d-2 Succeeded. "
+        "Record: /ledger/d-1.json")
 
 
 def test_a_deployment_that_asked_for_no_rollback_says_nothing_of_one():
