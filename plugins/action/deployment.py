@@ -417,17 +417,19 @@ class ActionModule(ActionBase):
         ended.update(rollback_requested=rollback, succeeded_instances=succeeded,
                      **write_reports(ledger, record, self._warnings),
                      **({"mark": success_mark(record)} if succeeded else {}))
-        following_plan = (self._roll_back(ledger, args, plan, record, ended["record_path"]) if rollback
-                          else ended_plan(plan, deployment_outcome(record, ended["record_path"])))
+        outcome = deployment_outcome(record, ended["record_path"], rollback)
+        following_plan = (self._roll_back(ledger, args, plan, record, outcome) if rollback
+                          else ended_plan(plan, outcome))
         return {"changed": True, **following_plan, "ended_phase": ended}
 
-    def _roll_back(self, ledger: Ledger, args: dict, plan: dict, record: dict, record_path: str) -> dict:
-        """The rollback a deployment that ended (``record``, its group released) asks for: a new deployment (creator
-        codeDeployRollback) of the group's last successful revision, created here, and planned for the play to run
-        next. Refused at once, or impossible to create, it ends the run: the verdict says why, and the deployment's
-        rollback_info, as the service's rollbackMessage does. ``record`` is left as the rollback left it in the
-        ledger (linked to the rollback, or saying why there is none). Returns the plan of what follows."""
-        ended = ended_plan(plan, deployment_outcome(record, record_path, True))
+    def _roll_back(self, ledger: Ledger, args: dict, plan: dict, record: dict, outcome: dict) -> dict:
+        """The rollback a deployment that ended (``record``, its group released; ``outcome``, as the report reads it)
+        asks for: a new deployment (creator codeDeployRollback) of the group's last successful revision, created
+        here, and planned for the play to run next (``plan``: the deployment's inputs, ID and hosts). Refused at
+        once, or impossible to create, it ends the run: the verdict says why, and the deployment's rollback_info, as
+        the service's rollbackMessage does. ``record`` is left as the rollback left it in the ledger (linked to the
+        rollback, or saying why there is none). Returns the plan of what follows."""
+        ended = ended_plan(plan, outcome)
         try:
             created = self._new_deployment(ledger, {
                 "ledger": args.get("ledger"), "ledger_dir": args.get("ledger_dir"), "aws": args.get("aws"),
@@ -438,7 +440,7 @@ class ActionModule(ActionBase):
                 "outcomes": ended["outcomes"]})
         except (AnsibleActionFail, *STEP_ERRORS) as error:
             self._record_no_rollback(ledger, record, error)
-            return ended_plan(plan, deployment_outcome(record, record_path, True))
+            return ended_plan(plan, {**outcome, "rollback_info": record["rollback_info"]})
         # As the rollback's creation linked it in the ledger (link_rollback).
         records.rolled_back_by(record, (created.get("record") or created)["deployment_id"])
         if created.get("refused"):
@@ -504,8 +506,10 @@ class ActionModule(ActionBase):
     # ----- stop --------------------------------------------------------------------------------------------
     def _stop(self, ledger: Ledger, args: dict) -> dict:
         """StopDeployment: the group's running deployment stops at its next wave gate (its controller sees the
-        request); one waiting in Ready, or whose controller is gone, is Stopped here and the group released. Returns
-        what it did (``msg``, in a sentence) and the stop playbook's plan, whole (see deployment_plan)."""
+        request, and rolls it back when asked); one waiting in Ready, or whose controller is gone, is Stopped here,
+        the group released, and the rollback it asks for created here, as the finish step does. Returns what it did
+        (``msg``, in a sentence; ``stopped_deployment``) and the plan of what the stop playbook's deployment play
+        runs, whole: the rollback, or nothing but the report (see deployment_plan)."""
         inputs = args["inputs"]
         parameters = deployment_parameters(inputs)
         group = parameters["deployment_group_name"]
@@ -516,10 +520,11 @@ class ActionModule(ActionBase):
                    "rollback": bool(inputs.get("codedeploy_stop_rollback"))}
         if self._task.check_mode:
             held = (ledger.lock_holder(group_id) or {}).get("deployment_id")
-            checked = {"changed": False, "deployment_id": held, "deployment_group_id": group_id,
-                       "outcome": "check mode", "record": None,
-                       "record_path": ledger.record_location(held) if held else None, "rollback_requested": False}
-            return {**checked, **stop_plan(inputs, []), "msg": stop_told(checked, wait_timeout)}
+            checked = {"deployment_id": held, "deployment_group_id": group_id, "outcome": "check mode",
+                       "record": None, "record_path": ledger.record_location(held) if held else None,
+                       "rollback_requested": False}
+            return {"changed": False, **stop_plan(inputs, []), "stopped_deployment": checked,
+                    "msg": stop_told(checked, wait_timeout)}
         outcome = ledger.request_stop(group_id, group, args.get("deployment_id"), request, controller)
         deadline = time.monotonic() + wait_timeout
         while outcome["outcome"] == "requested" and time.monotonic() < deadline:
@@ -529,16 +534,26 @@ class ActionModule(ActionBase):
                 outcome.update(outcome="stopped by its controller", record=closed)
         record = outcome["record"]
         record_path = ledger.record_location(outcome["deployment_id"])
-        rollback = False
-        outcomes: list = []  # the deployment stopped here, for the deployment play's report
-        if outcome["outcome"] == "stopped" and record:
-            self._notify(record, "DeploymentStop")
-            outcome.update(write_reports(ledger, record, self._warnings))
-            rollback = rollback_requested(record, (record.get("options") or {}).get("auto_rollback"))
-            outcomes = [{**deployment_outcome(record, record_path, rollback), "stopped_on_request": True}]
-        stopped = {**outcome, "deployment_group_id": group_id, "rollback_requested": rollback,
-                   "record_path": record_path}
-        return {"changed": True, **stopped, **stop_plan(inputs, outcomes), "msg": stop_told(stopped, wait_timeout)}
+        stopped = {**outcome, "deployment_group_id": group_id, "rollback_requested": False, "record_path": record_path}
+        if outcome["outcome"] != "stopped" or not record:
+            return {"changed": True, **stop_plan(inputs, []), "stopped_deployment": stopped,
+                    "msg": stop_told(stopped, wait_timeout)}
+        # Stopped here: its reports, and the deployment play's report of it; its rollback, when it asks for one.
+        self._notify(record, "DeploymentStop")
+        stopped.update(write_reports(ledger, record, self._warnings), rollback_requested=rollback_requested(
+            record, (record.get("options") or {}).get("auto_rollback")))
+        stopped_outcome = {**deployment_outcome(record, record_path, stopped["rollback_requested"]),
+                           "stopped_on_request": True}
+        if stopped["rollback_requested"]:
+            # The rollback's plan: the deployment it undoes and the group's hosts, which the rollback deploys to.
+            following_plan = self._roll_back(ledger, args, {
+                **stop_plan(inputs, []), "deployment_id": record["deployment_id"],
+                "group_hosts": list(args.get("targets") or []), "green_hosts": list(args.get("green_targets") or [])},
+                record, stopped_outcome)
+        else:
+            following_plan = stop_plan(inputs, [stopped_outcome])
+        return {"changed": True, **following_plan, "stopped_deployment": stopped,
+                "msg": stop_told(stopped, wait_timeout)}
 
     # ----- last revision (catch-up) ------------------------------------------------------------------------
     def _last_revision(self, ledger: Ledger, args: dict) -> dict:

@@ -27,10 +27,11 @@ description:
     the deployment's final status, releases the lock and, when a rollback is due, creates the rollback and returns
     its plan - a rollback that cannot be created is recorded in the deployment's C(rollback_info) - then writes the
     reports (for a blue/green deployment, V(finish) ends a stage and returns the plan of the next, or leaves the
-    deployment waiting in Ready with C(deployment_ready_option) STOP_DEPLOYMENT); V(resume) continues the group's blue/green deployment waiting in
-    Ready, or stops it when its wait time is over; V(stop) stops the group's active deployment, as StopDeployment
-    does - a running one is asked to stop and stops when it opens its next wave, one waiting in Ready or whose controller
-    is gone is Stopped at once; V(last_revision) returns the source of the group's last successful revision (for a
+    deployment waiting in Ready with C(deployment_ready_option) STOP_DEPLOYMENT); V(resume) continues the group's
+    blue/green deployment waiting in Ready, or stops it when its wait time is over; V(stop) stops the group's active
+    deployment, as StopDeployment does - a running one is asked to stop and stops when it opens its next wave, one
+    waiting in Ready or whose controller is gone is Stopped at once, and the rollback it asks for created and
+    planned, as V(finish) does; V(last_revision) returns the source of the group's last successful revision (for a
     catch-up deployment); V(mark), run on each instance that succeeded in a successful deployment, records the
     group's last successful deployment on the host (one command over the host's connection), for a rollback
     without the controller's ledger; V(conclude) says how the run's deployment and its rollback ended, and fails
@@ -114,12 +115,13 @@ options:
       rollback, which takes the group's last successful revision. A revision without an AppSpec is refused.
     type: dict
   targets:
-    description: The instances of the deployment (V(create)); for blue/green, the original ones.
+    description: The instances of the deployment (V(create)); for blue/green, the original ones. V(stop) gives them
+      to the rollback it creates.
     type: list
     elements: str
   green_targets:
-    description: The replacement instances of a blue/green deployment (V(create)), C(codedeploy_green_group)'s
-      hosts.
+    description: The replacement instances of a blue/green deployment (V(create), V(stop)),
+      C(codedeploy_green_group)'s hosts.
     type: list
     elements: str
   creator:
@@ -238,25 +240,52 @@ msg:
   sample: >-
     Deployment d-4XJ2K7Q1B is Stopped (closed here: it was waiting in Ready or its controller was gone).
     Record: s3://deployments-ledger/prod/deployments/d-4XJ2K7Q1B.json
-outcome:
-  description: What V(stop) did - C(requested) (the running controller stops the deployment when it opens its next wave;
-    not seen within C(codedeploy_stop_wait_timeout)), C(stopped by its controller), C(stopped) (closed here - it
-    waited in Ready or its controller was gone), or C(check mode).
+stopped_deployment:
+  description: What V(stop) did, and to which deployment. The rest of its result is the plan of what follows - the
+    rollback it created, or nothing but the report of the deployment it stopped.
   returned: step is stop
-  type: str
+  type: dict
+  contains:
+    deployment_id:
+      description: The deployment stopped, asked to stop, or in check mode the one it would stop (none when the
+        group has no active deployment).
+      type: str
+    deployment_group_id:
+      description: Its deployment group's ID.
+      type: str
+    outcome:
+      description: C(requested) (the running controller stops the deployment when it opens its next wave; not seen
+        within C(codedeploy_stop_wait_timeout)), C(stopped by its controller), C(stopped) (closed here - it waited
+        in Ready or its controller was gone), or C(check mode).
+      type: str
+    record:
+      description: Its record, once stopped (none in check mode, nor when only requested).
+      type: dict
+    record_path:
+      description: Where its record is.
+      type: str
+    rollback_requested:
+      description: The deployment closed here asks for a rollback (its own auto rollback, or the stop request).
+      type: bool
+    report_path:
+      description: Where its JUnit report is, when closed here.
+      type: str
+    html_report_path:
+      description: Where its HTML report is, when closed here.
+      type: str
 revision:
   description: The source of the group's last successful revision (V(last_revision)), as C(codedeploy_revision)
     gives one.
   returned: step is last_revision
   type: dict
 deployment_id:
-  description: The new deployment's ID (V(create)), the one continued (V(resume)), or the one stopped (V(stop); in
-    check mode the one it would stop, none when the group has no active deployment).
-  returned: step is create, resume, finish or stop
+  description: The new deployment's ID (V(create)), the one continued (V(resume)), the rollback V(finish) or
+    V(stop) created.
+  returned: step is create, resume or finish; stop, when it created a rollback
   type: str
 deployment_group_id:
-  description: Its deployment group's ID (V(create), V(stop)).
-  returned: step is create, resume, finish or stop
+  description: Its deployment group's ID (V(create)).
+  returned: step is create, resume or finish; stop, when it created a rollback
   type: str
 creator:
   description: Who created it (V(create)).
@@ -322,18 +351,10 @@ copied_hosts:
   type: list
   elements: dict
 record:
-  description: The deployment record (V(create), V(start)); the plan V(finish) returns keeps the one of its phase;
-    V(stop) the stopped deployment's, when it stopped (none in check mode, nor when only requested).
-  returned: step is create, start, finish or stop
+  description: The deployment record (V(create), V(start)); the plan V(finish) returns keeps the one of its phase,
+    and the plan of a rollback V(finish) or V(stop) created, the rollback's.
+  returned: step is create, start or finish; stop, when it created a rollback
   type: dict
-record_path:
-  description: Where the stopped deployment's record is (V(stop)); in check mode, the one it would stop.
-  returned: step is stop
-  type: str
-rollback_requested:
-  description: The deployment V(stop) closed here asks for a rollback (its own auto rollback, or the stop request).
-  returned: step is stop
-  type: bool
 order:
   description: Instances in deployment order (V(start)).
   returned: step is start
@@ -449,17 +470,9 @@ ended_phase:
       the same plan with C(start_with) V(idle).
   returned: step is finish
   type: dict
-report_path:
-  description: Where the deployment's JUnit report is (V(stop), when it stopped the deployment).
-  returned: when the stop step stopped the deployment
-  type: str
-html_report_path:
-  description: Where the deployment's HTML report is (V(stop), when it stopped the deployment).
-  returned: when the stop step stopped the deployment
-  type: str
 start_with:
   description: What the deployment play runs next (V(create), V(resume), V(finish), V(stop)) - C(phase), or C(idle)
-    when nothing is to run (a deployment stopped instead, or that ended; always after V(stop)).
+    when nothing is to run (a deployment stopped instead, or that ended).
   returned: step is create, resume, finish or stop
   type: str
 outcomes:
@@ -467,7 +480,8 @@ outcomes:
     C(rollback_requested) (V(create), V(resume), V(finish)); V(finish) adds the deployment it ended, and a
     rollback refused at once; a deployment whose rollback could not be created says why in its
     C(rollback_info.rollback_message), in the ledger too.
-    V(stop) returns the deployment it stopped here (with C(stopped_on_request)), or none.
+    V(stop) returns the deployment it stopped here (with C(stopped_on_request)), or none, then its rollback as
+    V(finish) does.
   returned: step is create, resume, finish or stop
   type: list
   elements: dict

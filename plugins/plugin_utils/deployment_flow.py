@@ -57,10 +57,11 @@ def success_mark(record: dict[str, Any]) -> dict[str, Any]:
 def verdict(outcomes: list[dict[str, Any]]) -> tuple[bool, str]:
     """How the run's deployment ended (``outcomes``: the deployment's record, then its rollback's, each with its
     ``record_path``): whether the run succeeds, and the sentence that says so. A deployment stopped on request (the
-    stop playbook's) is what was asked for; its rollback, when there is one, must succeed."""
+    stop playbook's) is what was asked for; its rollback, when it asks for one, must succeed."""
     deployment, rollback = outcomes[0], (outcomes[1] if len(outcomes) > 1 else None)
-    ok = deployment["status"] in ("Succeeded", "Ready") or bool(
-        deployment.get("stopped_on_request") and (rollback is None or rollback["status"] == "Succeeded"))
+    # A rollback asked for and not created (the deployment's rollback_info says why) is no success either.
+    rollback_ok = rollback["status"] == "Succeeded" if rollback else not deployment.get("rollback_requested")
+    ok = deployment["status"] in ("Succeeded", "Ready") or bool(deployment.get("stopped_on_request") and rollback_ok)
     record = f"Record: {deployment.get('record_path')}"
     if deployment["status"] == "Ready":
         return ok, (f"Deployment {deployment['deployment_id']} is Ready: the replacement instances are installed "

@@ -55,7 +55,8 @@ STEP_ARGUMENT_SPECS: dict[str, dict[str, dict[str, Any]]] = {
         "green_targets": {"type": "list", "elements": "str"},
         "creator": {"type": "str", "choices": list(CREATORS), "default": CREATOR_USER},
         "rollback_of": {"type": "str"},
-        # The run's deployments that ended before this one (the stop playbook's, stopped here), carried in the plan.
+        # The run's deployments that ended before this one (the one a rollback undoes, when the finish or the stop
+        # step creates it), carried in the plan.
         "outcomes": {"type": "list", "elements": "dict", "default": []},
     },
     "start": {
@@ -83,6 +84,9 @@ STEP_ARGUMENT_SPECS: dict[str, dict[str, dict[str, Any]]] = {
     "stop": {
         **COMMON_SPEC, **INPUTS_SPEC,
         "deployment_id": {"type": "str"},  # default the group's deployment running or waiting in Ready
+        # The group's hosts (as create takes them), for the rollback a deployment stopped here asks for.
+        "targets": {"type": "list", "elements": "str"},
+        "green_targets": {"type": "list", "elements": "str"},
     },
     "last_revision": {**COMMON_SPEC, **GROUP_SPEC},
     # The run's outcomes, as the plan carries them: the deployment's, then its rollback's (deployment_plan).

@@ -108,6 +108,16 @@ def test_a_rolled_back_deployment_names_its_rollback_and_the_verdict_its_status(
         "Record: /ledger/d-1.json")
 
 
+def test_a_deployment_stopped_on_request_whose_rollback_could_not_be_created_fails_the_run():
+    stopped = outcome("d-1", "Stopped", "MANUAL_STOP", "Stopped by the stop playbook.", stopped_on_request=True)
+    not_created = {**stopped, "rollback_requested": True}
+    rollback_not_created(not_created, "ELBv2 (checking the load balancer): TargetGroupNotFound")
+    ok, told = verdict([not_created])
+    assert not ok
+    assert told.endswith("The rollback could not be created: ELBv2 (checking the load balancer): "
+                         "TargetGroupNotFound. Record: /ledger/d-1.json")
+
+
 def test_a_deployment_that_asked_for_no_rollback_says_nothing_of_one():
     failed = outcome("d-1", "Failed", "HEALTH_CONSTRAINTS", "Too many instances failed.",
                      rollback_info={"rollback_message": "Rolled back by d-0."})

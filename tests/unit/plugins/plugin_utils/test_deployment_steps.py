@@ -44,7 +44,7 @@ PLAN = {"deployment_id": DEPLOYMENT_ID, "inputs": INPUTS, "group_hosts": ["web1"
 # The arguments as the role's tasks (roles/deploy/tasks) pass them, once their templates are rendered.
 ROLE_CALLS = {
     "create": {**LEDGER, "inputs": INPUTS, "fetched": FETCHED, "creator": "user", "rollback_of": None,
-               "targets": ["web1", "web2"], "green_targets": [], "outcomes": []},
+               "targets": ["web1", "web2"], "green_targets": []},
     "start": {**LEDGER, "deployment_id": DEPLOYMENT_ID,
               "survey": {"web1": {"instance": {"status": "Succeeded"}}, "web2": {"unreachable": True}},
               "zones": {"web1": "eu-west-1a", "web2": ""}, "instance_order": [],
@@ -56,7 +56,8 @@ ROLE_CALLS = {
     "finish": {**LEDGER, "plan": PLAN},
     # deployment_id: given when the run names one (codedeploy_deployment_id), else omitted.
     "resume": {**LEDGER, "inputs": INPUTS, "deployment_id": DEPLOYMENT_ID},
-    "stop": {**LEDGER, "inputs": INPUTS, "deployment_id": DEPLOYMENT_ID},
+    "stop": {**LEDGER, "inputs": INPUTS, "deployment_id": DEPLOYMENT_ID, "targets": ["web1", "web2"],
+             "green_targets": []},
     "last_revision": {**LEDGER, **GROUP},
     "conclude": {"outcomes": [{"deployment_id": DEPLOYMENT_ID, "status": "Succeeded", "record_path": "/l/d.json"}]},
     "mark": {"deployment_root": "/opt/codedeploy-agent/deployment-root", "deployment_group_id": GROUP_ID,
