@@ -111,8 +111,9 @@ class ActionModule(ActionBase):
             created = self._new_deployment(ledger, args)
         except (AnsibleActionFail, *STEP_ERRORS) as error:
             rolled_back = ledger.find(args.get("rollback_of")) if not self._task.check_mode else None
-            if rolled_back is not None:  # the stop playbook's rollback: recorded as the finish step records its own
+            if rolled_back is not None:  # the rollback playbook's: recorded as the finish and stop steps record theirs
                 self._record_no_rollback(ledger, rolled_back, error)
+                write_reports(ledger, rolled_back, self._warnings)
             raise
         if created.get("refused"):
             return {"failed": True, "changed": created["changed"], "msg": created["msg"]}
@@ -203,7 +204,7 @@ class ActionModule(ActionBase):
             warning = ledger.acquire(group_id, group, deployment_id, controller_identity(os.getppid()), lease)
             keep_lease(ledger_location(args), args.get("aws"), group_id, deployment_id, os.getppid())
             if args.get("rollback_of"):
-                link_rollback(ledger, record, args["rollback_of"], self._warnings)
+                link_rollback(ledger, record, args["rollback_of"], self._warnings, args.get("rolled_back"))
             if refusal is not None:
                 return self._refused(ledger, record, refusal)
             self._notify(record, "DeploymentStart")
@@ -413,13 +414,14 @@ class ActionModule(ActionBase):
             self._notify(record, "DeploymentRollback")
         ledger.save(record)
         ledger.release(record["deployment_group_id"], record["deployment_id"])
-        succeeded = marked_instances(record) if record["status"] == "Succeeded" else []
-        ended.update(rollback_requested=rollback, succeeded_instances=succeeded,
-                     **write_reports(ledger, record, self._warnings),
-                     **({"mark": success_mark(record)} if succeeded else {}))
         outcome = deployment_outcome(record, ended["record_path"], rollback)
         following_plan = (self._roll_back(ledger, args, plan, record, outcome) if rollback
                           else ended_plan(plan, outcome))
+        succeeded = marked_instances(record) if record["status"] == "Succeeded" else []
+        # The reports once the rollback is created: they link to it, or say why there is none.
+        ended.update(rollback_requested=rollback, succeeded_instances=succeeded,
+                     **write_reports(ledger, record, self._warnings),
+                     **({"mark": success_mark(record)} if succeeded else {}))
         return {"changed": True, **following_plan, "ended_phase": ended}
 
     def _roll_back(self, ledger: Ledger, args: dict, plan: dict, record: dict, outcome: dict) -> dict:
@@ -437,27 +439,23 @@ class ActionModule(ActionBase):
                 "inputs": {**plan["inputs"], "codedeploy_revision": {}}, "fetched": None,
                 "creator": records.CREATOR_ROLLBACK, "rollback_of": plan["deployment_id"],
                 "targets": plan["group_hosts"], "green_targets": plan["green_hosts"],
-                "outcomes": ended["outcomes"]})
+                "outcomes": ended["outcomes"], "rolled_back": record})
         except (AnsibleActionFail, *STEP_ERRORS) as error:
             self._record_no_rollback(ledger, record, error)
             return ended_plan(plan, {**outcome, "rollback_info": record["rollback_info"]})
-        # As the rollback's creation linked it in the ledger (link_rollback).
-        records.rolled_back_by(record, (created.get("record") or created)["deployment_id"])
         if created.get("refused"):
             return ended_plan(ended, deployment_outcome(created["record"], created["record_path"]))
         return created
 
     def _record_no_rollback(self, ledger: Ledger, record: dict, error: Exception) -> None:
-        """The rollback ``record`` asked for could not be created: its rollback_info says why, in the ledger and in
-        its reports; when even that fails, a warning (the run's verdict says why all the same)."""
+        """The rollback ``record`` asked for could not be created: its rollback_info says why, in the ledger (the
+        caller writes its reports); when even that fails, a warning (the run's verdict says why all the same)."""
         records.rollback_not_created(record, step_error_message(error))
         try:
             ledger.save(record)
         except STEP_ERRORS as unsaved:
             self._warnings.append(f"Why deployment {record['deployment_id']} has no rollback could not be recorded: "
                                   f"{step_error_message(unsaved)}")
-            return
-        write_reports(ledger, record, self._warnings)
 
     def _terminate_ec2(self, record: dict, stage: dict) -> None:
         """TERMINATE on EC2: the original instances (``codedeploy_instance_kind`` ec2) are terminated, once their
@@ -538,10 +536,9 @@ class ActionModule(ActionBase):
         if outcome["outcome"] != "stopped" or not record:
             return {"changed": True, **stop_plan(inputs, []), "stopped_deployment": stopped,
                     "msg": stop_told(stopped, wait_timeout)}
-        # Stopped here: its reports, and the deployment play's report of it; its rollback, when it asks for one.
+        # Stopped here: the deployment play's report of it, its rollback when it asks for one, then its reports.
         self._notify(record, "DeploymentStop")
-        stopped.update(write_reports(ledger, record, self._warnings), rollback_requested=rollback_requested(
-            record, (record.get("options") or {}).get("auto_rollback")))
+        stopped["rollback_requested"] = rollback_requested(record, (record.get("options") or {}).get("auto_rollback"))
         stopped_outcome = {**deployment_outcome(record, record_path, stopped["rollback_requested"]),
                            "stopped_on_request": True}
         if stopped["rollback_requested"]:
@@ -552,6 +549,7 @@ class ActionModule(ActionBase):
                 record, stopped_outcome)
         else:
             following_plan = stop_plan(inputs, [stopped_outcome])
+        stopped.update(write_reports(ledger, record, self._warnings))
         return {"changed": True, **following_plan, "stopped_deployment": stopped,
                 "msg": stop_told(stopped, wait_timeout)}
 
@@ -704,14 +702,18 @@ def rollback_requested(record: dict, auto_rollback) -> bool:
     return False
 
 
-def link_rollback(ledger: Ledger, record: dict, triggering_id: str, warnings: list) -> None:
-    """rollback_info both ways, as the service links a rollback and the deployment it rolls back, whose reports are
-    written again: they link to the rollback (a report that cannot be written is a warning, added to ``warnings``)."""
+def link_rollback(ledger: Ledger, record: dict, triggering_id: str, warnings: list,
+                  triggering: Optional[dict] = None) -> None:
+    """rollback_info both ways, as the service links a rollback and the deployment it rolls back: ``triggering``,
+    as the step that ended it holds it (and writes its reports after), else as the ledger has it, its reports then
+    written again here, to link to the rollback (a report that cannot be written is a warning, in ``warnings``)."""
     record["rollback_info"] = {"rollback_deployment_id": None, "rollback_triggering_deployment_id": triggering_id,
                                "rollback_message": None}
-    triggering = ledger.find(triggering_id)
+    held = triggering is not None
+    triggering = triggering if held else ledger.find(triggering_id)
     if triggering is None:
         return
     records.rolled_back_by(triggering, record["deployment_id"])
     ledger.save(triggering)
-    write_reports(ledger, triggering, warnings)
+    if not held:
+        write_reports(ledger, triggering, warnings)
