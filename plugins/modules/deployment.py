@@ -170,10 +170,8 @@ options:
   outcomes:
     description:
       - The run's deployments that ended, each its record with C(record_path) and C(rollback_requested), as the
-        plan carries them (C(outcomes) returned).
-      - V(create) carries them on in the plan it returns (default none; the stop playbook's deployment stopped
-        there, before its rollback); V(conclude) says how they ended, the deployment then its rollback, and
-        requires them.
+        plan carries them (C(outcomes) returned); V(conclude) says how they ended, the deployment then its
+        rollback, and requires them.
     type: list
     elements: dict
   plan:

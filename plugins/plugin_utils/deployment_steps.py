@@ -55,9 +55,6 @@ STEP_ARGUMENT_SPECS: dict[str, dict[str, dict[str, Any]]] = {
         "green_targets": {"type": "list", "elements": "str"},
         "creator": {"type": "str", "choices": list(CREATORS), "default": CREATOR_USER},
         "rollback_of": {"type": "str"},
-        # The run's deployments that ended before this one (the one a rollback undoes, when the finish or the stop
-        # step creates it), carried in the plan.
-        "outcomes": {"type": "list", "elements": "dict", "default": []},
     },
     "start": {
         **COMMON_SPEC, **DEPLOYMENT_SPEC,
