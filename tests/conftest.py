@@ -91,8 +91,9 @@ class FleetView:
             return {path.name: json.loads(path.read_text()) for path in Path(tree).iterdir()}
 
     def playbook(self, playbook: str | Path, *options: str, extra_vars: dict | None = None,
-                 env: dict[str, str] | None = None) -> Run:
-        argv = [_bin("ansible-playbook"), "-i", str(self.inventory), str(playbook), *options]
+                 env: dict[str, str] | None = None, wrapper: tuple[str, ...] = ()) -> Run:
+        """``ansible-playbook`` on the view's inventory; ``wrapper``: a command that runs it (a namespace of its own)."""
+        argv = [*wrapper, _bin("ansible-playbook"), "-i", str(self.inventory), str(playbook), *options]
         if extra_vars is not None:
             argv += ["-e", json.dumps(extra_vars)]
         return self.run(argv, env=env)

@@ -84,13 +84,18 @@ class ActionModule(ActionBase):
         self._hostvars = (task_vars or {}).get("hostvars", {})
         # What the step warns of: triggers not delivered, reports not written, a rollback's failure not recorded.
         self._warnings: list = []
+        ledger = None
+        # A step that fails returns its message with the warnings it gave before (a rollback's failure not recorded,
+        # a lock not given back), which a raised error would lose.
         try:
             # mark writes on its host only, conclude reads its arguments: neither opens the ledger (an S3 one would
             # cost a client per host).
             ledger = None if step in ("mark", "conclude") else open_ledger(ledger_location(args), args.get("aws"))
             result.update(getattr(self, f"_{step}")(ledger, args))
         except STEP_ERRORS as error:
-            raise AnsibleActionFail(step_error_message(error))
+            result.update(failed=True, msg=step_error_message(error))
+        except AnsibleActionFail as error:
+            result.update(failed=True, msg=error.message)
         warnings = (list(ledger.warnings) if ledger else []) + self._warnings
         if warnings:
             result["warnings"] = list(result.get("warnings") or []) + warnings
@@ -202,13 +207,14 @@ class ActionModule(ActionBase):
         else:
             lease = lease_seconds_for((revision or {}).get("appspec"), parameters["lease_seconds"])
             warning = ledger.acquire(group_id, group, deployment_id, controller_identity(os.getppid()), lease)
-            keep_lease(ledger_location(args), args.get("aws"), group_id, deployment_id, os.getppid())
-            if args.get("rollback_of"):
-                link_rollback(ledger, record, args["rollback_of"], self._warnings, args.get("rolled_back"))
-            if refusal is not None:
-                return self._refused(ledger, record, refusal)
-            self._notify(record, "DeploymentStart")
-            ledger.save(record)
+            with ledger.released_on_failure(group_id, deployment_id):
+                keep_lease(ledger_location(args), args.get("aws"), group_id, deployment_id, os.getppid())
+                if args.get("rollback_of"):
+                    link_rollback(ledger, record, args["rollback_of"], self._warnings, args.get("rolled_back"))
+                if refusal is not None:
+                    return self._refused(ledger, record, refusal)
+                self._notify(record, "DeploymentStart")
+                ledger.save(record)
         plan = first_phase_plan(inputs, fetched, record, phase, targets,
                                 list(args.get("green_targets") or []) + [host["name"] for host in green_hosts],
                                 args.get("outcomes") or [])

@@ -18,12 +18,13 @@ ledger_store): two controllers can never both take a lock, nor silently overwrit
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
 import socket
 import uuid
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_record import (
     MSG_MANUAL_STOP, current_stage, stop_ready)
@@ -322,6 +323,22 @@ class Ledger:
                 return
             except VersionConflict:
                 continue
+
+    @contextlib.contextmanager
+    def released_on_failure(self, group_id: str, deployment_id: str) -> Iterator[None]:
+        """The lock ``deployment_id`` has just taken is given back when what follows fails (its record cannot be
+        saved, say): a deployment that was not created must not hold its group until its lease runs out. The
+        error raised is the first one; a release that fails as well is a warning, the lock then free when its lease
+        runs out."""
+        try:
+            yield
+        except BaseException:
+            try:
+                self.release(group_id, deployment_id)
+            except OperatorError as error:
+                self.warnings.append(f"The lock of deployment group {group_id} stays with {deployment_id}, which "
+                                     f"was not created, until its lease runs out: {error}")
+            raise
 
     def hold_ready(self, group_id: str, deployment_id: str, until: str) -> None:
         """The deployment waits in Ready: its lock stays, held by no controller, until ``until``."""

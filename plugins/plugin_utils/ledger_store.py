@@ -48,6 +48,13 @@ class VersionConflict(Exception):
     """A conditional write lost: the key exists (ABSENT) or changed since it was read (version)."""
 
 
+def condition_holds(current: Optional[tuple[bytes, str]], if_version: Union[Absent, str]) -> bool:
+    """Whether a conditional write may replace ``current`` (the key's content and version, None when absent)."""
+    if if_version is ABSENT:
+        return current is None
+    return current is not None and current[1] == if_version
+
+
 class LocalStore:
     """Documents as files under ``directory``."""
 
@@ -69,14 +76,15 @@ class LocalStore:
 
     def put(self, key: str, data: bytes, if_version: Condition = None) -> str:
         path = self.location(key)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with self._exclusive():
-            if if_version is not None:
-                current = self.get(key)
-                if (current is not None) if if_version is ABSENT else (current is None or current[1] != if_version):
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with self._exclusive():
+                if if_version is not None and not condition_holds(self.get(key), if_version):
                     raise VersionConflict(key)
-            with replacing(path) as handle:
-                handle.write(data)
+                with replacing(path) as handle:
+                    handle.write(data)
+        except OSError as error:  # a full or read-only disk: the document is left as it was
+            raise LedgerStoreError(f"Cannot write {path}: {error.strerror or error}") from error
         return content_version(data)
 
     def keys(self, prefix: str) -> list[str]:

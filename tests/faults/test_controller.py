@@ -15,6 +15,7 @@ import pytest
 
 from support.deployments import (APP_DESTINATION, REPORT_CALLBACK, active_locks, deploy, deployment_vars, hold,
                                  local, make_revision, records, start_in_background)
+from support.faults import read_only
 
 ONE_AT_A_TIME = {"deployment_config_name": "CodeDeployDefault.OneAtATime"}
 ROLLBACK = {"auto_rollback": {"enabled": True, "events": ["DEPLOYMENT_FAILURE"]}}
@@ -136,3 +137,34 @@ def test_a_damaged_record_is_named_and_skipped_and_blocks_no_deployment(fleet, t
     assert f"Damaged deployment record {damaged} skipped" in " ".join(run.output.split())
     assert versions(one) == ["2"]
     assert len(damaged.read_text()) == 200, "the damaged record is left for the operator to repair"
+
+
+def test_a_rollback_whose_records_cannot_be_written_says_why_and_leaves_the_group_free(fleet, tmp_path):
+    two = fleet(2)
+    ledger = tmp_path / "ledger"
+    assert deploy(two, ledger, local(make_revision(tmp_path / "v1", "1")), **ONE_AT_A_TIME).rc == 0
+    failing = local(make_revision(tmp_path / "v2", "2", fail_hosts=two.hosts[:1]))
+    assert deploy(two, ledger, failing, **ONE_AT_A_TIME).rc != 0  # Failed, without automatic rollback
+    (_first, failed) = records(ledger)
+    left = versions(two)
+
+    # The rollback playbook, asked to roll back the failed deployment on a controller whose disk takes no record
+    # (the records' directory read-only): the rollback takes the group's lock, then cannot write the link to it.
+    refused = deploy(two, ledger, {}, playbook="fleetops.codedeploy.rollback", wrapper=read_only(ledger / "deployments"),
+                     rollback_of=failed["deployment_id"], **ONE_AT_A_TIME)
+
+    assert refused.rc != 0, refused.output
+    said = " ".join(refused.output.split())
+    assert f"Cannot write {ledger}/deployments/{failed['deployment_id']}.json: Read-only file system" in said, refused.output
+    assert f"Why deployment {failed['deployment_id']} has no rollback could not be recorded" in said
+    assert "The rollback could not be created: Cannot write" in (
+        ledger / "reports" / f"{failed['deployment_id']}.html").read_text()  # its report says why
+    assert not active_locks(ledger), "a rollback that was not created holds the group"
+    assert len(records(ledger)) == 2
+    assert versions(two) == left  # no host was touched
+
+    again = deploy(two, ledger, {}, playbook="fleetops.codedeploy.rollback", **ONE_AT_A_TIME)
+
+    assert again.rc == 0, again.output
+    assert "left active" not in again.output
+    assert versions(two) == ["1", "1"]

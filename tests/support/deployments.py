@@ -131,10 +131,11 @@ def local(path: Path) -> dict:
 
 
 def deploy(fleet, ledger: Path, revision: dict, *options: str, playbook: str = "fleetops.codedeploy.deploy",
-           env: Optional[dict] = None, **inputs):
-    """Run the deploy playbook with the report callback; return the run."""
+           env: Optional[dict] = None, wrapper: tuple[str, ...] = (), **inputs):
+    """Run the deploy playbook with the report callback (under ``wrapper``, a command that runs it); return the
+    run."""
     return fleet.playbook(playbook, *options, extra_vars=deployment_vars(ledger, revision, **inputs),
-                          env={**REPORT_CALLBACK, **(env or {})})
+                          env={**REPORT_CALLBACK, **(env or {})}, wrapper=wrapper)
 
 
 def records(ledger: Path) -> list[dict]:

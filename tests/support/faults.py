@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Helpers of the fault-injection suite: revisions with a faulty hook and what a fault left running; faults
 injected into the test fleet from outside, as the machine or a person would cause them: a module run over a corpus
-of hostile inputs, a full disk on one host, a host that is lost and comes back."""
+of hostile inputs, a full disk on one host, a controller whose ledger refuses writes, a host that is lost and comes
+back."""
 from __future__ import annotations
 
 import json
@@ -68,6 +69,14 @@ def small_disk(fleet_view, name: str, path: str, size: str) -> Iterator[None]:
         yield
     finally:
         in_host_namespace(fleet_view, name, "umount", "--lazy", path)
+
+
+# ----- a controller whose disk refuses writes ------------------------------------------------------------------
+def read_only(path: Path) -> tuple[str, ...]:
+    """A command prefix: what follows it runs in a mount namespace of its own where ``path`` (a directory) is
+    read-only, as on a full or read-only disk; the rest of the machine, and every other process, as they are."""
+    script = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" "$0" && exec "$@"'
+    return ("unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(path))
 
 
 # ----- a lost host -----------------------------------------------------------------------------------------------

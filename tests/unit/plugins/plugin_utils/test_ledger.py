@@ -213,6 +213,43 @@ def test_the_store_writes_conditionally(location):
     assert store.get("locks/x.json")[0] == b"3"
 
 
+def test_a_document_the_directory_cannot_take_is_a_message_naming_it_and_the_old_one_stays(tmp_path):
+    ledger = open_ledger(str(tmp_path))
+    ledger.save(record("d-AAAAAAAAA"))
+    (tmp_path / "reports").write_text("")  # no directory where the reports go: as a full or read-only disk would
+    with pytest.raises(LedgerStoreError, match=f"Cannot write {tmp_path}/reports/d-AAAAAAAAA.html: "):
+        ledger.store.put("reports/d-AAAAAAAAA.html", b"<html>")
+    assert ledger.load("d-AAAAAAAAA")["status"] == "InProgress"
+
+
+def test_a_deployment_that_cannot_be_created_gives_its_groups_lock_back(tmp_path):
+    ledger = open_ledger(str(tmp_path))
+    ledger.acquire(GROUP, "prod", "d-AAAAAAAAA", ELSEWHERE, 600)
+    (tmp_path / "deployments").write_text("")  # its record cannot be saved
+    with pytest.raises(LedgerStoreError, match="Cannot write .*d-AAAAAAAAA.json"):
+        with ledger.released_on_failure(GROUP, "d-AAAAAAAAA"):
+            ledger.save(record("d-AAAAAAAAA"))
+    assert ledger.lock_holder(GROUP) is None
+    assert open_ledger(str(tmp_path)).acquire(GROUP, "prod", "d-BBBBBBBBB", ME, 600) is None  # at once, warning none
+    with ledger.released_on_failure(GROUP, "d-BBBBBBBBB"):
+        pass  # created: the lock stays
+    assert ledger.lock_holder(GROUP)["deployment_id"] == "d-BBBBBBBBB"
+
+
+def test_a_lock_that_cannot_be_given_back_either_is_a_warning_under_the_first_error(tmp_path):
+    ledger = open_ledger(str(tmp_path))
+    ledger.acquire(GROUP, "prod", "d-AAAAAAAAA", ELSEWHERE, 600)
+    (tmp_path / "deployments").write_text("")
+    (tmp_path / "locks").rename(tmp_path / "locks-moved")
+    (tmp_path / "locks").write_text("")  # nor can the lock be read, or written
+    with pytest.raises(LedgerStoreError, match="Cannot write .*d-AAAAAAAAA.json"):
+        with ledger.released_on_failure(GROUP, "d-AAAAAAAAA"):
+            ledger.save(record("d-AAAAAAAAA"))
+    (warning,) = ledger.warnings
+    assert warning.startswith(f"The lock of deployment group {GROUP} stays with d-AAAAAAAAA, which was not created, "
+                              "until its lease runs out: Cannot read ")
+
+
 def test_a_ledger_location_that_is_no_directory_nor_s3_is_refused():
     with pytest.raises(LedgerStoreError, match="give a directory on the controller or s3://bucket/prefix"):
         open_store("https://example.invalid/ledger")
