@@ -61,7 +61,8 @@ REVISION_SOURCE_KEYS = ("source", "bucket", "key", "bundle_type", "version", "et
 # (a bad revision fails on the first host) idles through one more wave at most, not nine.
 FIRST_WAVES_PER_INCLUDE = 2
 WAVES_PER_INCLUDE = 10
-# A stop request is seen at the running deployment's next wave gate; the stop step looks this often whether it was.
+# A stop request is seen at the running deployment's next wave gate, and ends a bake time or termination wait
+# within this many seconds; the stop step looks this often whether it was.
 STOP_POLL_SECONDS = 2
 # What a step raises when its inputs or the world refuse it: a message, not a traceback.
 STEP_ERRORS = (DeploymentConfigError, AlarmConfigError, DeploymentRootError, TriggerConfigError, TrafficError,
@@ -305,7 +306,7 @@ class ActionModule(ActionBase):
         if self._task.check_mode:
             return {**started, "start": [], "upcoming": []}
         lock = ledger.renew(record["deployment_group_id"], record["deployment_id"])
-        opened = self._open_next_wave(record, lock)
+        opened = self._open_next_wave(ledger, record, lock)
         compose(record)
         ledger.save(record)
         return {**started, **opened, "upcoming": waves_ahead(stage, opened, FIRST_WAVES_PER_INCLUDE)}
@@ -320,20 +321,23 @@ class ActionModule(ActionBase):
                 "record_path": ledger.record_location(record["deployment_id"]), "start": [], "upcoming": []}
 
     # ----- waves: each opened by the step before it (start opens the first, each record the next) ----------
-    def _open_next_wave(self, record: dict, lock: dict) -> dict:
+    def _open_next_wave(self, ledger: Ledger, record: dict, lock: dict) -> dict:
         """Open the next wave (deployment_record.open_next_wave): before it, the zone's bake time (or blue/green
-        termination wait), then the stop request, else the alarm poll. The caller saves the record."""
+        termination wait), which a stop request ends early, then the stop request, else the alarm poll. The caller
+        saves the record."""
         warnings: list = []
 
         def wait_then_poll(batch: list, final_pass: bool) -> tuple:
+            current = lock
             waited = (records.monitor_wait(records.current_stage(record), batch, final_pass)
                       or records.termination_wait(record, batch))
             if waited:
                 waited["start_time"] = utc_timestamp()
-                time.sleep(waited["seconds"])
+                current = ledger.wait_unless_stopped(record["deployment_group_id"], record["deployment_id"],
+                                                     waited["seconds"], STOP_POLL_SECONDS)
                 waited["end_time"] = utc_timestamp()
-            if lock.get("stop_request"):
-                return waited, {"manual_stop": lock["stop_request"]}
+            if current.get("stop_request"):
+                return waited, {"manual_stop": current["stop_request"]}
             alarm = AlarmPoll()
             if records.polls_alarms(record):
                 alarm = poll_alarms(record["options"].get("alarm_configuration"), record["options"].get("aws"))
@@ -367,7 +371,7 @@ class ActionModule(ActionBase):
             # Saved before the next wave's bake time, which may be long.
             ledger.save(record)
         waves_before = len(stage["waves"])
-        opened = self._open_next_wave(record, lock)
+        opened = self._open_next_wave(ledger, record, lock)
         opened_any = len(stage["waves"]) > waves_before
         if opened_any:
             compose(record)

@@ -176,6 +176,8 @@ class CallbackModule(CallbackBase):
             return
         outcome = result._result  # pylint: disable=protected-access
         step = task.args.get("step")
+        if outcome.get("failed") and not outcome.get("refused"):
+            return  # a step that failed holds only its message, which ansible-core prints
         if step == "start" and outcome.get("refused"):
             if outcome.get("record"):
                 self._report(outcome["record"], None, None)

@@ -23,6 +23,7 @@ import datetime
 import json
 import os
 import socket
+import time
 import uuid
 from typing import Any, Callable, Iterator, Optional
 
@@ -310,6 +311,18 @@ class Ledger:
             except VersionConflict:
                 continue  # a stop request was written in between: read it and renew again
         raise LedgerError(f"Could not renew the lock {self.store.location(lock_key(group_id))}: it keeps changing.")
+
+    def wait_unless_stopped(self, group_id: str, deployment_id: str, seconds: float,
+                            poll_seconds: float) -> dict[str, Any]:
+        """Wait ``seconds`` (a zone's bake time, a blue/green termination wait) unless a stop request comes, the lock
+        read every ``poll_seconds``. Returns the lock renewed at the end, its ``stop_request`` included; raises
+        LockLostError when another deployment took it meanwhile."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, poll_seconds))
+            if (self.lock(group_id) or {}).get("stop_request"):
+                break
+        return self.renew(group_id, deployment_id)
 
     def release(self, group_id: str, deployment_id: str) -> None:
         """The deployment is over: the group is free. A lock held by another deployment is left alone."""

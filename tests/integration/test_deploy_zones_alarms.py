@@ -9,7 +9,10 @@ inventory's.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
+import signal
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -18,8 +21,9 @@ import boto3
 import pytest
 import yaml
 
-from support.deployments import (APP_DESTINATION, DEPLOYMENT_ROOT, active_locks, deploy, fewest_healthy, fleet_digest,
-                                 hold, local, make_revision, ran, records, statuses, wait_for_a_wave)
+from support.deployments import (APP_DESTINATION, DEPLOYMENT_ROOT, REPORT_CALLBACK, active_locks, deploy,
+                                 deployment_vars, fewest_healthy, fleet_digest, hold, local, make_revision, ran,
+                                 records, start_in_background, statuses, wait_for_a_wave, wait_for_record)
 
 ALL_AT_ONCE = {"deployment_config_name": "CodeDeployDefault.AllAtOnce"}
 ONE_HEALTHY = {"minimum_healthy_hosts": {"type": "HOST_COUNT", "value": 1}}
@@ -132,6 +136,39 @@ def test_zone_by_zone_with_both_minimums_and_the_monitor_waits(fleet, tmp_path):
                  "1 deferred to the final pass",
                  "Final pass 7 in zone us-east-1b: 1 instance, 1 succeeded, 0 failed, healthy 7 ≥ 1 (zone 3 ≥ 2)"]:
         assert line in run.stdout
+
+
+def test_a_stop_requested_during_a_bake_time_ends_it_and_the_next_zone_is_never_deployed(fleet, tmp_path):
+    four = with_inventory(fleet(4), tmp_path, "two-zones", hosts(1, 2, 3, 4), {
+        **{host: {"codedeploy_availability_zone": "us-east-1a"} for host in hosts(1, 2)},
+        **{host: {"codedeploy_availability_zone": "us-east-1b"} for host in hosts(3, 4)}})
+    ledger = tmp_path / "ledger"
+    baking = {**ZONAL, "first_zone_monitor_duration_in_seconds": 3600}  # an hour after us-east-1a
+    running = start_in_background(four, ledger, local(make_revision(tmp_path / "v1", "1")), zonal_config=baking,
+                                  **ONE_HEALTHY)
+    try:
+        # us-east-1a's two waves are recorded: its bake time runs.
+        wait_for_record(ledger, lambda found: len([wave for wave in found[-1]["waves"] if wave["end_time"]]) == 2,
+                        lambda: running.poll() is None)
+
+        stop = four.playbook("fleetops.codedeploy.stop", env=REPORT_CALLBACK,
+                             extra_vars=deployment_vars(ledger, None, stop_wait_timeout=60))
+        stopped_run = running.wait(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # it did not end: it and its workers
+            os.killpg(running.pid, signal.SIGKILL)
+        running.wait()
+
+    assert stop.rc == 0, stop.output
+    (record,) = records(ledger)
+    assert f"Deployment {record['deployment_id']} is Stopped." in one_line(stop.output), stop.output
+    assert stopped_run != 0  # the deployment's own run ended, Stopped
+    assert (record["status"], record["error_information"]["code"]) == ("Stopped", "MANUAL_STOP")
+    assert ran(record) == hosts(1, 2)  # us-east-1a only
+    (wait,) = [wave["monitor_wait"] for wave in record["waves"] if wave["monitor_wait"]]
+    assert wait["seconds"] == 3600 and wait["end_time"]  # ended by the stop, not by the hour
+    assert_untouched(four, hosts(3, 4))
+    assert not active_locks(ledger)
 
 
 @pytest.mark.parametrize("zonal, message", [

@@ -212,21 +212,29 @@ def ledger_digest(ledger: Path) -> dict[str, str]:
             for path in sorted(ledger.rglob("*")) if path.is_file()} if ledger.is_dir() else {}
 
 
-def wait_for_a_wave(ledger: Path, deployments: int, running: Callable[[], bool], timeout: float = 180) -> dict:
-    """The ledger's ``deployments``-th record once its first wave runs (InProgress, instances started in it);
-    ``running`` says whether what deploys it still runs."""
+def wait_for_record(ledger: Path, moment: Callable[[list[dict]], bool], running: Callable[[], bool],
+                    timeout: float = 180) -> dict:
+    """The ledger's newest record once ``moment`` holds of the records (oldest first); ``running`` says whether what
+    writes them still runs."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert running(), "the deployment ended before its first wave ran"
+        assert running(), "the deployment ended before the moment waited for"
         try:
             found = records(ledger)
         except ValueError:  # a record being replaced at this very moment
             found = []
-        if len(found) == deployments and found[-1]["status"] == "InProgress" and found[-1]["waves"] and (
-                found[-1]["waves"][0]["instances"]):
+        if found and moment(found):
             return found[-1]
         time.sleep(0.2)
-    raise AssertionError("the deployment never started a wave")
+    raise AssertionError("the deployment never reached the moment waited for")
+
+
+def wait_for_a_wave(ledger: Path, deployments: int, running: Callable[[], bool], timeout: float = 180) -> dict:
+    """The ledger's ``deployments``-th record once its first wave runs (InProgress, instances started in it);
+    ``running`` says whether what deploys it still runs."""
+    return wait_for_record(ledger, lambda found: len(found) == deployments and found[-1]["status"] == "InProgress"
+                           and bool(found[-1]["waves"]) and bool(found[-1]["waves"][0]["instances"]),
+                           running, timeout)
 
 
 def active_locks(ledger: Path) -> list[dict]:

@@ -3,8 +3,10 @@
 """The report callback's lines, from the results the controller's steps return."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from ansible_collections.fleetops.codedeploy.plugins.callback.deployment_report import (
-    monitor_line, rollback_line, start_line, table_lines, wave_line)
+    CallbackModule, monitor_line, rollback_line, start_line, table_lines, wave_line)
 
 
 def summary(**changes):
@@ -62,3 +64,13 @@ def test_the_table_has_a_row_per_instance_and_the_failing_script_with_its_log_ta
 def test_the_rollback_created_is_named_before_it_runs():
     assert rollback_line({"deployment_id": "d-ROLLBACK1", "creator": "codeDeployRollback"}) == (
         "Rolling back: deployment d-ROLLBACK1 (codeDeployRollback) created, it runs next")
+
+
+def test_a_step_that_failed_prints_nothing_more_than_its_message(capsys):
+    report = CallbackModule()
+    for step in ("start", "record", "finish"):
+        task = SimpleNamespace(action="fleetops.codedeploy.deployment", args={"step": step}, check_mode=False)
+        failed = SimpleNamespace(_task=task, _result={"failed": True, "changed": False,
+                                                      "msg": "Cannot read /ledger/deployments/d-X.json: Permission denied"})
+        report.v2_runner_on_failed(failed)  # ansible-core prints the message; the report adds nothing, and no error
+    assert capsys.readouterr().out == ""

@@ -8,6 +8,8 @@ import multiprocessing
 import os
 import re
 import subprocess
+import threading
+import time
 import uuid
 
 import boto3
@@ -150,6 +152,22 @@ def test_renewal_extends_the_lease_and_brings_back_a_stop_request(location):
     outcome = stopper.request_stop(GROUP, "prod", None, {"rollback": True, "by": "pid 1 on test"}, ME)
     assert outcome["outcome"] == "requested" and outcome["deployment_id"] == "d-AAAAAAAAA"
     assert ledger.renew(GROUP, "d-AAAAAAAAA")["stop_request"]["rollback"] is True
+
+
+def test_a_stop_request_ends_a_bake_time_within_a_poll_and_a_bake_time_without_one_runs_whole(location):
+    ledger = ledger_at(location)
+    ledger.acquire(GROUP, "prod", "d-AAAAAAAAA", ELSEWHERE, 600)
+    began = time.monotonic()
+    assert ledger.wait_unless_stopped(GROUP, "d-AAAAAAAAA", 0.6, 0.1)["stop_request"] is None
+    assert time.monotonic() - began >= 0.6
+    stopper = threading.Timer(0.3, lambda: ledger_at(location).request_stop(
+        GROUP, "prod", None, {"rollback": False, "by": "pid 1 on test"}, ME))
+    stopper.start()
+    began = time.monotonic()
+    lock = ledger.wait_unless_stopped(GROUP, "d-AAAAAAAAA", 60, 0.1)
+    stopper.join()
+    assert lock["stop_request"]["by"] == "pid 1 on test"
+    assert time.monotonic() - began < 10  # not the whole minute
 
 
 def test_stop_closes_a_dead_deployment_at_once_and_frees_the_group(location):
