@@ -423,7 +423,8 @@ class ActionModule(ActionBase):
         if rollback:
             self._notify(record, "DeploymentRollback")
         ledger.save(record)
-        ledger.release(record["deployment_group_id"], record["deployment_id"])
+        # The deployment has ended: a lock that cannot be released now is no reason to drop its rollback or reports.
+        ledger.release_or_warn(record["deployment_group_id"], record["deployment_id"])
         outcome = deployment_outcome(record, ended["record_path"], rollback)
         following_plan = (self._roll_back(ledger, args, plan, record, outcome) if rollback
                           else ended_plan(plan, outcome))
@@ -558,6 +559,7 @@ class ActionModule(ActionBase):
                 "group_hosts": list(args.get("targets") or []), "green_hosts": list(args.get("green_targets") or [])},
                 record, stopped_outcome)
         else:
+            ledger.save(record)  # with what the DeploymentStop trigger's delivery left in its messages
             following_plan = stop_plan(inputs, [stopped_outcome])
         stopped.update(write_reports(ledger, record, self._warnings))
         return {"changed": True, **following_plan, "stopped_deployment": stopped,

@@ -32,7 +32,7 @@ from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_rec
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import utc_timestamp
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import OperatorError
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger_store import (
-    ABSENT, Store, VersionConflict, open_store)
+    ABSENT, LedgerStoreError, Store, VersionConflict, open_store)
 
 DEFAULT_LEDGER = "~/.fleetops-codedeploy"
 ACTIVE_STATUSES = ("Created", "Queued", "InProgress", "Ready")
@@ -217,13 +217,18 @@ class Ledger:
             return None
 
     def records(self, group_id: Optional[str] = None) -> list[dict[str, Any]]:
-        """The group's records (every group's without ``group_id``), oldest first. A damaged record is skipped and
-        named in ``warnings``; it does not hide the others."""
+        """The group's records (every group's without ``group_id``), oldest first. A damaged or unreadable record
+        is skipped and named in ``warnings``; it does not hide the others, nor stop every deployment of the ledger."""
         found = []
         for key in self.store.keys("deployments"):
             if not key.endswith(".json"):
                 continue
-            stored = self.store.get(key)
+            try:
+                stored = self.store.get(key)
+            except LedgerStoreError as error:
+                self.warnings.append(f"Unreadable deployment record skipped ({error}): give the controller access "
+                                     "to it, or remove it; the other records are used.")
+                continue
             record = self._parse(key, stored[0]) if stored else None
             if record is not None and (group_id is None or record.get("deployment_group_id") == group_id):
                 found.append(record)
@@ -346,12 +351,17 @@ class Ledger:
         try:
             yield
         except BaseException:
-            try:
-                self.release(group_id, deployment_id)
-            except OperatorError as error:
-                self.warnings.append(f"The lock of deployment group {group_id} stays with {deployment_id}, which "
-                                     f"was not created, until its lease runs out: {error}")
+            self.release_or_warn(group_id, deployment_id, ", which was not created,")
             raise
+
+    def release_or_warn(self, group_id: str, deployment_id: str, said: str = "") -> None:
+        """``release``, or a warning when the lock cannot be written (``said``: what the deployment is): the lock
+        is then free when its lease runs out."""
+        try:
+            self.release(group_id, deployment_id)
+        except OperatorError as error:
+            self.warnings.append(f"The lock of deployment group {group_id} stays with {deployment_id}{said} until "
+                                 f"its lease runs out: {error}")
 
     def hold_ready(self, group_id: str, deployment_id: str, until: str) -> None:
         """The deployment waits in Ready: its lock stays, held by no controller, until ``until``."""

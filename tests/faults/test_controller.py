@@ -150,12 +150,13 @@ def test_a_rollback_whose_records_cannot_be_written_says_why_and_leaves_the_grou
 
     # The rollback playbook, asked to roll back the failed deployment on a controller whose disk takes no record
     # (the records' directory read-only): the rollback takes the group's lock, then cannot write the link to it.
-    refused = deploy(two, ledger, {}, playbook="fleetops.codedeploy.rollback", wrapper=read_only(ledger / "deployments"),
-                     rollback_of=failed["deployment_id"], **ONE_AT_A_TIME)
+    refused = deploy(two, ledger, {}, playbook="fleetops.codedeploy.rollback",
+                     wrapper=read_only(ledger / "deployments"), rollback_of=failed["deployment_id"], **ONE_AT_A_TIME)
 
     assert refused.rc != 0, refused.output
     said = " ".join(refused.output.split())
-    assert f"Cannot write {ledger}/deployments/{failed['deployment_id']}.json: Read-only file system" in said, refused.output
+    written = ledger / "deployments" / f"{failed['deployment_id']}.json"
+    assert f"Cannot write {written}: Read-only file system" in said, refused.output
     assert f"Why deployment {failed['deployment_id']} has no rollback could not be recorded" in said
     assert "The rollback could not be created: Cannot write" in (
         ledger / "reports" / f"{failed['deployment_id']}.html").read_text()  # its report says why

@@ -2,16 +2,24 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The deployment action's own decisions, apart from the ledger and the hosts: whether a rollback follows, which
 revision a rollback from the hosts takes, how an instance's survey ranks it, which instances are marked, what
-of a recorded revision a catch-up fetches again, and which waves the play runs from one include."""
+of a recorded revision a catch-up fetches again, and which waves the play runs from one include. Then steps called
+in process on a ledger directory, for faults the fleet cannot stage: a lock that cannot be released, a trigger
+that cannot be delivered."""
 from __future__ import annotations
+
+import os
+from types import SimpleNamespace
 
 import pytest
 
 from ansible_collections.fleetops.codedeploy.plugins.action.deployment import (
-    FIRST_WAVES_PER_INCLUDE, WAVES_PER_INCLUDE, marked_instances, revision_from_hosts, revision_source,
+    FIRST_WAVES_PER_INCLUDE, WAVES_PER_INCLUDE, ActionModule, marked_instances, revision_from_hosts, revision_source,
     rollback_requested, survey_health, waves_ahead)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils import deployment_record as records
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import resolve_minimum_healthy_hosts
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger import Ledger, controller_identity
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger_store import LedgerStoreError, LocalStore
+from sample_records import finished_record
 
 AUTO = {"enabled": True, "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]}
 
@@ -98,3 +106,64 @@ def test_the_play_runs_the_waves_named_ahead_the_open_one_first_with_who_starts(
     assert [wave["hosts"] for wave in waves_ahead(stage, opened, WAVES_PER_INCLUDE)] == [
         ["h1"], ["h2"], ["h3"], ["h4"], ["h5"]]
     assert waves_ahead(stage, {"start": []}, WAVES_PER_INCLUDE) == []  # no wave open: the deployment stopped
+
+
+def step() -> ActionModule:
+    """The deployment action's steps, called in process: their own logic, with no task to run them."""
+    action = object.__new__(ActionModule)
+    action._task, action._warnings = SimpleNamespace(check_mode=False), []  # pylint: disable=protected-access
+    return action
+
+
+class LockRefusingStore(LocalStore):
+    """A ledger directory whose lock documents stop taking writes once ``refusing`` (as an S3 outage of their keys
+    would); records and reports are written."""
+    refusing = False
+
+    def put(self, key, data, if_version=None):
+        if self.refusing and key.startswith("locks/"):
+            raise LedgerStoreError(f"Cannot write {self.location(key)}: Service Unavailable")
+        return super().put(key, data, if_version)
+
+
+def test_a_lock_the_finish_step_cannot_release_is_a_warning_and_the_deployment_still_ends_whole(tmp_path):
+    store = LockRefusingStore(str(tmp_path))
+    ledger = Ledger(store)
+    running = finished_record(ended=False)
+    ledger.save(running)
+    ledger.acquire(running["deployment_group_id"], "prod", running["deployment_id"], controller_identity(os.getpid()),
+                   600)
+    store.refusing = True
+
+    finished = step()._finish(ledger, {"plan": {"deployment_id": running["deployment_id"], "outcomes": []}})
+
+    ended = finished["ended_phase"]
+    assert (ended["record"]["status"], ledger.load(running["deployment_id"])["status"]) == ("Succeeded", "Succeeded")
+    assert ended["succeeded_instances"] == ["web-1", "web-2"]  # marked on the hosts all the same
+    assert os.path.exists(ended["html_report_path"]) and os.path.exists(ended["report_path"])
+    assert [outcome["deployment_id"] for outcome in finished["outcomes"]] == [running["deployment_id"]]
+    (warning,) = ledger.warnings
+    assert warning.startswith(f"The lock of deployment group group-id stays with {running['deployment_id']} until "
+                              "its lease runs out: Cannot write ")
+
+
+def test_a_deployment_the_stop_step_closes_keeps_the_stop_trigger_it_could_not_deliver_in_its_record(tmp_path):
+    ledger = Ledger(LocalStore(str(tmp_path)))
+    hook = {"trigger_name": "ops", "trigger_events": ["DeploymentStop"], "trigger_target_url": "http://127.0.0.1:9/"}
+    running = finished_record(ended=False, triggers=[hook])
+    ledger.save(running)
+    gone = {"hostname": "awx-job-4711", "pid": 4242, "pid_namespace": "pid:[1]", "pid_start_ticks": 1}
+    ledger.acquire("group-id", "prod", running["deployment_id"], gone, 600)
+    lock = ledger.lock("group-id")
+    lock["renewed_at"] = "2000-01-01T00:00:00.000Z"  # its controller stopped renewing: the stop step closes it
+    ledger._write_lock("group-id", lock)  # pylint: disable=protected-access
+
+    stopped = step()._stop(ledger, {"inputs": {"codedeploy_application_name": "webapp",
+                                               "codedeploy_deployment_group_name": "prod",
+                                               "codedeploy_deployment_group_id": "group-id"}})
+
+    assert stopped["stopped_deployment"]["outcome"] == "stopped"
+    record = ledger.load(running["deployment_id"])
+    assert record["status"] == "Stopped"
+    assert any(message.startswith("Trigger 'ops': DeploymentStop not delivered")
+               for message in record["deployment_status_messages"]), record["deployment_status_messages"]

@@ -99,6 +99,16 @@ def test_a_damaged_record_is_named_and_skipped_without_hiding_the_others(locatio
         reader.load("d-MISSING00")
 
 
+def test_an_unreadable_record_is_named_and_skipped_without_hiding_the_others(tmp_path):
+    ledger = open_ledger(str(tmp_path))
+    ledger.save(record("d-AAAAAAAAA", "Succeeded"))
+    (tmp_path / "deployments" / "d-UNREAD00.json").mkdir()  # no file to read: as a record the controller may not read
+    assert ledger.last_successful(GROUP)["deployment_id"] == "d-AAAAAAAAA"
+    (warning,) = ledger.warnings
+    assert warning.startswith(
+        f"Unreadable deployment record skipped (Cannot read {tmp_path}/deployments/d-UNREAD00.json:")
+
+
 def test_one_active_deployment_per_group_with_the_service_message(location):
     ledger = ledger_at(location)
     assert ledger.acquire(GROUP, "prod", "d-AAAAAAAAA", ME, 600) is None

@@ -14,7 +14,8 @@ EVENTS = ["ApplicationStop", "DownloadBundle", "BeforeInstall", "Install", "Appl
 
 
 def finished_record(names=("web-1", "web-2"), failing=(), deployment_id="d-AAAAAAAAA", created=None,
-                    triggers=None) -> dict:
+                    triggers=None, ended=True) -> dict:
+    """``ended``: False leaves it InProgress, its one wave recorded, for the finish step to end."""
     record = records.new_record(
         deployment_id=deployment_id, application_name="webapp", deployment_group_name="prod",
         deployment_group_id="group-id", creator="user", revision={"source": "local", "path": "/srv/rev"},
@@ -41,6 +42,8 @@ def finished_record(names=("web-1", "web-2"), failing=(), deployment_id="d-AAAAA
                                            "log_tail": f"validation failed on {name}\n"} if failed else None})
         results[name] = {"status": "Failed" if name in failing else "Succeeded", "lifecycle_events": events}
     records.record_wave(record, results)
+    if not ended:
+        return record
     records.finish(record, strict=bool(failing))  # any failed instance fails it
     record["complete_time"] = at(len(names) + len(EVENTS))
     record["deployment_overview"] = deployment_overview(record["instances"])
