@@ -506,10 +506,11 @@ class ActionModule(ActionBase):
             record = ledger.load(deployment_id)
             return {**resumed_plan(inputs, record, None, stopped=True, record_path=resumed["record_path"]),
                     **resumed, "stopped": True, "warnings": [warning]}
-        ledger.take_over(group_id, group, deployment_id, controller_identity(os.getppid()))
-        keep_lease(ledger_location(args), args.get("aws"), group_id, deployment_id, os.getppid())
-        records.resume(record)
-        ledger.save(record)
+        ready = ledger.take_over(group_id, group, deployment_id, controller_identity(os.getppid()))
+        with ledger.restored_on_failure(group_id, ready):  # still Ready, for a later continue or stop
+            keep_lease(ledger_location(args), args.get("aws"), group_id, deployment_id, os.getppid())
+            records.resume(record)
+            ledger.save(record)
         return {**resumed_plan(inputs, record, stage_plan(record), stopped=False), **resumed, "stopped": False}
 
     # ----- stop --------------------------------------------------------------------------------------------

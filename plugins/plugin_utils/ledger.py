@@ -281,7 +281,7 @@ class Ledger:
         over) or an expired Ready one was closed on the way; raises ActiveDeploymentError when one is active."""
         lock = self.lock(group_id)
         now = now_utc()
-        # What the previous holder left is closed only once the lock is ours.
+        # What the previous holder left is closed only once the lock is ours; if it cannot be, the lock is its again.
         closing: Optional[Callable[[dict[str, Any]], str]] = None
         if is_active(lock):
             if lease_expired(lock, now):
@@ -295,7 +295,10 @@ class Ledger:
             self._write_lock(group_id, document)
         except VersionConflict:
             raise active_deployment_error(group_name, self.lock_holder(group_id) or {"deployment_id": "unknown"})
-        return closing(lock) if closing and lock else None
+        if not (closing and lock):
+            return None
+        with self.restored_on_failure(group_id, lock):
+            return closing(lock)
 
     def check_free(self, group_id: str, group_name: str) -> None:
         """What ``acquire`` would refuse, changing nothing (check mode)."""
@@ -354,6 +357,22 @@ class Ledger:
             self.release_or_warn(group_id, deployment_id, ", which was not created,")
             raise
 
+    @contextlib.contextmanager
+    def restored_on_failure(self, group_id: str, previous: dict[str, Any]) -> Iterator[None]:
+        """The lock this controller has just written goes back to ``previous`` when what follows fails (the record
+        of the deployment it names cannot be closed, or continued): that deployment is then closed, or continued, by
+        a later run, not left active with no lock naming it. A lock that cannot be put back is a warning."""
+        try:
+            yield
+        except BaseException:
+            try:
+                self._write_lock(group_id, previous)
+            except (OperatorError, VersionConflict) as error:
+                why = "another controller changed it meanwhile" if isinstance(error, VersionConflict) else error
+                self.warnings.append(f"The lock of deployment group {group_id} could not be given back to deployment "
+                                     f"{previous.get('deployment_id')}: {why}")
+            raise
+
     def release_or_warn(self, group_id: str, deployment_id: str, said: str = "") -> None:
         """``release``, or a warning when the lock cannot be written (``said``: what the deployment is): the lock
         is then free when its lease runs out."""
@@ -372,8 +391,10 @@ class Ledger:
         except VersionConflict:
             raise self._lost(group_id, deployment_id) from None
 
-    def take_over(self, group_id: str, group_name: str, deployment_id: str, controller: dict[str, Any]) -> None:
-        """A controller continues the deployment waiting in Ready: the lock is held again, by this controller."""
+    def take_over(self, group_id: str, group_name: str, deployment_id: str,
+                  controller: dict[str, Any]) -> dict[str, Any]:
+        """A controller continues the deployment waiting in Ready: the lock is held again, by this controller.
+        Returns the Ready lock it replaced (see ``restored_on_failure``)."""
         lock = self.lock(group_id)
         if not lock or lock.get("state") != READY or lock.get("deployment_id") != deployment_id:
             raise LedgerError(f"Deployment {deployment_id} is not waiting in Ready in {self.location}: "
@@ -384,6 +405,7 @@ class Ledger:
                                         "acquired_at": lock.get("acquired_at")})
         except VersionConflict:
             raise active_deployment_error(group_name, self.lock_holder(group_id) or lock) from None
+        return lock
 
     def stop_expired_ready(self, group_id: str, group_name: str) -> str:
         """The Ready wait is over and nobody continued the deployment: Stopped, and the group released."""
@@ -395,7 +417,8 @@ class Ledger:
                                         "nonce": uuid.uuid4().hex})
         except VersionConflict:
             raise active_deployment_error(group_name, self.lock_holder(group_id) or lock) from None
-        return self._stop_expired_ready(lock)
+        with self.restored_on_failure(group_id, lock):
+            return self._stop_expired_ready(lock)
 
     def request_stop(self, group_id: str, group_name: str, deployment_id: Optional[str], request: dict[str, Any],
                      controller: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,8 @@ from ansible_collections.fleetops.codedeploy.plugins.action.deployment import (
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils import deployment_record as records
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import resolve_minimum_healthy_hosts
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger import Ledger, controller_identity
-from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger_store import LedgerStoreError, LocalStore
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger_store import LocalStore
+from refusing_store import RefusingStore
 from sample_records import finished_record
 
 AUTO = {"enabled": True, "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]}
@@ -115,25 +116,14 @@ def step() -> ActionModule:
     return action
 
 
-class LockRefusingStore(LocalStore):
-    """A ledger directory whose lock documents stop taking writes once ``refusing`` (as an S3 outage of their keys
-    would); records and reports are written."""
-    refusing = False
-
-    def put(self, key, data, if_version=None):
-        if self.refusing and key.startswith("locks/"):
-            raise LedgerStoreError(f"Cannot write {self.location(key)}: Service Unavailable")
-        return super().put(key, data, if_version)
-
-
 def test_a_lock_the_finish_step_cannot_release_is_a_warning_and_the_deployment_still_ends_whole(tmp_path):
-    store = LockRefusingStore(str(tmp_path))
+    store = RefusingStore(str(tmp_path))
     ledger = Ledger(store)
     running = finished_record(ended=False)
     ledger.save(running)
     ledger.acquire(running["deployment_group_id"], "prod", running["deployment_id"], controller_identity(os.getpid()),
                    600)
-    store.refusing = True
+    store.refused = "locks/"
 
     finished = step()._finish(ledger, {"plan": {"deployment_id": running["deployment_id"], "outcomes": []}})
 

@@ -19,9 +19,10 @@ from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_ids
     deployment_group_id, new_deployment_id)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_record import manual_stop_rollback
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger import (
-    ActiveDeploymentError, LedgerError, LockLostError, controller_identity, lease_seconds_for, open_ledger)
+    ActiveDeploymentError, Ledger, LedgerError, LockLostError, controller_identity, lease_seconds_for, open_ledger)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger_store import (
     ABSENT, LedgerStoreError, VersionConflict, open_store)
+from refusing_store import RefusingStore
 
 GROUP = deployment_group_id("webapp", "prod")
 ME = controller_identity(os.getpid())
@@ -142,6 +143,37 @@ def test_a_lock_whose_lease_ran_out_is_taken_over_and_its_deployment_failed(loca
         dead.renew(GROUP, "d-AAAAAAAAA")
     dead.release(GROUP, "d-AAAAAAAAA")  # the dead one's release leaves the new holder alone
     assert ledger_at(location).lock_holder(GROUP)["deployment_id"] == "d-BBBBBBBBB"
+
+
+def test_a_dead_deployment_whose_record_cannot_be_closed_keeps_its_lock_for_a_later_run_to_close(tmp_path):
+    store = RefusingStore(str(tmp_path))
+    dead = Ledger(store)
+    dead.save(record("d-AAAAAAAAA"))
+    dead.acquire(GROUP, "prod", "d-AAAAAAAAA", ELSEWHERE, 600)
+    expire_lease(dead)
+    store.refused = "deployments/"
+    with pytest.raises(LedgerStoreError, match="Cannot write .*d-AAAAAAAAA.json"):
+        Ledger(store).acquire(GROUP, "prod", "d-BBBBBBBBB", ME, 600)
+    assert Ledger(store).lock_holder(GROUP)["deployment_id"] == "d-AAAAAAAAA"  # not d-B, which has no record
+    store.refused = ""
+    taker = Ledger(store)
+    assert taker.acquire(GROUP, "prod", "d-CCCCCCCCC", ME, 600).startswith("Deployment d-AAAAAAAAA was left active")
+    assert taker.load("d-AAAAAAAAA")["status"] == "Failed"
+
+
+def test_a_continued_deployment_whose_record_cannot_be_saved_still_waits_in_ready(tmp_path):
+    store = RefusingStore(str(tmp_path))
+    ledger = Ledger(store)
+    ledger.acquire(GROUP, "prod", "d-AAAAAAAAA", ME, 600)
+    ledger.hold_ready(GROUP, "d-AAAAAAAAA", "2999-01-01T00:00:00.000Z")
+    continuing = Ledger(store)
+    store.refused = "deployments/"
+    with pytest.raises(LedgerStoreError):
+        with continuing.restored_on_failure(GROUP, continuing.take_over(GROUP, "prod", "d-AAAAAAAAA", ELSEWHERE)):
+            continuing.save(record("d-AAAAAAAAA"))
+    assert Ledger(store).lock_holder(GROUP)["state"] == "ready"
+    store.refused = ""
+    Ledger(store).take_over(GROUP, "prod", "d-AAAAAAAAA", ME)  # a later continue goes on with it
 
 
 def test_a_controller_gone_on_this_machine_frees_the_lock_at_once(tmp_path):

@@ -1,0 +1,17 @@
+# Copyright: fleetops.codedeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A ledger directory that refuses some writes, for the faults a fleet run cannot stage at the right moment."""
+from __future__ import annotations
+
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger_store import LedgerStoreError, LocalStore
+
+
+class RefusingStore(LocalStore):
+    """Documents as files, except that writes of keys under ``refused`` (``"locks/"``, ``"deployments/"``) fail once
+    it is set, as an S3 outage of those keys or a full disk would; reads, and the other writes, go on."""
+    refused = ""
+
+    def put(self, key, data, if_version=None):
+        if self.refused and key.startswith(self.refused):
+            raise LedgerStoreError(f"Cannot write {self.location(key)}: Service Unavailable")
+        return super().put(key, data, if_version)
