@@ -126,24 +126,18 @@ class ActionModule(ActionBase):
         return created
 
     def _new_deployment(self, ledger: Ledger, args: dict) -> dict:
-        """The create step's deployment (``args``: its arguments), or its refusal: ``refused``, with its record."""
+        """The create step's deployment (``args``: its arguments), or its refusal: ``refused``, with its record. The
+        group's lock is taken first (checked, in check mode), before anything is made for the deployment (a copied
+        Auto Scaling group), and given back when it cannot be created."""
         inputs, fetched = args["inputs"], args.get("fetched")
         problem = fetched_problem(inputs, fetched)
         if problem:
             raise AnsibleActionFail(problem)
         parameters = deployment_parameters(inputs)
-        application = parameters["application_name"]
         group = parameters["deployment_group_name"]
-        group_id = parameters["deployment_group_id"] or deployment_group_id(application, group)
+        group_id = parameters["deployment_group_id"] or deployment_group_id(parameters["application_name"], group)
         validate_deployment_group_id(group_id)
-        targets = list(args.get("targets") or [])
-        config_name, minimum = resolve_minimum_healthy_hosts(parameters["deployment_config_name"],
-                                                             parameters["minimum_healthy_hosts"])
         deployment_id = new_deployment_id()
-        options = parameters["options"]
-        zonal = resolve_zonal_config(options.get("zonal_config"))
-        options["alarm_configuration"] = validate_alarm_configuration(options.get("alarm_configuration"))
-        options["trigger_configurations"] = validate_trigger_configurations(options.get("trigger_configurations"))
         revision = revision_fetched(fetched)
         if revision is None:
             # A rollback: the group's last successful revision, as the ledger knows it (else the hosts, at start).
@@ -151,7 +145,49 @@ class ActionModule(ActionBase):
         else:
             # Where this revision's bundle stays on each host, for a later rollback to it.
             revision = {**revision, "host_bundle_path": DeploymentRoot(
-                options.get("deployment_root") or DEFAULT_DEPLOYMENT_ROOT, group_id).bundle_path(deployment_id)}
+                parameters["options"].get("deployment_root") or DEFAULT_DEPLOYMENT_ROOT, group_id).bundle_path(
+                    deployment_id)}
+        if self._task.check_mode:
+            ledger.check_free(group_id, group)
+            made = self._new_record(ledger, args, parameters, group_id, deployment_id, revision)
+            if made["refusal"]:
+                return self._refused(ledger, made["record"], made["refusal"])
+            warning = None
+        else:
+            lease = lease_seconds_for((revision or {}).get("appspec"), parameters["lease_seconds"])
+            warning = ledger.acquire(group_id, group, deployment_id, controller_identity(os.getppid()), lease)
+            with ledger.released_on_failure(group_id, deployment_id):
+                keep_lease(ledger_location(args), args.get("aws"), group_id, deployment_id, os.getppid())
+                made = self._new_record(ledger, args, parameters, group_id, deployment_id, revision)
+                record = made["record"]
+                if args.get("rollback_of"):
+                    link_rollback(ledger, record, args["rollback_of"], self._warnings, args.get("rolled_back"))
+                if made["refusal"] is not None:
+                    return self._refused(ledger, record, made["refusal"])
+                self._notify(record, "DeploymentStart")
+                ledger.save(record)
+        copied = made["copied_hosts"]
+        plan = first_phase_plan(inputs, fetched, made["record"], made["phase"], list(args.get("targets") or []),
+                                list(args.get("green_targets") or []) + [host["name"] for host in copied],
+                                args.get("outcomes") or [])
+        # The plan, and the copied instances the role adds to the inventory.
+        return {**plan, "copied_hosts": copied, "changed": not self._task.check_mode,
+                **({"msg": "check mode"} if self._task.check_mode else {}),
+                **({"warnings": [warning]} if warning else {})}
+
+    def _new_record(self, ledger: Ledger, args: dict, parameters: dict, group_id: str, deployment_id: str,
+                    revision: Optional[dict]) -> dict:
+        """The new deployment's record (in place, or blue/green with its fleets: a copied Auto Scaling group made
+        here), the refusal it meets at once if any, its first ``phase`` and the ``copied_hosts`` to add to the
+        inventory."""
+        options = parameters["options"]
+        application, group = parameters["application_name"], parameters["deployment_group_name"]
+        targets = list(args.get("targets") or [])
+        config_name, minimum = resolve_minimum_healthy_hosts(parameters["deployment_config_name"],
+                                                             parameters["minimum_healthy_hosts"])
+        zonal = resolve_zonal_config(options.get("zonal_config"))
+        options["alarm_configuration"] = validate_alarm_configuration(options.get("alarm_configuration"))
+        options["trigger_configurations"] = validate_trigger_configurations(options.get("trigger_configurations"))
         traffic_control = check_load_balancer_info(options.get("load_balancer_info")) is not None
         if traffic_control:
             self._verify_load_balancer(options, targets + list(args.get("green_targets") or []))
@@ -173,7 +209,7 @@ class ActionModule(ActionBase):
             else:
                 blue = targets
                 if copying:
-                    green_fleet = self._copy_green_fleet(ledger, group_id, group, deployment_id, options)
+                    green_fleet = self._copy_green_fleet(group, deployment_id, options)
                     green_hosts = green_fleet.hosts if green_fleet else []
                     green = [host["name"] for host in green_hosts]
             record = records.new_blue_green_record(
@@ -198,31 +234,8 @@ class ActionModule(ActionBase):
             refusal = refuse_start(len(targets), records.minimum_count(record), config_name)
             if refusal and refusal.code != "NO_INSTANCES" and options.get("update_outdated_instances_only"):
                 refusal = None  # N and M count only the outdated instances: the start step decides, after the survey
-        stage = stage_plan(record)
-        phase = stage or {"instances": None, "events": records.in_place_events(traffic_control)}
-        warning = None
-        if self._task.check_mode:
-            ledger.check_free(group_id, group)
-            if refusal:
-                return self._refused(ledger, record, refusal)
-        else:
-            lease = lease_seconds_for((revision or {}).get("appspec"), parameters["lease_seconds"])
-            warning = ledger.acquire(group_id, group, deployment_id, controller_identity(os.getppid()), lease)
-            with ledger.released_on_failure(group_id, deployment_id):
-                keep_lease(ledger_location(args), args.get("aws"), group_id, deployment_id, os.getppid())
-                if args.get("rollback_of"):
-                    link_rollback(ledger, record, args["rollback_of"], self._warnings, args.get("rolled_back"))
-                if refusal is not None:
-                    return self._refused(ledger, record, refusal)
-                self._notify(record, "DeploymentStart")
-                ledger.save(record)
-        plan = first_phase_plan(inputs, fetched, record, phase, targets,
-                                list(args.get("green_targets") or []) + [host["name"] for host in green_hosts],
-                                args.get("outcomes") or [])
-        # The plan, and the copied instances the role adds to the inventory.
-        return {**plan, "copied_hosts": green_hosts, "changed": not self._task.check_mode,
-                **({"msg": "check mode"} if self._task.check_mode else {}),
-                **({"warnings": [warning]} if warning else {})}
+        phase = stage_plan(record) or {"instances": None, "events": records.in_place_events(traffic_control)}
+        return {"record": record, "refusal": refusal, "phase": phase, "copied_hosts": green_hosts}
 
     def _refused(self, ledger: Ledger, record: dict, refusal: StartRefusal) -> dict:
         """A deployment refused at once: Failed in its record (stored, its group released, unless in check mode),
@@ -239,14 +252,12 @@ class ActionModule(ActionBase):
         return {"refused": True, "changed": not self._task.check_mode, "record": record, "record_path": record_path,
                 "msg": f"Deployment {record['deployment_id']} Failed: {refusal.code}: {refusal.message} {stored}"}
 
-    def _copy_green_fleet(self, ledger: Ledger, group_id: str, group: str, deployment_id: str,
-                          options: dict) -> Optional[GreenFleet]:
-        """COPY_AUTO_SCALING_GROUP: the replacement fleet, a copy of the group's one Auto Scaling group, created only
-        when the group is free to deploy (None in check mode, once the original is checked)."""
+    def _copy_green_fleet(self, group: str, deployment_id: str, options: dict) -> Optional[GreenFleet]:
+        """COPY_AUTO_SCALING_GROUP: the replacement fleet, a copy of the group's one Auto Scaling group, made once the
+        deployment holds the group's lock (None in check mode, once the original is checked)."""
         refusal = copy_refusal(options.get("auto_scaling_groups"))
         if refusal:
             raise AnsibleActionFail(refusal)
-        ledger.check_free(group_id, group)
         original = options["auto_scaling_groups"][0]
         name = copy_name(group, deployment_id)
         try:
