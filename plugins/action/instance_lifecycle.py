@@ -35,6 +35,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.instance_lifec
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.traffic import (
     DEREGISTERED, REGISTERED, TrafficError, load_balancer_provider, load_balancer_target, outcome_summary, reconcile,
     timeout_message)
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_record import segment_not_run
 
 MODULE = "fleetops.codedeploy.instance_lifecycle"
 # How long an instance's presigned URL is valid: it is made right before the module call whose ApplicationStop
@@ -143,7 +144,10 @@ class ActionModule(ActionBase):
                 except PullUrlError as error:
                     result = failed_before_download(names, error.message)
                 if not isinstance(result.get("lifecycle_events"), list):
-                    return result  # unreachable, or the module could not run: the record says so for every event
+                    if not parts:
+                        return result  # unreachable, or the module could not run: the record says so for every event
+                    # After events that ran (a BlockTraffic that drained it included), which the record keeps.
+                    result = segment_not_run(names, result)
                 parts.append(result)
         combined = combine_segments(parts)
         if combined["failed_event"]:

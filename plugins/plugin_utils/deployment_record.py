@@ -354,14 +354,27 @@ def apply_instance_result(entry: dict[str, Any], result: Optional[dict[str, Any]
             event.update(reported.get(event["lifecycle_event_name"], {}))
         entry["status"] = result["status"]
         return
-    if result and result.get("unreachable"):
-        message = f"The instance could not be reached: {result.get('msg', 'unreachable')}"
-    elif result:
-        message = f"The instance failed before its lifecycle events ran: {result.get('msg', 'no message')}"
-    else:
-        message = "The instance returned no result for its lifecycle events."
-    unreachable_events(entry["lifecycle_events"], message)
+    unreachable_events(entry["lifecycle_events"], not_run_message(result))
     entry["status"] = "Failed"
+
+
+def not_run_message(result: Optional[dict[str, Any]]) -> str:
+    """Why a host's lifecycle events did not run, from its task result (or its absence)."""
+    if result and result.get("unreachable"):
+        return f"The instance could not be reached: {result.get('msg', 'unreachable')}"
+    if result:
+        return f"The instance failed before its lifecycle events ran: {result.get('msg', 'no message')}"
+    return "The instance returned no result for its lifecycle events."
+
+
+def segment_not_run(names: list[str], result: dict[str, Any]) -> dict[str, Any]:
+    """A run of host events that did not run (``result``: the host unreachable, the module not started) after
+    earlier events of the instance did: its part of the instance result, its first event Failed with why, the rest
+    Skipped."""
+    pending = [{"lifecycle_event_name": name, "status": "Pending", "start_time": None, "end_time": None,
+                "diagnostics": None} for name in names]
+    return {"status": "Failed", "failed_event": names[0],
+            "lifecycle_events": unreachable_events(pending, not_run_message(result))}
 
 
 def record_wave(record: dict[str, Any], results: dict[str, Optional[dict[str, Any]]]) -> dict[str, Any]:

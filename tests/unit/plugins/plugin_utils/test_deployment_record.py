@@ -7,6 +7,8 @@ import datetime
 
 import pytest
 
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.instance_lifecycle import (
+    combine_segments, event_record)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils import deployment_record as records
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import (
     resolve_minimum_healthy_hosts, resolve_zonal_config)
@@ -424,3 +426,20 @@ def test_after_the_last_wave_none_opens():
     assert records.open_next_wave(record, lambda names, final_pass: (None, None))["start"] == ["h1"]
     records.record_wave(record, {"h1": outcome("Succeeded")})
     assert records.open_next_wave(record, lambda names, final_pass: (None, None))["start"] == []
+
+
+def test_a_host_lost_after_its_block_traffic_keeps_the_events_that_ran_and_fails_the_next():
+    blocked = {"status": "Succeeded", "failed_event": None, "lifecycle_events": [
+        event_record("BeforeBlockTraffic", "Succeeded", "2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z"),
+        event_record("BlockTraffic", "Succeeded", "2026-01-01T00:00:01Z", "2026-01-01T00:00:09Z")]}
+    lost = records.segment_not_run(["AfterBlockTraffic", "ApplicationStop"],
+                                   {"unreachable": True, "msg": "ssh: connect to host web-1 port 22: timed out"})
+
+    instance = combine_segments([blocked, lost])
+
+    assert (instance["status"], instance["failed_event"]) == ("Failed", "AfterBlockTraffic")
+    assert [(event["lifecycle_event_name"], event["status"]) for event in instance["lifecycle_events"]] == [
+        ("BeforeBlockTraffic", "Succeeded"), ("BlockTraffic", "Succeeded"), ("AfterBlockTraffic", "Failed"),
+        ("ApplicationStop", "Skipped")]
+    assert instance["lifecycle_events"][2]["diagnostics"]["message"] == (
+        "The instance could not be reached: ssh: connect to host web-1 port 22: timed out")
