@@ -156,16 +156,22 @@ class ActionModule(ActionBase):
         else:
             lease = lease_seconds_for((revision or {}).get("appspec"), parameters["lease_seconds"])
             warning = ledger.acquire(group_id, group, deployment_id, controller_identity(os.getppid()), lease)
+            rolled_back_id = args.get("rollback_of")
             with ledger.released_on_failure(group_id, deployment_id):
                 keep_lease(ledger_location(args), args.get("aws"), group_id, deployment_id, os.getppid())
                 made = self._new_record(ledger, args, parameters, group_id, deployment_id, revision)
                 record = made["record"]
-                if args.get("rollback_of"):
-                    link_rollback(ledger, record, args["rollback_of"], self._warnings, args.get("rolled_back"))
-                if made["refusal"] is not None:
-                    return self._refused(ledger, record, made["refusal"])
-                self._notify(record, "DeploymentStart")
-                ledger.save(record)
+                if rolled_back_id:
+                    records.rolls_back(record, rolled_back_id)
+                refused = self._refused(ledger, record, made["refusal"]) if made["refusal"] else None
+                if not refused:
+                    self._notify(record, "DeploymentStart")
+                    ledger.save(record)
+            # Once the rollback's record is saved: a link to a rollback that does not exist is never written.
+            if rolled_back_id:
+                link_rollback(ledger, deployment_id, rolled_back_id, self._warnings, args.get("rolled_back"))
+            if refused:
+                return refused
         copied = made["copied_hosts"]
         plan = first_phase_plan(inputs, fetched, made["record"], made["phase"], list(args.get("targets") or []),
                                 list(args.get("green_targets") or []) + [host["name"] for host in copied],
@@ -451,8 +457,8 @@ class ActionModule(ActionBase):
         asks for: a new deployment (creator codeDeployRollback) of the group's last successful revision, created
         here, and planned for the play to run next (``plan``: the deployment's inputs, ID and hosts). Refused at
         once, or impossible to create, it ends the run: the verdict says why, and the deployment's rollback_info, as
-        the service's rollbackMessage does. ``record`` is left as the rollback left it in the ledger (linked to the
-        rollback, or saying why there is none). Returns the plan of what follows."""
+        the service's rollbackMessage does. ``record`` is left linked to the rollback (in the ledger too, unless a
+        warning says the link could not be saved), or saying why there is none. Returns the plan of what follows."""
         ended = ended_plan(plan, outcome)
         try:
             created = self._new_deployment(ledger, {
@@ -726,18 +732,22 @@ def rollback_requested(record: dict, auto_rollback) -> bool:
     return False
 
 
-def link_rollback(ledger: Ledger, record: dict, triggering_id: str, warnings: list,
+def link_rollback(ledger: Ledger, rollback_id: str, triggering_id: str, warnings: list,
                   triggering: Optional[dict] = None) -> None:
-    """rollback_info both ways, as the service links a rollback and the deployment it rolls back: ``triggering``,
-    as the step that ended it holds it (and writes its reports after), else as the ledger has it, its reports then
-    written again here, to link to the rollback (a report that cannot be written is a warning, in ``warnings``)."""
-    record["rollback_info"] = {"rollback_deployment_id": None, "rollback_triggering_deployment_id": triggering_id,
-                               "rollback_message": None}
+    """The deployment a rollback rolls back, linked to it, as the service links them both ways (the rollback's own
+    record names it already): ``triggering``, as the step that ended it holds it (and writes its reports after),
+    else as the ledger has it, its reports then written again here. A link that cannot be saved, or a report that
+    cannot be written, is a warning in ``warnings``: the rollback goes on all the same."""
     held = triggering is not None
     triggering = triggering if held else ledger.find(triggering_id)
     if triggering is None:
         return
-    records.rolled_back_by(triggering, record["deployment_id"])
-    ledger.save(triggering)
+    records.rolled_back_by(triggering, rollback_id)
+    try:
+        ledger.save(triggering)
+    except STEP_ERRORS as error:
+        warnings.append(f"Deployment {triggering_id} could not be linked to its rollback {rollback_id}: "
+                        f"{step_error_message(error)}")
+        return
     if not held:
         write_reports(ledger, triggering, warnings)

@@ -527,6 +527,12 @@ def manual_stop_rollback(record: dict[str, Any]) -> bool:
     return bool(((current_stage(record).get("stop_reason") or {}).get("manual_stop") or {}).get("rollback"))
 
 
+def rolls_back(record: dict[str, Any], triggering_id: str) -> None:
+    """The rollback_info of a rollback: the deployment it rolls back."""
+    record["rollback_info"] = {"rollback_deployment_id": None, "rollback_triggering_deployment_id": triggering_id,
+                               "rollback_message": None}
+
+
 def rolled_back_by(record: dict[str, Any], rollback_id: str) -> None:
     """The rollback_info of a deployment that a rollback undoes (the service links them both ways)."""
     record["rollback_info"] = {"rollback_deployment_id": rollback_id, "rollback_triggering_deployment_id": None,

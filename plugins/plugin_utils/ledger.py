@@ -188,7 +188,7 @@ class Ledger:
         key = record_key(record["deployment_id"])
         data = json.dumps(record, indent=2, sort_keys=True).encode("utf-8")
         try:
-            self._versions[key] = self.store.put(key, data, self._versions.get(key, ABSENT))
+            self._put(key, data)
         except VersionConflict:
             raise LedgerError(
                 f"Deployment record {self.store.location(key)} was changed by another controller since this one read "
@@ -461,9 +461,19 @@ class Ledger:
 
     # ----- internals ---------------------------------------------------------------------------------------
     def _write_lock(self, group_id: str, document: dict[str, Any]) -> None:
-        key = lock_key(group_id)
-        data = json.dumps(document, indent=2, sort_keys=True).encode("utf-8")
-        self._versions[key] = self.store.put(key, data, self._versions.get(key, ABSENT))
+        self._put(lock_key(group_id), json.dumps(document, indent=2, sort_keys=True).encode("utf-8"))
+
+    def _put(self, key: str, data: bytes) -> None:
+        """Write ``data`` over the version this ledger read (or as a new document). A conflict whose document is
+        already ``data`` is this very write: applied, then retried after its answer was lost (an S3 500 or a reset
+        connection), the retry refused. Every lock write holds a new nonce, so no other write can look like it."""
+        try:
+            self._versions[key] = self.store.put(key, data, self._versions.get(key, ABSENT))
+        except VersionConflict:
+            current = self.store.get(key)
+            if current is None or current[0] != data:
+                raise
+            self._versions[key] = current[1]
 
     def _own_lock(self, group_id: str, deployment_id: str) -> dict[str, Any]:
         lock = self.lock(group_id)

@@ -1,9 +1,10 @@
 # Copyright: fleetops.codedeploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A ledger directory that refuses some writes, for the faults a fleet run cannot stage at the right moment."""
+"""Ledger directories with store faults that a fleet run cannot stage at the right moment."""
 from __future__ import annotations
 
-from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger_store import LedgerStoreError, LocalStore
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger_store import (
+    LedgerStoreError, LocalStore, VersionConflict)
 
 
 class RefusingStore(LocalStore):
@@ -15,3 +16,16 @@ class RefusingStore(LocalStore):
         if self.refused and key.startswith(self.refused):
             raise LedgerStoreError(f"Cannot write {self.location(key)}: Service Unavailable")
         return super().put(key, data, if_version)
+
+
+class AnswerLosingStore(LocalStore):
+    """Documents as files, except that the next conditional write is applied and then refused, once: what a client
+    that retries a write whose answer it lost (an S3 500, a reset connection) gets back, the 412 of its own write."""
+    lose_next_answer = False
+
+    def put(self, key, data, if_version=None):
+        version = super().put(key, data, if_version)
+        if self.lose_next_answer and if_version is not None:
+            self.lose_next_answer = False
+            raise VersionConflict(key)
+        return version

@@ -13,8 +13,8 @@ from types import SimpleNamespace
 import pytest
 
 from ansible_collections.fleetops.codedeploy.plugins.action.deployment import (
-    FIRST_WAVES_PER_INCLUDE, WAVES_PER_INCLUDE, ActionModule, marked_instances, revision_from_hosts, revision_source,
-    rollback_requested, survey_health, waves_ahead)
+    FIRST_WAVES_PER_INCLUDE, WAVES_PER_INCLUDE, ActionModule, link_rollback, marked_instances, revision_from_hosts,
+    revision_source, rollback_requested, survey_health, waves_ahead)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils import deployment_record as records
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import resolve_minimum_healthy_hosts
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger import Ledger, controller_identity
@@ -157,3 +157,19 @@ def test_a_deployment_the_stop_step_closes_keeps_the_stop_trigger_it_could_not_d
     assert record["status"] == "Stopped"
     assert any(message.startswith("Trigger 'ops': DeploymentStop not delivered")
                for message in record["deployment_status_messages"]), record["deployment_status_messages"]
+
+
+def test_a_rollback_whose_link_cannot_be_saved_goes_on_with_a_warning_and_nothing_links_to_it(tmp_path):
+    store = RefusingStore(str(tmp_path))
+    ledger = Ledger(store)
+    failed = finished_record(failing=["web-2"])
+    ledger.save(failed)
+    store.refused = "deployments/"
+    warnings: list = []
+
+    link_rollback(ledger, "d-RRRRRRRRR", failed["deployment_id"], warnings)
+
+    (warning,) = warnings
+    assert warning.startswith(f"Deployment {failed['deployment_id']} could not be linked to its rollback d-RRRRRRRRR: "
+                              "Cannot write ")
+    assert Ledger(store).load(failed["deployment_id"])["rollback_info"] is None

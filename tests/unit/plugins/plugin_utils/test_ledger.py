@@ -22,7 +22,7 @@ from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger import 
     ActiveDeploymentError, Ledger, LedgerError, LockLostError, controller_identity, lease_seconds_for, open_ledger)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger_store import (
     ABSENT, LedgerStoreError, VersionConflict, open_store)
-from refusing_store import RefusingStore
+from refusing_store import AnswerLosingStore, RefusingStore
 
 GROUP = deployment_group_id("webapp", "prod")
 ME = controller_identity(os.getpid())
@@ -174,6 +174,20 @@ def test_a_continued_deployment_whose_record_cannot_be_saved_still_waits_in_read
     assert Ledger(store).lock_holder(GROUP)["state"] == "ready"
     store.refused = ""
     Ledger(store).take_over(GROUP, "prod", "d-AAAAAAAAA", ME)  # a later continue goes on with it
+
+
+def test_a_write_applied_whose_answer_was_lost_is_not_a_conflict_with_itself(tmp_path):
+    store = AnswerLosingStore(str(tmp_path))
+    ledger = Ledger(store)
+    store.lose_next_answer = True
+    assert ledger.acquire(GROUP, "prod", "d-AAAAAAAAA", ME, 600) is None  # not "already has d-AAAAAAAAA"
+    store.lose_next_answer = True
+    ledger.save(record("d-AAAAAAAAA"))
+    ledger.renew(GROUP, "d-AAAAAAAAA")  # the versions read after it are the ledger's own
+    ledger.save(record("d-AAAAAAAAA", "Succeeded"))
+    other = Ledger(store)
+    with pytest.raises(ActiveDeploymentError):  # a real conflict is one still
+        other.acquire(GROUP, "prod", "d-BBBBBBBBB", ELSEWHERE, 600)
 
 
 def test_a_controller_gone_on_this_machine_frees_the_lock_at_once(tmp_path):
