@@ -147,19 +147,21 @@ class ActionModule(ActionBase):
             revision = {**revision, "host_bundle_path": DeploymentRoot(
                 parameters["options"].get("deployment_root") or DEFAULT_DEPLOYMENT_ROOT, group_id).bundle_path(
                     deployment_id)}
+        settings = self._checked_settings(args, parameters)
         if self._task.check_mode:
             ledger.check_free(group_id, group)
-            made = self._new_record(ledger, args, parameters, group_id, deployment_id, revision)
+            made = self._new_record(ledger, args, parameters, settings, group_id, deployment_id, revision)
             if made["refusal"]:
                 return self._refused(ledger, made["record"], made["refusal"])
-            warning = None
         else:
             lease = lease_seconds_for((revision or {}).get("appspec"), parameters["lease_seconds"])
             warning = ledger.acquire(group_id, group, deployment_id, controller_identity(os.getppid()), lease)
+            if warning:  # a deployment closed on the way: said even when this one is not created
+                self._warnings.append(warning)
             rolled_back_id = args.get("rollback_of")
             with ledger.released_on_failure(group_id, deployment_id):
                 keep_lease(ledger_location(args), args.get("aws"), group_id, deployment_id, os.getppid())
-                made = self._new_record(ledger, args, parameters, group_id, deployment_id, revision)
+                made = self._new_record(ledger, args, parameters, settings, group_id, deployment_id, revision)
                 record = made["record"]
                 if rolled_back_id:
                     records.rolls_back(record, rolled_back_id)
@@ -178,17 +180,13 @@ class ActionModule(ActionBase):
                                 args.get("outcomes") or [])
         # The plan, and the copied instances the role adds to the inventory.
         return {**plan, "copied_hosts": copied, "changed": not self._task.check_mode,
-                **({"msg": "check mode"} if self._task.check_mode else {}),
-                **({"warnings": [warning]} if warning else {})}
+                **({"msg": "check mode"} if self._task.check_mode else {})}
 
-    def _new_record(self, ledger: Ledger, args: dict, parameters: dict, group_id: str, deployment_id: str,
-                    revision: Optional[dict]) -> dict:
-        """The new deployment's record (in place, or blue/green with its fleets: a copied Auto Scaling group made
-        here), the refusal it meets at once if any, its first ``phase`` and the ``copied_hosts`` to add to the
-        inventory."""
+    def _checked_settings(self, args: dict, parameters: dict) -> dict:
+        """What the inputs resolve to, each checked before the group's lock is taken (an input at fault changes
+        nothing in the ledger): the configuration and its minimum, the zonal configuration, the alarm and trigger
+        configurations (normalised into the options), the load balancer (checked in AWS), the blue/green options."""
         options = parameters["options"]
-        application, group = parameters["application_name"], parameters["deployment_group_name"]
-        targets = list(args.get("targets") or [])
         config_name, minimum = resolve_minimum_healthy_hosts(parameters["deployment_config_name"],
                                                              parameters["minimum_healthy_hosts"])
         zonal = resolve_zonal_config(options.get("zonal_config"))
@@ -196,17 +194,34 @@ class ActionModule(ActionBase):
         options["trigger_configurations"] = validate_trigger_configurations(options.get("trigger_configurations"))
         traffic_control = check_load_balancer_info(options.get("load_balancer_info")) is not None
         if traffic_control:
-            self._verify_load_balancer(options, targets + list(args.get("green_targets") or []))
-        creator = args.get("creator") or "user"
-        green_hosts: list = []  # replacement instances to add to the inventory (COPY_AUTO_SCALING_GROUP)
+            self._verify_load_balancer(options, [*(args.get("targets") or []), *(args.get("green_targets") or [])])
         if options.get("deployment_type") == "BLUE_GREEN":
-            green = list(args.get("green_targets") or [])
             if not traffic_control:
                 raise AnsibleActionFail("A blue/green deployment moves traffic: give codedeploy_load_balancer_info "
                                         "(ELBv2 target_groups or an haproxy backend)")
             unsupported = records.unsupported_blue_green_options(options.get("blue_green") or {})
             if unsupported:
                 raise AnsibleActionFail(unsupported)
+            if args.get("creator") != records.CREATOR_ROLLBACK and records.copies_auto_scaling_group(options):
+                refusal = copy_refusal(options.get("auto_scaling_groups"))
+                if refusal:
+                    raise AnsibleActionFail(refusal)
+        return {"config_name": config_name, "minimum": minimum, "zonal": zonal, "traffic_control": traffic_control}
+
+    def _new_record(self, ledger: Ledger, args: dict, parameters: dict, settings: dict, group_id: str,
+                    deployment_id: str, revision: Optional[dict]) -> dict:
+        """The new deployment's record (in place, or blue/green with its fleets: a copied Auto Scaling group made
+        here), the refusal it meets at once if any, its first ``phase`` and the ``copied_hosts`` to add to the
+        inventory. ``settings``: what ``_checked_settings`` resolved."""
+        options = parameters["options"]
+        application, group = parameters["application_name"], parameters["deployment_group_name"]
+        targets = list(args.get("targets") or [])
+        config_name, minimum, zonal = settings["config_name"], settings["minimum"], settings["zonal"]
+        traffic_control = settings["traffic_control"]
+        creator = args.get("creator") or "user"
+        green_hosts: list = []  # replacement instances to add to the inventory (COPY_AUTO_SCALING_GROUP)
+        if options.get("deployment_type") == "BLUE_GREEN":
+            green = list(args.get("green_targets") or [])
             copying = creator != records.CREATOR_ROLLBACK and records.copies_auto_scaling_group(options)
             green_fleet = None
             if creator == records.CREATOR_ROLLBACK:
@@ -261,9 +276,6 @@ class ActionModule(ActionBase):
     def _copy_green_fleet(self, group: str, deployment_id: str, options: dict) -> Optional[GreenFleet]:
         """COPY_AUTO_SCALING_GROUP: the replacement fleet, a copy of the group's one Auto Scaling group, made once the
         deployment holds the group's lock (None in check mode, once the original is checked)."""
-        refusal = copy_refusal(options.get("auto_scaling_groups"))
-        if refusal:
-            raise AnsibleActionFail(refusal)
         original = options["auto_scaling_groups"][0]
         name = copy_name(group, deployment_id)
         try:
@@ -479,10 +491,15 @@ class ActionModule(ActionBase):
         """The rollback ``record`` asked for could not be created: its rollback_info says why, in the ledger (the
         caller writes its reports); when even that fails, a warning (the run's verdict says why all the same)."""
         records.rollback_not_created(record, step_error_message(error))
+        self._save_or_warn(ledger, record, "why it has no rollback")
+
+    def _save_or_warn(self, ledger: Ledger, record: dict, what: str) -> None:
+        """Save ``record`` once what it records has happened already: a save that fails is a warning that says
+        ``what`` was not recorded, not a failure of what happened."""
         try:
             ledger.save(record)
         except STEP_ERRORS as unsaved:
-            self._warnings.append(f"Why deployment {record['deployment_id']} has no rollback could not be recorded: "
+            self._warnings.append(f"Deployment {record['deployment_id']}: {what} could not be recorded: "
                                   f"{step_error_message(unsaved)}")
 
     def _terminate_ec2(self, record: dict, stage: dict) -> None:
@@ -577,7 +594,7 @@ class ActionModule(ActionBase):
                 "group_hosts": list(args.get("targets") or []), "green_hosts": list(args.get("green_targets") or [])},
                 record, stopped_outcome)
         else:
-            ledger.save(record)  # with what the DeploymentStop trigger's delivery left in its messages
+            self._save_or_warn(ledger, record, "what its DeploymentStop triggers' delivery left in its messages")
             following_plan = stop_plan(inputs, [stopped_outcome])
         stopped.update(write_reports(ledger, record, self._warnings))
         return {"changed": True, **following_plan, "stopped_deployment": stopped,

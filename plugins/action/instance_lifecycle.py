@@ -22,7 +22,7 @@ import os
 import shlex
 import uuid
 
-from ansible.errors import AnsibleActionFail, AnsibleError
+from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure, AnsibleError
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
@@ -143,6 +143,10 @@ class ActionModule(ActionBase):
                         task_vars=task_vars)
                 except PullUrlError as error:
                     result = failed_before_download(names, error.message)
+                except AnsibleConnectionFailure as error:
+                    if not parts:
+                        raise  # nothing ran: the task is unreachable, and the record says so for every event
+                    result = {"unreachable": True, "msg": str(error)}
                 if not isinstance(result.get("lifecycle_events"), list):
                     if not parts:
                         return result  # unreachable, or the module could not run: the record says so for every event

@@ -328,8 +328,11 @@ class Ledger:
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             time.sleep(min(left, poll_seconds))
-            if (self.lock(group_id) or {}).get("stop_request"):
-                break
+            try:
+                if (self.lock(group_id) or {}).get("stop_request"):
+                    break
+            except LedgerStoreError:
+                continue  # a store hiccup: the wait goes on, and the renewal at its end says if it lasts
         return self.renew(group_id, deployment_id)
 
     def release(self, group_id: str, deployment_id: str) -> None:
@@ -354,7 +357,7 @@ class Ledger:
         try:
             yield
         except BaseException:
-            self.release_or_warn(group_id, deployment_id, ", which was not created,")
+            self.release_or_warn(group_id, deployment_id)
             raise
 
     @contextlib.contextmanager
@@ -373,14 +376,14 @@ class Ledger:
                                      f"{previous.get('deployment_id')}: {why}")
             raise
 
-    def release_or_warn(self, group_id: str, deployment_id: str, said: str = "") -> None:
-        """``release``, or a warning when the lock cannot be written (``said``: what the deployment is): the lock
-        is then free when its lease runs out."""
+    def release_or_warn(self, group_id: str, deployment_id: str) -> None:
+        """``release``, or a warning when the lock cannot be written: the lock is then free when its lease runs
+        out."""
         try:
             self.release(group_id, deployment_id)
         except OperatorError as error:
-            self.warnings.append(f"The lock of deployment group {group_id} stays with {deployment_id}{said} until "
-                                 f"its lease runs out: {error}")
+            self.warnings.append(f"The lock of deployment group {group_id} stays with {deployment_id} until its lease "
+                                 f"runs out: {error}")
 
     def hold_ready(self, group_id: str, deployment_id: str, until: str) -> None:
         """The deployment waits in Ready: its lock stays, held by no controller, until ``until``."""
@@ -466,7 +469,8 @@ class Ledger:
     def _put(self, key: str, data: bytes) -> None:
         """Write ``data`` over the version this ledger read (or as a new document). A conflict whose document is
         already ``data`` is this very write: applied, then retried after its answer was lost (an S3 500 or a reset
-        connection), the retry refused. Every lock write holds a new nonce, so no other write can look like it."""
+        connection), the retry refused. No other controller's write has the same bytes: a lock it writes holds a
+        new nonce, and a lock given back (``restored_on_failure``) goes over a version only this ledger holds."""
         try:
             self._versions[key] = self.store.put(key, data, self._versions.get(key, ABSENT))
         except VersionConflict:

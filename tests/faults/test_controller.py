@@ -158,11 +158,11 @@ def test_a_rollback_whose_records_cannot_be_written_says_why_and_leaves_the_grou
     said = " ".join(refused.output.split())
     assert re.search(rf"Cannot write {re.escape(str(ledger / 'deployments'))}/d-\w+\.json: Read-only file system",
                      said), refused.output
-    assert f"Why deployment {failed['deployment_id']} has no rollback could not be recorded" in said
+    assert f"Deployment {failed['deployment_id']}: why it has no rollback could not be recorded" in said
     assert "The rollback could not be created: Cannot write" in (
         ledger / "reports" / f"{failed['deployment_id']}.html").read_text()  # its report says why
     assert not active_locks(ledger), "a rollback that was not created holds the group"
-    assert records(ledger)[1]["rollback_info"] is None  # no link to a rollback that does not exist
+    assert records(ledger)[1]["rollback_info"] is None  # nothing links to the rollback that was not created
     assert len(records(ledger)) == 2
     assert versions(two) == left  # no host was touched
 

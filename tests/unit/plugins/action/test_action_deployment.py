@@ -16,12 +16,15 @@ from ansible_collections.fleetops.codedeploy.plugins.action.deployment import (
     FIRST_WAVES_PER_INCLUDE, WAVES_PER_INCLUDE, ActionModule, link_rollback, marked_instances, revision_from_hosts,
     revision_source, rollback_requested, survey_health, waves_ahead)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils import deployment_record as records
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.alarms import AlarmConfigError
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_ids import deployment_group_id
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import resolve_minimum_healthy_hosts
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger import Ledger, controller_identity
-from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger_store import LocalStore
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger_store import LedgerStoreError, LocalStore
 from refusing_store import RefusingStore
 from sample_records import finished_record
 
+GROUP = deployment_group_id("webapp", "prod")
 AUTO = {"enabled": True, "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]}
 
 
@@ -173,3 +176,38 @@ def test_a_rollback_whose_link_cannot_be_saved_goes_on_with_a_warning_and_nothin
     assert warning.startswith(f"Deployment {failed['deployment_id']} could not be linked to its rollback d-RRRRRRRRR: "
                               "Cannot write ")
     assert Ledger(store).load(failed["deployment_id"])["rollback_info"] is None
+
+
+def create_args(tmp_path, **inputs) -> dict:
+    """The create step's arguments: an in-place deployment of webapp/prod (GROUP) to web-1 and web-2 (no revision
+    fetched)."""
+    return {"ledger": str(tmp_path), "targets": ["web-1", "web-2"], "creator": "user", "inputs": {
+        "codedeploy_application_name": "webapp", "codedeploy_deployment_group_name": "prod", **inputs}}
+
+
+def test_an_input_at_fault_changes_nothing_in_the_ledger_not_even_a_dead_deployment(tmp_path):
+    ledger = Ledger(LocalStore(str(tmp_path)))
+    dead = {**finished_record(ended=False), "deployment_group_id": GROUP}
+    ledger.save(dead)
+    gone = {"hostname": "awx-job-4711", "pid": 4242, "pid_namespace": "pid:[1]", "pid_start_ticks": 1}
+    ledger.acquire(GROUP, "prod", dead["deployment_id"], gone, 600)
+    lock = ledger.lock(GROUP)
+    lock["lease_expires_at"] = "2000-01-01T00:00:00.000Z"  # dead: the next deployment that takes the group closes it
+    ledger._write_lock(GROUP, lock)  # pylint: disable=protected-access
+
+    with pytest.raises(AlarmConfigError):
+        step()._create(ledger, create_args(tmp_path, codedeploy_alarm_configuration={"enabled": True, "alarms": "5xx"}))
+
+    assert Ledger(LocalStore(str(tmp_path))).load(dead["deployment_id"])["status"] == "InProgress"
+    assert Ledger(LocalStore(str(tmp_path))).lock_holder(GROUP)["deployment_id"] == dead["deployment_id"]
+
+
+def test_a_deployment_whose_record_cannot_be_saved_gives_its_groups_lock_back(tmp_path):
+    store = RefusingStore(str(tmp_path))
+    store.refused = "deployments/"
+
+    with pytest.raises(LedgerStoreError, match="Cannot write .*/deployments/d-"):
+        step()._create(Ledger(store), create_args(tmp_path))
+
+    assert Ledger(store).lock_holder(GROUP) is None  # taken, then given back
+    assert list((tmp_path / "locks").iterdir())

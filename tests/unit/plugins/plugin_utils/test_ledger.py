@@ -184,10 +184,12 @@ def test_a_write_applied_whose_answer_was_lost_is_not_a_conflict_with_itself(tmp
     store.lose_next_answer = True
     ledger.save(record("d-AAAAAAAAA"))
     ledger.renew(GROUP, "d-AAAAAAAAA")  # the versions read after it are the ledger's own
-    ledger.save(record("d-AAAAAAAAA", "Succeeded"))
     other = Ledger(store)
-    with pytest.raises(ActiveDeploymentError):  # a real conflict is one still
-        other.acquire(GROUP, "prod", "d-BBBBBBBBB", ELSEWHERE, 600)
+    other.load("d-AAAAAAAAA")
+    ledger.save(record("d-AAAAAAAAA", "Succeeded"))
+    store.lose_next_answer = False
+    with pytest.raises(LedgerError, match="was changed by another controller"):  # a real conflict is one still
+        other.save(record("d-AAAAAAAAA", "Stopped"))
 
 
 def test_a_controller_gone_on_this_machine_frees_the_lock_at_once(tmp_path):
@@ -293,6 +295,10 @@ def test_a_document_the_directory_cannot_take_is_a_message_naming_it_and_the_old
     (tmp_path / "reports").write_text("")  # no directory where the reports go: as a full or read-only disk would
     with pytest.raises(LedgerStoreError, match=f"Cannot write {tmp_path}/reports/d-AAAAAAAAA.html: "):
         ledger.store.put("reports/d-AAAAAAAAA.html", b"<html>")
+    (tmp_path / ".write-lock").unlink()
+    (tmp_path / ".write-lock").mkdir()  # the writers' lock file cannot be opened: no write goes through
+    with pytest.raises(LedgerStoreError, match=f"Cannot write {tmp_path}/deployments/d-AAAAAAAAA.json: "):
+        ledger.save(record("d-AAAAAAAAA", "Succeeded"))
     assert ledger.load("d-AAAAAAAAA")["status"] == "InProgress"
 
 
@@ -320,8 +326,8 @@ def test_a_lock_that_cannot_be_given_back_either_is_a_warning_under_the_first_er
         with ledger.released_on_failure(GROUP, "d-AAAAAAAAA"):
             ledger.save(record("d-AAAAAAAAA"))
     (warning,) = ledger.warnings
-    assert warning.startswith(f"The lock of deployment group {GROUP} stays with d-AAAAAAAAA, which was not created, "
-                              "until its lease runs out: Cannot read ")
+    assert warning.startswith(f"The lock of deployment group {GROUP} stays with d-AAAAAAAAA until its lease runs out: "
+                              "Cannot read ")
 
 
 def test_a_ledger_location_that_is_no_directory_nor_s3_is_refused():
