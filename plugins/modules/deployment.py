@@ -16,13 +16,14 @@ description:
     CodeDeploy service's rules for minimum healthy hosts, statuses and error codes.
   - V(create) creates the deployment from the inputs (refusing it with NO_INSTANCES or HEALTH_CONSTRAINTS_INVALID,
     or when another deployment of the group is active) and returns the plan of its first phase, whole - what the
-    deployment play reads as C(codedeploy_plan); V(start) leaves out the instances already up to date (with
+    deployment play reads as C(codedeploy_plan); it checks every input before it takes the group's lock, and gives
+    the lock back when the deployment cannot be created (its record not written); V(start) leaves out the instances already up to date (with
     C(update_outdated_instances_only)), orders the rest by health, groups them by zone (with a C(zonal_config)
     option), sizes the waves, opens the first and returns the first ones to run; V(record) folds the open wave's
     results in, applies the health rules, then opens the next wave and returns the waves to run from it on, none when
-    the deployment stops. Opening a wave waits a zone's monitor duration when the wave opens the next zone, polls the
-    CloudWatch alarms, sees a stop request, and decides which instances of the wave may start (a wave in which none
-    may is recorded empty, and the next one opened).
+    the deployment stops. Opening a wave waits a zone's monitor duration when the wave opens the next zone (a stop
+    request ends the wait within 2 seconds), polls the CloudWatch alarms, sees a stop request, and decides which
+    instances of the wave may start (a wave in which none may is recorded empty, and the next one opened).
     V(finish) ends the phase of O(plan) and returns the whole plan of what the deployment play runs next; it sets
     the deployment's final status, releases the lock and, when a rollback is due, creates the rollback and returns
     its plan - a rollback that cannot be created is recorded in the deployment's C(rollback_info) - then writes the
