@@ -155,7 +155,10 @@ class ActionModule(ActionBase):
                 return self._refused(ledger, made["record"], made["refusal"])
         else:
             lease = lease_seconds_for((revision or {}).get("appspec"), parameters["lease_seconds"])
-            warning = ledger.acquire(group_id, group, deployment_id, controller_identity(os.getppid()), lease)
+            # A rollback that the step ending its deployment creates may take over that deployment's lock, should
+            # its release have failed.
+            after = args.get("rollback_of") if args.get("rolled_back") is not None else None
+            warning = ledger.acquire(group_id, group, deployment_id, controller_identity(os.getppid()), lease, after)
             if warning:  # a deployment closed on the way: said even when this one is not created
                 self._warnings.append(warning)
             rolled_back_id = args.get("rollback_of")
@@ -452,8 +455,10 @@ class ActionModule(ActionBase):
         if rollback:
             self._notify(record, "DeploymentRollback")
         ledger.save(record)
-        # The deployment has ended: a lock that cannot be released now is no reason to drop its rollback or reports.
-        ledger.release_or_warn(record["deployment_group_id"], record["deployment_id"])
+        # The deployment has ended: a lock that cannot be released now is no reason to drop its rollback (which takes
+        # the lock over) or its reports.
+        ledger.release_or_warn(record["deployment_group_id"], record["deployment_id"],
+                               "its rollback takes it over" if rollback else "its lease runs out")
         outcome = deployment_outcome(record, ended["record_path"], rollback)
         following_plan = (self._roll_back(ledger, args, plan, record, outcome) if rollback
                           else ended_plan(plan, outcome))

@@ -276,14 +276,16 @@ class Ledger:
         return lock if is_active(lock) else None
 
     def acquire(self, group_id: str, group_name: str, deployment_id: str, controller: dict[str, Any],
-                lease_seconds: int) -> Optional[str]:
+                lease_seconds: int, after: Optional[str] = None) -> Optional[str]:
         """Make ``deployment_id`` the group's active deployment. Returns a warning when a dead deployment (lease
-        over) or an expired Ready one was closed on the way; raises ActiveDeploymentError when one is active."""
+        over) or an expired Ready one was closed on the way; raises ActiveDeploymentError when one is active.
+        ``after``: the deployment this one follows in the same step (a rollback, the deployment it rolls back, which
+        has ended): a lock it still holds, because its release failed, is taken over."""
         lock = self.lock(group_id)
         now = now_utc()
         # What the previous holder left is closed only once the lock is ours; if it cannot be, the lock is its again.
         closing: Optional[Callable[[dict[str, Any]], str]] = None
-        if is_active(lock):
+        if is_active(lock) and not (after and lock.get("deployment_id") == after and lock.get("state") == HELD):
             if lease_expired(lock, now):
                 closing = self._close_dead
             elif ready_wait_over(lock, now):
@@ -376,14 +378,14 @@ class Ledger:
                                      f"{previous.get('deployment_id')}: {why}")
             raise
 
-    def release_or_warn(self, group_id: str, deployment_id: str) -> None:
-        """``release``, or a warning when the lock cannot be written: the lock is then free when its lease runs
-        out."""
+    def release_or_warn(self, group_id: str, deployment_id: str, until: str = "its lease runs out") -> None:
+        """``release``, or a warning when the lock cannot be written, which says ``until`` when the lock is
+        held."""
         try:
             self.release(group_id, deployment_id)
         except OperatorError as error:
-            self.warnings.append(f"The lock of deployment group {group_id} stays with {deployment_id} until its lease "
-                                 f"runs out: {error}")
+            self.warnings.append(f"The lock of deployment group {group_id} stays with {deployment_id} until {until}: "
+                                 f"{error}")
 
     def hold_ready(self, group_id: str, deployment_id: str, until: str) -> None:
         """The deployment waits in Ready: its lock stays, held by no controller, until ``until``."""

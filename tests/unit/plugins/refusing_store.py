@@ -9,11 +9,14 @@ from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger_store i
 
 class RefusingStore(LocalStore):
     """Documents as files, except that writes of keys under ``refused`` (``"locks/"``, ``"deployments/"``) fail once
-    it is set, as an S3 outage of those keys or a full disk would; reads, and the other writes, go on."""
+    it is set — the next ``times`` of them, or all —, as an S3 outage of those keys or a full disk would; reads, and
+    the other writes, go on."""
     refused = ""
+    times = None
 
     def put(self, key, data, if_version=None):
-        if self.refused and key.startswith(self.refused):
+        if self.refused and key.startswith(self.refused) and self.times != 0:
+            self.times = None if self.times is None else self.times - 1
             raise LedgerStoreError(f"Cannot write {self.location(key)}: Service Unavailable")
         return super().put(key, data, if_version)
 

@@ -211,3 +211,28 @@ def test_a_deployment_whose_record_cannot_be_saved_gives_its_groups_lock_back(tm
 
     assert Ledger(store).lock_holder(GROUP) is None  # taken, then given back
     assert list((tmp_path / "locks").iterdir())
+
+
+def test_the_rollback_takes_over_the_lock_its_deployment_could_not_release(tmp_path):
+    store = RefusingStore(str(tmp_path))
+    ledger = Ledger(store)
+    failed = {**finished_record(failing=["web-2"], ended=False), "deployment_group_id": GROUP}
+    failed["options"].update(strict=True, auto_rollback={"enabled": True, "events": ["DEPLOYMENT_FAILURE"]})
+    ledger.save(failed)
+    ledger.acquire(GROUP, "prod", failed["deployment_id"], controller_identity(os.getpid()), 600)
+    store.refused, store.times = "locks/", 1  # the release fails, once
+    plan = {"deployment_id": failed["deployment_id"], "outcomes": [], "group_hosts": ["web-1", "web-2"],
+            "green_hosts": [], "inputs": create_args(tmp_path)["inputs"]}
+
+    following = step()._finish(ledger, {"plan": plan, "ledger": str(tmp_path)})
+
+    rollback_id = following["deployment_id"]
+    try:
+        assert following["creator"] == "codeDeployRollback" and following["start_with"] == "phase"
+        assert Ledger(store).lock_holder(GROUP)["deployment_id"] == rollback_id
+        assert Ledger(store).load(failed["deployment_id"])["rollback_info"]["rollback_deployment_id"] == rollback_id
+        (warning,) = ledger.warnings
+        assert warning.startswith(f"The lock of deployment group {GROUP} stays with {failed['deployment_id']} until "
+                                  "its rollback takes it over: Cannot write ")
+    finally:
+        Ledger(store).release(GROUP, rollback_id)  # its lease keeper ends at its next beat
