@@ -155,13 +155,13 @@ class ActionModule(ActionBase):
                 return self._refused(ledger, made["record"], made["refusal"])
         else:
             lease = lease_seconds_for((revision or {}).get("appspec"), parameters["lease_seconds"])
+            rolled_back_id = args.get("rollback_of")
             # A rollback that the step ending its deployment creates may take over that deployment's lock, should
             # its release have failed.
-            after = args.get("rollback_of") if args.get("rolled_back") is not None else None
+            after = rolled_back_id if args.get("rolled_back") is not None else None
             warning = ledger.acquire(group_id, group, deployment_id, controller_identity(os.getppid()), lease, after)
             if warning:  # a deployment closed on the way: said even when this one is not created
                 self._warnings.append(warning)
-            rolled_back_id = args.get("rollback_of")
             with ledger.released_on_failure(group_id, deployment_id):
                 keep_lease(ledger_location(args), args.get("aws"), group_id, deployment_id, os.getppid())
                 made = self._new_record(ledger, args, parameters, settings, group_id, deployment_id, revision)
@@ -496,16 +496,7 @@ class ActionModule(ActionBase):
         """The rollback ``record`` asked for could not be created: its rollback_info says why, in the ledger (the
         caller writes its reports); when even that fails, a warning (the run's verdict says why all the same)."""
         records.rollback_not_created(record, step_error_message(error))
-        self._save_or_warn(ledger, record, "why it has no rollback")
-
-    def _save_or_warn(self, ledger: Ledger, record: dict, what: str) -> None:
-        """Save ``record`` once what it records has happened already: a save that fails is a warning that says
-        ``what`` was not recorded, not a failure of what happened."""
-        try:
-            ledger.save(record)
-        except STEP_ERRORS as unsaved:
-            self._warnings.append(f"Deployment {record['deployment_id']}: {what} could not be recorded: "
-                                  f"{step_error_message(unsaved)}")
+        save_or_warn(ledger, record, "why it has no rollback", self._warnings)
 
     def _terminate_ec2(self, record: dict, stage: dict) -> None:
         """TERMINATE on EC2: the original instances (``codedeploy_instance_kind`` ec2) are terminated, once their
@@ -599,7 +590,8 @@ class ActionModule(ActionBase):
                 "group_hosts": list(args.get("targets") or []), "green_hosts": list(args.get("green_targets") or [])},
                 record, stopped_outcome)
         else:
-            self._save_or_warn(ledger, record, "what its DeploymentStop triggers' delivery left in its messages")
+            save_or_warn(ledger, record, "what its DeploymentStop triggers' delivery left in its messages",
+                         self._warnings)
             following_plan = stop_plan(inputs, [stopped_outcome])
         stopped.update(write_reports(ledger, record, self._warnings))
         return {"changed": True, **following_plan, "stopped_deployment": stopped,
@@ -765,11 +757,17 @@ def link_rollback(ledger: Ledger, rollback_id: str, triggering_id: str, warnings
     if triggering is None:
         return
     records.rolled_back_by(triggering, rollback_id)
-    try:
-        ledger.save(triggering)
-    except STEP_ERRORS as error:
-        warnings.append(f"Deployment {triggering_id} could not be linked to its rollback {rollback_id}: "
-                        f"{step_error_message(error)}")
-        return
-    if not held:
+    if save_or_warn(ledger, triggering, f"its link to its rollback {rollback_id}", warnings) and not held:
         write_reports(ledger, triggering, warnings)
+
+
+def save_or_warn(ledger: Ledger, record: dict, what: str, warnings: list) -> bool:
+    """Save ``record`` once what it records has happened already: a save that fails is a warning in ``warnings``
+    that says ``what`` was not recorded, not a failure of what happened. Whether it was saved."""
+    try:
+        ledger.save(record)
+    except STEP_ERRORS as unsaved:
+        warnings.append(f"Deployment {record['deployment_id']}: {what} could not be recorded: "
+                        f"{step_error_message(unsaved)}")
+        return False
+    return True

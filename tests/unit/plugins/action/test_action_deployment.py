@@ -173,8 +173,8 @@ def test_a_rollback_whose_link_cannot_be_saved_goes_on_with_a_warning_and_nothin
     link_rollback(ledger, "d-RRRRRRRRR", failed["deployment_id"], warnings)
 
     (warning,) = warnings
-    assert warning.startswith(f"Deployment {failed['deployment_id']} could not be linked to its rollback d-RRRRRRRRR: "
-                              "Cannot write ")
+    assert warning.startswith(f"Deployment {failed['deployment_id']}: its link to its rollback d-RRRRRRRRR could not "
+                              "be recorded: Cannot write ")
     assert Ledger(store).load(failed["deployment_id"])["rollback_info"] is None
 
 
