@@ -35,7 +35,7 @@ from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.alarms import 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.asg_copy import (
     AsgCopyError, GreenFleet, copy_auto_scaling_group, copy_name, copy_refusal, plan_copy)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_flow import (
-    bundle_plan, host_results, stop_told, success_mark, verdict)
+    bundle_plan, host_results, run_stats, stop_told, success_mark, verdict)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_ids import (
     deployment_group_id, new_deployment_id)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_plan import (
@@ -93,6 +93,9 @@ class ActionModule(ActionBase):
             # cost a client per host).
             ledger = None if step in ("mark", "conclude") else open_ledger(ledger_location(args), args.get("aws"))
             result.update(getattr(self, f"_{step}")(ledger, args))
+            stats = run_stats(result)
+            if stats:  # nothing follows: the run's outcome, for an AWX workflow's next node
+                result["ansible_stats"] = stats
         except STEP_ERRORS as error:
             result.update(failed=True, msg=step_error_message(error))
         except AnsibleActionFail as error:

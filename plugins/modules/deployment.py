@@ -38,6 +38,11 @@ description:
     without the controller's ledger; V(conclude) says how the run's deployment and its rollback ended, and fails
     when the deployment did not succeed (a deployment stopped on request by the stop playbook did, when its
     rollback, if any, succeeded).
+  - A step whose plan has nothing after it (V(finish), V(resume) or V(stop) ending the run's last deployment) sets
+    the run's custom stats, as M(ansible.builtin.set_stats) does, for the run and not per host -
+    C(codedeploy_deployment_id), C(codedeploy_deployment_status), C(codedeploy_error_code), C(codedeploy_revision)
+    and, after a rollback, C(codedeploy_rollback_deployment_id) - which an AWX workflow's next node receives as extra
+    vars.
   - Each step takes only its own arguments, listed below with the steps that take them; they are checked before
     the step runs (types converted, required ones present, no other), and an argument at fault fails the task
     with a message naming the step and the argument.

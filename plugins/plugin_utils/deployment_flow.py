@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What the deployment play needs from the controller's steps, worked out whole: the bundle a phase deploys and
 where each host finds it, the host results a wave's record step folds in, what the mark step writes on each
-instance that succeeded, what the stop step did, and the verdict on the run (controller only)."""
+instance that succeeded, what the stop step did, the verdict on the run and what it gives an AWX workflow's next node
+(controller only)."""
 from __future__ import annotations
 
 import os
@@ -14,6 +15,8 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_roo
 
 # A blue/green rollback reroutes traffic and installs nothing: it has no revision of its own.
 NO_REVISION = {"sha256": None, "bundle_type": None, "appspec": {}, "bundle_env": {}, "host_bundle_path": None}
+# What of a recorded revision the next node is not given: it says where the revision came from, not what it holds.
+REVISION_HELD_KEYS = ("appspec", "bundle_env", "host_bundle_path")
 
 
 def bundle_plan(revision: Optional[dict[str, Any]], deployment_root: str, cache_dir: str,
@@ -75,6 +78,25 @@ def verdict(outcomes: list[dict[str, Any]]) -> tuple[bool, str]:
     error = deployment.get("error_information") or {}
     told += f": {error.get('code', '')}: {error.get('message', '')}"
     return ok, f"{told}{rollback_told(deployment, rollback)} {record}"
+
+
+def run_stats(plan: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """What a run gives an AWX workflow's next node once its plan has nothing after it, as set_stats gives it (for
+    the run, not per host): the deployment's ID, status, error code and revision, and its rollback's ID when one
+    ran. None while something follows."""
+    outcomes = plan.get("outcomes") or []
+    if plan.get("start_with") != "idle" or not outcomes:
+        return None
+    deployment, rollback = outcomes[0], (outcomes[1] if len(outcomes) > 1 else None)
+    data = {"codedeploy_deployment_id": deployment["deployment_id"],
+            "codedeploy_deployment_status": deployment["status"],
+            "codedeploy_error_code": (deployment.get("error_information") or {}).get("code"),
+            "codedeploy_revision": {key: value for key, value in (deployment.get("revision") or {}).items()
+                                    if key not in REVISION_HELD_KEYS}}
+    if rollback:
+        data["codedeploy_rollback_deployment_id"] = rollback["deployment_id"]
+    # Set, not aggregated: a second step's stats would replace the first's, not add strings together.
+    return {"data": data, "per_host": False, "aggregate": False}
 
 
 def rollback_told(deployment: dict[str, Any], rollback: Optional[dict[str, Any]]) -> str:

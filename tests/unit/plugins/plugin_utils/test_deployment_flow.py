@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_flow import (
-    bundle_plan, host_results, stop_told, success_mark, verdict)
+    bundle_plan, host_results, run_stats, stop_told, success_mark, verdict)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_record import (
     rollback_not_created, rolled_back_by)
 
@@ -152,3 +152,21 @@ def test_the_stop_step_says_what_it_did_or_would_do():
                       "record": {"status": "Stopped"}}, 0) == (
         "Deployment d-1 is Stopped (closed here: it was waiting in Ready or its controller was gone). "
         f"Record: {path}")
+
+
+def test_a_run_whose_plan_has_nothing_after_it_gives_its_outcome_to_the_next_node():
+    failed = outcome("d-1", "Failed", "HEALTH_CONSTRAINTS", revision={**REVISION, "etag": "e"})
+    stats = run_stats({"start_with": "idle", "outcomes": [failed, outcome("d-2", "Succeeded")]})
+    assert stats == {"per_host": False, "aggregate": False, "data": {
+        "codedeploy_deployment_id": "d-1", "codedeploy_deployment_status": "Failed",
+        "codedeploy_error_code": "HEALTH_CONSTRAINTS", "codedeploy_rollback_deployment_id": "d-2",
+        # Where the revision came from, not what it holds.
+        "codedeploy_revision": {"source": "s3", "sha256": "ab" * 32, "bundle_type": "zip", "etag": "e"}}}
+    assert run_stats({"start_with": "idle", "outcomes": [outcome("d-1", "Succeeded")]})["data"] == {
+        "codedeploy_deployment_id": "d-1", "codedeploy_deployment_status": "Succeeded",
+        "codedeploy_error_code": None, "codedeploy_revision": {}}
+
+
+def test_a_run_gives_nothing_while_a_stage_or_a_rollback_follows_or_nothing_ended():
+    assert run_stats({"start_with": "phase", "outcomes": [outcome("d-1", "Failed", "HEALTH_CONSTRAINTS")]}) is None
+    assert run_stats({"start_with": "idle", "outcomes": []}) is None
