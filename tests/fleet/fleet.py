@@ -16,6 +16,8 @@ Needs root (namespaces and mounts), ``unshare`` and ``/usr/sbin/sshd``.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -65,18 +67,33 @@ class FleetState:
     hosts: list[Host] = field(default_factory=list)
     moto_pid: int = 0
     moto_port: int = 0
-    created_mountpoints: list[str] = field(default_factory=list)
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.moto_port}" if self.moto_port else ""
 
 
+# Every checkout's fleets, each checkout's in a directory of its own.
+FLEETS_ROOT = Path("/var/tmp/fleetops-fleet")
+# The mountpoints the machine lacked, made for the fleets: all fleets share them (a host that starts again after
+# another fleet went down needs them still), so the last fleet to go down removes them. The lock orders making them
+# and removing them; it stays, as a lock file must, and is empty.
+MOUNTPOINTS_RECORD = FLEETS_ROOT / "created-mountpoints"
+MOUNTPOINTS_LOCK = Path("/var/tmp/fleetops-fleet.lock")
+
+
 def state_root() -> Path:
     """Where fleets of this checkout keep their state: outside the checkout, which may lie under a path the hosts
     mount privately (/tmp), and apart from other checkouts' fleets."""
     checkout = hashlib.sha256(str(REPO_ROOT).encode()).hexdigest()[:10]
-    return Path("/var/tmp/fleetops-fleet") / checkout
+    return FLEETS_ROOT / checkout
+
+
+@contextlib.contextmanager
+def mountpoints_locked():
+    with open(MOUNTPOINTS_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def default_state_dir(octet2: int) -> Path:
@@ -124,6 +141,7 @@ class Fleet:
             return None
         data = json.loads(self.state_file.read_text())
         data["hosts"] = [Host(**h) for h in data["hosts"]]
+        data.pop("created_mountpoints", None)  # a state left by an older fleet: the record holds them now
         return FleetState(**data)
 
     def save(self, state: FleetState) -> None:
@@ -132,7 +150,6 @@ class Fleet:
             "hosts": [vars(h) for h in state.hosts],
             "moto_pid": state.moto_pid,
             "moto_port": state.moto_port,
-            "created_mountpoints": state.created_mountpoints,
         }
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(payload, indent=2))
@@ -158,7 +175,7 @@ class Fleet:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
         self._make_keys()
         state = FleetState(octet2=self.octet2)
-        state.created_mountpoints = self._ensure_mountpoints()
+        self._ensure_mountpoints()
         hosts = [Host(name=f"fleet-h{i}", address=f"127.{self.octet2}.0.{10 + i}") for i in range(1, count + 1)]
         for host in hosts:
             self._refuse_busy_address(host.address)
@@ -188,16 +205,18 @@ class Fleet:
                 subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "fleet", "-f", str(key)],
                                check=True)
 
-    def _ensure_mountpoints(self) -> list[str]:
-        created = []
-        for path in PRIVATE_DIRS:
-            if not os.path.isdir(path):
-                try:
-                    os.makedirs(path)
-                except FileExistsError:
-                    continue  # another fleet starting at the same moment made it: it is that fleet's to remove
-                created.append(path)
-        return created
+    @staticmethod
+    def _ensure_mountpoints() -> None:
+        """The private paths' mountpoints, made where the machine lacks them and recorded for the last fleet's down
+        (this fleet's state directory exists already: a fleet going down meanwhile leaves them)."""
+        with mountpoints_locked():
+            created = [path for path in PRIVATE_DIRS if not os.path.isdir(path)]
+            for path in created:
+                os.makedirs(path)
+            if created:
+                MOUNTPOINTS_RECORD.parent.mkdir(parents=True, exist_ok=True)
+                with open(MOUNTPOINTS_RECORD, "a") as record:
+                    record.write("".join(f"{path}\n" for path in created))
 
     @staticmethod
     def _refuse_busy_address(address: str) -> None:
@@ -333,13 +352,11 @@ class Fleet:
         state = self.load()
         if state is not None:
             self.stop_processes(state)
-            for path in reversed(state.created_mountpoints):
-                try:
-                    os.rmdir(path)
-                except OSError:
-                    pass
-        if self.state_dir.exists():
-            shutil.rmtree(self.state_dir)
+        with mountpoints_locked():
+            if self.state_dir.exists():
+                shutil.rmtree(self.state_dir)
+            if not any(path.is_dir() for path in FLEETS_ROOT.glob("*/*")):
+                remove_recorded_mountpoints()
         for parent in (state_root(), state_root().parent):
             try:
                 parent.rmdir()  # only when no other fleet of this or another checkout is left there
@@ -394,6 +411,18 @@ def render_inventory(fleet: Fleet, hosts: list[Host], group: str = "fleet") -> s
         "",
     ]
     return "\n".join(lines)
+
+
+def remove_recorded_mountpoints() -> None:
+    """The mountpoints the fleets made (no fleet is left to use them), those still empty."""
+    if not MOUNTPOINTS_RECORD.exists():
+        return
+    for path in reversed(MOUNTPOINTS_RECORD.read_text().split()):
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
+    MOUNTPOINTS_RECORD.unlink()
 
 
 # ----- inside the host namespace -----------------------------------------------------------------------------
