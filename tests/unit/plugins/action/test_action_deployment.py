@@ -4,7 +4,7 @@
 revision a rollback from the hosts takes, how an instance's survey ranks it, which instances are marked, what
 of a recorded revision a catch-up fetches again, and which waves the play runs from one include. Then steps called
 in process on a ledger directory, for faults the fleet cannot stage: a lock that cannot be released, a trigger
-that cannot be delivered."""
+that cannot be delivered, a continue whose record cannot be saved."""
 from __future__ import annotations
 
 import os
@@ -236,3 +236,22 @@ def test_the_rollback_takes_over_the_lock_its_deployment_could_not_release(tmp_p
                                   "its rollback takes it over: Cannot write ")
     finally:
         Ledger(store).release(GROUP, rollback_id)  # its lease keeper ends at its next beat
+
+
+def test_a_continue_that_cannot_save_leaves_the_deployment_ready_for_a_later_continue(tmp_path):
+    store = RefusingStore(str(tmp_path))
+    ledger = Ledger(store)
+    ready = {**finished_record(ended=False), "deployment_group_id": GROUP, "status": "Ready",
+             "blue_green": {"stage": 1, "blue": ["web-1"], "green": ["web-2"]}}
+    ledger.save(ready)
+    ledger.acquire(GROUP, "prod", ready["deployment_id"], controller_identity(os.getpid()), 600)
+    ledger.hold_ready(GROUP, ready["deployment_id"], "2999-01-01T00:00:00.000Z")
+    store.refused = "deployments/"
+
+    with pytest.raises(LedgerStoreError, match="Cannot write .*/deployments/"):
+        step()._resume(ledger, {"ledger": str(tmp_path), "inputs": create_args(tmp_path)["inputs"]})
+
+    lock = Ledger(store).lock(GROUP)
+    # Given back to the deployment, still Ready (its lease keeper ends at its next beat): a later continue goes on.
+    assert (lock["deployment_id"], lock["state"]) == (ready["deployment_id"], "ready")
+    assert Ledger(store).load(ready["deployment_id"])["status"] == "Ready"
