@@ -48,8 +48,8 @@ from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import 
     resolve_zonal_config)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.lease_keeper import keep_lease
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger import (
-    ACTIVE_STATUSES, Ledger, controller_identity, describe_controller, lease_seconds_for, now_utc, open_ledger,
-    ready_wait_over)
+    ACTIVE_STATUSES, HELD, Ledger, controller_identity, describe_controller, lease_seconds_for, now_utc, open_ledger,
+    parse_timestamp, ready_wait_over)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.reports import write_reports
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.triggers import (
     FINAL_EVENTS, INSTANCE_FINAL_EVENTS, TriggerConfigError, notify, validate_trigger_configurations)
@@ -534,6 +534,12 @@ class ActionModule(ActionBase):
         if refusal:
             raise AnsibleActionFail(refusal)
         resumed = {"changed": True, "record_path": ledger.record_location(deployment_id)}
+        until = ((record.get("blue_green") or {}).get("ready") or {}).get("until")
+        if holder.get("state") == HELD and until and now_utc() >= parse_timestamp(until):
+            # Saved Ready, its lock never handed over (its controller was lost): its wait is over all the same.
+            raise AnsibleActionFail(f"Deployment {deployment_id} waited in Ready until {until}, and its controller "
+                                    "could not hand its lock over: it can no longer be continued. Run the playbook "
+                                    "fleetops.codedeploy.stop to stop it.")
         if ready_wait_over(holder, now_utc()):
             warning = ledger.stop_expired_ready(group_id, group)
             record = ledger.load(deployment_id)

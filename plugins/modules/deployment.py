@@ -29,7 +29,8 @@ description:
     its plan - a rollback that cannot be created is recorded in the deployment's C(rollback_info) - then writes the
     reports (for a blue/green deployment, V(finish) ends a stage and returns the plan of the next, or leaves the
     deployment waiting in Ready with C(deployment_ready_option) STOP_DEPLOYMENT); V(resume) continues the group's
-    blue/green deployment waiting in Ready, or stops it when its wait time is over; V(stop) stops the group's active
+    blue/green deployment waiting in Ready (also one whose controller was lost before it handed its lock over, once
+    that controller is gone), or stops it when its wait time is over; V(stop) stops the group's active
     deployment, as StopDeployment does - a running one is asked to stop and stops when it opens its next wave, one
     waiting in Ready or whose controller is gone is Stopped at once, and the rollback it asks for created and
     planned, as V(finish) does; V(last_revision) returns the source of the group's last successful revision (for a

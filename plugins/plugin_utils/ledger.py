@@ -399,14 +399,18 @@ class Ledger:
     def take_over(self, group_id: str, group_name: str, deployment_id: str,
                   controller: dict[str, Any]) -> dict[str, Any]:
         """A controller continues the deployment waiting in Ready: the lock is held again, by this controller.
-        Returns the Ready lock it replaced (see ``restored_on_failure``)."""
+        Returns the Ready lock it replaced (see ``restored_on_failure``). A lock still held by a controller that is
+        gone counts as Ready: it saved the deployment Ready and could not hand the lock over (the caller checked
+        that the record is Ready)."""
         lock = self.lock(group_id)
-        if not lock or lock.get("state") != READY or lock.get("deployment_id") != deployment_id:
+        now = now_utc()
+        left_held = lease_expired(lock or {}, now) or heartbeat_silent(lock or {}, now)
+        if not lock or not (lock.get("state") == READY or left_held) or lock.get("deployment_id") != deployment_id:
             raise LedgerError(f"Deployment {deployment_id} is not waiting in Ready in {self.location}: "
                               "another controller continued or stopped it.")
         lease = int(lock.get("lease_seconds") or LEASE_MARGIN_SECONDS)
         try:
-            self._write_lock(group_id, {**new_lock(deployment_id, group_name, controller, lease, now_utc()),
+            self._write_lock(group_id, {**new_lock(deployment_id, group_name, controller, lease, now),
                                         "acquired_at": lock.get("acquired_at")})
         except VersionConflict:
             raise active_deployment_error(group_name, self.lock_holder(group_id) or lock) from None

@@ -7,10 +7,12 @@ in process on a ledger directory, for faults the fleet cannot stage: a lock that
 that cannot be delivered, a continue whose record cannot be saved."""
 from __future__ import annotations
 
+import datetime
 import os
 from types import SimpleNamespace
 
 import pytest
+from ansible.errors import AnsibleActionFail
 
 from ansible_collections.fleetops.codedeploy.plugins.action.deployment import (
     FIRST_WAVES_PER_INCLUDE, WAVES_PER_INCLUDE, ActionModule, link_rollback, marked_instances, revision_from_hosts,
@@ -22,7 +24,7 @@ from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger import Ledger, controller_identity
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger_store import LedgerStoreError, LocalStore
 from refusing_store import RefusingStore
-from sample_records import finished_record
+from sample_records import finished_record, ready_record
 
 GROUP = deployment_group_id("webapp", "prod")
 AUTO = {"enabled": True, "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]}
@@ -241,8 +243,7 @@ def test_the_rollback_takes_over_the_lock_its_deployment_could_not_release(tmp_p
 def test_a_continue_that_cannot_save_leaves_the_deployment_ready_for_a_later_continue(tmp_path):
     store = RefusingStore(str(tmp_path))
     ledger = Ledger(store)
-    ready = {**finished_record(ended=False), "deployment_group_id": GROUP, "status": "Ready",
-             "blue_green": {"stage": 1, "blue": ["web-1"], "green": ["web-2"]}}
+    ready = ready_record(GROUP, datetime.datetime(2999, 1, 1, tzinfo=datetime.timezone.utc))
     ledger.save(ready)
     ledger.acquire(GROUP, "prod", ready["deployment_id"], controller_identity(os.getpid()), 600)
     ledger.hold_ready(GROUP, ready["deployment_id"], "2999-01-01T00:00:00.000Z")
@@ -255,3 +256,45 @@ def test_a_continue_that_cannot_save_leaves_the_deployment_ready_for_a_later_con
     # Given back to the deployment, still Ready (its lease keeper ends at its next beat): a later continue goes on.
     assert (lock["deployment_id"], lock["state"]) == (ready["deployment_id"], "ready")
     assert Ledger(store).load(ready["deployment_id"])["status"] == "Ready"
+
+
+def ready_left_held(tmp_path, ready_until):
+    """A blue/green deployment saved Ready whose controller could not hand its lock over and is gone: the lock is
+    still held, its lease over."""
+    ledger = Ledger(LocalStore(str(tmp_path)))
+    ready = ready_record(GROUP, ready_until)
+    ledger.save(ready)
+    gone = {"hostname": "awx-job-4711", "pid": 4242, "pid_namespace": "pid:[1]", "pid_start_ticks": 1}
+    ledger.acquire(GROUP, "prod", ready["deployment_id"], gone, 600)
+    lock = ledger.lock(GROUP)
+    lock["lease_expires_at"] = "2000-01-01T00:00:00.000Z"
+    ledger._write_lock(GROUP, lock)  # pylint: disable=protected-access
+    return ledger, ready
+
+
+def test_a_ready_deployment_whose_controller_could_not_hand_its_lock_over_is_continued(tmp_path):
+    ledger, ready = ready_left_held(tmp_path, datetime.datetime(2999, 1, 1, tzinfo=datetime.timezone.utc))
+
+    resumed = step()._resume(ledger, {"ledger": str(tmp_path), "inputs": create_args(tmp_path)["inputs"]})
+
+    try:
+        assert resumed["stopped"] is False and resumed["start_with"] == "phase"
+        assert Ledger(LocalStore(str(tmp_path))).load(ready["deployment_id"])["status"] == "InProgress"
+        assert Ledger(LocalStore(str(tmp_path))).lock(GROUP)["controller"] == controller_identity(os.getppid())
+    finally:
+        Ledger(LocalStore(str(tmp_path))).release(GROUP, ready["deployment_id"])  # its lease keeper ends
+
+
+def test_a_ready_deployment_left_held_past_its_wait_is_not_continued_and_the_stop_playbook_is_named(tmp_path):
+    ledger, ready = ready_left_held(tmp_path, datetime.datetime(2001, 1, 1, tzinfo=datetime.timezone.utc))
+
+    with pytest.raises(AnsibleActionFail, match="waited in Ready until 2001-01-01T00:00:00.000Z, and its controller "
+                                                "could not hand its lock over: .* fleetops.codedeploy.stop"):
+        step()._resume(ledger, {"ledger": str(tmp_path), "inputs": create_args(tmp_path)["inputs"]})
+    assert Ledger(LocalStore(str(tmp_path))).load(ready["deployment_id"])["status"] == "Ready"
+
+    stopped = step()._stop(ledger, {"inputs": create_args(tmp_path)["inputs"]})  # what the message says to run
+
+    assert stopped["stopped_deployment"]["outcome"] == "stopped"
+    assert Ledger(LocalStore(str(tmp_path))).load(ready["deployment_id"])["status"] == "Stopped"
+    assert Ledger(LocalStore(str(tmp_path))).lock_holder(GROUP) is None

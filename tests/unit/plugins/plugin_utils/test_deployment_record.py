@@ -12,6 +12,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.instance_lifec
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils import deployment_record as records
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import (
     resolve_minimum_healthy_hosts, resolve_zonal_config)
+from sample_records import new_blue_green, run_stage
 
 EVENTS = ["ApplicationStop", "ValidateService"]
 
@@ -194,31 +195,6 @@ def test_no_monitor_wait_without_zones_or_before_the_first_wave():
 
 
 # ----- blue/green ---------------------------------------------------------------------------------------------
-def new_blue_green(blue, green, config="CodeDeployDefault.AllAtOnce", creator="user"):
-    name, minimum = resolve_minimum_healthy_hosts(config, None)
-    return records.new_blue_green_record(
-        deployment_id="d-TEST00002", application_name="webapp", deployment_group_name="prod",
-        deployment_group_id="g", creator=creator, revision={"sha256": "abc"}, deployment_config_name=name,
-        minimum=minimum, blue=list(blue), green=list(green), options={})
-
-
-def run_stage(record, failing=()):
-    """Start the current stage and run it as one wave; finish it; return the stage."""
-    stage = records.current_stage(record)
-    order = [entry["instance_id"] for entry in stage["instances"]]
-    order, batches, zones, refusal = records.plan_waves(stage, order, {})
-    assert refusal is None
-    records.start(stage, order, batches, zones)
-    decision = records.gate(stage, order, False)
-    names = [event["lifecycle_event_name"] for event in stage["instances"][0]["lifecycle_events"]]
-    records.record_wave(stage, {host: {"status": "Failed" if host in failing else "Succeeded", "lifecycle_events": [
-        {"lifecycle_event_name": name, "status": "Failed" if host in failing else "Succeeded", "start_time": "t",
-         "end_time": "t", "diagnostics": None} for name in names]} for host in decision["start"]})
-    records.finish(stage, strict=records.stage_is_strict(stage))
-    records.compose_blue_green(record)
-    return stage
-
-
 def test_a_blue_green_deployment_installs_on_green_reroutes_then_blocks_blue():
     record = new_blue_green(["b1", "b2"], ["g1", "g2"])
     assert record["deployment_style"] == {"deployment_type": "BLUE_GREEN", "deployment_option": "WITH_TRAFFIC_CONTROL"}

@@ -176,6 +176,21 @@ def test_a_continued_deployment_whose_record_cannot_be_saved_still_waits_in_read
     Ledger(store).take_over(GROUP, "prod", "d-AAAAAAAAA", ME)  # a later continue goes on with it
 
 
+def test_a_ready_deployment_whose_lock_was_never_handed_over_is_continued_once_its_controller_is_gone(location):
+    ledger = ledger_at(location)
+    ledger.acquire(GROUP, "prod", "d-AAAAAAAAA", ELSEWHERE, 600)  # saved Ready; its hold_ready failed
+    with pytest.raises(LedgerError, match="d-AAAAAAAAA is not waiting in Ready"):
+        ledger.take_over(GROUP, "prod", "d-AAAAAAAAA", ME)  # its controller may still be running it
+    expire_lease(ledger)
+    with pytest.raises(LedgerError, match="d-BBBBBBBBB is not waiting in Ready"):
+        ledger.take_over(GROUP, "prod", "d-BBBBBBBBB", ME)
+
+    ledger.take_over(GROUP, "prod", "d-AAAAAAAAA", ME)
+
+    lock = ledger.lock(GROUP)
+    assert (lock["deployment_id"], lock["state"], lock["controller"]) == ("d-AAAAAAAAA", "held", ME)
+
+
 def test_a_write_applied_whose_answer_was_lost_is_not_a_conflict_with_itself(tmp_path):
     store = AnswerLosingStore(str(tmp_path))
     ledger = Ledger(store)
