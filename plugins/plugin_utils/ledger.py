@@ -405,6 +405,10 @@ class Ledger:
         lock = self.lock(group_id)
         now = now_utc()
         left_held = lease_expired(lock or {}, now) or heartbeat_silent(lock or {}, now)
+        if lock and lock.get("deployment_id") == deployment_id and lock.get("state") == HELD and not left_held:
+            raise LedgerError(f"Deployment {deployment_id} is not waiting in Ready in {self.location}: its lock is "
+                              f"still held by {describe_controller(lock.get('controller'))}. If that controller "
+                              "is gone, it can be continued a minute after its last heartbeat.")
         if not lock or not (lock.get("state") == READY or left_held) or lock.get("deployment_id") != deployment_id:
             raise LedgerError(f"Deployment {deployment_id} is not waiting in Ready in {self.location}: "
                               "another controller continued or stopped it.")
