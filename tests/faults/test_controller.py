@@ -5,6 +5,7 @@
 Each scenario checks what the next run says, the ledger and the hosts."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -15,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from support.deployments import (APP_DESTINATION, REPORT_CALLBACK, active_locks, deploy, deployment_vars, hold,
-                                 local, make_revision, records, start_in_background)
-from support.faults import read_only
+                                 local, make_revision, records, start_in_background, wait_for_a_wave)
+from support.faults import mounted_apart, read_only, refuse_writes
 
 ONE_AT_A_TIME = {"deployment_config_name": "CodeDeployDefault.OneAtATime"}
 ROLLBACK = {"auto_rollback": {"enabled": True, "events": ["DEPLOYMENT_FAILURE"]}}
@@ -171,3 +172,43 @@ def test_a_rollback_whose_records_cannot_be_written_says_why_and_leaves_the_grou
     assert again.rc == 0, again.output
     assert "left active" not in again.output
     assert versions(two) == ["1", "1"]
+
+
+def test_a_ledger_that_refuses_writes_mid_wave_ends_the_run_and_the_next_run_closes_the_deployment(fleet, tmp_path):
+    two = fleet(2)
+    ledger = tmp_path / "ledger"
+    assert deploy(two, ledger, local(make_revision(tmp_path / "v1", "1")), **ONE_AT_A_TIME).rc == 0
+    records_dir = ledger / "deployments"
+    output = tmp_path / "run.log"
+    hold(two, True)
+    running = start_in_background(two, ledger, local(make_revision(tmp_path / "v2", "2")), **ONE_AT_A_TIME,
+                                  wrapper=mounted_apart(records_dir), output=output)
+    try:
+        in_wave = wait_for_a_wave(ledger, 2, lambda: running.poll() is None)
+        # The controller's disk refuses the records from now on (full, or remounted read-only), in the wave.
+        refuse_writes(running.pid, records_dir)
+        hold(two, False)
+        ended = running.wait(timeout=180)
+    finally:
+        hold(two, False)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(running.pid, signal.SIGKILL)
+        running.wait()
+
+    said = " ".join(output.read_text().split())
+    assert ended != 0, said
+    assert f"Cannot write {records_dir}/{in_wave['deployment_id']}.json: Read-only file system" in said
+    assert "Traceback" not in said
+    left = records(ledger)[-1]
+    assert (left["deployment_id"], left["status"]) == (in_wave["deployment_id"], "InProgress")  # as last written
+    assert versions(two)[1] == "1"  # the second wave never started
+
+    run = deploy(two, ledger, local(make_revision(tmp_path / "v3", "3")), **ONE_AT_A_TIME)
+
+    assert run.rc == 0, run.output
+    assert (f"Deployment {in_wave['deployment_id']} was left active by a controller that stopped renewing its lock"
+            in " ".join(run.output.split()))
+    closed = next(r for r in records(ledger) if r["deployment_id"] == in_wave["deployment_id"])
+    assert (closed["status"], closed["error_information"]["code"]) == ("Failed", "INTERNAL_ERROR")
+    assert versions(two) == ["3", "3"]
+    assert not active_locks(ledger)

@@ -117,13 +117,16 @@ def deployment_vars(ledger: Path, revision: Optional[dict], **inputs) -> dict:
     }
 
 
-def start_in_background(fleet, ledger: Path, revision: dict, **inputs) -> subprocess.Popen:
-    """The deploy playbook in its own process group, as an operator's second terminal would run it."""
-    argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(fleet.inventory),
+def start_in_background(fleet, ledger: Path, revision: dict, wrapper: tuple[str, ...] = (),
+                        output: Optional[Path] = None, **inputs) -> subprocess.Popen:
+    """The deploy playbook in its own process group, as an operator's second terminal would run it (under
+    ``wrapper``, a command that runs it); its output goes to the file ``output``, else nowhere."""
+    argv = [*wrapper, str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(fleet.inventory),
             "fleetops.codedeploy.deploy", "-e", json.dumps(deployment_vars(ledger, revision, **inputs))]
-    return subprocess.Popen(argv, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=ansible_env(fleet.fleet, {**fleet.env_extra, **REPORT_CALLBACK}),
-                            start_new_session=True)
+    with open(output or os.devnull, "w") as sink:
+        return subprocess.Popen(argv, cwd=REPO_ROOT, stdout=sink, stderr=subprocess.STDOUT,
+                                env=ansible_env(fleet.fleet, {**fleet.env_extra, **REPORT_CALLBACK}),
+                                start_new_session=True)
 
 
 def local(path: Path) -> dict:

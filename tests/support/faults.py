@@ -75,7 +75,24 @@ def small_disk(fleet_view, name: str, path: str, size: str) -> Iterator[None]:
 def read_only(path: Path) -> tuple[str, ...]:
     """A command prefix: what follows it runs in a mount namespace of its own where ``path`` (a directory) is
     read-only, as on a full or read-only disk; the rest of the machine, and every other process, as they are."""
-    script = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" "$0" && exec "$@"'
+    return _own_mount(path, 'mount -o remount,bind,ro "$0" "$0" && ')
+
+
+def mounted_apart(path: Path) -> tuple[str, ...]:
+    """A command prefix: what follows it runs in a mount namespace of its own where ``path`` (a directory) is a mount
+    of its own, writable until ``refuse_writes`` makes it read-only for that process alone."""
+    return _own_mount(path, "")
+
+
+def refuse_writes(pid: int, path: Path) -> None:
+    """``path`` read-only from now on in the mount namespace of process ``pid`` (started under ``mounted_apart``): a
+    disk that fills or fails in the middle of a run."""
+    subprocess.run(["nsenter", f"--mount=/proc/{pid}/ns/mnt", "mount", "-o", "remount,bind,ro", str(path),
+                    str(path)], check=True, capture_output=True)
+
+
+def _own_mount(path: Path, then: str) -> tuple[str, ...]:
+    script = 'mount --bind "$0" "$0" && ' + then + 'exec "$@"'
     return ("unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(path))
 
 
