@@ -535,7 +535,8 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(refusal)
         resumed = {"changed": True, "record_path": ledger.record_location(deployment_id)}
         until = ((record.get("blue_green") or {}).get("ready") or {}).get("until")
-        if holder.get("state") == HELD and until and now_utc() >= parse_timestamp(until):
+        left_held = holder.get("state") == HELD and holder.get("deployment_id") == deployment_id
+        if left_held and until and now_utc() >= parse_timestamp(until):
             # Saved Ready, its lock never handed over (its controller was lost): its wait is over all the same.
             raise AnsibleActionFail(f"Deployment {deployment_id} waited in Ready until {until}, and its controller "
                                     "could not hand its lock over: it can no longer be continued. Run the playbook "
