@@ -81,12 +81,18 @@ def test_a_controller_killed_at_a_step_is_closed_by_the_next_run_which_deploys(f
     hold(two, False)
     killed = records(ledger)[-1]
 
+    closed_by_the_next_run_which_deploys(two, ledger, tmp_path, killed["deployment_id"])
+
+
+def closed_by_the_next_run_which_deploys(two, ledger: Path, tmp_path: Path, left_active: str) -> None:
+    """The next run closes the deployment ``left_active`` (Failed, INTERNAL_ERROR, every instance in a final
+    status), says so, and deploys revision 3 to both hosts, leaving the group free."""
     run = deploy(two, ledger, local(make_revision(tmp_path / "v3", "3")), **ONE_AT_A_TIME)
 
     assert run.rc == 0, run.output
-    assert (f"Deployment {killed['deployment_id']} was left active by a controller that stopped renewing its lock"
+    assert (f"Deployment {left_active} was left active by a controller that stopped renewing its lock"
             in " ".join(run.output.split()))
-    closed = next(r for r in records(ledger) if r["deployment_id"] == killed["deployment_id"])
+    closed = next(r for r in records(ledger) if r["deployment_id"] == left_active)
     assert (closed["status"], closed["error_information"]["code"]) == ("Failed", "INTERNAL_ERROR")
     assert all(entry["status"] in ("Succeeded", "Failed", "Skipped") for entry in closed["instances"])
     assert records(ledger)[-1]["status"] == "Succeeded"
@@ -203,12 +209,4 @@ def test_a_ledger_that_refuses_writes_mid_wave_ends_the_run_and_the_next_run_clo
     assert (left["deployment_id"], left["status"]) == (in_wave["deployment_id"], "InProgress")  # as last written
     assert versions(two)[1] == "1"  # the second wave never started
 
-    run = deploy(two, ledger, local(make_revision(tmp_path / "v3", "3")), **ONE_AT_A_TIME)
-
-    assert run.rc == 0, run.output
-    assert (f"Deployment {in_wave['deployment_id']} was left active by a controller that stopped renewing its lock"
-            in " ".join(run.output.split()))
-    closed = next(r for r in records(ledger) if r["deployment_id"] == in_wave["deployment_id"])
-    assert (closed["status"], closed["error_information"]["code"]) == ("Failed", "INTERNAL_ERROR")
-    assert versions(two) == ["3", "3"]
-    assert not active_locks(ledger)
+    closed_by_the_next_run_which_deploys(two, ledger, tmp_path, in_wave["deployment_id"])
