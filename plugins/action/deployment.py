@@ -191,7 +191,8 @@ class ActionModule(ActionBase):
     def _checked_settings(self, args: dict, parameters: dict) -> dict:
         """What the inputs resolve to, each checked before the group's lock is taken (an input at fault changes
         nothing in the ledger): the configuration and its minimum, the zonal configuration, the alarm and trigger
-        configurations (normalised into the options), the load balancer (checked in AWS), the blue/green options."""
+        configurations (normalised into the options), the load balancer (checked in AWS), the blue/green options
+        (``copies_fleet``: the replacement fleet is a copy of the Auto Scaling group, made once the lock is held)."""
         options = parameters["options"]
         config_name, minimum = resolve_minimum_healthy_hosts(parameters["deployment_config_name"],
                                                              parameters["minimum_healthy_hosts"])
@@ -201,6 +202,7 @@ class ActionModule(ActionBase):
         traffic_control = check_load_balancer_info(options.get("load_balancer_info")) is not None
         if traffic_control:
             self._verify_load_balancer(options, [*(args.get("targets") or []), *(args.get("green_targets") or [])])
+        copies_fleet = False
         if options.get("deployment_type") == "BLUE_GREEN":
             if not traffic_control:
                 raise AnsibleActionFail("A blue/green deployment moves traffic: give codedeploy_load_balancer_info "
@@ -208,11 +210,13 @@ class ActionModule(ActionBase):
             unsupported = records.unsupported_blue_green_options(options.get("blue_green") or {})
             if unsupported:
                 raise AnsibleActionFail(unsupported)
-            if args.get("creator") != records.CREATOR_ROLLBACK and records.copies_auto_scaling_group(options):
-                refusal = copy_refusal(options.get("auto_scaling_groups"))
-                if refusal:
-                    raise AnsibleActionFail(refusal)
-        return {"config_name": config_name, "minimum": minimum, "zonal": zonal, "traffic_control": traffic_control}
+            copies_fleet = (args.get("creator") != records.CREATOR_ROLLBACK
+                            and records.copies_auto_scaling_group(options))
+            refusal = copy_refusal(options.get("auto_scaling_groups")) if copies_fleet else None
+            if refusal:
+                raise AnsibleActionFail(refusal)
+        return {"config_name": config_name, "minimum": minimum, "zonal": zonal, "traffic_control": traffic_control,
+                "copies_fleet": copies_fleet}
 
     def _new_record(self, ledger: Ledger, args: dict, parameters: dict, settings: dict, group_id: str,
                     deployment_id: str, revision: Optional[dict]) -> dict:
@@ -228,7 +232,7 @@ class ActionModule(ActionBase):
         green_hosts: list = []  # replacement instances to add to the inventory (COPY_AUTO_SCALING_GROUP)
         if options.get("deployment_type") == "BLUE_GREEN":
             green = list(args.get("green_targets") or [])
-            copying = creator != records.CREATOR_ROLLBACK and records.copies_auto_scaling_group(options)
+            copying = settings["copies_fleet"]
             green_fleet = None
             if creator == records.CREATOR_ROLLBACK:
                 blue, green = rollback_fleets(ledger, args.get("rollback_of"), targets, green)
@@ -535,8 +539,8 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(refusal)
         resumed = {"changed": True, "record_path": ledger.record_location(deployment_id)}
         until = ((record.get("blue_green") or {}).get("ready") or {}).get("until")
-        left_held = holder.get("state") == HELD and holder.get("deployment_id") == deployment_id
-        if left_held and until and now_utc() >= parse_timestamp(until):
+        never_handed_over = holder.get("state") == HELD and holder.get("deployment_id") == deployment_id
+        if never_handed_over and until and now_utc() >= parse_timestamp(until):
             # Saved Ready, its lock never handed over (its controller was lost): its wait is over all the same.
             raise AnsibleActionFail(f"Deployment {deployment_id} waited in Ready until {until}, and its controller "
                                     "could not hand its lock over: it can no longer be continued. Run the playbook "

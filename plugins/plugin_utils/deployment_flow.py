@@ -57,11 +57,16 @@ def success_mark(record: dict[str, Any]) -> dict[str, Any]:
                                     "bundle_path": root.bundle_path(record["deployment_id"])}}}
 
 
+def deployment_and_rollback(outcomes: list[dict[str, Any]]) -> tuple[dict[str, Any], Optional[dict[str, Any]]]:
+    """The run's outcomes as the verdict and the stats read them: the deployment's, then its rollback's if any."""
+    return outcomes[0], (outcomes[1] if len(outcomes) > 1 else None)
+
+
 def verdict(outcomes: list[dict[str, Any]]) -> tuple[bool, str]:
     """How the run's deployment ended (``outcomes``: the deployment's record, then its rollback's, each with its
     ``record_path``): whether the run succeeds, and the sentence that says so. A deployment stopped on request (the
     stop playbook's) is what was asked for; its rollback, when it asks for one, must succeed."""
-    deployment, rollback = outcomes[0], (outcomes[1] if len(outcomes) > 1 else None)
+    deployment, rollback = deployment_and_rollback(outcomes)
     # A rollback asked for and not created (the deployment's rollback_info says why) is no success either.
     rollback_ok = rollback["status"] == "Succeeded" if rollback else not deployment.get("rollback_requested")
     ok = deployment["status"] in ("Succeeded", "Ready") or bool(deployment.get("stopped_on_request") and rollback_ok)
@@ -87,7 +92,7 @@ def run_stats(plan: dict[str, Any]) -> Optional[dict[str, Any]]:
     outcomes = plan.get("outcomes") or []
     if plan.get("start_with") != "idle" or not outcomes:
         return None
-    deployment, rollback = outcomes[0], (outcomes[1] if len(outcomes) > 1 else None)
+    deployment, rollback = deployment_and_rollback(outcomes)
     data = {"codedeploy_deployment_id": deployment["deployment_id"],
             "codedeploy_deployment_status": deployment["status"],
             "codedeploy_error_code": (deployment.get("error_information") or {}).get("code"),
