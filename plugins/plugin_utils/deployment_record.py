@@ -354,14 +354,25 @@ def apply_instance_result(entry: dict[str, Any], result: Optional[dict[str, Any]
             event.update(reported.get(event["lifecycle_event_name"], {}))
         entry["status"] = result["status"]
         return
-    unreachable_events(entry["lifecycle_events"], not_run_message(result))
+    events = entry["lifecycle_events"]
+    unreachable_events(events, not_run_message(result, pending_names(events)))
     entry["status"] = "Failed"
 
 
-def not_run_message(result: Optional[dict[str, Any]]) -> str:
-    """Why a host's lifecycle events did not run, from its task result (or its absence)."""
+def pending_names(events: list[dict[str, Any]]) -> list[str]:
+    return [event["lifecycle_event_name"] for event in events if event["status"] == "Pending"]
+
+
+def not_run_message(result: Optional[dict[str, Any]], pending: list[str]) -> str:
+    """Why a host's lifecycle events (``pending``, those the call was to run) did not run, from its task result (or
+    its absence). A host lost in the middle of the call may have run some of them: the controller cannot know which,
+    and the message says where the host's own log tells."""
     if result and result.get("unreachable"):
-        return f"The instance could not be reached: {result.get('msg', 'unreachable')}"
+        message = f"The instance could not be reached: {result.get('msg', 'unreachable')}"
+        if len(pending) > 1:
+            message += (f" (while {pending[0]} to {pending[-1]} were to run: if it was lost during them, the "
+                        "instance's scripts.log of this deployment shows those that ran)")
+        return message
     if result:
         return f"The instance failed before its lifecycle events ran: {result.get('msg', 'no message')}"
     return "The instance returned no result for its lifecycle events."
@@ -374,7 +385,7 @@ def segment_not_run(names: list[str], result: dict[str, Any]) -> dict[str, Any]:
     pending = [{"lifecycle_event_name": name, "status": "Pending", "start_time": None, "end_time": None,
                 "diagnostics": None} for name in names]
     return {"status": "Failed", "failed_event": names[0],
-            "lifecycle_events": unreachable_events(pending, not_run_message(result))}
+            "lifecycle_events": unreachable_events(pending, not_run_message(result, names))}
 
 
 def record_wave(record: dict[str, Any], results: dict[str, Optional[dict[str, Any]]]) -> dict[str, Any]:

@@ -12,8 +12,10 @@ import time
 
 from conftest import REPO_ROOT, _bin, ansible_env
 from support.deployments import (APP_DESTINATION, DEPLOYMENT_ROOT, HOLD_FILE, REPORT_CALLBACK, deploy,
-                                 deployment_vars, local, make_revision, path_digest, ran, records, statuses)
+                                 deployment_vars, example_revision, load_balancer, local, make_revision, path_digest,
+                                 ran, records, serving_fleet, statuses)
 from support.faults import bring_back_host, lose_host, seen_by_host, small_disk, wait_for
+from support.load import LoadGenerator
 
 ALL_AT_ONCE = {"deployment_config_name": "CodeDeployDefault.AllAtOnce"}
 AUTO_ROLLBACK = {"auto_rollback": {"enabled": True, "events": ["DEPLOYMENT_FAILURE"]}}
@@ -78,26 +80,34 @@ def hook_running(fleet_view, host: str, script: str) -> bool:
     return False
 
 
+def deploy_losing_a_host(fleet_view, lost: str, script: str, deployment: dict) -> str:
+    """Run the deploy playbook with ``deployment`` (its extra vars) and the report; lose host ``lost`` as a power cut
+    would, as soon as its hook ``script`` runs; once the run ends, bring the host back (a reboot: its files as the
+    loss left them). Returns the run's output."""
+    argv = [_bin("ansible-playbook"), "-i", str(fleet_view.inventory), "fleetops.codedeploy.deploy", "-e",
+            json.dumps(deployment)]
+    env = ansible_env(fleet_view.fleet, {**fleet_view.env_extra, **REPORT_CALLBACK})
+    lost_it = False
+    try:
+        with subprocess.Popen(argv, env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True) as play:
+            wait_for(lambda: hook_running(fleet_view, lost, script), 120, f"{script} to run on {lost}")
+            lose_host(fleet_view, lost)
+            lost_it = True
+            return play.communicate(timeout=300)[0]
+    finally:
+        if lost_it:
+            bring_back_host(fleet_view, lost)
+
+
 def test_a_host_lost_in_a_hook_fails_alone_and_the_next_deployment_starts_with_it(fleet, tmp_path):
     three = fleet(3)
     lost = three.hosts[1]
     ledger = tmp_path / "ledger"
     # ValidateService waits on the lost host while its hold file exists.
     three.path(lost, HOLD_FILE).write_text("")
-    argv = [_bin("ansible-playbook"), "-i", str(three.inventory), "fleetops.codedeploy.deploy", "-e",
-            json.dumps(deployment_vars(ledger, local(make_revision(tmp_path / "v1", "1")), **ALL_AT_ONCE))]
-    env = ansible_env(three.fleet, {**three.env_extra, **REPORT_CALLBACK})
-    lost_it = False
-    try:
-        with subprocess.Popen(argv, env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True) as play:
-            wait_for(lambda: hook_running(three, lost, "validate.sh"), 120, f"ValidateService to run on {lost}")
-            lose_host(three, lost)
-            lost_it = True
-            output = play.communicate(timeout=300)[0]
-    finally:
-        if lost_it:
-            bring_back_host(three, lost)
+    output = deploy_losing_a_host(three, lost, "validate.sh", deployment_vars(
+        ledger, local(make_revision(tmp_path / "v1", "1")), **ALL_AT_ONCE))
     (record,) = records(ledger)
     # AllAtOnce needs one healthy instance: the two others finished and decide the outcome.
     assert record["status"] == "Succeeded", output
@@ -116,6 +126,62 @@ def test_a_host_lost_in_a_hook_fails_alone_and_the_next_deployment_starts_with_i
     assert ran(second)[0] == lost
     assert statuses(second) == {host: "Succeeded" for host in three.hosts}
     assert three.path(lost, f"{APP_DESTINATION}/VERSION").read_text() == "2\n"
+
+
+def revision_held_in_before_install(root, version: str):
+    """The example revision whose BeforeInstall first waits while the host's hold file exists (scripts/hold.sh)."""
+    tree = example_revision(root, version)
+    appspec = tree / "appspec.yml"
+    appspec.write_text(appspec.read_text().replace(
+        "  BeforeInstall:\n", "  BeforeInstall:\n    - location: scripts/hold.sh\n      timeout: 300\n", 1))
+    hold = tree / "scripts" / "hold.sh"
+    hold.write_text(f"#!/bin/sh\nwhile [ -e {HOLD_FILE} ]; do sleep 0.2; done\n")
+    hold.chmod(0o755)
+    return tree
+
+
+def test_a_host_lost_after_block_traffic_stays_out_of_the_load_balancer_until_the_next_deployment(fleet, tmp_path):
+    two, ledger, proxy = serving_fleet(fleet, 2, tmp_path)
+    kept, lost = two.hosts
+    # BeforeInstall waits on the lost host while its hold file exists: the host is drained, its application stopped.
+    two.path(lost, HOLD_FILE).write_text("")
+    with proxy:
+        with LoadGenerator(proxy.frontend_url, rate=60) as load:
+            output = deploy_losing_a_host(two, lost, "hold.sh", deployment_vars(
+                ledger, local(revision_held_in_before_install(tmp_path / "v2", "2.0.0")),
+                deployment_config_name="CodeDeployDefault.OneAtATime", instance_order=[kept],
+                load_balancer_info=load_balancer(proxy)))
+            time.sleep(1)
+        # Drained before its hooks ran, the lost host took no request, and it stays out of the backend.
+        assert load.failures == [], load.failures[:5]
+        assert load.versions_after(time.time() - 1) == {"2.0.0"}
+        assert proxy.server_status(lost).startswith("MAINT"), proxy.server_status(lost)
+        assert proxy.server_status(kept).startswith("UP"), proxy.server_status(kept)
+
+        record = records(ledger)[-1]
+        assert statuses(record) == {kept: "Succeeded", lost: "Failed"}, output
+        (entry,) = [entry for entry in record["instances"] if entry["instance_id"] == lost]
+        events = {event["lifecycle_event_name"]: event for event in entry["lifecycle_events"]}
+        # The controller's BlockTraffic is known to have run; of the host's events after it, the record says which
+        # were to run when the host was lost, and where the host tells which ran.
+        assert events["BlockTraffic"]["status"] == "Succeeded", entry
+        lost_at = events["AfterBlockTraffic"]
+        assert lost_at["status"] == "Failed", entry
+        assert "could not be reached" in lost_at["diagnostics"]["message"], lost_at
+        assert "AfterBlockTraffic to BeforeAllowTraffic were to run" in lost_at["diagnostics"]["message"], lost_at
+        assert {event["status"] for name, event in events.items() if list(events).index(name) > 2} == {"Skipped"}
+        log = two.path(lost, f"{DEPLOYMENT_ROOT}/{record['deployment_group_id']}/{record['deployment_id']}"
+                             "/logs/scripts.log").read_text()
+        assert "LifecycleEvent - ApplicationStop" in log and "LifecycleEvent - BeforeInstall" in log, log
+
+        # Back again (a reboot: its application not running), it is the first the next deployment takes, and it
+        # serves again once AllowTraffic finds it healthy.
+        two.path(lost, HOLD_FILE).unlink()
+        run = deploy(two, ledger, local(example_revision(tmp_path / "v3", "3.0.0")),
+                     deployment_config_name="CodeDeployDefault.OneAtATime", load_balancer_info=load_balancer(proxy))
+        assert run.rc == 0, run.output
+        assert ran(records(ledger)[-1])[0] == lost
+        assert proxy.server_status(lost).startswith("UP"), proxy.server_status(lost)
 
 
 def test_the_host_keeps_only_the_pushed_bundles_of_the_revisions_it_keeps(fleet, tmp_path):

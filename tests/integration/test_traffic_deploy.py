@@ -18,36 +18,17 @@ from pathlib import Path
 
 import boto3
 
-from support.deployments import (DEPLOYMENT_ROOT, REPORT_CALLBACK, addresses, deploy, deployment_vars,
-                                 example_revision, local, records, statuses)
+from support.deployments import (DEPLOYMENT_ROOT, EXAMPLE_APP_PORT, REPORT_CALLBACK, addresses, deploy,
+                                 deployment_vars, example_revision, load_balancer, local, records, serving_fleet,
+                                 statuses, wait_until_up)
 from support.haproxy import Haproxy
 from support.load import LoadGenerator
 
-PORT = 8080
 RATE = 60
 ALL_AT_ONCE = {"deployment_config_name": "CodeDeployDefault.AllAtOnce"}
 TRAFFIC_EVENTS = ["BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic", "ApplicationStop", "DownloadBundle",
                   "BeforeInstall", "Install", "AfterInstall", "ApplicationStart", "ValidateService",
                   "BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"]
-
-
-def serving_fleet(fleet, count: int, tmp_path, version: str = "1.0.0"):
-    """``count`` hosts running the example app at ``version``, and an HAProxy in front of them (all UP)."""
-    group = fleet(count)
-    ledger = tmp_path / "ledger"
-    first = deploy(group, ledger, local(example_revision(tmp_path / f"v{version}", version)), **ALL_AT_ONCE)
-    assert first.rc == 0, first.output
-    proxy = Haproxy(tmp_path / "haproxy", {host: f"{address}:{PORT}" for host, address in addresses(group).items()},
-                    backend="webapp").start()
-    deadline = time.monotonic() + 20
-    while any(not proxy.server_status(host).startswith("UP") for host in group.hosts):
-        assert time.monotonic() < deadline, {host: proxy.server_status(host) for host in group.hosts}
-        time.sleep(0.2)
-    return group, ledger, proxy
-
-
-def load_balancer(proxy: Haproxy) -> dict:
-    return {"haproxy": {"socket": str(proxy.socket), "backend": proxy.backend}}
 
 
 def test_rolling_in_place_behind_haproxy_drops_no_request(fleet, tmp_path):
@@ -88,7 +69,7 @@ def test_an_instance_that_never_turns_healthy_fails(fleet, tmp_path):
     group, ledger, proxy = serving_fleet(fleet, 1, tmp_path)
     with proxy:
         # The new revision will serve on another port than the one HAProxy sends to: it never turns healthy there.
-        group.path("fleet-h1", "/etc/fleet-app/webapp.env").write_text(f"WEBAPP_PORT={PORT + 1}\n")
+        group.path("fleet-h1", "/etc/fleet-app/webapp.env").write_text(f"WEBAPP_PORT={EXAMPLE_APP_PORT + 1}\n")
         run = deploy(group, ledger, local(example_revision(tmp_path / "v2", "2.0.0")),
                      load_balancer_info=load_balancer(proxy), traffic_wait_timeout=3)
     assert run.rc != 0
@@ -116,12 +97,10 @@ def blue_green_fleet(fleet, tmp_path, blue_count: int = 3, green_count: int = 3)
     first = deploy(group, ledger, local(example_revision(tmp_path / "v1", "1.0.0")), "-i", str(groups),
                    target_group="blue", **ALL_AT_ONCE)
     assert first.rc == 0, first.output
-    proxy = Haproxy(tmp_path / "haproxy", {host: f"{address}:{PORT}" for host, address in addresses(group).items()},
+    proxy = Haproxy(tmp_path / "haproxy", {host: f"{address}:{EXAMPLE_APP_PORT}"
+                                           for host, address in addresses(group).items()},
                     disabled=green, backend="webapp").start()
-    deadline = time.monotonic() + 20
-    while any(not proxy.server_status(host).startswith("UP") for host in blue):
-        assert time.monotonic() < deadline, {host: proxy.server_status(host) for host in blue}
-        time.sleep(0.2)
+    wait_until_up(proxy, blue)
     return group, groups, ledger, proxy, blue, green
 
 

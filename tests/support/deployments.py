@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional
 
 from conftest import REPO_ROOT, ansible_env
+from support.haproxy import Haproxy
 from support.revisions import write_tree
 
 EXAMPLE_REVISION = Path(__file__).resolve().parents[2] / "examples" / "revisions" / "webapp"
@@ -244,3 +245,34 @@ def active_locks(ledger: Path) -> list[dict]:
     """The ledger's group locks still held or waiting in Ready (a released lock stays behind, marked released)."""
     locks = [json.loads(path.read_text()) for path in sorted((ledger / "locks").glob("*.json"))]
     return [lock for lock in locks if lock.get("state") != "released"]
+
+
+# The example revision's web app listens on this port of its host's address.
+EXAMPLE_APP_PORT = 8080
+
+
+def serving_fleet(fleet, count: int, tmp_path: Path, version: str = "1.0.0"):
+    """``count`` hosts running the example app at ``version`` (deployed AllAtOnce into the ledger ``tmp_path /
+    "ledger"``), and an HAProxy in front of them, every server UP. Returns the fleet view, the ledger and the proxy."""
+    group = fleet(count)
+    ledger = tmp_path / "ledger"
+    first = deploy(group, ledger, local(example_revision(tmp_path / f"v{version}", version)),
+                   deployment_config_name="CodeDeployDefault.AllAtOnce")
+    assert first.rc == 0, first.output
+    proxy = Haproxy(tmp_path / "haproxy", {host: f"{address}:{EXAMPLE_APP_PORT}"
+                                           for host, address in addresses(group).items()}, backend="webapp").start()
+    wait_until_up(proxy, group.hosts)
+    return group, ledger, proxy
+
+
+def wait_until_up(proxy: Haproxy, hosts: Iterable[str], timeout: float = 20) -> None:
+    """Wait until ``proxy`` sees every one of ``hosts`` UP (its health checks passed)."""
+    deadline = time.monotonic() + timeout
+    while any(not proxy.server_status(host).startswith("UP") for host in hosts):
+        assert time.monotonic() < deadline, {host: proxy.server_status(host) for host in hosts}
+        time.sleep(0.2)
+
+
+def load_balancer(proxy: Haproxy) -> dict:
+    """The deployment input ``load_balancer_info`` for ``proxy``'s backend."""
+    return {"haproxy": {"socket": str(proxy.socket), "backend": proxy.backend}}

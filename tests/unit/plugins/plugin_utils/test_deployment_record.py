@@ -417,5 +417,14 @@ def test_a_host_lost_after_its_block_traffic_keeps_the_events_that_ran_and_fails
     assert [(event["lifecycle_event_name"], event["status"]) for event in instance["lifecycle_events"]] == [
         ("BeforeBlockTraffic", "Succeeded"), ("BlockTraffic", "Succeeded"), ("AfterBlockTraffic", "Failed"),
         ("ApplicationStop", "Skipped")]
+    # Which of the call's events ran before the host was lost, the controller cannot know; the message says where.
     assert instance["lifecycle_events"][2]["diagnostics"]["message"] == (
-        "The instance could not be reached: ssh: connect to host web-1 port 22: timed out")
+        "The instance could not be reached: ssh: connect to host web-1 port 22: timed out (while AfterBlockTraffic "
+        "to ApplicationStop were to run: if it was lost during them, the instance's scripts.log of this deployment "
+        "shows those that ran)")
+
+
+def test_a_host_unreachable_for_a_single_event_is_said_plainly():
+    lost = records.segment_not_run(["AfterAllowTraffic"], {"unreachable": True, "msg": "ssh: timed out"})
+
+    assert lost["lifecycle_events"][0]["diagnostics"]["message"] == "The instance could not be reached: ssh: timed out"
