@@ -236,7 +236,7 @@ class ActionModule(ActionBase):
             green_fleet = None
             if creator == records.CREATOR_ROLLBACK:
                 blue, green = rollback_fleets(ledger, args.get("rollback_of"), targets, green)
-                green_hosts = recorded_green_hosts(ledger, args.get("rollback_of"))
+                green_hosts = recorded_green_hosts(ledger.find(args.get("rollback_of")))
             else:
                 blue = targets
                 if copying:
@@ -545,6 +545,11 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(f"Deployment {deployment_id} waited in Ready until {until}, and its controller "
                                     "could not hand its lock over: it can no longer be continued. Run the playbook "
                                     "fleetops.codedeploy.stop to stop it.")
+        absent = absent_instances(record, self._hostvars)
+        if absent and not ready_wait_over(holder, now_utc()):
+            raise AnsibleActionFail(f"Deployment {deployment_id} waits in Ready on instances this run's inventory does "
+                                    f"not have: {', '.join(absent)}. Run the continue with the inventory of its "
+                                    "deployment group and of its replacement instances; it still waits in Ready.")
         if ready_wait_over(holder, now_utc()):
             warning = ledger.stop_expired_ready(group_id, group)
             record = ledger.load(deployment_id)
@@ -555,7 +560,8 @@ class ActionModule(ActionBase):
             keep_lease(ledger_location(args), args.get("aws"), group_id, deployment_id, os.getppid())
             records.resume(record)
             ledger.save(record)
-        return {**resumed_plan(inputs, record, stage_plan(record), stopped=False), **resumed, "stopped": False}
+        return {**resumed_plan(inputs, record, stage_plan(record), stopped=False), **resumed, "stopped": False,
+                "copied_hosts": recorded_green_hosts(record)}
 
     # ----- stop --------------------------------------------------------------------------------------------
     def _stop(self, ledger: Ledger, args: dict) -> dict:
@@ -691,9 +697,18 @@ def marked_instances(record: dict) -> list:
             and entry.get("instance_type", records.GREEN) == records.GREEN]
 
 
-def recorded_green_hosts(ledger: Ledger, deployment_id: Optional[str]) -> list:
-    """The replacement instances a COPY_AUTO_SCALING_GROUP deployment added to the inventory, for its rollback."""
-    return list(((ledger.find(deployment_id) or {}).get("blue_green") or {}).get("green_hosts") or [])
+def recorded_green_hosts(record: Optional[dict]) -> list:
+    """The replacement instances a COPY_AUTO_SCALING_GROUP deployment added to the inventory, as its record keeps
+    them: the runs that come back to it (its continue, its rollback) add them again."""
+    return list(((record or {}).get("blue_green") or {}).get("green_hosts") or [])
+
+
+def absent_instances(record: dict, hostvars) -> list[str]:
+    """The instances of ``record`` that this run's inventory (``hostvars``) does not have, but for those of a copied
+    Auto Scaling group, which the run adds from the record."""
+    copied = {host["name"] for host in recorded_green_hosts(record)}
+    return [entry["instance_id"] for entry in record["instances"]
+            if entry["instance_id"] not in copied and entry["instance_id"] not in hostvars]
 
 
 def stage_plan(record: dict) -> Optional[dict]:

@@ -351,8 +351,9 @@ refused:
   type: bool
 copied_hosts:
   description: The instances of an Auto Scaling group copied for a blue/green deployment (V(create)), with their
-    address, instance ID and zone, for the inventory.
-  returned: step is create
+    address, instance ID and zone, for the inventory; those of the deployment continued (V(resume)) or rolled back
+    (V(create) of a rollback, V(stop) that created one), from its record.
+  returned: step is create or resume; stop, when it created a rollback
   type: list
   elements: dict
 record:

@@ -5,15 +5,19 @@
 
 The deployment group's Auto Scaling group ``web-asg`` launches from a launch template into one subnet; the Blue
 fleet hosts stand for its healthy instances (their ``codedeploy_instance_id``) and are the target group's
-registered targets. The deployment copies the group; moto's new instances have made-up private addresses that no
-SSH reaches, so the deployment fails at the install stage with its Green instances unreachable — and moves no
-traffic. What the copy is and how the record names it is what the test checks.
+registered targets. The deployment copies the group. In a subnet of made-up addresses, no SSH reaches moto's new
+instances: the deployment fails at the install stage with its Green instances unreachable, and moves no traffic.
+In a subnet of the fleet's own loopback addresses, the copy's instances get the addresses of fleet hosts, which
+then stand for them: the deployment installs there, waits in Ready, and another run (the continue or the stop
+playbook) finds them again from the record.
 """
 from __future__ import annotations
 
 import boto3
 
-from support.deployments import deploy, local, make_revision, records
+import ipaddress
+
+from support.deployments import APP_DESTINATION, addresses, deploy, local, make_revision, records, statuses
 from test_traffic_elbv2 import TARGET_GROUP, aws_option, target_group, with_instance_ids
 from test_traffic_elbv2_blue_green import registered
 
@@ -109,3 +113,90 @@ def test_copy_auto_scaling_group_needs_exactly_one_auto_scaling_group(fleet, aws
     assert records(ledger) == []
     assert auto_scaling_group_names(autoscaling) == ["web-asg"]
     assert registered(elbv2, arn) == {(instances[0], "healthy")}
+
+
+READY_WAIT = {"deployment_ready_option": {"action_on_timeout": "STOP_DEPLOYMENT", "wait_time_in_minutes": 30}}
+
+
+def copy_onto_fleet_hosts(fleet, aws, tmp_path):
+    """``web-asg`` with two instances, Blue: the first two fleet hosts stand for them, serving revision 1.0.0 and
+    registered in the target group. Its subnet is the fleet's own /24, its next free addresses those of the next two
+    fleet hosts, so that a copy's two instances are reached there. Returns the fleet view (inventory with groups
+    ``blue`` and ``green``, the latter empty), the Blue hosts, the Green hosts' addresses, the elbv2 client, the
+    target group's ARN, the original instance IDs, the ledger and the inventory of groups."""
+    group = fleet(4)
+    blue = group.hosts[:2]
+    green_addresses = [addresses(group)[host] for host in group.hosts[2:]]
+    session = dict(endpoint_url=aws["endpoint_url"], region_name="us-east-1", aws_access_key_id="testing",
+                   aws_secret_access_key="testing")
+    ec2, elbv2 = boto3.client("ec2", **session), boto3.client("elbv2", **session)
+    network = ipaddress.ip_network(f"{green_addresses[0]}/24", strict=False)
+    vpc = ec2.create_vpc(CidrBlock=str(network.supernet(new_prefix=16)))["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=str(network))["Subnet"]["SubnetId"]
+    arn = elbv2.create_target_group(Name=TARGET_GROUP, Protocol="HTTP", Port=80, VpcId=vpc,
+                                    TargetType="instance")["TargetGroups"][0]["TargetGroupArn"]
+    autoscaling, _template, originals = auto_scaling_group(aws, subnet, 2)
+    # moto gives a subnet's addresses in order: take those below the first Green host's.
+    taken = {instance["PrivateIpAddress"] for reservation in ec2.describe_instances(
+        InstanceIds=originals)["Reservations"] for instance in reservation["Instances"]}
+    below = int(ipaddress.ip_address(green_addresses[0])) - int(max(map(ipaddress.ip_address, taken))) - 1
+    if below:
+        ec2.run_instances(ImageId="ami-12345678", MinCount=below, MaxCount=below, SubnetId=subnet)
+    view = with_instance_ids(group, dict(zip(blue, originals)), tmp_path / "inventory.yml")
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": instance} for instance in originals])
+    groups = tmp_path / "blue-green.ini"
+    groups.write_text("[blue]\n" + "\n".join(blue) + "\n[green]\n")
+    ledger = tmp_path / "ledger"
+    first = deploy(view, ledger, local(make_revision(tmp_path / "v1", "1.0.0")), "-i", str(groups),
+                   target_group="blue", deployment_config_name=ALL_AT_ONCE)
+    assert first.rc == 0, first.output
+    return view, blue, green_addresses, autoscaling, elbv2, arn, originals, ledger, groups
+
+
+def ready_copy(view, ledger, groups, aws, tmp_path):
+    """Deploy revision 2.0.0 to a copy of ``web-asg`` and wait in Ready: the run and its record."""
+    inputs = {**blue_green_inputs(aws, ["web-asg"]), "target_group": "blue",
+              "blue_green_deployment_configuration": {**COPY, **READY_WAIT}}
+    run = deploy(view, ledger, local(make_revision(tmp_path / "v2", "2.0.0")), "-i", str(groups), **inputs)
+    assert run.rc == 0, run.output
+    record = records(ledger)[-1]
+    assert record["status"] == "Ready", run.output
+    return inputs, record
+
+
+def test_a_copy_reached_installs_waits_in_ready_and_a_continue_moves_the_traffic_to_it(fleet, aws, tmp_path):
+    view, blue, green_addresses, autoscaling, elbv2, arn, originals, ledger, groups = copy_onto_fleet_hosts(
+        fleet, aws, tmp_path)
+    inputs, ready = ready_copy(view, ledger, groups, aws, tmp_path)
+    green = {host["name"]: host["ansible_host"] for host in ready["blue_green"]["green_hosts"]}
+    assert sorted(green.values()) == green_addresses, green
+    assert registered(elbv2, arn) == {(instance, "healthy") for instance in originals}
+    for host in view.hosts[2:]:
+        assert view.path(host, f"{APP_DESTINATION}/VERSION").read_text() == "2.0.0\n"
+
+    # The continue is another run: it finds the copy's instances in the record.
+    run = deploy(view, ledger, None, "-i", str(groups), playbook="fleetops.codedeploy.continue", **inputs)
+
+    assert run.rc == 0, run.output
+    record = records(ledger)[-1]
+    assert record["deployment_id"] == ready["deployment_id"] and record["status"] == "Succeeded", run.output
+    assert statuses(record) == {**{host: "Succeeded" for host in blue}, **{name: "Succeeded" for name in green}}
+    assert registered(elbv2, arn) == {(instance, "healthy") for instance in green}
+
+
+def test_a_copy_waiting_in_ready_stopped_with_a_rollback_leaves_the_traffic_on_blue(fleet, aws, tmp_path):
+    view, blue, _green_addresses, autoscaling, elbv2, arn, originals, ledger, groups = copy_onto_fleet_hosts(
+        fleet, aws, tmp_path)
+    inputs, ready = ready_copy(view, ledger, groups, aws, tmp_path)
+
+    run = deploy(view, ledger, None, "-i", str(groups), playbook="fleetops.codedeploy.stop", stop_rollback=True,
+                 **inputs)
+
+    stopped, rollback = records(ledger)[-2:]
+    assert (stopped["deployment_id"], stopped["status"]) == (ready["deployment_id"], "Stopped"), run.output
+    assert (rollback["creator"], rollback["status"]) == ("codeDeployRollback", "Succeeded"), run.output
+    assert registered(elbv2, arn) == {(instance, "healthy") for instance in originals}
+    for host in blue:
+        assert view.path(host, f"{APP_DESTINATION}/VERSION").read_text() == "1.0.0\n"
+    # The copy stays as it is, for the operator to delete.
+    assert ready["blue_green"]["green_auto_scaling_group"] in auto_scaling_group_names(autoscaling)

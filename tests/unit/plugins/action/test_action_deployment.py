@@ -15,8 +15,8 @@ import pytest
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.fleetops.codedeploy.plugins.action.deployment import (
-    FIRST_WAVES_PER_INCLUDE, WAVES_PER_INCLUDE, ActionModule, link_rollback, marked_instances, revision_from_hosts,
-    revision_source, rollback_requested, survey_health, waves_ahead)
+    FIRST_WAVES_PER_INCLUDE, WAVES_PER_INCLUDE, ActionModule, absent_instances, link_rollback, marked_instances,
+    revision_from_hosts, revision_source, rollback_requested, survey_health, waves_ahead)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils import deployment_record as records
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.alarms import AlarmConfigError
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_ids import deployment_group_id
@@ -114,10 +114,12 @@ def test_the_play_runs_the_waves_named_ahead_the_open_one_first_with_who_starts(
     assert waves_ahead(stage, {"start": []}, WAVES_PER_INCLUDE) == []  # no wave open: the deployment stopped
 
 
-def step() -> ActionModule:
-    """The deployment action's steps, called in process: their own logic, with no task to run them."""
+def step(inventory=("b1", "g1")) -> ActionModule:
+    """The deployment action's steps, called in process: their own logic, with no task to run them, in a run whose
+    inventory has the hosts ``inventory`` (those of ``ready_record``)."""
     action = object.__new__(ActionModule)
     action._task, action._warnings = SimpleNamespace(check_mode=False), []  # pylint: disable=protected-access
+    action._hostvars = {host: {} for host in inventory}  # pylint: disable=protected-access
     return action
 
 
@@ -298,3 +300,25 @@ def test_a_ready_deployment_left_held_past_its_wait_is_not_continued_and_the_sto
     assert stopped["stopped_deployment"]["outcome"] == "stopped"
     assert Ledger(LocalStore(str(tmp_path))).load(ready["deployment_id"])["status"] == "Stopped"
     assert Ledger(LocalStore(str(tmp_path))).lock_holder(GROUP) is None
+
+
+def test_a_continue_whose_inventory_lacks_instances_of_the_deployment_names_them_and_leaves_it_ready(tmp_path):
+    ledger = Ledger(LocalStore(str(tmp_path)))
+    ready = ready_record(GROUP, datetime.datetime(2999, 1, 1, tzinfo=datetime.timezone.utc))
+    ledger.save(ready)
+    ledger.acquire(GROUP, "prod", ready["deployment_id"], controller_identity(os.getpid()), 600)
+    ledger.hold_ready(GROUP, ready["deployment_id"], "2999-01-01T00:00:00.000Z")
+
+    with pytest.raises(AnsibleActionFail, match=f"Deployment {ready['deployment_id']} waits in Ready on instances "
+                                                "this run's inventory does not have: g1. .* still waits in Ready"):
+        step(inventory=["b1"])._resume(ledger, {"ledger": str(tmp_path), "inputs": create_args(tmp_path)["inputs"]})
+
+    assert (ledger.lock(GROUP)["state"], ledger.load(ready["deployment_id"])["status"]) == ("ready", "Ready")
+
+
+def test_the_instances_of_a_copied_auto_scaling_group_are_not_looked_for_in_the_inventory():
+    copied = ready_record(GROUP, datetime.datetime(2999, 1, 1, tzinfo=datetime.timezone.utc))
+    copied["blue_green"]["green_hosts"] = [{"name": "g1", "ansible_host": "10.0.1.7"}]
+
+    assert absent_instances(copied, {"b1": {}}) == []
+    assert absent_instances(copied, {}) == ["b1"]
