@@ -375,7 +375,8 @@ def not_run_message(result: Optional[dict[str, Any]], pending: list[str]) -> str
         return message
     if result:
         return f"The instance failed before its lifecycle events ran: {result.get('msg', 'no message')}"
-    return "The instance returned no result for its lifecycle events."
+    return ("The instance did not run its lifecycle events: it is not in this run's play (not in its inventory, left "
+            "out by its limit, or failed in an earlier task).")
 
 
 def segment_not_run(names: list[str], result: dict[str, Any]) -> dict[str, Any]:

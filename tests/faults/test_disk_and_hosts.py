@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import time
+from typing import Callable
 
 from conftest import REPO_ROOT, _bin, ansible_env
 from support.deployments import (APP_DESTINATION, DEPLOYMENT_ROOT, HOLD_FILE, REPORT_CALLBACK, deploy,
@@ -80,10 +81,10 @@ def hook_running(fleet_view, host: str, script: str) -> bool:
     return False
 
 
-def deploy_losing_a_host(fleet_view, lost: str, script: str, deployment: dict) -> str:
+def deploy_losing_a_host(fleet_view, lost: str, running: Callable[[], bool], what: str, deployment: dict) -> str:
     """Run the deploy playbook with ``deployment`` (its extra vars) and the report; lose host ``lost`` as a power cut
-    would, as soon as its hook ``script`` runs; once the run ends, bring the host back (a reboot: its files as the
-    loss left them). Returns the run's output."""
+    would, as soon as ``running()`` says its hook runs (``what``); once the run ends, bring the host back (a reboot:
+    its files as the loss left them). Returns the run's output."""
     argv = [_bin("ansible-playbook"), "-i", str(fleet_view.inventory), "fleetops.codedeploy.deploy", "-e",
             json.dumps(deployment)]
     env = ansible_env(fleet_view.fleet, {**fleet_view.env_extra, **REPORT_CALLBACK})
@@ -91,7 +92,11 @@ def deploy_losing_a_host(fleet_view, lost: str, script: str, deployment: dict) -
     try:
         with subprocess.Popen(argv, env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True) as play:
-            wait_for(lambda: hook_running(fleet_view, lost, script), 120, f"{script} to run on {lost}")
+            try:
+                wait_for(running, 120, f"{what} to run on {lost}")
+            except AssertionError as error:
+                play.kill()
+                raise AssertionError(f"{error}; the run printed:\n{play.communicate()[0]}") from None
             lose_host(fleet_view, lost)
             lost_it = True
             return play.communicate(timeout=300)[0]
@@ -106,8 +111,9 @@ def test_a_host_lost_in_a_hook_fails_alone_and_the_next_deployment_starts_with_i
     ledger = tmp_path / "ledger"
     # ValidateService waits on the lost host while its hold file exists.
     three.path(lost, HOLD_FILE).write_text("")
-    output = deploy_losing_a_host(three, lost, "validate.sh", deployment_vars(
-        ledger, local(make_revision(tmp_path / "v1", "1")), **ALL_AT_ONCE))
+    deployment = deployment_vars(ledger, local(make_revision(tmp_path / "v1", "1")), **ALL_AT_ONCE)
+    output = deploy_losing_a_host(three, lost, lambda: hook_running(three, lost, "validate.sh"), "ValidateService",
+                                  deployment)
     (record,) = records(ledger)
     # AllAtOnce needs one healthy instance: the two others finished and decide the outcome.
     assert record["status"] == "Succeeded", output
@@ -128,14 +134,19 @@ def test_a_host_lost_in_a_hook_fails_alone_and_the_next_deployment_starts_with_i
     assert three.path(lost, f"{APP_DESTINATION}/VERSION").read_text() == "2\n"
 
 
+# What the hold hook below leaves on its host once it holds.
+HOLDING_FILE = "/srv/holding"
+
+
 def revision_held_in_before_install(root, version: str):
-    """The example revision whose BeforeInstall first waits while the host's hold file exists (scripts/hold.sh)."""
+    """The example revision whose BeforeInstall first waits while the host's hold file exists (scripts/hold.sh),
+    saying so in HOLDING_FILE."""
     tree = example_revision(root, version)
     appspec = tree / "appspec.yml"
     appspec.write_text(appspec.read_text().replace(
         "  BeforeInstall:\n", "  BeforeInstall:\n    - location: scripts/hold.sh\n      timeout: 300\n", 1))
     hold = tree / "scripts" / "hold.sh"
-    hold.write_text(f"#!/bin/sh\nwhile [ -e {HOLD_FILE} ]; do sleep 0.2; done\n")
+    hold.write_text(f"#!/bin/sh\ntouch {HOLDING_FILE}\nwhile [ -e {HOLD_FILE} ]; do sleep 0.2; done\n")
     hold.chmod(0o755)
     return tree
 
@@ -145,12 +156,12 @@ def test_a_host_lost_after_block_traffic_stays_out_of_the_load_balancer_until_th
     kept, lost = two.hosts
     # BeforeInstall waits on the lost host while its hold file exists: the host is drained, its application stopped.
     two.path(lost, HOLD_FILE).write_text("")
+    deployment = deployment_vars(ledger, local(revision_held_in_before_install(tmp_path / "v2", "2.0.0")),
+                                 deployment_config_name="CodeDeployDefault.OneAtATime", instance_order=[kept],
+                                 load_balancer_info=load_balancer(proxy), traffic_wait_timeout=60)
     with proxy:
         with LoadGenerator(proxy.frontend_url, rate=60) as load:
-            output = deploy_losing_a_host(two, lost, "hold.sh", deployment_vars(
-                ledger, local(revision_held_in_before_install(tmp_path / "v2", "2.0.0")),
-                deployment_config_name="CodeDeployDefault.OneAtATime", instance_order=[kept],
-                load_balancer_info=load_balancer(proxy)))
+            output = deploy_losing_a_host(two, lost, two.path(lost, HOLDING_FILE).exists, "BeforeInstall", deployment)
             time.sleep(1)
         # Drained before its hooks ran, the lost host took no request, and it stays out of the backend.
         assert load.failures == [], load.failures[:5]

@@ -8,6 +8,7 @@ The example revision's web app runs on every fleet host (on the host's own addre
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import sys
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 
 import boto3
+import yaml
 
 from support.deployments import (DEPLOYMENT_ROOT, EXAMPLE_APP_PORT, REPORT_CALLBACK, addresses, deploy,
                                  deployment_vars, example_revision, load_balancer, local, records, serving_fleet,
@@ -324,3 +326,28 @@ def test_terminate_stops_the_original_instances_after_the_wait(fleet, tmp_path):
     assert not group.path(blue[0], "/etc/fleet-app/webapp.pid").exists()
     assert group.path(green[0], "/etc/fleet-app/webapp.pid").exists()
     assert "Traffic moved: waited 3 s (termination_wait_time_in_minutes) before stopping Blue" in run.output
+
+
+def test_a_stop_whose_inventory_lacks_the_replacement_fails_it_in_the_rollback_and_keeps_blue_serving(fleet, tmp_path):
+    group, groups, ledger, proxy, blue, green = blue_green_fleet(fleet, tmp_path, 1, 1)
+    with proxy:
+        assert blue_green(group, groups, ledger, example_revision(tmp_path / "v2", "2.0.0"), proxy,
+                          blue_green_deployment_configuration=READY_WAIT, **ALL_AT_ONCE).rc == 0
+        # Stopped with a rollback from another inventory, which has the original instance but not the replacement:
+        # the rollback (its fleets from the record) reaches the one and fails the other, saying why.
+        inventory = yaml.safe_load(group.inventory.read_text())
+        del inventory["all"]["children"]["fleet"]["hosts"][green[0]]
+        (tmp_path / "without-replacement.yml").write_text(yaml.safe_dump(inventory))
+        without = dataclasses.replace(group, inventory=tmp_path / "without-replacement.yml")
+        (tmp_path / "blue-only.ini").write_text(f"[blue]\n{blue[0]}\n[green]\n")
+        stop = deploy(without, ledger, None, "-i", str(tmp_path / "blue-only.ini"), playbook="fleetops.codedeploy.stop",
+                      target_group="blue", green_group="green", stop_rollback=True,
+                      deployment_style={"deployment_type": "BLUE_GREEN"}, load_balancer_info=load_balancer(proxy))
+        assert proxy.server_status(blue[0]).startswith("UP"), proxy.server_status(blue[0])
+    assert "Error while resolving" not in stop.output, stop.output
+    stopped, rollback = records(ledger)[-2:]
+    assert stopped["status"] == "Stopped" and rollback["creator"] == "codeDeployRollback", stop.output
+    (replacement,) = [entry for entry in rollback["instances"] if entry["instance_id"] == green[0]]
+    assert replacement["status"] == "Failed", replacement
+    failed = [event for event in replacement["lifecycle_events"] if event["status"] == "Failed"]
+    assert "did not run its lifecycle events: it is not in this run's play" in failed[0]["diagnostics"]["message"]
