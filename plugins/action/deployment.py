@@ -550,6 +550,14 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(f"Deployment {deployment_id} waits in Ready on instances this run's inventory does "
                                     f"not have: {', '.join(absent)}. Run the continue with the inventory of its "
                                     "deployment group and of its replacement instances; it still waits in Ready.")
+        if self._task.check_mode:  # nothing taken over or saved: what a continue would do
+            if ready_wait_over(holder, now_utc()):
+                return {**resumed_plan(inputs, record, None, stopped=True, record_path=resumed["record_path"]),
+                        **resumed, "changed": False, "stopped": True,
+                        "msg": "check mode: its wait in Ready is over, a continue would stop it"}
+            return {**resumed_plan(inputs, records.resume(dict(record)), stage_plan(record), stopped=False),
+                    **resumed, "changed": False, "stopped": False, "copied_hosts": recorded_green_hosts(record),
+                    "msg": "check mode"}
         if ready_wait_over(holder, now_utc()):
             warning = ledger.stop_expired_ready(group_id, group)
             record = ledger.load(deployment_id)

@@ -24,6 +24,7 @@ requirements:
 
 from ansible.plugins.callback import CallbackBase
 
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_record import current_stage
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import zone_label
 
 EVENT_LABELS = {
@@ -102,7 +103,7 @@ def plan_lines(started: dict, appspec: dict) -> list[str]:
         zone = f" (zone {zone_label(zone_of[wave[0]])})" if zones else ""
         lines.append(f"  Wave {number}{zone}: " + ", ".join(
             f"{name} ({started['health'].get(name, 'Unknown')})" for name in wave))
-    instances = record["instances"]
+    instances = current_stage(record)["instances"]  # a blue/green stage's instances run that stage's events
     if instances:
         lines.append("  Each instance runs: " + " → ".join(
             event["lifecycle_event_name"] for event in instances[0]["lifecycle_events"]))

@@ -257,6 +257,16 @@ def test_a_blue_green_deployment_waits_in_ready_until_a_continue_from_another_co
         refused = blue_green(group, groups, ledger, revision, proxy, **shared, **ALL_AT_ONCE)
         assert refused.rc != 0
         assert f"already has an active Deployment '{ready['deployment_id']}'" in refused.output
+        # A continue in check mode shows the reroute it would run, and changes nothing.
+        checked = deploy(group, ledger, local(revision), "-i", str(groups), "--check",
+                         playbook="fleetops.codedeploy.continue", target_group="blue", green_group="green",
+                         deployment_style={"deployment_type": "BLUE_GREEN"}, load_balancer_info=load_balancer(proxy),
+                         blue_green_deployment_configuration=READY_WAIT, **shared, **ALL_AT_ONCE)
+        assert checked.rc == 0, checked.output
+        assert "Each instance runs: BeforeAllowTraffic → AllowTraffic → AfterAllowTraffic" in checked.output, (
+            checked.output)
+        assert shared_records(s3)[-1]["status"] == "Ready"
+        assert all(proxy.server_status(host).startswith("MAINT") for host in green)
 
         with LoadGenerator(proxy.frontend_url, rate=RATE) as load, tempfile.TemporaryDirectory() as home:
             resumed = in_another_container(group, home, groups, deployment_vars(

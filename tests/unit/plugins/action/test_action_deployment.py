@@ -322,3 +322,22 @@ def test_the_instances_of_a_copied_auto_scaling_group_are_not_looked_for_in_the_
 
     assert absent_instances(copied, {"b1": {}}) == []
     assert absent_instances(copied, {}) == ["b1"]
+
+
+def test_a_continue_in_check_mode_plans_the_reroute_and_takes_or_saves_nothing(tmp_path):
+    ledger = Ledger(LocalStore(str(tmp_path)))
+    ready = ready_record(GROUP, datetime.datetime(2999, 1, 1, tzinfo=datetime.timezone.utc))
+    ledger.save(ready)
+    ledger.acquire(GROUP, "prod", ready["deployment_id"], controller_identity(os.getpid()), 600)
+    ledger.hold_ready(GROUP, ready["deployment_id"], "2999-01-01T00:00:00.000Z")
+    lock = ledger.lock(GROUP)
+    checking = step()
+    checking._task = SimpleNamespace(check_mode=True)  # pylint: disable=protected-access
+
+    planned = checking._resume(ledger, {"ledger": str(tmp_path), "inputs": create_args(tmp_path)["inputs"]})
+
+    assert (planned["changed"], planned["stopped"], planned["start_with"]) == (False, False, "phase")
+    assert planned["targets"] == ["g1"] and planned["record"]["status"] == "InProgress"
+    # The ledger as it was: the deployment waits in Ready, its lock taken over by no controller.
+    assert ledger.load(ready["deployment_id"])["status"] == "Ready"
+    assert ledger.lock(GROUP) == lock and lock["state"] == "ready"

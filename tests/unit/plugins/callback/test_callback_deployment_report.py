@@ -6,7 +6,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from ansible_collections.fleetops.codedeploy.plugins.callback.deployment_report import (
-    CallbackModule, monitor_line, rollback_line, start_line, table_lines, wave_line)
+    CallbackModule, monitor_line, plan_lines, rollback_line, start_line, table_lines, wave_line)
 
 
 def summary(**changes):
@@ -36,6 +36,17 @@ def test_the_start_line_counts_instances_and_those_left_out():
     started = {"record": {"deployment_id": "d-ABC"}, "order": ["h1", "h2"], "wave_size": 1, "batches": [1, 1],
                "zones": None, "skipped_up_to_date": ["h3"]}
     assert start_line(started) == "Deployment d-ABC: 2 instances in waves of 1; 1 already up to date"
+
+
+def test_a_blue_green_plan_says_the_events_of_the_stage_it_runs():
+    entry = {"instance_id": "g1", "lifecycle_events": [event("BeforeAllowTraffic", "Pending"),
+                                                       event("AllowTraffic", "Pending")]}
+    record = {"deployment_id": "d-ABC", "minimum_healthy_hosts": {"count": 0}, "instances": [
+        {"instance_id": "b1", "lifecycle_events": [event("BlockTraffic", "Pending")]}],
+        "blue_green": {"stage": 1, "stages": [{}, {"instances": [entry]}]}}
+    started = {"record": record, "order": ["g1"], "wave_size": 1, "batches": [1], "zones": None, "health": {}}
+
+    assert "  Each instance runs: BeforeAllowTraffic → AllowTraffic" in plan_lines(started, {})
 
 
 def test_a_bake_time_says_which_zones_it_separates():
