@@ -257,11 +257,12 @@ def test_a_blue_green_deployment_waits_in_ready_until_a_continue_from_another_co
         refused = blue_green(group, groups, ledger, revision, proxy, **shared, **ALL_AT_ONCE)
         assert refused.rc != 0
         assert f"already has an active Deployment '{ready['deployment_id']}'" in refused.output
-        # A continue in check mode shows the reroute it would run, and changes nothing.
+        # A continue in check mode (naming the deployment) shows the reroute it would run, and changes nothing.
         checked = deploy(group, ledger, local(revision), "-i", str(groups), "--check",
                          playbook="fleetops.codedeploy.continue", target_group="blue", green_group="green",
                          deployment_style={"deployment_type": "BLUE_GREEN"}, load_balancer_info=load_balancer(proxy),
-                         blue_green_deployment_configuration=READY_WAIT, **shared, **ALL_AT_ONCE)
+                         blue_green_deployment_configuration=READY_WAIT, deployment_id=ready["deployment_id"],
+                         **shared, **ALL_AT_ONCE)
         assert checked.rc == 0, checked.output
         assert "Each instance runs: BeforeAllowTraffic → AllowTraffic → AfterAllowTraffic" in checked.output, (
             checked.output)
