@@ -38,6 +38,7 @@ from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_flo
     bundle_plan, host_results, run_stats, stop_told, success_mark, verdict)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_ids import (
     deployment_group_id, new_deployment_id)
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_inputs import hosts_in_limit
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_plan import (
     deployment_outcome, deployment_parameters, ended_plan, fetched_problem, first_phase_plan, next_stage_plan,
     resumed_plan, revision_fetched, stop_plan)
@@ -49,7 +50,7 @@ from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.lease_keeper import keep_lease
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger import (
     ACTIVE_STATUSES, HELD, Ledger, controller_identity, describe_controller, lease_seconds_for, now_utc, open_ledger,
-    parse_timestamp, ready_wait_over)
+    parse_timestamp, ready_wait_over, takeover_refusal)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.reports import write_reports
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.triggers import (
     FINAL_EVENTS, INSTANCE_FINAL_EVENTS, TriggerConfigError, notify, validate_trigger_configurations)
@@ -83,6 +84,7 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(error.message)
         result = super().run(tmp, task_vars)
         self._hostvars = (task_vars or {}).get("hostvars", {})
+        self._groups, self._limit = (task_vars or {}).get("groups", {}), (task_vars or {}).get("ansible_limit")
         # What the step warns of: triggers not delivered, reports not written, a rollback's failure not recorded.
         self._warnings: list = []
         ledger = None
@@ -116,6 +118,12 @@ class ActionModule(ActionBase):
         """A new deployment of what the inputs ask for: refused at once (NO_INSTANCES, HEALTH_CONSTRAINTS_INVALID),
         the task failing with one message, or Created and locked; with the plan of its first phase, whole (see
         deployment_plan)."""
+        rolled_back_id = args.get("rollback_of")
+        if rolled_back_id:  # before anything, so that nothing is recorded on a deployment it does not name rightly
+            refusal = rollback_of_refusal(args.get("rolled_back") or ledger.find(rolled_back_id), rolled_back_id,
+                                          group_of(deployment_parameters(args["inputs"]))[1])
+            if refusal:
+                raise AnsibleActionFail(refusal)
         try:
             created = self._new_deployment(ledger, args)
         except (AnsibleActionFail, *STEP_ERRORS) as error:
@@ -137,8 +145,7 @@ class ActionModule(ActionBase):
         if problem:
             raise AnsibleActionFail(problem)
         parameters = deployment_parameters(inputs)
-        group = parameters["deployment_group_name"]
-        group_id = parameters["deployment_group_id"] or deployment_group_id(parameters["application_name"], group)
+        group, group_id = group_of(parameters)
         validate_deployment_group_id(group_id)
         deployment_id = new_deployment_id()
         revision = revision_fetched(fetched)
@@ -235,8 +242,9 @@ class ActionModule(ActionBase):
             copying = settings["copies_fleet"]
             green_fleet = None
             if creator == records.CREATOR_ROLLBACK:
-                blue, green = rollback_fleets(ledger, args.get("rollback_of"), targets, green)
-                green_hosts = recorded_green_hosts(ledger.find(args.get("rollback_of")))
+                rolled_back = ledger.find(args["rollback_of"]) if args.get("rollback_of") else None
+                blue, green = rollback_fleets(rolled_back, targets, green)
+                green_hosts = recorded_green_hosts(rolled_back)
             else:
                 blue = targets
                 if copying:
@@ -526,8 +534,7 @@ class ActionModule(ActionBase):
         its wait time over, is Stopped; with the plan of what the deployment play runs (see deployment_plan)."""
         inputs = args["inputs"]
         parameters = deployment_parameters(inputs)
-        group = parameters["deployment_group_name"]
-        group_id = parameters["deployment_group_id"] or deployment_group_id(parameters["application_name"], group)
+        group, group_id = group_of(parameters)
         holder = ledger.lock_holder(group_id) or {}
         deployment_id = args.get("deployment_id") or holder.get("deployment_id")
         if not deployment_id:
@@ -545,20 +552,24 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(f"Deployment {deployment_id} waited in Ready until {until}, and its controller "
                                     "could not hand its lock over: it can no longer be continued. Run the playbook "
                                     "fleetops.codedeploy.stop to stop it.")
-        absent = absent_instances(record, self._hostvars)
-        if absent and not ready_wait_over(holder, now_utc()):
-            raise AnsibleActionFail(f"Deployment {deployment_id} waits in Ready on instances this run's inventory does "
-                                    f"not have: {', '.join(absent)}. Run the continue with the inventory of its "
-                                    "deployment group and of its replacement instances; it still waits in Ready.")
-        if self._task.check_mode:  # nothing taken over or saved: what a continue would do
-            if ready_wait_over(holder, now_utc()):
-                return {**resumed_plan(inputs, record, None, stopped=True, record_path=resumed["record_path"]),
-                        **resumed, "changed": False, "stopped": True,
-                        "msg": "check mode: its wait in Ready is over, a continue would stop it"}
-            return {**resumed_plan(inputs, records.resume(dict(record)), stage_plan(record), stopped=False),
-                    **resumed, "changed": False, "stopped": False, "copied_hosts": recorded_green_hosts(record),
-                    "msg": "check mode"}
-        if ready_wait_over(holder, now_utc()):
+        wait_over = ready_wait_over(holder, now_utc())
+        in_run = hosts_in_limit(self._loader, self._groups, self._limit, "all") if self._limit else None
+        absent = absent_instances(record, self._hostvars, in_run)
+        if absent and not wait_over:
+            raise AnsibleActionFail(f"Deployment {deployment_id} waits in Ready on instances this run cannot reach "
+                                    f"(not in its inventory, or left out by its limit): {', '.join(absent)}. Run the "
+                                    "continue with the inventory of its deployment group and of its replacement "
+                                    "instances, and no limit that leaves them out; it still waits in Ready.")
+        if self._task.check_mode:  # nothing taken over or saved: what a continue would do, or why it would not
+            if wait_over:
+                raise AnsibleActionFail(f"Deployment {deployment_id} waited in Ready until {holder.get('ready_until')}:"
+                                        " a continue now would stop it (TIMEOUT). Check mode: nothing was changed.")
+            refusal = takeover_refusal(holder or None, deployment_id, now_utc())
+            if refusal:
+                raise AnsibleActionFail(f"Deployment {deployment_id} is not waiting in Ready in {ledger.location}: "
+                                        f"{refusal}")
+            return continued(inputs, records.resume(dict(record)), {**resumed, "changed": False, "msg": "check mode"})
+        if wait_over:
             warning = ledger.stop_expired_ready(group_id, group)
             record = ledger.load(deployment_id)
             return {**resumed_plan(inputs, record, None, stopped=True, record_path=resumed["record_path"]),
@@ -568,8 +579,7 @@ class ActionModule(ActionBase):
             keep_lease(ledger_location(args), args.get("aws"), group_id, deployment_id, os.getppid())
             records.resume(record)
             ledger.save(record)
-        return {**resumed_plan(inputs, record, stage_plan(record), stopped=False), **resumed, "stopped": False,
-                "copied_hosts": recorded_green_hosts(record)}
+        return continued(inputs, record, resumed)
 
     # ----- stop --------------------------------------------------------------------------------------------
     def _stop(self, ledger: Ledger, args: dict) -> dict:
@@ -580,8 +590,7 @@ class ActionModule(ActionBase):
         runs, whole: the rollback, or nothing but the report (see deployment_plan)."""
         inputs = args["inputs"]
         parameters = deployment_parameters(inputs)
-        group = parameters["deployment_group_name"]
-        group_id = parameters["deployment_group_id"] or deployment_group_id(parameters["application_name"], group)
+        group, group_id = group_of(parameters)
         wait_timeout = float(inputs.get("codedeploy_stop_wait_timeout") or 0)
         controller = controller_identity(os.getppid())
         request = {"by": describe_controller(controller), "requested_at": utc_timestamp(),
@@ -711,12 +720,39 @@ def recorded_green_hosts(record: Optional[dict]) -> list:
     return list(((record or {}).get("blue_green") or {}).get("green_hosts") or [])
 
 
-def absent_instances(record: dict, hostvars) -> list[str]:
-    """The instances of ``record`` that this run's inventory (``hostvars``) does not have, but for those of a copied
-    Auto Scaling group, which the run adds from the record."""
+def group_of(parameters: dict) -> tuple[str, str]:
+    """The deployment group's name and ID (given, or made from the application's and the group's names)."""
+    group = parameters["deployment_group_name"]
+    return group, parameters["deployment_group_id"] or deployment_group_id(parameters["application_name"], group)
+
+
+def rollback_of_refusal(rolled_back: Optional[dict], deployment_id: str, group_id: str) -> Optional[str]:
+    """Why ``deployment_id`` (``rolled_back``, its record, None when the ledger has none) cannot be the deployment
+    that a rollback of group ``group_id`` undoes, or None."""
+    if rolled_back is None:
+        return f"codedeploy_rollback_of: the ledger has no deployment {deployment_id}."
+    if rolled_back["deployment_group_id"] != group_id:
+        return (f"codedeploy_rollback_of: deployment {deployment_id} is of deployment group "
+                f"'{rolled_back['deployment_group_name']}' ({rolled_back['deployment_group_id']}), not of this one "
+                f"({group_id}).")
+    return None
+
+
+def continued(inputs: dict, record: dict, resumed: dict) -> dict:
+    """What the resume step returns for a deployment that goes on (``record`` InProgress): the plan of its next
+    stage, with ``resumed`` (what the step says of itself) and the instances of a copied Auto Scaling group, which
+    the run adds to its inventory."""
+    return {**resumed_plan(inputs, record, stage_plan(record), stopped=False), **resumed, "stopped": False,
+            "copied_hosts": recorded_green_hosts(record)}
+
+
+def absent_instances(record: dict, hostvars, in_run: Optional[list[str]] = None) -> list[str]:
+    """The instances of ``record`` that this run cannot reach: not in its inventory (``hostvars``), or left out by
+    its limit (``in_run``: the hosts the limit keeps, None without a limit); but for those of a copied Auto Scaling
+    group, which the run adds from the record."""
     copied = {host["name"] for host in recorded_green_hosts(record)}
-    return [entry["instance_id"] for entry in record["instances"]
-            if entry["instance_id"] not in copied and entry["instance_id"] not in hostvars]
+    return [entry["instance_id"] for entry in record["instances"] if entry["instance_id"] not in copied
+            and (entry["instance_id"] not in hostvars or (in_run is not None and entry["instance_id"] not in in_run))]
 
 
 def stage_plan(record: dict) -> Optional[dict]:
@@ -729,13 +765,11 @@ def stage_plan(record: dict) -> Optional[dict]:
             "events": list(records.STAGES[stage["name"]][1])}
 
 
-def rollback_fleets(ledger: Ledger, rollback_of: Optional[str], targets: list, green: list) -> tuple[list, list]:
-    """(original, replacement) instances of the blue/green deployment a rollback undoes, as its record has them;
-    without that record, the deployment group and codedeploy_green_group."""
-    if rollback_of:
-        triggering = ledger.find(rollback_of) or {}
-        if triggering.get("blue_green"):
-            return list(triggering["blue_green"]["blue"]), list(triggering["blue_green"]["green"])
+def rollback_fleets(rolled_back: Optional[dict], targets: list, green: list) -> tuple[list, list]:
+    """(original, replacement) instances of the blue/green deployment a rollback undoes (``rolled_back``, its
+    record), as its record has them; without that record, the deployment group and codedeploy_green_group."""
+    if rolled_back and rolled_back.get("blue_green"):
+        return list(rolled_back["blue_green"]["blue"]), list(rolled_back["blue_green"]["green"])
     return targets, green
 
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 import os
 
 from ansible.errors import AnsibleActionFail
-from ansible.inventory.manager import InventoryManager
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_inputs import (
-    InputError, derived_target_group, hosts_left_out, input_names, partial_group_message, resolve_inputs,
-    revision_problem)
+    InputError, derived_target_group, hosts_in_limit, hosts_left_out, input_names, partial_group_message,
+    resolve_inputs, revision_problem)
 
 GROUP_INPUTS_VAR = "codedeploy_deployment_group_inputs"
 
@@ -47,7 +46,7 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(problem)
 
         limit = task_vars.get("ansible_limit")
-        in_play = self._hosts_in_limit(task_vars.get("groups", {}), limit, target) if limit else members
+        in_play = hosts_in_limit(self._loader, task_vars.get("groups", {}), limit, target) if limit else members
         left_out = hosts_left_out(members, in_play)
         # The revision as given may hold credentials (a token in a git URL): the result is not shown; the plan
         # printed after the fetch shows the inputs with the revision as recorded.
@@ -58,13 +57,3 @@ class ActionModule(ActionBase):
                 limit, inputs["codedeploy_application_name"], inputs["codedeploy_deployment_group_name"], target,
                 left_out, result["target_hosts"]))
         return result
-
-    def _hosts_in_limit(self, groups: dict, limit: str, target: str) -> list[str]:
-        """The target group's hosts that the run's limit keeps, by Ansible's own host patterns."""
-        inventory = InventoryManager(self._loader, parse=False)
-        for group, hosts in groups.items():
-            inventory.add_group(group)
-            for host in hosts:
-                inventory.add_host(host, group=group)
-        inventory.subset(limit)
-        return [host.name for host in inventory.get_hosts(pattern=target)]

@@ -83,7 +83,9 @@ def plan_lines(started: dict, appspec: dict) -> list[str]:
     """What --check shows: zones, waves, their order, and which events run scripts on each host."""
     order, batches, zones = started["order"], started["batches"], started.get("zones")
     record = started["record"]
-    hooks = [event for event in EVENT_LABELS if appspec.get("hooks", {}).get(event)]
+    instances = current_stage(record)["instances"]  # a blue/green stage's instances run that stage's events
+    events = {event["lifecycle_event_name"] for event in instances[0]["lifecycle_events"]} if instances else set()
+    hooks = [event for event in EVENT_LABELS if event in events and appspec.get("hooks", {}).get(event)]
     lines = [f"Plan: {len(order)} instances, minimum healthy {record['minimum_healthy_hosts']['count']}, "
              f"waves of {wave_sizes(started)}"]
     if started.get("skipped_up_to_date"):
@@ -103,7 +105,6 @@ def plan_lines(started: dict, appspec: dict) -> list[str]:
         zone = f" (zone {zone_label(zone_of[wave[0]])})" if zones else ""
         lines.append(f"  Wave {number}{zone}: " + ", ".join(
             f"{name} ({started['health'].get(name, 'Unknown')})" for name in wave))
-    instances = current_stage(record)["instances"]  # a blue/green stage's instances run that stage's events
     if instances:
         lines.append("  Each instance runs: " + " → ".join(
             event["lifecycle_event_name"] for event in instances[0]["lifecycle_events"]))

@@ -206,8 +206,9 @@ attributes:
     support: full
   check_mode:
     support: partial
-    details: V(create) and V(start) compute the plan without writing the ledger, V(stop) says which deployment it
-      would stop; the role runs no other step in check mode.
+    details: V(create), V(start) and V(resume) compute the plan without writing the ledger (V(resume) fails, as the
+      continue would, when the deployment cannot be continued or its wait in Ready is over), V(finish) ends the
+      plan, V(stop) says which deployment it would stop; the role runs no other step in check mode.
   diff_mode:
     support: none
   platform:
@@ -353,7 +354,7 @@ copied_hosts:
   description: The instances of an Auto Scaling group copied for a blue/green deployment (V(create)), with their
     address, instance ID and zone, for the inventory; those of the deployment continued (V(resume)) or rolled back
     (V(create) of a rollback, V(stop) that created one), from its record.
-  returned: step is create or resume; stop, when it created a rollback
+  returned: step is create; resume, when the deployment goes on; stop, when it created a rollback
   type: list
   elements: dict
 record:

@@ -18,6 +18,7 @@ import re
 from typing import Any, Iterable, Mapping, Optional
 from urllib.parse import parse_qs, urlsplit
 
+from ansible.inventory.manager import InventoryManager
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger import revision_cache_dir
@@ -199,6 +200,18 @@ def revision_problem(inputs: Mapping[str, Any]) -> Optional[str]:
                 "is only on the controller. Use codedeploy_bundle_transport push, or publish the bundle to S3 or an "
                 "HTTP(S) server.")
     return None
+
+
+def hosts_in_limit(loader, groups: Mapping[str, list[str]], limit: str, pattern: str) -> list[str]:
+    """The hosts of ``pattern`` that the run's ``limit`` keeps, by Ansible's own host patterns, from the inventory's
+    ``groups`` (group -> hosts); ``loader``: the run's data loader."""
+    inventory = InventoryManager(loader, parse=False)
+    for group, hosts in groups.items():
+        inventory.add_group(group)
+        for host in hosts:
+            inventory.add_host(host, group=group)
+    inventory.subset(limit)
+    return [host.name for host in inventory.get_hosts(pattern=pattern)]
 
 
 def hosts_left_out(members: list[str], in_play: list[str]) -> list[str]:

@@ -11,6 +11,7 @@ The record is the shape of the API's DeploymentInfo (snake_case) plus ``instance
 from __future__ import annotations
 
 import datetime
+import itertools
 from typing import Any, Callable, Optional
 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import (
@@ -20,7 +21,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_roo
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.revision_source import display_revision
 from ansible_collections.fleetops.codedeploy.plugins.module_utils import codedeploy_names
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.codedeploy_names import (
-    ALLOW_TRAFFIC_EVENTS, BLOCK_TRAFFIC_EVENTS, CREATOR_ROLLBACK, INSTALL_EVENTS)
+    ALLOW_TRAFFIC_EVENTS, BLOCK_TRAFFIC_EVENTS, CREATOR_ROLLBACK, INSTALL_EVENTS, TRAFFIC_EVENTS)
 
 MSG_ALARM_ACTIVE = "The deployment was stopped because the CloudWatch alarm(s) {alarms} entered the ALARM state."
 MSG_ALARM_POLL_FAILED = ("The deployment was stopped because the state of its CloudWatch alarm(s) could not be read: "
@@ -355,18 +356,23 @@ def apply_instance_result(entry: dict[str, Any], result: Optional[dict[str, Any]
         entry["status"] = result["status"]
         return
     events = entry["lifecycle_events"]
-    unreachable_events(events, not_run_message(result, pending_names(events)))
+    unreachable_events(events, not_run_message(result, first_call(events)))
     entry["status"] = "Failed"
 
 
-def pending_names(events: list[dict[str, Any]]) -> list[str]:
-    return [event["lifecycle_event_name"] for event in events if event["status"] == "Pending"]
+def first_call(events: list[dict[str, Any]]) -> list[str]:
+    """The pending events that the instance's first module call runs: those before its first traffic event (the
+    controller's), or all of them without a load balancer."""
+    pending = [event["lifecycle_event_name"] for event in events if event["status"] == "Pending"]
+    # As instance_lifecycle.lifecycle_segments cuts them (not imported: the host's module code is heavy to load).
+    return list(itertools.takewhile(lambda name: name not in TRAFFIC_EVENTS,
+                                    itertools.dropwhile(lambda name: name in TRAFFIC_EVENTS, pending)))
 
 
 def not_run_message(result: Optional[dict[str, Any]], pending: list[str]) -> str:
-    """Why a host's lifecycle events (``pending``, those the call was to run) did not run, from its task result (or
-    its absence). A host lost in the middle of the call may have run some of them: the controller cannot know which,
-    and the message says where the host's own log tells."""
+    """Why a host's lifecycle events did not run, from its task result (or its absence); ``pending``: those its
+    module call was to run. A host lost in the middle of the call may have run some of them: the controller cannot
+    know which, and the message says where the host's own log tells."""
     if result and result.get("unreachable"):
         message = f"The instance could not be reached: {result.get('msg', 'unreachable')}"
         if len(pending) > 1:

@@ -116,6 +116,18 @@ def heartbeat_silent(lock: dict[str, Any], now: datetime.datetime) -> bool:
         now - parse_timestamp(lock["renewed_at"])).total_seconds() > SILENT_AFTER_SECONDS
 
 
+def takeover_refusal(lock: Optional[dict[str, Any]], deployment_id: str, now: datetime.datetime) -> Optional[str]:
+    """Why a continue cannot take over ``lock`` for ``deployment_id`` now, or None: the lock must be the deployment's
+    and Ready, or held by a controller that is gone (its lease over, or its heartbeat silent)."""
+    left_held = lease_expired(lock or {}, now) or heartbeat_silent(lock or {}, now)
+    if lock and lock.get("deployment_id") == deployment_id and lock.get("state") == HELD and not left_held:
+        return (f"its lock is still held by {describe_controller(lock.get('controller'))}. If that controller is "
+                "gone, it can be continued a minute after its last heartbeat.")
+    if not lock or not (lock.get("state") == READY or left_held) or lock.get("deployment_id") != deployment_id:
+        return "another controller continued or stopped it."
+    return None
+
+
 def ready_wait_over(lock: dict[str, Any], now: datetime.datetime) -> bool:
     return lock.get("state") == READY and now >= parse_timestamp(lock["ready_until"])
 
@@ -404,14 +416,9 @@ class Ledger:
         that the record is Ready)."""
         lock = self.lock(group_id)
         now = now_utc()
-        left_held = lease_expired(lock or {}, now) or heartbeat_silent(lock or {}, now)
-        if lock and lock.get("deployment_id") == deployment_id and lock.get("state") == HELD and not left_held:
-            raise LedgerError(f"Deployment {deployment_id} is not waiting in Ready in {self.location}: its lock is "
-                              f"still held by {describe_controller(lock.get('controller'))}. If that controller "
-                              "is gone, it can be continued a minute after its last heartbeat.")
-        if not lock or not (lock.get("state") == READY or left_held) or lock.get("deployment_id") != deployment_id:
-            raise LedgerError(f"Deployment {deployment_id} is not waiting in Ready in {self.location}: "
-                              "another controller continued or stopped it.")
+        refusal = takeover_refusal(lock, deployment_id, now)
+        if refusal:
+            raise LedgerError(f"Deployment {deployment_id} is not waiting in Ready in {self.location}: {refusal}")
         lease = int(lock.get("lease_seconds") or LEASE_MARGIN_SECONDS)
         try:
             self._write_lock(group_id, {**new_lock(deployment_id, group_name, controller, lease, now),

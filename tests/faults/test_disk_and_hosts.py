@@ -99,7 +99,11 @@ def deploy_losing_a_host(fleet_view, lost: str, running: Callable[[], bool], wha
                 raise AssertionError(f"{error}; the run printed:\n{play.communicate()[0]}") from None
             lose_host(fleet_view, lost)
             lost_it = True
-            return play.communicate(timeout=300)[0]
+            try:
+                return play.communicate(timeout=300)[0]
+            except subprocess.TimeoutExpired:
+                play.kill()
+                raise AssertionError(f"the run went on 300 s after {lost} was lost:\n{play.communicate()[0]}") from None
     finally:
         if lost_it:
             bring_back_host(fleet_view, lost)
@@ -134,19 +138,20 @@ def test_a_host_lost_in_a_hook_fails_alone_and_the_next_deployment_starts_with_i
     assert three.path(lost, f"{APP_DESTINATION}/VERSION").read_text() == "2\n"
 
 
-# What the hold hook below leaves on its host once it holds.
+# The hold hook below waits while HOLD_BEFORE_INSTALL exists on its host, and leaves HOLDING_FILE once it holds.
+HOLD_BEFORE_INSTALL = "/srv/hold-before-install"
 HOLDING_FILE = "/srv/holding"
 
 
 def revision_held_in_before_install(root, version: str):
-    """The example revision whose BeforeInstall first waits while the host's hold file exists (scripts/hold.sh),
-    saying so in HOLDING_FILE."""
+    """The example revision whose BeforeInstall first waits while HOLD_BEFORE_INSTALL exists on the host
+    (scripts/hold.sh), saying so in HOLDING_FILE."""
     tree = example_revision(root, version)
     appspec = tree / "appspec.yml"
     appspec.write_text(appspec.read_text().replace(
         "  BeforeInstall:\n", "  BeforeInstall:\n    - location: scripts/hold.sh\n      timeout: 300\n", 1))
     hold = tree / "scripts" / "hold.sh"
-    hold.write_text(f"#!/bin/sh\ntouch {HOLDING_FILE}\nwhile [ -e {HOLD_FILE} ]; do sleep 0.2; done\n")
+    hold.write_text(f"#!/bin/sh\ntouch {HOLDING_FILE}\nwhile [ -e {HOLD_BEFORE_INSTALL} ]; do sleep 0.2; done\n")
     hold.chmod(0o755)
     return tree
 
@@ -155,17 +160,18 @@ def test_a_host_lost_after_block_traffic_stays_out_of_the_load_balancer_until_th
     two, ledger, proxy = serving_fleet(fleet, 2, tmp_path)
     kept, lost = two.hosts
     # BeforeInstall waits on the lost host while its hold file exists: the host is drained, its application stopped.
-    two.path(lost, HOLD_FILE).write_text("")
+    two.path(lost, HOLD_BEFORE_INSTALL).write_text("")
     deployment = deployment_vars(ledger, local(revision_held_in_before_install(tmp_path / "v2", "2.0.0")),
                                  deployment_config_name="CodeDeployDefault.OneAtATime", instance_order=[kept],
                                  load_balancer_info=load_balancer(proxy), traffic_wait_timeout=60)
     with proxy:
         with LoadGenerator(proxy.frontend_url, rate=60) as load:
             output = deploy_losing_a_host(two, lost, two.path(lost, HOLDING_FILE).exists, "BeforeInstall", deployment)
+            finished = time.time()
             time.sleep(1)
         # Drained before its hooks ran, the lost host took no request, and it stays out of the backend.
         assert load.failures == [], load.failures[:5]
-        assert load.versions_after(time.time() - 1) == {"2.0.0"}
+        assert load.versions_after(finished) == {"2.0.0"}
         assert proxy.server_status(lost).startswith("MAINT"), proxy.server_status(lost)
         assert proxy.server_status(kept).startswith("UP"), proxy.server_status(kept)
 
@@ -187,7 +193,7 @@ def test_a_host_lost_after_block_traffic_stays_out_of_the_load_balancer_until_th
 
         # Back again (a reboot: its application not running), it is the first the next deployment takes, and it
         # serves again once AllowTraffic finds it healthy.
-        two.path(lost, HOLD_FILE).unlink()
+        two.path(lost, HOLD_BEFORE_INSTALL).unlink()
         run = deploy(two, ledger, local(example_revision(tmp_path / "v3", "3.0.0")),
                      deployment_config_name="CodeDeployDefault.OneAtATime", load_balancer_info=load_balancer(proxy))
         assert run.rc == 0, run.output

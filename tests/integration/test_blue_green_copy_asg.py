@@ -13,9 +13,11 @@ playbook) finds them again from the record.
 """
 from __future__ import annotations
 
-import boto3
-
 import ipaddress
+from pathlib import Path
+from typing import NamedTuple
+
+import boto3
 
 from support.deployments import APP_DESTINATION, addresses, deploy, local, make_revision, records, statuses
 from test_traffic_elbv2 import TARGET_GROUP, aws_option, target_group, with_instance_ids
@@ -118,12 +120,23 @@ def test_copy_auto_scaling_group_needs_exactly_one_auto_scaling_group(fleet, aws
 READY_WAIT = {"deployment_ready_option": {"action_on_timeout": "STOP_DEPLOYMENT", "wait_time_in_minutes": 30}}
 
 
-def copy_onto_fleet_hosts(fleet, aws, tmp_path):
+class CopyOntoFleet(NamedTuple):
+    """What ``copy_onto_fleet_hosts`` made."""
+    view: object  # the fleet view, its inventory giving the Blue hosts their instance IDs
+    blue: list  # the Blue hosts, standing for web-asg's instances
+    green_addresses: list  # the fleet hosts' addresses the copy's instances get
+    autoscaling: object
+    elbv2: object
+    arn: str  # the target group's
+    originals: list  # web-asg's instance IDs
+    ledger: Path
+    groups: Path  # the inventory of groups: blue, and green (empty)
+
+
+def copy_onto_fleet_hosts(fleet, aws, tmp_path) -> CopyOntoFleet:
     """``web-asg`` with two instances, Blue: the first two fleet hosts stand for them, serving revision 1.0.0 and
     registered in the target group. Its subnet is the fleet's own /24, its next free addresses those of the next two
-    fleet hosts, so that a copy's two instances are reached there. Returns the fleet view (inventory with groups
-    ``blue`` and ``green``, the latter empty), the Blue hosts, the Green hosts' addresses, the elbv2 client, the
-    target group's ARN, the original instance IDs, the ledger and the inventory of groups."""
+    fleet hosts, so that a copy's two instances are reached there."""
     group = fleet(4)
     blue = group.hosts[:2]
     green_addresses = [addresses(group)[host] for host in group.hosts[2:]]
@@ -140,6 +153,7 @@ def copy_onto_fleet_hosts(fleet, aws, tmp_path):
     taken = {instance["PrivateIpAddress"] for reservation in ec2.describe_instances(
         InstanceIds=originals)["Reservations"] for instance in reservation["Instances"]}
     below = int(ipaddress.ip_address(green_addresses[0])) - int(max(map(ipaddress.ip_address, taken))) - 1
+    assert below >= 0, (taken, green_addresses)
     if below:
         ec2.run_instances(ImageId="ami-12345678", MinCount=below, MaxCount=below, SubnetId=subnet)
     view = with_instance_ids(group, dict(zip(blue, originals)), tmp_path / "inventory.yml")
@@ -150,53 +164,57 @@ def copy_onto_fleet_hosts(fleet, aws, tmp_path):
     first = deploy(view, ledger, local(make_revision(tmp_path / "v1", "1.0.0")), "-i", str(groups),
                    target_group="blue", deployment_config_name=ALL_AT_ONCE)
     assert first.rc == 0, first.output
-    return view, blue, green_addresses, autoscaling, elbv2, arn, originals, ledger, groups
+    return CopyOntoFleet(view, blue, green_addresses, autoscaling, elbv2, arn, originals, ledger, groups)
 
 
-def ready_copy(view, ledger, groups, aws, tmp_path):
-    """Deploy revision 2.0.0 to a copy of ``web-asg`` and wait in Ready: the run and its record."""
+def ready_copy(made: CopyOntoFleet, aws, tmp_path) -> tuple[dict, dict]:
+    """Deploy revision 2.0.0 to a copy of ``web-asg`` and wait in Ready: the deployment's inputs and its record."""
     inputs = {**blue_green_inputs(aws, ["web-asg"]), "target_group": "blue",
               "blue_green_deployment_configuration": {**COPY, **READY_WAIT}}
-    run = deploy(view, ledger, local(make_revision(tmp_path / "v2", "2.0.0")), "-i", str(groups), **inputs)
+    run = deploy(made.view, made.ledger, local(make_revision(tmp_path / "v2", "2.0.0")), "-i", str(made.groups),
+                 **inputs)
     assert run.rc == 0, run.output
-    record = records(ledger)[-1]
+    record = records(made.ledger)[-1]
     assert record["status"] == "Ready", run.output
     return inputs, record
 
 
 def test_a_copy_reached_installs_waits_in_ready_and_a_continue_moves_the_traffic_to_it(fleet, aws, tmp_path):
-    view, blue, green_addresses, autoscaling, elbv2, arn, originals, ledger, groups = copy_onto_fleet_hosts(
-        fleet, aws, tmp_path)
-    inputs, ready = ready_copy(view, ledger, groups, aws, tmp_path)
+    made = copy_onto_fleet_hosts(fleet, aws, tmp_path)
+    inputs, ready = ready_copy(made, aws, tmp_path)
     green = {host["name"]: host["ansible_host"] for host in ready["blue_green"]["green_hosts"]}
-    assert sorted(green.values()) == green_addresses, green
-    assert registered(elbv2, arn) == {(instance, "healthy") for instance in originals}
-    for host in view.hosts[2:]:
-        assert view.path(host, f"{APP_DESTINATION}/VERSION").read_text() == "2.0.0\n"
+    assert sorted(green.values()) == made.green_addresses, green
+    assert registered(made.elbv2, made.arn) == {(instance, "healthy") for instance in made.originals}
+    for host in made.view.hosts[2:]:
+        assert made.view.path(host, f"{APP_DESTINATION}/VERSION").read_text() == "2.0.0\n"
 
     # The continue is another run: it finds the copy's instances in the record.
-    run = deploy(view, ledger, None, "-i", str(groups), playbook="fleetops.codedeploy.continue", **inputs)
+    run = deploy(made.view, made.ledger, None, "-i", str(made.groups), playbook="fleetops.codedeploy.continue",
+                 **inputs)
 
     assert run.rc == 0, run.output
-    record = records(ledger)[-1]
+    record = records(made.ledger)[-1]
     assert record["deployment_id"] == ready["deployment_id"] and record["status"] == "Succeeded", run.output
-    assert statuses(record) == {**{host: "Succeeded" for host in blue}, **{name: "Succeeded" for name in green}}
-    assert registered(elbv2, arn) == {(instance, "healthy") for instance in green}
+    assert statuses(record) == {**{host: "Succeeded" for host in made.blue}, **{name: "Succeeded" for name in green}}
+    assert registered(made.elbv2, made.arn) == {(instance, "healthy") for instance in green}
 
 
 def test_a_copy_waiting_in_ready_stopped_with_a_rollback_leaves_the_traffic_on_blue(fleet, aws, tmp_path):
-    view, blue, _green_addresses, autoscaling, elbv2, arn, originals, ledger, groups = copy_onto_fleet_hosts(
-        fleet, aws, tmp_path)
-    inputs, ready = ready_copy(view, ledger, groups, aws, tmp_path)
+    made = copy_onto_fleet_hosts(fleet, aws, tmp_path)
+    inputs, ready = ready_copy(made, aws, tmp_path)
+    green = [host["name"] for host in ready["blue_green"]["green_hosts"]]
 
-    run = deploy(view, ledger, None, "-i", str(groups), playbook="fleetops.codedeploy.stop", stop_rollback=True,
-                 **inputs)
+    run = deploy(made.view, made.ledger, None, "-i", str(made.groups), playbook="fleetops.codedeploy.stop",
+                 stop_rollback=True, **inputs)
 
-    stopped, rollback = records(ledger)[-2:]
+    assert run.rc == 0, run.output
+    stopped, rollback = records(made.ledger)[-2:]
     assert (stopped["deployment_id"], stopped["status"]) == (ready["deployment_id"], "Stopped"), run.output
     assert (rollback["creator"], rollback["status"]) == ("codeDeployRollback", "Succeeded"), run.output
-    assert registered(elbv2, arn) == {(instance, "healthy") for instance in originals}
-    for host in blue:
-        assert view.path(host, f"{APP_DESTINATION}/VERSION").read_text() == "1.0.0\n"
+    # The rollback reached the copy's instances (added from the record): each blocked, out of the target group.
+    assert [(wave["stage"], sorted(wave["instances"])) for wave in rollback["waves"]] == [
+        ("reroute_back", sorted(made.blue)), ("block_replacement", sorted(green))]
+    assert statuses(rollback) == {name: "Succeeded" for name in [*made.blue, *green]}
+    assert registered(made.elbv2, made.arn) == {(instance, "healthy") for instance in made.originals}
     # The copy stays as it is, for the operator to delete.
-    assert ready["blue_green"]["green_auto_scaling_group"] in auto_scaling_group_names(autoscaling)
+    assert ready["blue_green"]["green_auto_scaling_group"] in auto_scaling_group_names(made.autoscaling)

@@ -355,9 +355,13 @@ def test_a_stop_whose_inventory_lacks_the_replacement_fails_it_in_the_rollback_a
                       target_group="blue", green_group="green", stop_rollback=True,
                       deployment_style={"deployment_type": "BLUE_GREEN"}, load_balancer_info=load_balancer(proxy))
         assert proxy.server_status(blue[0]).startswith("UP"), proxy.server_status(blue[0])
-    assert "Error while resolving" not in stop.output, stop.output
+        assert proxy.server_status(green[0]).startswith("MAINT"), proxy.server_status(green[0])
+    assert stop.rc != 0 and "Error while resolving" not in stop.output, stop.output
     stopped, rollback = records(ledger)[-2:]
-    assert stopped["status"] == "Stopped" and rollback["creator"] == "codeDeployRollback", stop.output
+    assert stopped["status"] == "Stopped", stop.output
+    # The rollback is run whole by its rules: it fails, naming the instance it could not reach.
+    assert (rollback["creator"], rollback["status"]) == ("codeDeployRollback", "Failed"), stop.output
+    assert statuses(rollback) == {blue[0]: "Succeeded", green[0]: "Failed"}, stop.output
     (replacement,) = [entry for entry in rollback["instances"] if entry["instance_id"] == green[0]]
     assert replacement["status"] == "Failed", replacement
     failed = [event for event in replacement["lifecycle_events"] if event["status"] == "Failed"]

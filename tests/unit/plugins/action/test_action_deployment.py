@@ -16,7 +16,7 @@ from ansible.errors import AnsibleActionFail
 
 from ansible_collections.fleetops.codedeploy.plugins.action.deployment import (
     FIRST_WAVES_PER_INCLUDE, WAVES_PER_INCLUDE, ActionModule, absent_instances, link_rollback, marked_instances,
-    revision_from_hosts, revision_source, rollback_requested, survey_health, waves_ahead)
+    revision_from_hosts, revision_source, rollback_of_refusal, rollback_requested, survey_health, waves_ahead)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils import deployment_record as records
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.alarms import AlarmConfigError
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_ids import deployment_group_id
@@ -120,6 +120,7 @@ def step(inventory=("b1", "g1")) -> ActionModule:
     action = object.__new__(ActionModule)
     action._task, action._warnings = SimpleNamespace(check_mode=False), []  # pylint: disable=protected-access
     action._hostvars = {host: {} for host in inventory}  # pylint: disable=protected-access
+    action._groups, action._limit = {"all": list(inventory)}, None  # pylint: disable=protected-access
     return action
 
 
@@ -302,42 +303,87 @@ def test_a_ready_deployment_left_held_past_its_wait_is_not_continued_and_the_sto
     assert Ledger(LocalStore(str(tmp_path))).lock_holder(GROUP) is None
 
 
-def test_a_continue_whose_inventory_lacks_instances_of_the_deployment_names_them_and_leaves_it_ready(tmp_path):
+def waiting_in_ready(tmp_path, ready_until=datetime.datetime(2999, 1, 1, tzinfo=datetime.timezone.utc)):
+    """A blue/green deployment (b1 → g1) waiting in Ready until ``ready_until``, its lock handed over: the ledger,
+    the record and the lock."""
     ledger = Ledger(LocalStore(str(tmp_path)))
-    ready = ready_record(GROUP, datetime.datetime(2999, 1, 1, tzinfo=datetime.timezone.utc))
+    ready = ready_record(GROUP, ready_until)
     ledger.save(ready)
     ledger.acquire(GROUP, "prod", ready["deployment_id"], controller_identity(os.getpid()), 600)
-    ledger.hold_ready(GROUP, ready["deployment_id"], "2999-01-01T00:00:00.000Z")
+    ledger.hold_ready(GROUP, ready["deployment_id"], ready_until.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+    return ledger, ready, ledger.lock(GROUP)
+
+
+def resume_args(tmp_path) -> dict:
+    return {"ledger": str(tmp_path), "inputs": create_args(tmp_path)["inputs"]}
+
+
+def checking() -> ActionModule:
+    action = step()
+    action._task = SimpleNamespace(check_mode=True)  # pylint: disable=protected-access
+    return action
+
+
+def test_a_continue_whose_inventory_lacks_instances_of_the_deployment_names_them_and_leaves_it_ready(tmp_path):
+    ledger, ready, lock = waiting_in_ready(tmp_path)
 
     with pytest.raises(AnsibleActionFail, match=f"Deployment {ready['deployment_id']} waits in Ready on instances "
-                                                "this run's inventory does not have: g1. .* still waits in Ready"):
-        step(inventory=["b1"])._resume(ledger, {"ledger": str(tmp_path), "inputs": create_args(tmp_path)["inputs"]})
+                                                r"this run cannot reach \(not in its inventory, or left out by its "
+                                                r"limit\): g1\. .* still waits in Ready"):
+        step(inventory=["b1"])._resume(ledger, resume_args(tmp_path))
 
-    assert (ledger.lock(GROUP)["state"], ledger.load(ready["deployment_id"])["status"]) == ("ready", "Ready")
+    assert (ledger.lock(GROUP), ledger.load(ready["deployment_id"])["status"]) == (lock, "Ready")
 
 
-def test_the_instances_of_a_copied_auto_scaling_group_are_not_looked_for_in_the_inventory():
-    copied = ready_record(GROUP, datetime.datetime(2999, 1, 1, tzinfo=datetime.timezone.utc))
-    copied["blue_green"]["green_hosts"] = [{"name": "g1", "ansible_host": "10.0.1.7"}]
+def test_the_instances_of_a_copied_auto_scaling_group_are_not_looked_for_in_the_inventory_and_are_returned(tmp_path):
+    ledger, ready, _lock = waiting_in_ready(tmp_path)
+    copied = [{"name": "g1", "ansible_host": "10.0.1.7", "codedeploy_instance_id": "g1"}]
+    ready["blue_green"]["green_hosts"] = copied
+    ledger.save(ready)
+    assert absent_instances(ready, {"b1": {}}) == [] and absent_instances(ready, {}) == ["b1"]
+    assert absent_instances(ready, {"b1": {}}, in_run=["g1"]) == ["b1"]  # a limit that leaves b1 out
 
-    assert absent_instances(copied, {"b1": {}}) == []
-    assert absent_instances(copied, {}) == ["b1"]
+    resumed = step(inventory=["b1"])._resume(ledger, resume_args(tmp_path))
+
+    try:
+        assert (resumed["stopped"], resumed["targets"], resumed["copied_hosts"]) == (False, ["g1"], copied)
+    finally:
+        Ledger(LocalStore(str(tmp_path))).release(GROUP, ready["deployment_id"])  # its lease keeper ends
 
 
 def test_a_continue_in_check_mode_plans_the_reroute_and_takes_or_saves_nothing(tmp_path):
-    ledger = Ledger(LocalStore(str(tmp_path)))
-    ready = ready_record(GROUP, datetime.datetime(2999, 1, 1, tzinfo=datetime.timezone.utc))
-    ledger.save(ready)
-    ledger.acquire(GROUP, "prod", ready["deployment_id"], controller_identity(os.getpid()), 600)
-    ledger.hold_ready(GROUP, ready["deployment_id"], "2999-01-01T00:00:00.000Z")
-    lock = ledger.lock(GROUP)
-    checking = step()
-    checking._task = SimpleNamespace(check_mode=True)  # pylint: disable=protected-access
+    ledger, ready, lock = waiting_in_ready(tmp_path)
 
-    planned = checking._resume(ledger, {"ledger": str(tmp_path), "inputs": create_args(tmp_path)["inputs"]})
+    planned = checking()._resume(ledger, resume_args(tmp_path))
 
     assert (planned["changed"], planned["stopped"], planned["start_with"]) == (False, False, "phase")
     assert planned["targets"] == ["g1"] and planned["record"]["status"] == "InProgress"
     # The ledger as it was: the deployment waits in Ready, its lock taken over by no controller.
-    assert ledger.load(ready["deployment_id"])["status"] == "Ready"
-    assert ledger.lock(GROUP) == lock and lock["state"] == "ready"
+    assert (ledger.lock(GROUP), ledger.load(ready["deployment_id"])["status"]) == (lock, "Ready")
+
+
+def test_a_continue_in_check_mode_says_what_the_real_one_would_refuse_or_stop_and_changes_nothing(tmp_path):
+    ledger, ready, lock = waiting_in_ready(tmp_path / "over",
+                                           datetime.datetime(2001, 1, 1, tzinfo=datetime.timezone.utc))
+    with pytest.raises(AnsibleActionFail, match="waited in Ready until 2001-01-01T00:00:00.000Z: a continue now "
+                                                r"would stop it \(TIMEOUT\). Check mode: nothing was changed."):
+        checking()._resume(ledger, resume_args(tmp_path / "over"))
+    assert (ledger.lock(GROUP), ledger.load(ready["deployment_id"])["status"]) == (lock, "Ready")
+
+    # Saved Ready, its lock still held by its controller, alive (this process): the continue would be refused.
+    held = Ledger(LocalStore(str(tmp_path / "held")))
+    ready = ready_record(GROUP, datetime.datetime(2999, 1, 1, tzinfo=datetime.timezone.utc))
+    held.save(ready)
+    held.acquire(GROUP, "prod", ready["deployment_id"], controller_identity(os.getpid()), 600)
+    with pytest.raises(AnsibleActionFail, match="is not waiting in Ready in .*: its lock is still held by "):
+        checking()._resume(held, resume_args(tmp_path / "held"))
+
+
+def test_a_rollback_names_a_deployment_of_its_own_group_that_the_ledger_has():
+    other = {"deployment_group_id": "other-id", "deployment_group_name": "staging"}
+
+    assert rollback_of_refusal({"deployment_group_id": GROUP}, "d-OURS", GROUP) is None
+    assert rollback_of_refusal(None, "d-TYPO", GROUP) == "codedeploy_rollback_of: the ledger has no deployment d-TYPO."
+    assert rollback_of_refusal(other, "d-THEIRS", GROUP) == (
+        f"codedeploy_rollback_of: deployment d-THEIRS is of deployment group 'staging' (other-id), not of this one "
+        f"({GROUP}).")

@@ -38,7 +38,7 @@ def test_the_start_line_counts_instances_and_those_left_out():
     assert start_line(started) == "Deployment d-ABC: 2 instances in waves of 1; 1 already up to date"
 
 
-def test_a_blue_green_plan_says_the_events_of_the_stage_it_runs():
+def test_a_blue_green_plan_says_the_events_and_scripts_of_the_stage_it_runs():
     entry = {"instance_id": "g1", "lifecycle_events": [event("BeforeAllowTraffic", "Pending"),
                                                        event("AllowTraffic", "Pending")]}
     record = {"deployment_id": "d-ABC", "minimum_healthy_hosts": {"count": 0}, "instances": [
@@ -46,7 +46,10 @@ def test_a_blue_green_plan_says_the_events_of_the_stage_it_runs():
         "blue_green": {"stage": 1, "stages": [{}, {"instances": [entry]}]}}
     started = {"record": record, "order": ["g1"], "wave_size": 1, "batches": [1], "zones": None, "health": {}}
 
-    assert "  Each instance runs: BeforeAllowTraffic → AllowTraffic" in plan_lines(started, {})
+    lines = plan_lines(started, {"hooks": {"ApplicationStop": [{}], "BeforeAllowTraffic": [{}]}})
+
+    assert "  Each instance runs: BeforeAllowTraffic → AllowTraffic" in lines
+    assert "  Scripts from the AppSpec for: BeforeAllowTraffic" in lines
 
 
 def test_a_bake_time_says_which_zones_it_separates():

@@ -428,3 +428,25 @@ def test_a_host_unreachable_for_a_single_event_is_said_plainly():
     lost = records.segment_not_run(["AfterAllowTraffic"], {"unreachable": True, "msg": "ssh: timed out"})
 
     assert lost["lifecycle_events"][0]["diagnostics"]["message"] == "The instance could not be reached: ssh: timed out"
+
+
+def test_a_host_unreachable_from_its_first_call_is_said_to_be_so_for_that_call_only():
+    entry = {"instance_id": "web-1", "status": "Pending", "lifecycle_events": [
+        {"lifecycle_event_name": name, "status": "Pending", "start_time": None, "end_time": None,
+         "diagnostics": None}
+        for name in ("BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic", "ApplicationStop")]}
+
+    records.apply_instance_result(entry, {"unreachable": True, "msg": "ssh: timed out"})
+
+    # Its first call runs BeforeBlockTraffic alone: BlockTraffic, the controller's, never ran.
+    first = entry["lifecycle_events"][0]
+    assert (first["status"], first["diagnostics"]["message"]) == ("Failed", "The instance could not be reached: "
+                                                                           "ssh: timed out")
+    assert {event["status"] for event in entry["lifecycle_events"][1:]} == {"Skipped"}
+    without_traffic = {"instance_id": "web-2", "status": "Pending", "lifecycle_events": [
+        {"lifecycle_event_name": name, "status": "Pending", "start_time": None, "end_time": None,
+         "diagnostics": None} for name in ("ApplicationStop", "DownloadBundle", "ValidateService")]}
+    records.apply_instance_result(without_traffic, {"unreachable": True, "msg": "ssh: timed out"})
+    assert without_traffic["lifecycle_events"][0]["diagnostics"]["message"].endswith(
+        "(while ApplicationStop to ValidateService were to run: if it was lost during them, the instance's "
+        "scripts.log of this deployment shows those that ran)")
