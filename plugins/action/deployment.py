@@ -119,16 +119,17 @@ class ActionModule(ActionBase):
         the task failing with one message, or Created and locked; with the plan of its first phase, whole (see
         deployment_plan)."""
         rolled_back_id = args.get("rollback_of")
+        rolled_back = ledger.find(rolled_back_id) if rolled_back_id else None
         if rolled_back_id:  # before anything, so that nothing is recorded on a deployment it does not name rightly
-            refusal = rollback_of_refusal(args.get("rolled_back") or ledger.find(rolled_back_id), rolled_back_id,
+            refusal = rollback_of_refusal(rolled_back, rolled_back_id,
                                           group_of(deployment_parameters(args["inputs"]))[1])
             if refusal:
                 raise AnsibleActionFail(refusal)
         try:
-            created = self._new_deployment(ledger, args)
+            created = self._new_deployment(ledger, args, rolled_back)
         except (AnsibleActionFail, *STEP_ERRORS) as error:
-            rolled_back = ledger.find(args.get("rollback_of")) if not self._task.check_mode else None
-            if rolled_back is not None:  # the rollback playbook's: recorded as the finish and stop steps record theirs
+            if rolled_back is not None and not self._task.check_mode:
+                # The rollback playbook's: recorded as the finish and stop steps record theirs.
                 self._record_no_rollback(ledger, rolled_back, error)
                 write_reports(ledger, rolled_back, self._warnings)
             raise
@@ -136,10 +137,12 @@ class ActionModule(ActionBase):
             return {"failed": True, "changed": created["changed"], "msg": created["msg"]}
         return created
 
-    def _new_deployment(self, ledger: Ledger, args: dict) -> dict:
-        """The create step's deployment (``args``: its arguments), or its refusal: ``refused``, with its record. The
-        group's lock is taken first (checked, in check mode), before anything is made for the deployment (a copied
-        Auto Scaling group), and given back when it cannot be created."""
+    def _new_deployment(self, ledger: Ledger, args: dict, found: Optional[dict] = None) -> dict:
+        """The create step's deployment (``args``: its arguments; ``found``: the record of the deployment a rollback
+        undoes, as the create step found it, when the step ending that deployment does not hold it as
+        ``rolled_back``), or its refusal: ``refused``, with its record. The group's lock is taken first (checked, in
+        check mode), before anything is made for the deployment (a copied Auto Scaling group), and given back when
+        it cannot be created."""
         inputs, fetched = args["inputs"], args.get("fetched")
         problem = fetched_problem(inputs, fetched)
         if problem:
@@ -158,9 +161,10 @@ class ActionModule(ActionBase):
                 parameters["options"].get("deployment_root") or DEFAULT_DEPLOYMENT_ROOT, group_id).bundle_path(
                     deployment_id)}
         settings = self._checked_settings(args, parameters)
+        rolled_back = args.get("rolled_back") or found  # held by the step that ended it, or found by the create step
         if self._task.check_mode:
             ledger.check_free(group_id, group)
-            made = self._new_record(ledger, args, parameters, settings, group_id, deployment_id, revision)
+            made = self._new_record(args, parameters, settings, group_id, deployment_id, revision, rolled_back)
             if made["refusal"]:
                 return self._refused(ledger, made["record"], made["refusal"])
         else:
@@ -174,7 +178,7 @@ class ActionModule(ActionBase):
                 self._warnings.append(warning)
             with ledger.released_on_failure(group_id, deployment_id):
                 keep_lease(ledger_location(args), args.get("aws"), group_id, deployment_id, os.getppid())
-                made = self._new_record(ledger, args, parameters, settings, group_id, deployment_id, revision)
+                made = self._new_record(args, parameters, settings, group_id, deployment_id, revision, rolled_back)
                 record = made["record"]
                 if rolled_back_id:
                     records.rolls_back(record, rolled_back_id)
@@ -225,11 +229,12 @@ class ActionModule(ActionBase):
         return {"config_name": config_name, "minimum": minimum, "zonal": zonal, "traffic_control": traffic_control,
                 "copies_fleet": copies_fleet}
 
-    def _new_record(self, ledger: Ledger, args: dict, parameters: dict, settings: dict, group_id: str,
-                    deployment_id: str, revision: Optional[dict]) -> dict:
+    def _new_record(self, args: dict, parameters: dict, settings: dict, group_id: str, deployment_id: str,
+                    revision: Optional[dict], rolled_back: Optional[dict]) -> dict:
         """The new deployment's record (in place, or blue/green with its fleets: a copied Auto Scaling group made
         here), the refusal it meets at once if any, its first ``phase`` and the ``copied_hosts`` to add to the
-        inventory. ``settings``: what ``_checked_settings`` resolved."""
+        inventory. ``settings``: what ``_checked_settings`` resolved; ``rolled_back``: the record of the deployment
+        a rollback undoes."""
         options = parameters["options"]
         application, group = parameters["application_name"], parameters["deployment_group_name"]
         targets = list(args.get("targets") or [])
@@ -242,7 +247,6 @@ class ActionModule(ActionBase):
             copying = settings["copies_fleet"]
             green_fleet = None
             if creator == records.CREATOR_ROLLBACK:
-                rolled_back = ledger.find(args["rollback_of"]) if args.get("rollback_of") else None
                 blue, green = rollback_fleets(rolled_back, targets, green)
                 green_hosts = recorded_green_hosts(rolled_back)
             else:

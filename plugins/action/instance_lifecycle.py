@@ -29,9 +29,10 @@ from ansible.utils.display import Display
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import (
     AWS_ERRORS, HAS_BOTO3, describe_aws_error, presigned_get_object_url)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import utc_timestamp
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.codedeploy_names import lifecycle_segments
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import OperatorError
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.instance_lifecycle import (
-    combine_segments, event_record, failure_message, lifecycle_segments, skipped_after_failure)
+    combine_segments, event_record, failure_message, skipped_after_failure)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.traffic import (
     DEREGISTERED, REGISTERED, TrafficError, load_balancer_provider, load_balancer_target, outcome_summary, reconcile,
     timeout_message)

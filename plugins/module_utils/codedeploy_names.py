@@ -1,6 +1,7 @@
 # Copyright: fleetops.codedeploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The names CodeDeploy gives things, defined once: lifecycle events, creators, statuses and error codes.
+"""The names CodeDeploy gives things, defined once: lifecycle events (and how the load balancer's cut an instance's
+events into module calls), creators, statuses and error codes.
 
 Each value is spelled as CodeDeploy spells it (docs/codedeploy-agent.md, docs/codedeploy-service.md). Standard
 library only: hosts import this module too.
@@ -19,6 +20,21 @@ RESERVED_EVENTS = ("DownloadBundle", "Install", "BlockTraffic", "AllowTraffic")
 TRAFFIC_EVENTS = ("BlockTraffic", "AllowTraffic")
 # The events whose scripts come from the last successful revision; ignore_application_stop_failures covers them.
 STOP_EVENTS = ("ApplicationStop", "BeforeBlockTraffic", "AfterBlockTraffic")
+
+
+def lifecycle_segments(events: list[str]) -> list[tuple[str, list[str]]]:
+    """The events cut at the load balancer's: runs of host events (``"host"``, one module call each) and the
+    traffic events (``"traffic"``, done by the controller), in order."""
+    segments: list[tuple[str, list[str]]] = []
+    for name in events:
+        if name in TRAFFIC_EVENTS:
+            segments.append(("traffic", [name]))
+        elif segments and segments[-1][0] == "host":
+            segments[-1][1].append(name)
+        else:
+            segments.append(("host", [name]))
+    return segments
+
 
 # ----- who created a deployment (docs/codedeploy-service.md, 4.1) -----------------------------------------------------
 CREATOR_USER = "user"

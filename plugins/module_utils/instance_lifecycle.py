@@ -161,20 +161,6 @@ def failure_message(result: dict[str, Any]) -> str:
     return f"{result['failed_event']} failed: {failed['diagnostics']['message']}"
 
 
-def lifecycle_segments(events: list[str]) -> list[tuple[str, list[str]]]:
-    """The events cut at the load balancer's: runs of host events (``"host"``, one module call each) and the
-    traffic events (``"traffic"``, done by the controller), in order."""
-    segments: list[tuple[str, list[str]]] = []
-    for name in events:
-        if name in TRAFFIC_EVENTS:
-            segments.append(("traffic", [name]))
-        elif segments and segments[-1][0] == "host":
-            segments[-1][1].append(name)
-        else:
-            segments.append(("host", [name]))
-    return segments
-
-
 def skipped_after_failure(names: list[str]) -> dict[str, Any]:
     """A segment that does not run because an earlier event failed."""
     return {"status": "Skipped", "failed_event": None,

@@ -11,7 +11,6 @@ The record is the shape of the API's DeploymentInfo (snake_case) plus ``instance
 from __future__ import annotations
 
 import datetime
-import itertools
 from typing import Any, Callable, Optional
 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import (
@@ -21,7 +20,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_roo
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.revision_source import display_revision
 from ansible_collections.fleetops.codedeploy.plugins.module_utils import codedeploy_names
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.codedeploy_names import (
-    ALLOW_TRAFFIC_EVENTS, BLOCK_TRAFFIC_EVENTS, CREATOR_ROLLBACK, INSTALL_EVENTS, TRAFFIC_EVENTS)
+    ALLOW_TRAFFIC_EVENTS, BLOCK_TRAFFIC_EVENTS, CREATOR_ROLLBACK, INSTALL_EVENTS, lifecycle_segments)
 
 MSG_ALARM_ACTIVE = "The deployment was stopped because the CloudWatch alarm(s) {alarms} entered the ALARM state."
 MSG_ALARM_POLL_FAILED = ("The deployment was stopped because the state of its CloudWatch alarm(s) could not be read: "
@@ -364,9 +363,7 @@ def first_call(events: list[dict[str, Any]]) -> list[str]:
     """The pending events that the instance's first module call runs: those before its first traffic event (the
     controller's), or all of them without a load balancer."""
     pending = [event["lifecycle_event_name"] for event in events if event["status"] == "Pending"]
-    # As instance_lifecycle.lifecycle_segments cuts them (not imported: the host's module code is heavy to load).
-    return list(itertools.takewhile(lambda name: name not in TRAFFIC_EVENTS,
-                                    itertools.dropwhile(lambda name: name in TRAFFIC_EVENTS, pending)))
+    return next((names for kind, names in lifecycle_segments(pending) if kind == "host"), [])
 
 
 def not_run_message(result: Optional[dict[str, Any]], pending: list[str]) -> str:

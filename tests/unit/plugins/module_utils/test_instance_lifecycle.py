@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import parse_appspec
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.codedeploy_names import lifecycle_segments
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_record import in_place_events
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DeploymentRoot, instance_deployment_file, read_json_file)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.instance_lifecycle import (
-    LifecycleRequest, combine_segments, event_record, failure_message, lifecycle_segments, run_lifecycle,
-    skipped_after_failure)
+    LifecycleRequest, combine_segments, event_record, failure_message, run_lifecycle, skipped_after_failure)
 
 
 def test_in_place_events_behind_a_load_balancer_make_five_segments():
