@@ -23,6 +23,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import (
     AWS_ERRORS, aws_client_from_options, describe_aws_error)
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.codedeploy_names import FAILED, STOPPED
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DEFAULT_DEPLOYMENT_ROOT, DeploymentRoot, DeploymentRootError, replace_file_command, successful_deployment_file,
     utc_timestamp, validate_deployment_group_id, validate_identifiers)
@@ -121,8 +122,9 @@ class ActionModule(ActionBase):
         rolled_back_id = args.get("rollback_of")
         rolled_back = ledger.find(rolled_back_id) if rolled_back_id else None
         if rolled_back_id:  # before anything, so that nothing is recorded on a deployment it does not name rightly
+            its_rollback = ledger.find(rollback_of(rolled_back)) if rollback_of(rolled_back) else None
             refusal = rollback_of_refusal(rolled_back, rolled_back_id,
-                                          group_of(deployment_parameters(args["inputs"]))[1])
+                                          group_of(deployment_parameters(args["inputs"]))[1], its_rollback)
             if refusal:
                 raise AnsibleActionFail(refusal)
         try:
@@ -153,8 +155,9 @@ class ActionModule(ActionBase):
         deployment_id = new_deployment_id()
         revision = revision_fetched(fetched)
         if revision is None:
-            # A rollback: the group's last successful revision, as the ledger knows it (else the hosts, at start).
-            revision = (ledger.last_successful(group_id) or {}).get("revision")
+            # A rollback: the group's last successful revision (before the deployment it undoes, which may have
+            # succeeded itself), as the ledger knows it (else the hosts, at start).
+            revision = (ledger.last_successful(group_id, before=args.get("rollback_of")) or {}).get("revision")
         else:
             # Where this revision's bundle stays on each host, for a later rollback to it.
             revision = {**revision, "host_bundle_path": DeploymentRoot(
@@ -329,7 +332,8 @@ class ActionModule(ActionBase):
         record = args.get("record") if self._task.check_mode else ledger.load(args["deployment_id"])
         survey = dict(args.get("survey") or {})
         if record["revision"] is None and not records.is_blue_green(record):
-            record["revision"] = revision_from_hosts(survey)
+            record["revision"] = revision_from_hosts(
+                survey, (record.get("rollback_info") or {}).get("rollback_triggering_deployment_id"))
             if record["revision"] is None:
                 return self._abandon(ledger, record, "REVISION_MISSING", (
                     f"There is no earlier successful deployment of deployment group "
@@ -730,15 +734,27 @@ def group_of(parameters: dict) -> tuple[str, str]:
     return group, parameters["deployment_group_id"] or deployment_group_id(parameters["application_name"], group)
 
 
-def rollback_of_refusal(rolled_back: Optional[dict], deployment_id: str, group_id: str) -> Optional[str]:
+def rollback_of(record: Optional[dict]) -> Optional[str]:
+    """The ID of the rollback that ``record``'s deployment links to, if any."""
+    return ((record or {}).get("rollback_info") or {}).get("rollback_deployment_id")
+
+
+def rollback_of_refusal(rolled_back: Optional[dict], deployment_id: str, group_id: str,
+                        its_rollback: Optional[dict] = None) -> Optional[str]:
     """Why ``deployment_id`` (``rolled_back``, its record, None when the ledger has none) cannot be the deployment
-    that a rollback of group ``group_id`` undoes, or None."""
+    that a rollback of group ``group_id`` undoes, or None. ``its_rollback``: the record of the rollback it links to
+    already; one that failed or was stopped may be tried again, one that succeeded or runs may not."""
     if rolled_back is None:
         return f"codedeploy_rollback_of: the ledger has no deployment {deployment_id}."
     if rolled_back["deployment_group_id"] != group_id:
         return (f"codedeploy_rollback_of: deployment {deployment_id} is of deployment group "
                 f"'{rolled_back['deployment_group_name']}' ({rolled_back['deployment_group_id']}), not of this one "
                 f"({group_id}).")
+    if its_rollback is not None and its_rollback.get("status") not in (FAILED, STOPPED):
+        return (f"codedeploy_rollback_of: deployment {deployment_id} was rolled back already, by "
+                f"{its_rollback['deployment_id']} ({its_rollback.get('status')}). Roll back a later deployment, or "
+                f"run the rollback without codedeploy_rollback_of to deploy the group's last successful revision "
+                f"again.")
     return None
 
 
@@ -792,10 +808,12 @@ def survey_health(info):
     return (instance.get("status") == "Succeeded", instance.get("revision_sha256"))
 
 
-def revision_from_hosts(survey: dict) -> Optional[dict]:
-    """The newest last-successful deployment any reachable instance records (rollback from an empty ledger)."""
+def revision_from_hosts(survey: dict, rolled_back_id: Optional[str] = None) -> Optional[dict]:
+    """The newest last-successful deployment any reachable instance records (rollback from an empty ledger), but
+    the deployment the rollback undoes (``rolled_back_id``)."""
     markers = [info["last_successful_deployment"] for info in survey.values()
                if isinstance(info, dict) and isinstance(info.get("last_successful_deployment"), dict)]
+    markers = [marker for marker in markers if rolled_back_id is None or marker.get("deployment_id") != rolled_back_id]
     if not markers:
         return None
     newest = max(markers, key=lambda marker: marker.get("complete_time") or "")

@@ -550,7 +550,10 @@ def rolls_back(record: dict[str, Any], triggering_id: str) -> None:
 
 def rolled_back_by(record: dict[str, Any], rollback_id: str) -> None:
     """The rollback_info of a deployment that a rollback undoes (the service links them both ways)."""
-    record["rollback_info"] = {"rollback_deployment_id": rollback_id, "rollback_triggering_deployment_id": None,
+    # A rollback rolled back in turn keeps the link to the deployment it rolled back.
+    triggering_id = (record.get("rollback_info") or {}).get("rollback_triggering_deployment_id")
+    record["rollback_info"] = {"rollback_deployment_id": rollback_id,
+                               "rollback_triggering_deployment_id": triggering_id,
                                "rollback_message": f"Rolled back by {rollback_id}."}
 
 

@@ -246,8 +246,14 @@ class Ledger:
                 found.append(record)
         return sorted(found, key=lambda r: r.get("create_time") or "")
 
-    def last_successful(self, group_id: str) -> Optional[dict[str, Any]]:
-        succeeded = [r for r in self.records(group_id) if r.get("status") == "Succeeded"]
+    def last_successful(self, group_id: str, before: Optional[str] = None) -> Optional[dict[str, Any]]:
+        """The group's last successful deployment; with ``before`` (a deployment ID), the last one created before
+        that deployment: what a rollback of it goes back to, even when it succeeded itself."""
+        found = self.records(group_id)
+        ids = [r["deployment_id"] for r in found]
+        if before in ids:
+            found = found[:ids.index(before)]
+        succeeded = [r for r in found if r.get("status") == "Succeeded"]
         return succeeded[-1] if succeeded else None
 
     def put_report(self, deployment_id: str, extension: str, text: str) -> str:

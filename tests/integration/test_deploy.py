@@ -190,6 +190,37 @@ def test_rollback_playbook_alone_restores_from_what_the_hosts_record(fleet, tmp_
     assert fleet_digest(three) == before
 
 
+def test_rolling_back_a_deployment_that_succeeded_brings_back_the_revision_before_it_once(fleet, tmp_path):
+    """An operator undoes a release that deployed well but misbehaves: the rollback names it, and redeploys the
+    group's last successful revision before it, not its own. Asked again, the rollback is refused, touching
+    nothing."""
+    two = fleet(2)
+    ledger = tmp_path / "ledger"
+    assert deploy(two, ledger, local(make_revision(tmp_path / "v1", "1")), **ALL_AT_ONCE).rc == 0
+    before = fleet_digest(two)
+    assert deploy(two, ledger, local(make_revision(tmp_path / "v2", "2")), **ALL_AT_ONCE).rc == 0
+    first, released = records(ledger)
+
+    run = deploy(two, ledger, {}, playbook="fleetops.codedeploy.rollback", rollback_of=released["deployment_id"],
+                 **ALL_AT_ONCE)
+
+    assert run.rc == 0, run.output
+    _first, released, rollback = records(ledger)
+    assert (rollback["creator"], rollback["status"]) == ("codeDeployRollback", "Succeeded")
+    assert rollback["revision"]["sha256"] == first["revision"]["sha256"]
+    assert released["rollback_info"]["rollback_deployment_id"] == rollback["deployment_id"]
+    assert fleet_digest(two) == before
+
+    again = deploy(two, ledger, {}, playbook="fleetops.codedeploy.rollback", rollback_of=released["deployment_id"],
+                   **ALL_AT_ONCE)
+
+    assert again.rc != 0
+    assert (f"codedeploy_rollback_of: deployment {released['deployment_id']} was rolled back already, by "
+            f"{rollback['deployment_id']} (Succeeded)." in " ".join(again.output.split())), again.output
+    assert len(records(ledger)) == 3 and not active_locks(ledger)
+    assert fleet_digest(two) == before
+
+
 def test_rollback_without_an_earlier_success_says_so_and_touches_nothing(fleet, tmp_path):
     one = fleet(1)
     ledger = tmp_path / "ledger"

@@ -16,7 +16,8 @@ from ansible.errors import AnsibleActionFail
 
 from ansible_collections.fleetops.codedeploy.plugins.action.deployment import (
     FIRST_WAVES_PER_INCLUDE, WAVES_PER_INCLUDE, ActionModule, absent_instances, link_rollback, marked_instances,
-    revision_from_hosts, revision_source, rollback_of_refusal, rollback_requested, survey_health, waves_ahead)
+    revision_from_hosts, revision_source, rollback_of, rollback_of_refusal, rollback_requested, survey_health,
+    waves_ahead)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils import deployment_record as records
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.alarms import AlarmConfigError
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_ids import deployment_group_id
@@ -64,6 +65,17 @@ def test_a_rollback_from_the_hosts_takes_the_newest_marker_any_reachable_host_ha
     }
     assert revision_from_hosts(survey) == {"sha256": "new"}
     assert revision_from_hosts({"h1": {"last_successful_deployment": None}}) is None
+
+
+def test_a_rollback_from_the_hosts_never_takes_the_deployment_it_undoes():
+    survey = {
+        "h1": {"last_successful_deployment": {"deployment_id": "d-OLD", "complete_time": "2026-12-01T10:00:00Z",
+                                              "revision": {"sha256": "old"}}},
+        "h2": {"last_successful_deployment": {"deployment_id": "d-UNDONE", "complete_time": "2026-12-02T10:00:00Z",
+                                              "revision": {"sha256": "new"}}},
+    }
+    assert revision_from_hosts(survey, "d-UNDONE") == {"sha256": "old"}
+    assert revision_from_hosts({"h2": survey["h2"]}, "d-UNDONE") is None
 
 
 @pytest.mark.parametrize("info, health", [
@@ -387,3 +399,20 @@ def test_a_rollback_names_a_deployment_of_its_own_group_that_the_ledger_has():
     assert rollback_of_refusal(other, "d-THEIRS", GROUP) == (
         f"codedeploy_rollback_of: deployment d-THEIRS is of deployment group 'staging' (other-id), not of this one "
         f"({GROUP}).")
+
+
+def test_a_deployment_rolled_back_already_is_refused_unless_its_rollback_failed_or_was_stopped():
+    rolled_back = {"deployment_group_id": GROUP, "rollback_info": {"rollback_deployment_id": "d-BACK"}}
+
+    assert rollback_of(rolled_back) == "d-BACK" and rollback_of({"rollback_info": None}) is None
+    def refusal(status):
+        return rollback_of_refusal(rolled_back, "d-UNDONE", GROUP, {"deployment_id": "d-BACK", "status": status})
+
+    for status in ("Succeeded", "InProgress", "Ready"):
+        assert refusal(status) == (
+            f"codedeploy_rollback_of: deployment d-UNDONE was rolled back already, by d-BACK ({status}). Roll back a "
+            "later deployment, or run the rollback without codedeploy_rollback_of to deploy the group's last "
+            "successful revision again.")
+    for status in ("Failed", "Stopped"):
+        assert refusal(status) is None
+    assert rollback_of_refusal(rolled_back, "d-UNDONE", GROUP, None) is None  # its rollback's record is gone

@@ -103,6 +103,11 @@ def test_a_rolled_back_deployment_names_its_rollback_and_the_verdict_its_status(
     rolled_back_by(failed, "d-2")
     assert failed["rollback_info"] == {"rollback_deployment_id": "d-2", "rollback_triggering_deployment_id": None,
                                        "rollback_message": "Rolled back by d-2."}
+    rollback = {"rollback_info": {"rollback_deployment_id": None, "rollback_triggering_deployment_id": "d-1",
+                                  "rollback_message": None}}
+    rolled_back_by(rollback, "d-3")  # a rollback rolled back in turn still names what it rolled back
+    assert rollback["rollback_info"] == {"rollback_deployment_id": "d-3", "rollback_triggering_deployment_id": "d-1",
+                                         "rollback_message": "Rolled back by d-3."}
     assert verdict([failed, outcome("d-2", "Succeeded")])[1] == (
         "Deployment d-1 Failed: HEALTH_CONSTRAINTS: Too many instances failed. Rollback d-2 Succeeded. "
         "Record: /ledger/d-1.json")

@@ -71,6 +71,17 @@ def test_records_round_trip_with_overview_and_history_oldest_first(location):
     assert ledger.record_location("d-AAAAAAAAA").endswith("deployments/d-AAAAAAAAA.json")
 
 
+def test_the_last_success_before_a_deployment_is_what_a_rollback_of_it_goes_back_to(location):
+    ledger = ledger_at(location)
+    ledger.save(record("d-AAAAAAAAA", "Succeeded", "2026-01-01T00:00:00.000Z"))
+    ledger.save(record("d-BBBBBBBBB", "Failed", "2026-01-02T00:00:00.000Z"))
+    ledger.save(record("d-CCCCCCCCC", "Succeeded", "2026-01-03T00:00:00.000Z"))
+    assert ledger.last_successful(GROUP, before="d-CCCCCCCCC")["deployment_id"] == "d-AAAAAAAAA"
+    assert ledger.last_successful(GROUP, before="d-BBBBBBBBB")["deployment_id"] == "d-AAAAAAAAA"
+    assert ledger.last_successful(GROUP, before="d-AAAAAAAAA") is None
+    assert ledger.last_successful(GROUP, before="d-NOTHERE0")["deployment_id"] == "d-CCCCCCCCC"
+
+
 def test_a_record_is_never_overwritten_by_a_writer_that_read_an_older_version(location):
     first, second = ledger_at(location), ledger_at(location)
     first.save(record("d-AAAAAAAAA"))
