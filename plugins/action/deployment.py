@@ -23,7 +23,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import (
     AWS_ERRORS, aws_client_from_options, describe_aws_error)
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.codedeploy_names import FAILED, STOPPED
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.codedeploy_names import FAILED, IN_PLACE, STOPPED
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DEFAULT_DEPLOYMENT_ROOT, DeploymentRoot, DeploymentRootError, replace_file_command, successful_deployment_file,
     utc_timestamp, validate_deployment_group_id, validate_identifiers)
@@ -150,6 +150,11 @@ class ActionModule(ActionBase):
         if problem:
             raise AnsibleActionFail(problem)
         parameters = deployment_parameters(inputs)
+        if args.get("creator") == records.CREATOR_AUTOSCALING:
+            # A catch-up updates the instances that lack the revision in place, behind the load balancer if the
+            # group has one, as the service's deployments to instances Auto Scaling launches do: a blue/green
+            # group's inputs would give a replacement fleet (a copy of its Auto Scaling group) for one instance.
+            parameters["options"]["deployment_type"] = IN_PLACE
         group, group_id = group_of(parameters)
         validate_deployment_group_id(group_id)
         deployment_id = new_deployment_id()

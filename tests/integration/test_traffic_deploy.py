@@ -20,9 +20,9 @@ from pathlib import Path
 import boto3
 import yaml
 
-from support.deployments import (DEPLOYMENT_ROOT, EXAMPLE_APP_PORT, REPORT_CALLBACK, addresses, deploy,
-                                 deployment_vars, example_revision, load_balancer, local, records, serving_fleet,
-                                 statuses, wait_until_up)
+from support.deployments import (APP_DESTINATION, DEPLOYMENT_ROOT, EXAMPLE_APP_PORT, REPORT_CALLBACK, addresses,
+                                 deploy, deployment_vars, example_revision, load_balancer, local, records,
+                                 serving_fleet, statuses, wait_until_up)
 from support.haproxy import Haproxy
 from support.load import LoadGenerator
 
@@ -110,6 +110,40 @@ def blue_green(group, groups, ledger, revision, proxy, **inputs):
     return deploy(group, ledger, local(revision), "-i", str(groups), target_group="blue", green_group="green",
                   deployment_style={"deployment_type": "BLUE_GREEN"}, load_balancer_info=load_balancer(proxy),
                   **inputs)
+
+
+def test_a_catch_up_of_a_blue_green_group_updates_the_new_instance_in_place_behind_the_load_balancer(fleet, tmp_path):
+    """A blue/green group's new instance (its Auto Scaling group scaled out) is caught up in place, taken into the
+    load balancer once it runs the revision: no replacement fleet for one instance, the others untouched."""
+    group = fleet(3)
+    serving, new = group.hosts[:2], group.hosts[2]
+    groups = tmp_path / "groups.ini"
+    groups.write_text("[serving]\n" + "\n".join(serving) + "\n[web]\n" + "\n".join(group.hosts) + "\n[spare]\n")
+    ledger = tmp_path / "ledger"
+    first = deploy(group, ledger, local(example_revision(tmp_path / "v1", "1.0.0")), "-i", str(groups),
+                   target_group="serving", **ALL_AT_ONCE)
+    assert first.rc == 0, first.output
+    with Haproxy(tmp_path / "haproxy", {host: f"{address}:{EXAMPLE_APP_PORT}"
+                                        for host, address in addresses(group).items()},
+                 disabled=[new], backend="webapp").start() as proxy:
+        wait_until_up(proxy, serving)
+
+        run = deploy(group, ledger, None, "-i", str(groups), playbook="fleetops.codedeploy.catch_up",
+                     target_group="web", green_group="spare", load_balancer_info=load_balancer(proxy),
+                     deployment_style={"deployment_type": "BLUE_GREEN"}, **ALL_AT_ONCE)
+
+        assert run.rc == 0, run.output
+        wait_until_up(proxy, group.hosts)
+    deployed, caught_up = records(ledger)
+    assert (caught_up["creator"], caught_up["status"]) == ("autoscaling", "Succeeded")
+    assert caught_up["deployment_style"] == {"deployment_type": "IN_PLACE", "deployment_option": "WITH_TRAFFIC_CONTROL"}
+    assert [entry["instance_id"] for entry in caught_up["instances"]] == [new]
+    assert [event["lifecycle_event_name"] for event in caught_up["instances"][0]["lifecycle_events"]] == TRAFFIC_EVENTS
+    assert caught_up["revision"]["sha256"] == deployed["revision"]["sha256"]
+    assert sorted(caught_up["skipped_up_to_date"]) == sorted(serving)
+    assert not caught_up.get("blue_green")
+    assert {host: group.path(host, f"{APP_DESTINATION}/VERSION").read_text() for host in group.hosts} == {
+        host: "1.0.0\n" for host in group.hosts}
 
 
 def test_blue_green_cutover_behind_haproxy_drops_no_request(fleet, tmp_path):

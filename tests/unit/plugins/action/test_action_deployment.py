@@ -219,6 +219,20 @@ def test_an_input_at_fault_changes_nothing_in_the_ledger_not_even_a_dead_deploym
     assert Ledger(LocalStore(str(tmp_path))).lock_holder(GROUP)["deployment_id"] == dead["deployment_id"]
 
 
+def test_a_catch_up_with_a_blue_green_groups_inputs_is_in_place_and_copies_no_fleet(tmp_path):
+    copying = {"green_fleet_provisioning_option": {"action": "COPY_AUTO_SCALING_GROUP"}}
+    args = {**create_args(tmp_path, codedeploy_deployment_style={"deployment_type": "BLUE_GREEN"},
+                          codedeploy_blue_green_deployment_configuration=copying,
+                          codedeploy_auto_scaling_groups=["web-asg"]), "creator": "autoscaling"}
+
+    plan = step()._create(Ledger(LocalStore(str(tmp_path))), args)  # no AWS to copy from: none is asked
+
+    record = Ledger(LocalStore(str(tmp_path))).load(plan["deployment_id"])
+    assert (plan["deployment_type"], plan["copied_hosts"]) == ("IN_PLACE", [])
+    assert record["deployment_style"]["deployment_type"] == "IN_PLACE" and not record.get("blue_green")
+    assert [entry["instance_id"] for entry in record["instances"]] == ["web-1", "web-2"]
+
+
 def test_a_deployment_whose_record_cannot_be_saved_gives_its_groups_lock_back(tmp_path):
     store = RefusingStore(str(tmp_path))
     store.refused = "deployments/"
