@@ -468,6 +468,7 @@ def validate_members(members: Sequence[Member], label: str, max_unpacked_size: i
             raise BundleError(f'{label} "{member.name}" escapes the bundle: member names must be relative paths '
                               "inside it")
     kinds = {path: member.kind for member, path in zip(members, paths)}
+    _check_no_link_shares_a_name(members, paths, label, kinds)
     symlinks = {path for path, kind in kinds.items() if kind == SYMLINK}
     total = 0
     for member, path in zip(members, paths):
@@ -479,6 +480,17 @@ def validate_members(members: Sequence[Member], label: str, max_unpacked_size: i
                 f'"{member.name}" ({member.size} bytes) passes the limit at {total} bytes. Raise '
                 "max_unpacked_size if the revision really is this large (0 means no limit)")
     return total
+
+
+def _check_no_link_shares_a_name(members: Sequence[Member], paths: Sequence[str], label: str,
+                                 kinds: dict[str, str]) -> None:
+    """Refuse a symlink and another kind of member at one path. The checks see the last member of a name, but
+    extraction keeps a link a later directory of that name lands on: a link hidden so would be written through."""
+    for member, path in zip(members, paths):
+        if (member.kind == SYMLINK) != (kinds[path] == SYMLINK):
+            other = kinds[path] if member.kind == SYMLINK else member.kind
+            raise BundleError(f'{label} "{member.name}" is both a symlink and a {other} in the bundle: keep one '
+                              "member of that name in the revision")
 
 
 def _check_member(member: Member, path: str, label: str, kinds: dict[str, str], symlinks: set[str]) -> None:

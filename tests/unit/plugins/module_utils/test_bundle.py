@@ -514,3 +514,32 @@ def test_the_store_pruning_reads_only_unpacked_revisions_of_group_directories(tm
     os.makedirs(layout.instructions_dir)
     plan = deploy(tmp_path, archive_tree(revision, tmp_path / "b.tar", "tar"), "tar")
     assert bundle.unpacked_digests(layout.root) == {plan.deployment_dir: plan.inspection.sha256}
+
+
+# --- one name, two kinds -------------------------------------------------------------------------------------------
+
+def masked_link_members(victim: Path) -> list[tuple[tarfile.TarInfo, bytes | None]]:
+    """Each link is followed by a directory of the same name: only the last kind of a name was checked, while
+    extraction keeps the link (a directory member over an existing link to a directory is left as the link)."""
+    def member(name: str, kind: bytes, target: str = "") -> tarfile.TarInfo:
+        info = tarfile.TarInfo(name)
+        info.type, info.linkname, info.mode = kind, target, 0o755
+        return info
+
+    # "s/s/…/s/../../…" climbs to "/" when it has more ".." than the unpack directory is deep (and fewer links
+    # than the kernel follows in one path).
+    depth = len(victim.parts) + 6
+    climb = "s/" * depth + "../" * depth + str(victim).lstrip("/")
+    return [(member("appspec.yml", tarfile.REGTYPE), b"version: 0.0\n"),
+            (member("s", tarfile.SYMTYPE, "."), None), (member("s", tarfile.DIRTYPE), None),
+            (member("out", tarfile.SYMTYPE, climb), None), (member("out", tarfile.DIRTYPE), None),
+            (member("out/planted", tarfile.REGTYPE), b"evil\n")]
+
+
+def test_a_link_hidden_behind_a_directory_of_the_same_name_is_refused(tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    archive = tar_with_members(tmp_path / "masked.tar", masked_link_members(victim))
+    with pytest.raises(BundleError, match=r'member "s" is both a symlink and a directory in the bundle'):
+        deploy(tmp_path, archive, "tar")
+    assert list(victim.iterdir()) == []
