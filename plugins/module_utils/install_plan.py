@@ -365,12 +365,16 @@ def simulate_cleanup(entries: Sequence[CleanupEntry], paths: Mapping[str, PathFa
     """The paths the cleanup removes, in removal order: reverse file order; a directory only when emptied."""
     removed: list[str] = []
     gone: set[str] = set()
+    recorded = recorded_paths(entries)
     for entry in reversed(entries):
         if entry.selinux_context:
             continue
         facts = paths.get(entry.path, MISSING)
         if facts.kind == "missing" or entry.path in gone:
             continue
+        if any(paths.get(ancestor, MISSING).kind == "symlink" for ancestor in _ancestors(entry.path)
+               if ancestor in recorded):
+            continue  # reached through a link put where the install made a directory: run_cleanup leaves it
         if facts.kind == "directory" and not all(
                 os.path.join(entry.path, name) in gone for name in facts.children):
             continue
@@ -884,29 +888,66 @@ def run_cleanup(entries: Sequence[CleanupEntry], run_command: RunCommand) -> lis
     """Undo the previous install in reverse order, as the agent does; return the paths removed."""
     removed = []
     semanage = find_tool("semanage")
+    recorded = recorded_paths(entries)
     for entry in reversed(entries):
         if entry.selinux_context:
             if semanage:  # the agent ignores the outcome, and a host without SELinux tools
                 run_command([semanage, "fcontext", "-d", entry.path])
             continue
-        if _remove(entry.path):
+        if _remove(entry.path, recorded):
             removed.append(entry.path)
     return removed
 
 
-def _remove(path: str) -> bool:
-    if os.path.islink(path) or (os.path.exists(path) and not os.path.isdir(path)):
-        os.unlink(path)
-        return True
-    if os.path.isdir(path):
+def recorded_paths(entries: Sequence[CleanupEntry]) -> set[str]:
+    """The paths a cleanup file says the previous Install created (its SELinux lines name no path it made)."""
+    return {entry.path for entry in entries if not entry.selinux_context}
+
+
+def _remove(path: str, recorded: set[str]) -> bool:
+    """Remove ``path``, a directory only when empty, without following a symlink where the install made a
+    directory: such a link was put there since, and what it points to was never the install's to remove."""
+    try:
+        parent = _open_directory(os.path.dirname(path), recorded)
+    except OSError as error:
+        if error.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):  # gone, or not the directory the install made
+            return False
+        raise
+    name = os.path.basename(path)
+    try:
         try:
-            os.rmdir(path)
+            is_directory = stat.S_ISDIR(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode)
+        except FileNotFoundError:
+            return False
+        if not is_directory:
+            os.unlink(name, dir_fd=parent)
+            return True
+        try:
+            os.rmdir(name, dir_fd=parent)
         except OSError as error:
             if error.errno in (errno.ENOTEMPTY, errno.EEXIST):  # files someone else put there stay
                 return False
             raise
         return True
-    return False
+    finally:
+        os.close(parent)
+
+
+def _open_directory(path: str, recorded: set[str]) -> int:
+    """A descriptor of the directory ``path``, opened one component at a time (nothing can swap one meanwhile): a
+    component the install made must be a directory still (ENOTDIR otherwise), others are followed as ever (an
+    administrator's /var/www may be a link)."""
+    descriptor = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    current = "/"
+    for name in (part for part in path.split("/") if part):
+        current = os.path.join(current, name)
+        flags = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC | (os.O_NOFOLLOW if current in recorded else 0)
+        try:
+            below = os.open(name, flags, dir_fd=descriptor)
+        finally:
+            os.close(descriptor)
+        descriptor = below
+    return descriptor
 
 
 def apply_install(plan: InstallPlan, layout: DeploymentRoot, deployment_id: str,

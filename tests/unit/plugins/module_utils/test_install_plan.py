@@ -639,3 +639,32 @@ def test_a_name_with_a_newline_is_recorded_on_one_line_and_cleaned_up_exactly(tm
     assert f"{destination}/nl/x\n/srv/victim2" in removed and f"{destination}/back\\slash " in removed
     assert os.listdir(destination) == ["nl"] and os.listdir(destination / "nl") == ["x"]
     assert victim.read_text() == "not the revision's"
+
+
+def test_cleanup_never_follows_a_symlink_put_in_place_of_a_directory_the_install_made(tmp_path):
+    # The previous Install made app/conf and copied conf/settings; since then (a hook, or the application's user who
+    # owns app) conf was replaced by a link to a directory elsewhere holding a file of the same name.
+    victim = tmp_path / "etc"
+    victim.mkdir()
+    (victim / "settings").write_text("not the revision's")
+    app = tmp_path / "www" / "app"
+    app.mkdir(parents=True)
+    (app / "conf").symlink_to(victim)
+    previous = f"{app}/conf\n{app}/conf/settings\n{app}/index.html\n"
+    root = tmp_path / "root"
+    layout = DeploymentRoot(str(root), "dg")
+    os.makedirs(layout.instructions_dir)
+    (root / "deployment-instructions" / "dg-cleanup").write_text(previous)
+    archive = root / "dg" / "d-B" / "deployment-archive"
+    (archive / "conf").mkdir(parents=True)
+    (archive / "conf" / "settings").write_text("new")
+    appspec = spec([{"source": "conf", "destination": f"{app}/conf"}])
+    cleanup = parse_cleanup(previous)
+    facts, layouts = gather_facts(str(archive), appspec, cleanup)
+    the_plan = plan_install(appspec, facts, cleanup, "DISALLOW", layouts)
+    assert the_plan.removed == [f"{app}/conf"], "the link is removed, nothing through it"
+    result = InstallResult()
+    apply_install(the_plan, layout, "d-B", lambda argv: (0, "", ""), result)
+    assert result.removed == [f"{app}/conf"]
+    assert (victim / "settings").read_text() == "not the revision's"
+    assert (app / "conf" / "settings").read_text() == "new" and not (app / "conf").is_symlink()
