@@ -406,13 +406,18 @@ class Ledger:
                                  f"{error}")
 
     def hold_ready(self, group_id: str, deployment_id: str, until: str) -> None:
-        """The deployment waits in Ready: its lock stays, held by no controller, until ``until``."""
-        lock = self._own_lock(group_id, deployment_id)
-        try:
-            self._write_lock(group_id, {**lock, "state": READY, "ready_until": until, "controller": None,
-                                        "nonce": uuid.uuid4().hex})
-        except VersionConflict:
-            raise self._lost(group_id, deployment_id) from None
+        """The deployment waits in Ready: its lock stays, held by no controller, until ``until``. Raises
+        LockLostError when another deployment took the lock."""
+        for _attempt in range(CONFLICT_RETRIES):
+            lock = self._own_lock(group_id, deployment_id)
+            try:
+                self._write_lock(group_id, {**lock, "state": READY, "ready_until": until, "controller": None,
+                                            "nonce": uuid.uuid4().hex})
+                return
+            except VersionConflict:
+                continue  # its lease keeper renewed it, or a stop request came, in between: read it again
+        raise LedgerError(f"Could not hand over the lock {self.store.location(lock_key(group_id))}: it keeps "
+                          "changing.")
 
     def take_over(self, group_id: str, group_name: str, deployment_id: str,
                   controller: dict[str, Any]) -> dict[str, Any]:

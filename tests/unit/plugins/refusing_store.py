@@ -32,3 +32,17 @@ class AnswerLosingStore(LocalStore):
             self.lose_next_answer = False
             raise VersionConflict(key)
         return version
+
+
+class InterruptedStore(LocalStore):
+    """Documents as files, except that ``interloper`` (set once) runs just before the next write of a key under
+    ``interrupted``: another process's write landing between this ledger's read and its conditional write, as the
+    lease keeper's renewal does every 15 s."""
+    interrupted = "locks/"
+    interloper = None
+
+    def put(self, key, data, if_version=None):
+        if self.interloper and key.startswith(self.interrupted):
+            interloper, self.interloper = self.interloper, None
+            interloper()
+        return super().put(key, data, if_version)

@@ -21,8 +21,8 @@ from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_rec
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger import (
     ActiveDeploymentError, Ledger, LedgerError, LockLostError, controller_identity, lease_seconds_for, open_ledger)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger_store import (
-    ABSENT, LedgerStoreError, VersionConflict, open_store)
-from refusing_store import AnswerLosingStore, RefusingStore
+    ABSENT, LedgerStoreError, LocalStore, VersionConflict, open_store)
+from refusing_store import AnswerLosingStore, InterruptedStore, RefusingStore
 
 GROUP = deployment_group_id("webapp", "prod")
 ME = controller_identity(os.getpid())
@@ -201,6 +201,19 @@ def test_a_ready_deployment_whose_lock_was_never_handed_over_is_continued_once_i
 
     lock = ledger.lock(GROUP)
     assert (lock["deployment_id"], lock["state"], lock["controller"]) == ("d-AAAAAAAAA", "held", ME)
+
+
+def test_a_deployment_goes_ready_when_its_lease_keeper_renews_the_lock_at_the_same_moment(tmp_path):
+    store = InterruptedStore(str(tmp_path))
+    ledger = Ledger(store)
+    ledger.acquire(GROUP, "prod", "d-AAAAAAAAA", ME, 600)
+    keeper = Ledger(LocalStore(str(tmp_path)))  # the lease keeper: a process of its own
+    store.interloper = lambda: keeper.renew(GROUP, "d-AAAAAAAAA")
+    ledger.hold_ready(GROUP, "d-AAAAAAAAA", "2999-01-01T00:00:00.000Z")  # not "no longer holds its lock"
+    lock = open_ledger(str(tmp_path)).lock(GROUP)
+    assert (lock["state"], lock["ready_until"], lock["controller"]) == ("ready", "2999-01-01T00:00:00.000Z", None)
+    with pytest.raises(LockLostError):
+        keeper.renew(GROUP, "d-AAAAAAAAA")  # handed over: the keeper stops
 
 
 def test_a_write_applied_whose_answer_was_lost_is_not_a_conflict_with_itself(tmp_path):
