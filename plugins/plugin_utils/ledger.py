@@ -86,9 +86,10 @@ def lease_seconds_for(appspec: Optional[dict[str, Any]], configured: Optional[in
 
 
 def controller_identity(pid: int) -> dict[str, Any]:
-    """Who runs a deployment, for messages and for a fast check on the same machine: host, process, PID namespace
-    (a container on the same host has another), and the AWX job when there is one."""
-    identity: dict[str, Any] = {"hostname": socket.gethostname(), "pid": pid,
+    """Who runs a deployment, for messages and for a fast check on the same machine: host, boot of its kernel (a
+    hostname is not unique: cloned VMs, fixed container hostnames), process, PID namespace (a container on the same
+    host has another), and the AWX job when there is one."""
+    identity: dict[str, Any] = {"hostname": socket.gethostname(), "boot_id": _boot_id(), "pid": pid,
                                 "pid_namespace": _pid_namespace(), "pid_start_ticks": process_start_ticks(pid)}
     if os.environ.get("JOB_ID"):
         identity["job_id"] = os.environ["JOB_ID"]
@@ -572,6 +573,15 @@ def _pid_namespace() -> Optional[str]:
         return None
 
 
+def _boot_id() -> Optional[str]:
+    """This boot of this machine's kernel: the same in every container on it, another on any other machine."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="utf-8") as handle:
+            return handle.read().strip() or None
+    except OSError:
+        return None
+
+
 def process_start_ticks(pid: int) -> Optional[int]:
     try:
         with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
@@ -582,8 +592,11 @@ def process_start_ticks(pid: int) -> Optional[int]:
 
 def _controller_gone_here(controller: dict[str, Any]) -> bool:
     """The holder ran on this machine, in this PID namespace, and its process is gone (or is another process now).
-    Anywhere else only the lease tells."""
+    Anywhere else only the lease tells. This machine is this boot of this kernel: every machine's first PID
+    namespace is the same inode, and two machines may share a hostname."""
     if not controller.get("pid") or controller.get("hostname") != socket.gethostname():
+        return False
+    if not controller.get("boot_id") or controller.get("boot_id") != _boot_id():
         return False
     if controller.get("pid_namespace") != _pid_namespace():
         return False

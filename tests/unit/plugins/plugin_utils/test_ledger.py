@@ -240,6 +240,18 @@ def test_a_controller_gone_on_this_machine_frees_the_lock_at_once(tmp_path):
     assert ledger.acquire(GROUP, "prod", "d-BBBBBBBBB", ME, 3600).startswith("Deployment d-AAAAAAAAA was left active")
 
 
+def test_a_controller_on_another_machine_of_the_same_name_keeps_its_lock_until_its_lease_runs_out(tmp_path):
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    # Another machine of the same hostname (a cloned VM, a fixed container hostname), in its initial PID namespace
+    # as this one is: its controller's PID names no process here, yet it runs there.
+    twin = {**controller_identity(gone.pid), "boot_id": str(uuid.uuid4())}
+    ledger = open_ledger(str(tmp_path))
+    ledger.acquire(GROUP, "prod", "d-AAAAAAAAA", twin, 3600)
+    with pytest.raises(ActiveDeploymentError):
+        ledger.acquire(GROUP, "prod", "d-BBBBBBBBB", ME, 3600)
+
+
 def test_renewal_extends_the_lease_and_brings_back_a_stop_request(location):
     ledger = ledger_at(location)
     ledger.acquire(GROUP, "prod", "d-AAAAAAAAA", ELSEWHERE, 600)
