@@ -169,6 +169,7 @@ class ActionModule(ActionBase):
                 parameters["options"].get("deployment_root") or DEFAULT_DEPLOYMENT_ROOT, group_id).bundle_path(
                     deployment_id)}
         settings = self._checked_settings(args, parameters)
+        lease = lease_seconds_for((revision or {}).get("appspec"), parameters["lease_seconds"])  # checked in check mode
         rolled_back = args.get("rolled_back") or found  # held by the step that ended it, or found by the create step
         if self._task.check_mode:
             ledger.check_free(group_id, group)
@@ -176,7 +177,6 @@ class ActionModule(ActionBase):
             if made["refusal"]:
                 return self._refused(ledger, made["record"], made["refusal"])
         else:
-            lease = lease_seconds_for((revision or {}).get("appspec"), parameters["lease_seconds"])
             rolled_back_id = args.get("rollback_of")
             # A rollback that the step ending its deployment creates may take over that deployment's lock, should
             # its release have failed.

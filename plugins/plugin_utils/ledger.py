@@ -77,8 +77,14 @@ def parse_timestamp(text: str) -> datetime.datetime:
 
 
 def lease_seconds_for(appspec: Optional[dict[str, Any]], configured: Optional[int] = None) -> int:
-    """The lease of a deployment's lock: as configured, else a few minutes past the longest hook timeout."""
+    """The lease of a deployment's lock: as configured, else a few minutes past the longest hook timeout. A
+    configured lease shorter than the keeper's silence is refused: it runs out under a live controller."""
     if configured:
+        if int(configured) < SILENT_AFTER_SECONDS:
+            raise LedgerError(f"codedeploy_lock_lease_seconds {configured}: the controller renews its lease every "
+                              f"{HEARTBEAT_SECONDS} s, so a shorter lease than {SILENT_AFTER_SECONDS} s would run out "
+                              "while it deploys and let another deployment take the group: give at least "
+                              f"{SILENT_AFTER_SECONDS}, or 0 for the default")
         return int(configured)
     timeouts = [int(script.get("timeout") or DEFAULT_HOOK_TIMEOUT)
                 for scripts in ((appspec or {}).get("hooks") or {}).values() for script in scripts or []]

@@ -327,7 +327,15 @@ def test_lease_defaults_to_the_longest_hook_timeout_plus_a_margin():
         {"location": "b", "timeout": 30}, {"location": "c"}]}}
     assert lease_seconds_for(appspec) == 3600 + 300
     assert lease_seconds_for({"hooks": {"BeforeInstall": [{"location": "a", "timeout": 900}]}}) == 1200
-    assert lease_seconds_for({"hooks": {}}, configured=45) == 45
+    assert lease_seconds_for({"hooks": {}}, configured=90) == 90
+
+
+@pytest.mark.parametrize("configured", [10, 59, -1])
+def test_a_lease_a_live_controller_cannot_keep_is_refused_before_anything_is_locked(tmp_path, configured):
+    # The keeper renews every 15 s: a shorter lease runs out under a live deployment (a negative one at once), and
+    # the next deployment of the group takes its lock over while it still deploys.
+    with pytest.raises(LedgerError, match=f"codedeploy_lock_lease_seconds {configured}: .* at least 60"):
+        lease_seconds_for({"hooks": {}}, configured=configured)
 
 
 def test_the_store_writes_conditionally(location):
