@@ -480,24 +480,33 @@ class Ledger:
                 self._write_lock(group_id, new_lock(active_id, group_name, controller, LEASE_MARGIN_SECONDS, now))
             except VersionConflict:
                 continue
-            record = self.find(active_id)
-            if record is not None and record.get("status") in ACTIVE_STATUSES:
-                message = manual_stop_message(request)
-                if lock["state"] == READY:
-                    record = stop_ready(record)
-                    record["error_information"] = {"code": "MANUAL_STOP", "message": message}
-                else:
-                    close_abandoned(record, message + f" Its controller ({describe_controller(lock.get('controller'))}"
-                                    ") had stopped renewing its lock.", status="Stopped", code="MANUAL_STOP")
-                # As a running deployment's gate records the request: whether it asked for a rollback.
-                current_stage(record)["stop_reason"] = {"manual_stop": request}
-                self.save(record)
+            # A record that cannot be closed leaves the lock as it was: still Ready, or still the dead controller's
+            # (its lease over), not held by this stop, which ends here, for a lease more.
+            with self.restored_on_failure(group_id, lock):
+                record = self._close_stopped(lock, request)
             self.release(group_id, active_id)
             return {"deployment_id": active_id, "outcome": "stopped", "record": record}
         raise LedgerError(f"Could not stop the deployment: the lock {self.store.location(lock_key(group_id))} keeps "
                           "changing.")
 
     # ----- internals ---------------------------------------------------------------------------------------
+    def _close_stopped(self, lock: dict[str, Any], request: dict[str, Any]) -> Optional[dict[str, Any]]:
+        """The record of the deployment ``lock`` names, Stopped on ``request`` (waiting in Ready, or its controller
+        gone) and saved; None when the ledger has no record of it."""
+        record = self.find(lock["deployment_id"])
+        if record is not None and record.get("status") in ACTIVE_STATUSES:
+            message = manual_stop_message(request)
+            if lock["state"] == READY:
+                record = stop_ready(record)
+                record["error_information"] = {"code": "MANUAL_STOP", "message": message}
+            else:
+                close_abandoned(record, message + f" Its controller ({describe_controller(lock.get('controller'))}"
+                                ") had stopped renewing its lock.", status="Stopped", code="MANUAL_STOP")
+            # As a running deployment's gate records the request: whether it asked for a rollback.
+            current_stage(record)["stop_reason"] = {"manual_stop": request}
+            self.save(record)
+        return record
+
     def _write_lock(self, group_id: str, document: dict[str, Any]) -> None:
         self._put(lock_key(group_id), json.dumps(document, indent=2, sort_keys=True).encode("utf-8"))
 

@@ -295,6 +295,22 @@ def test_stop_closes_a_dead_deployment_at_once_and_frees_the_group(location):
         ledger_at(location).request_stop(GROUP, "prod", None, {"rollback": False}, ME)
 
 
+def test_a_stop_whose_record_cannot_be_saved_leaves_the_lock_as_it_found_it(tmp_path):
+    store = RefusingStore(str(tmp_path))
+    dead = Ledger(store)
+    dead.save(record("d-AAAAAAAAA"))
+    dead.acquire(GROUP, "prod", "d-AAAAAAAAA", ELSEWHERE, 600)
+    expire_lease(dead)
+    store.refused = "deployments/"
+    with pytest.raises(LedgerStoreError, match="Cannot write .*d-AAAAAAAAA.json"):
+        Ledger(store).request_stop(GROUP, "prod", None, {"rollback": False, "by": "pid 1 on test"}, ME)
+    assert Ledger(store).lock(GROUP)["controller"] == ELSEWHERE  # not a new lease for a stop that did not happen
+    store.refused = ""
+    taker = Ledger(store)
+    assert taker.acquire(GROUP, "prod", "d-BBBBBBBBB", ME, 600).startswith("Deployment d-AAAAAAAAA was left active")
+    assert taker.load("d-AAAAAAAAA")["status"] == "Failed"
+
+
 def test_a_deployment_closed_by_a_stop_keeps_the_request_and_its_rollback(location):
     dead = ledger_at(location)
     dead.save(record("d-AAAAAAAAA"))
