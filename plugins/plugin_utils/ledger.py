@@ -139,6 +139,20 @@ def ready_wait_over(lock: dict[str, Any], now: datetime.datetime) -> bool:
     return lock.get("state") == READY and now >= parse_timestamp(lock["ready_until"])
 
 
+# What each state of a lock is read for: a lock without them stops every deployment of its group with a traceback.
+LOCK_TIMES = {HELD: ("renewed_at", "lease_expires_at"), READY: ("ready_until",)}
+
+
+def check_lock_shape(lock: Any) -> None:
+    """Raise ValueError unless ``lock`` (parsed JSON) is a lock document with what its state is read for."""
+    if lock is None:
+        return  # "null": no lock
+    if not isinstance(lock, dict) or not isinstance(lock.get("deployment_id"), str):
+        raise ValueError("not a lock")
+    for name in LOCK_TIMES.get(lock.get("state"), ()):
+        parse_timestamp(str(lock.get(name)))  # ValueError when missing or no time
+
+
 def is_active(lock: Optional[dict[str, Any]]) -> bool:
     return bool(lock) and lock.get("state") in (HELD, READY)
 
@@ -289,8 +303,10 @@ class Ledger:
             return None
         try:
             lock = json.loads(found[0])
+            check_lock_shape(lock)
         except ValueError:
-            # A lock is only ever written whole; an unreadable one is treated as released, and replaced.
+            # A lock is only ever written whole; an unreadable one (or one that parses, but is not a lock the ledger
+            # wrote) is treated as released, and replaced.
             lock = {"state": RELEASED, "deployment_id": "unknown"}
         self._versions[key] = found[1]
         return lock

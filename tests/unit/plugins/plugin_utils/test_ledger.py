@@ -232,6 +232,17 @@ def test_a_write_applied_whose_answer_was_lost_is_not_a_conflict_with_itself(tmp
         other.save(record("d-AAAAAAAAA", "Stopped"))
 
 
+@pytest.mark.parametrize("damaged", ['"locked"', '{"state": "held", "deployment_id": "d-AAAAAAAAA"}',
+                                     '{"state": "ready", "deployment_id": "d-AAAAAAAAA"}',
+                                     '{"state": "held", "deployment_id": "d-AAAAAAAAA", "lease_seconds": 600, '
+                                     '"renewed_at": "2026-01-01", "lease_expires_at": "soon"}'])
+def test_a_damaged_lock_that_is_still_json_is_replaced_as_an_unreadable_one_is(location, damaged):
+    ledger = ledger_at(location)
+    ledger.store.put(f"locks/{GROUP}.json", damaged.encode("utf-8"))
+    assert ledger_at(location).acquire(GROUP, "prod", "d-BBBBBBBBB", ME, 600) is None  # not a traceback, forever
+    assert ledger_at(location).lock_holder(GROUP)["deployment_id"] == "d-BBBBBBBBB"
+
+
 def test_a_controller_gone_on_this_machine_frees_the_lock_at_once(tmp_path):
     gone = subprocess.Popen(["true"])
     gone.wait()
