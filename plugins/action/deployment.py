@@ -23,7 +23,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import (
     AWS_ERRORS, aws_client_from_options, describe_aws_error)
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.codedeploy_names import FAILED, IN_PLACE, STOPPED
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.codedeploy_names import FAILED, IN_PLACE, READY, STOPPED
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DEFAULT_DEPLOYMENT_ROOT, DeploymentRoot, DeploymentRootError, replace_file_command, successful_deployment_file,
     utc_timestamp, validate_deployment_group_id, validate_identifiers)
@@ -622,6 +622,9 @@ class ActionModule(ActionBase):
             closed = ledger.find(outcome["deployment_id"])
             if closed and closed.get("status") not in ACTIVE_STATUSES:
                 outcome.update(outcome="stopped by its controller", record=closed)
+            elif closed and closed.get("status") == READY:
+                # It went Ready before a wave gate saw the request: a deployment waiting in Ready is closed here.
+                outcome = ledger.request_stop(group_id, group, outcome["deployment_id"], request, controller)
         record = outcome["record"]
         record_path = ledger.record_location(outcome["deployment_id"])
         stopped = {**outcome, "deployment_group_id": group_id, "rollback_requested": False, "record_path": record_path}

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import datetime
 import os
+import threading
 from types import SimpleNamespace
 
 import pytest
 from ansible.errors import AnsibleActionFail
 
+from ansible_collections.fleetops.codedeploy.plugins.action import deployment as deployment_action
 from ansible_collections.fleetops.codedeploy.plugins.action.deployment import (
     FIRST_WAVES_PER_INCLUDE, WAVES_PER_INCLUDE, ActionModule, absent_instances, link_rollback, marked_instances,
     revision_from_hosts, revision_source, rollback_of, rollback_of_refusal, rollback_requested, survey_health,
@@ -193,6 +195,32 @@ def test_a_rollback_whose_link_cannot_be_saved_goes_on_with_a_warning_and_nothin
     assert warning.startswith(f"Deployment {failed['deployment_id']}: its link to its rollback d-RRRRRRRRR could not "
                               "be recorded: Cannot write ")
     assert Ledger(store).load(failed["deployment_id"])["rollback_info"] is None
+
+
+def test_a_deployment_that_goes_ready_before_a_wave_gate_saw_the_stop_request_is_stopped_by_the_stop_step(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(deployment_action, "STOP_POLL_SECONDS", 0.05)
+    ready = ready_record(GROUP, datetime.datetime(2999, 1, 1, tzinfo=datetime.timezone.utc))
+    ledger = Ledger(LocalStore(str(tmp_path)))
+    ledger.save({**ready, "status": "InProgress"})  # its last wave ran; its finish step has not run yet
+    ledger.acquire(GROUP, "prod", ready["deployment_id"], controller_identity(os.getpid()), 600)
+
+    def finish_step_goes_ready():  # the deployment's own controller, after the request landed in its lock
+        own = Ledger(LocalStore(str(tmp_path)))
+        own.save({**own.load(ready["deployment_id"]), "status": "Ready"})
+        own.hold_ready(GROUP, ready["deployment_id"], ready["blue_green"]["ready"]["until"])
+
+    going_ready = threading.Timer(0.2, finish_step_goes_ready)
+    going_ready.start()
+    stopped = step()._stop(ledger, {"inputs": {"codedeploy_application_name": "webapp",
+                                               "codedeploy_deployment_group_name": "prod",
+                                               "codedeploy_deployment_group_id": GROUP,
+                                               "codedeploy_stop_wait_timeout": 30}})
+    going_ready.join()
+
+    assert stopped["stopped_deployment"]["outcome"] == "stopped", stopped["msg"]
+    assert Ledger(LocalStore(str(tmp_path))).load(ready["deployment_id"])["status"] == "Stopped"
+    assert Ledger(LocalStore(str(tmp_path))).lock_holder(GROUP) is None
 
 
 def create_args(tmp_path, **inputs) -> dict:
