@@ -23,7 +23,8 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.aws import (
     AWS_ERRORS, aws_client_from_options, describe_aws_error)
-from ansible_collections.fleetops.codedeploy.plugins.module_utils.codedeploy_names import FAILED, IN_PLACE, READY, STOPPED
+from ansible_collections.fleetops.codedeploy.plugins.module_utils.codedeploy_names import (
+    FAILED, IN_PLACE, READY, STOPPED)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DEFAULT_DEPLOYMENT_ROOT, DeploymentRoot, DeploymentRootError, replace_file_command, successful_deployment_file,
     utc_timestamp, validate_deployment_group_id, validate_identifiers)

@@ -445,8 +445,8 @@ def test_a_rollback_names_a_deployment_of_its_own_group_that_the_ledger_has():
 
 def test_a_deployment_rolled_back_already_is_refused_unless_its_rollback_failed_or_was_stopped():
     rolled_back = {"deployment_group_id": GROUP, "rollback_info": {"rollback_deployment_id": "d-BACK"}}
-
     assert rollback_of(rolled_back) == "d-BACK" and rollback_of({"rollback_info": None}) is None
+
     def refusal(status):
         return rollback_of_refusal(rolled_back, "d-UNDONE", GROUP, {"deployment_id": "d-BACK", "status": status})
 
