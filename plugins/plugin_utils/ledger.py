@@ -379,7 +379,8 @@ class Ledger:
         return self.renew(group_id, deployment_id)
 
     def release(self, group_id: str, deployment_id: str) -> None:
-        """The deployment is over: the group is free. A lock held by another deployment is left alone."""
+        """The deployment is over: the group is free. A lock held by another deployment is left alone. Raises
+        LedgerError when the lock kept changing under every attempt (it stays held until its lease runs out)."""
         for _attempt in range(CONFLICT_RETRIES):
             lock = self.lock(group_id)
             if not lock or lock.get("deployment_id") != deployment_id or lock.get("state") == RELEASED:
@@ -390,6 +391,7 @@ class Ledger:
                 return
             except VersionConflict:
                 continue
+        raise LedgerError(f"Could not release the lock {self.store.location(lock_key(group_id))}: it keeps changing.")
 
     @contextlib.contextmanager
     def released_on_failure(self, group_id: str, deployment_id: str) -> Iterator[None]:

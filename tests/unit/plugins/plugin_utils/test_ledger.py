@@ -216,6 +216,25 @@ def test_a_deployment_goes_ready_when_its_lease_keeper_renews_the_lock_at_the_sa
         keeper.renew(GROUP, "d-AAAAAAAAA")  # handed over: the keeper stops
 
 
+def test_a_release_that_never_lands_says_so_rather_than_leave_the_lock_held_in_silence(tmp_path):
+    store = InterruptedStore(str(tmp_path))
+    ledger = Ledger(store)
+    ledger.acquire(GROUP, "prod", "d-AAAAAAAAA", ME, 600)
+    keeper = Ledger(LocalStore(str(tmp_path)))
+
+    def renewing():  # a renewal lands before each of the release's writes
+        keeper.renew(GROUP, "d-AAAAAAAAA")
+        store.interloper = renewing
+
+    store.interloper = renewing
+    with pytest.raises(LedgerError, match=r"Could not release the lock .*locks/.*\.json: it keeps changing\."):
+        ledger.release(GROUP, "d-AAAAAAAAA")
+    ledger.release_or_warn(GROUP, "d-AAAAAAAAA")
+    assert ledger.warnings[-1].startswith(f"The lock of deployment group {GROUP} stays with d-AAAAAAAAA until its "
+                                          "lease runs out: Could not release the lock ")
+    assert open_ledger(str(tmp_path)).lock(GROUP)["state"] == "held"
+
+
 def test_a_write_applied_whose_answer_was_lost_is_not_a_conflict_with_itself(tmp_path):
     store = AnswerLosingStore(str(tmp_path))
     ledger = Ledger(store)
