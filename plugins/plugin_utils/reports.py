@@ -8,27 +8,30 @@ from typing import Any
 from xml.etree import ElementTree
 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.report_html import render_html
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.untrusted_text import xml_text
 
 
 def junit_xml(record: dict[str, Any]) -> str:
     """A test suite for the deployment, a test case per instance: failed with its failing event's diagnostics and
     log tail, or skipped."""
     counts = record.get("deployment_overview", {})
+    # Every value goes through xml_text: ElementTree writes control characters (a script's coloured output) as
+    # they are, and the file would not parse.
     suite = ElementTree.Element("testsuite", {
-        "name": f"{record['application_name']}/{record['deployment_group_name']} {record['deployment_id']}",
+        "name": xml_text(f"{record['application_name']}/{record['deployment_group_name']} {record['deployment_id']}"),
         "tests": str(len(record["instances"])), "failures": str(counts.get("Failed", 0)),
         "skipped": str(counts.get("Skipped", 0)), "timestamp": record.get("create_time") or ""})
     for instance in record["instances"]:
         case = ElementTree.SubElement(suite, "testcase", {
-            "classname": f"{record['application_name']}.{record['deployment_group_name']}",
-            "name": instance["instance_id"]})
+            "classname": xml_text(f"{record['application_name']}.{record['deployment_group_name']}"),
+            "name": xml_text(instance["instance_id"])})
         failed = [e for e in instance["lifecycle_events"] if e["status"] == "Failed"]
         if instance["status"] == "Failed":
             diagnostics = (failed[0].get("diagnostics") or {}) if failed else {}
             node = ElementTree.SubElement(case, "failure", {
-                "message": diagnostics.get("message", "failed"),
-                "type": diagnostics.get("error_code", "UnknownError")})
-            node.text = diagnostics.get("log_tail") or ""
+                "message": xml_text(diagnostics.get("message", "failed")),
+                "type": xml_text(diagnostics.get("error_code", "UnknownError"))})
+            node.text = xml_text(diagnostics.get("log_tail") or "")
         elif instance["status"] == "Skipped":
             ElementTree.SubElement(case, "skipped")
     root = ElementTree.Element("testsuites")

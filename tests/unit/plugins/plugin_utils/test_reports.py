@@ -37,3 +37,25 @@ def test_a_report_that_cannot_be_written_is_a_warning(tmp_path):
     assert write_reports(open_ledger(str(tmp_path)), finished_record(), warnings) == {}
     assert len(warnings) == 2 and warnings[0].startswith(
         f"The XML report of deployment d-AAAAAAAAA could not be written to {tmp_path}: ")
+
+
+def failed_with(record: dict, **diagnostics) -> dict:
+    """``record`` with its failing event's diagnostics changed."""
+    event = next(e for i in record["instances"] for e in i["lifecycle_events"] if e["status"] == "Failed")
+    event["diagnostics"].update(diagnostics)
+    return record
+
+
+def test_junit_stays_well_formed_whatever_the_script_printed_and_shows_it():
+    # Coloured output (ESC), a NUL, a form feed, a stray surrogate: characters XML 1.0 forbids.
+    tail = "\x1b[31mERROR\x1b[0m disk full\x00\x0c\udc80\n"
+    record = failed_with(finished_record(names=("web-1", "web\x1b[0m-2"), failing=["web\x1b[0m-2"]),
+                         log_tail=tail, message="failed \x08\x08\x08\x08\x08\x08Succeeded")
+
+    suite = ElementTree.fromstring(junit_xml(record)).find("testsuite")
+
+    cases = [case.get("name") for case in suite.findall("testcase")]
+    failure = suite.findall("testcase")[1].find("failure")
+    assert cases == ["web-1", "web\\x1b[0m-2"]
+    assert failure.text == "\\x1b[31mERROR\\x1b[0m disk full\\x00\\x0c\\udc80\n"
+    assert failure.get("message") == "failed \\x08\\x08\\x08\\x08\\x08\\x08Succeeded"

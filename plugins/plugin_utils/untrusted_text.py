@@ -1,0 +1,23 @@
+# -*- coding: utf-8 -*-
+# Copyright: fleetops.codedeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Text that came from hosts, bundles or tags (script output, script paths, host names), made safe for where it is
+shown: characters a reader would act on, or choke on, become visible escapes (``\\x1b``) rather than vanish."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# What XML 1.0 forbids (C0 controls but tab, newline and carriage return; surrogates; U+FFFE and U+FFFF): a JUnit
+# report holding one is not well-formed, and CI rejects all of it.
+XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def escaped_character(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def xml_text(value: Any) -> str:
+    """``value`` as text an XML 1.0 document can hold."""
+    return XML_FORBIDDEN.sub(escaped_character, str(value))
