@@ -26,6 +26,7 @@ from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_record import current_stage
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import zone_label
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.untrusted_text import terminal_text
 
 EVENT_LABELS = {
     "BeforeBlockTraffic": "BeforeBlock", "BlockTraffic": "Block", "AfterBlockTraffic": "AfterBlock",
@@ -113,8 +114,9 @@ def plan_lines(started: dict, appspec: dict) -> list[str]:
 
 
 def label(instance: dict) -> str:
+    """The instance's name as the table shows it (its column is as wide as the longest)."""
     kind = instance.get("instance_type")
-    return f"{instance['instance_id']} ({kind})" if kind else instance["instance_id"]
+    return terminal_text(f"{instance['instance_id']} ({kind})" if kind else instance["instance_id"])
 
 
 def start_line(started: dict) -> str:
@@ -185,14 +187,13 @@ class CallbackModule(CallbackBase):
                 self._report(outcome["record"], None, None)
         elif step == "start" and task.check_mode:
             for line in plan_lines(outcome, self._appspec_of(outcome)):
-                self._display.display(line)
+                self._show(line)
         elif step == "start":
-            self._display.display(start_line(outcome))
+            self._show(start_line(outcome))
             self._opened(outcome)
         elif step == "record":
             if outcome.get("summary"):
-                self._display.display(wave_line(outcome["summary"]),
-                                      color="red" if outcome["summary"]["failed"] else None)
+                self._show(wave_line(outcome["summary"]), color="red" if outcome["summary"]["failed"] else None)
             self._opened(outcome)
         elif step == "finish":
             ended = outcome.get("ended_phase") or {}
@@ -200,17 +201,20 @@ class CallbackModule(CallbackBase):
                 self._report(ended["record"], ended.get("report_path"), ended.get("record_path"),
                              ended.get("html_report_path"))
             if ended.get("rollback_requested") and outcome.get("start_with") == "phase":
-                self._display.display(rollback_line(outcome))
+                self._show(rollback_line(outcome))
 
     def _opened(self, outcome: dict) -> None:
         """What opening the next wave waited for, or why it stopped instead."""
         if outcome.get("monitor_wait"):
-            self._display.display(monitor_line(outcome["monitor_wait"]))
+            self._show(monitor_line(outcome["monitor_wait"]))
         if outcome.get("alarms"):
-            self._display.display(f"Stopping: alarm(s) {', '.join(outcome['alarms'])} in ALARM", color="red")
+            self._show(f"Stopping: alarm(s) {', '.join(outcome['alarms'])} in ALARM", color="red")
         elif outcome.get("alarm_poll_failure"):
-            self._display.display(f"Stopping: the alarm states could not be read: {outcome['alarm_poll_failure']}",
-                                  color="red")
+            self._show(f"Stopping: the alarm states could not be read: {outcome['alarm_poll_failure']}", color="red")
+
+    def _show(self, line: str, color=None) -> None:
+        # Host names, script paths, messages and log tails are the hosts' and the bundle's: shown, never obeyed.
+        self._display.display(terminal_text(line), color=color)
 
     @staticmethod
     def _appspec_of(outcome: dict) -> dict:
@@ -222,10 +226,10 @@ class CallbackModule(CallbackBase):
                     f"{record['deployment_group_name']}, {record['creator']}) {record['status']}")
         if error:
             headline += f": {error['code']}: {error['message']}"
-        self._display.display(headline, color="green" if record["status"] == "Succeeded" else "red")
+        self._show(headline, color="green" if record["status"] == "Succeeded" else "red")
         for message in record.get("deployment_status_messages") or []:
-            self._display.display(message)
+            self._show(message)
         for line in table_lines(record):
-            self._display.display(line)
+            self._show(line)
         if report_path:
-            self._display.display(f"Record: {record_path}; reports: {report_path} (JUnit), {html_report_path} (HTML)")
+            self._show(f"Record: {record_path}; reports: {report_path} (JUnit), {html_report_path} (HTML)")

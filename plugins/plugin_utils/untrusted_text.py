@@ -11,13 +11,24 @@ from typing import Any
 # What XML 1.0 forbids (C0 controls but tab, newline and carriage return; surrogates; U+FFFE and U+FFFF): a JUnit
 # report holding one is not well-formed, and CI rejects all of it.
 XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# C0 and C1 controls (tab aside) and DEL: on a terminal they move the cursor, erase or recolour lines, open
+# hyperlinks (OSC 8); a newline would start a line the report did not write.
+TERMINAL_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r"}
 
 
 def escaped_character(match: re.Match) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    character = match.group()
+    if character in NAMED_ESCAPES:
+        return NAMED_ESCAPES[character]
+    return f"\\x{ord(character):02x}" if ord(character) < 0x100 else f"\\u{ord(character):04x}"
 
 
 def xml_text(value: Any) -> str:
     """``value`` as text an XML 1.0 document can hold."""
     return XML_FORBIDDEN.sub(escaped_character, str(value))
+
+
+def terminal_text(value: Any) -> str:
+    """``value`` as one line a terminal shows as it is."""
+    return TERMINAL_CONTROLS.sub(escaped_character, str(value))

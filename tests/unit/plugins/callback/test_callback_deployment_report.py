@@ -88,3 +88,30 @@ def test_a_step_that_failed_prints_nothing_more_than_its_message(capsys):
                                                       "msg": "Cannot read /ledger/deployments/d-X.json: Permission denied"})
         report.v2_runner_on_failed(failed)  # ansible-core prints the message; the report adds nothing, and no error
     assert capsys.readouterr().out == ""
+
+
+def finish_result(record):
+    task = SimpleNamespace(action="fleetops.codedeploy.deployment", args={"step": "finish"}, check_mode=False)
+    return SimpleNamespace(_task=task, _result={"ended_phase": {"record": record, "report_path": "/l/r.xml",
+                                                                "record_path": "/l/d.json",
+                                                                "html_report_path": "/l/r.html"}})
+
+
+def test_what_a_script_printed_cannot_move_the_cursor_recolour_or_rewrite_the_report(capsys):
+    # A failed script erases the headline and the FAILED row and prints its own; a path in the AppSpec carries a
+    # carriage return and a hyperlink; a host name from a tag a newline.
+    tail = ("\x1b[3A\x1b[2K\x1b[32mDeployment d-X Succeeded\x1b[0m\n"
+            "\x1b]8;;https://evil.example/\x1b\\docs\x1b]8;;\x1b\\ \x08\x08ok\n")
+    record = {"deployment_id": "d-X", "application_name": "app", "deployment_group_name": "prod", "creator": "user",
+              "status": "Failed", "error_information": {"code": "HEALTH_CONSTRAINTS", "message": "1 failed\x1b[0m"},
+              "deployment_status_messages": ["\x1b[2J"], "instances": [
+                  {"instance_id": "web\n1 Succeeded", "status": "Failed", "lifecycle_events": [
+                      event("ValidateService", "Failed", script_name="scripts/v.sh\rSucceeded", message="exit 1",
+                            log_tail=tail)]}]}
+
+    CallbackModule().v2_runner_on_ok(finish_result(record))
+
+    printed = capsys.readouterr().out  # not a terminal: the report's own lines are not coloured
+    assert not any(char in printed for char in "\x1b\r\x08"), repr(printed)
+    assert "    | \\x1b[3A\\x1b[2K\\x1b[32mDeployment d-X Succeeded\\x1b[0m" in printed.splitlines()
+    assert "web\\n1 Succeeded ValidateService (scripts/v.sh\\rSucceeded): exit 1" in printed.splitlines()
