@@ -26,7 +26,8 @@ from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_record import current_stage
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import zone_label
-from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.untrusted_text import terminal_text
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.untrusted_text import (
+    padded, terminal_text, terminal_width)
 
 EVENT_LABELS = {
     "BeforeBlockTraffic": "BeforeBlock", "BlockTraffic": "Block", "AfterBlockTraffic": "AfterBlock",
@@ -138,14 +139,14 @@ def table_lines(record: dict) -> list[str]:
     """One row per instance, one column per event any instance has (blue/green instances differ: Blue ones block
     traffic, Green ones install and take traffic), instances labelled Blue or Green when they are."""
     events = list(dict.fromkeys(e["lifecycle_event_name"] for i in record["instances"] for e in i["lifecycle_events"]))
-    width = max([len("instance")] + [len(label(i)) for i in record["instances"]])
+    width = max([len("instance")] + [terminal_width(label(i)) for i in record["instances"]])
     columns = [EVENT_LABELS.get(name, name) for name in events]
     lines = ["  ".join([f"{'instance':<{width}}", f"{'status':<9}"] + columns)]
     for instance in record["instances"]:
         status_of = {e["lifecycle_event_name"]: e["status"] for e in instance["lifecycle_events"]}
         marks = [f"{STATUS_MARKS.get(status_of[name], status_of[name]) if name in status_of else '':<{len(col)}}"
                  for name, col in zip(events, columns)]
-        lines.append("  ".join([f"{label(instance):<{width}}", f"{instance['status']:<9}"] + marks))
+        lines.append("  ".join([padded(label(instance), width), f"{instance['status']:<9}"] + marks))
     for instance in record["instances"]:
         for event in instance["lifecycle_events"]:
             diagnostics = event.get("diagnostics") or {}

@@ -6,6 +6,7 @@ shown: characters a reader would act on, or choke on, become visible escapes (``
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 # What XML 1.0 forbids (C0 controls but tab, newline and carriage return; surrogates; U+FFFE and U+FFFF): a JUnit
@@ -32,3 +33,15 @@ def xml_text(value: Any) -> str:
 def terminal_text(value: Any) -> str:
     """``value`` as one line a terminal shows as it is."""
     return TERMINAL_CONTROLS.sub(escaped_character, str(value))
+
+
+def terminal_width(text: str) -> int:
+    """The columns ``text`` takes on a terminal: East Asian wide characters take two, combining marks and format
+    characters (zero-width joiners) none."""
+    return sum(0 if unicodedata.combining(character) or unicodedata.category(character) in ("Mn", "Me", "Cf")
+               else 2 if unicodedata.east_asian_width(character) in ("W", "F") else 1 for character in text)
+
+
+def padded(text: str, width: int) -> str:
+    """``text`` with spaces after it to fill ``width`` terminal columns."""
+    return text + " " * max(width - terminal_width(text), 0)

@@ -115,3 +115,17 @@ def test_what_a_script_printed_cannot_move_the_cursor_recolour_or_rewrite_the_re
     assert not any(char in printed for char in "\x1b\r\x08"), repr(printed)
     assert "    | \\x1b[3A\\x1b[2K\\x1b[32mDeployment d-X Succeeded\\x1b[0m" in printed.splitlines()
     assert "web\\n1 Succeeded ValidateService (scripts/v.sh\\rSucceeded): exit 1" in printed.splitlines()
+
+
+def test_the_table_keeps_its_columns_under_wide_and_combining_host_names():
+    record = {"instances": [
+        {"instance_id": "ウェブ1", "status": "Succeeded", "lifecycle_events": [event("Install", "Succeeded")]},
+        {"instance_id": "cafe\u0301-2", "status": "Failed", "lifecycle_events": [event("Install", "Failed")]},
+        {"instance_id": "web-3", "status": "Succeeded", "lifecycle_events": [event("Install", "Succeeded")]}]}
+
+    assert table_lines(record)[:4] == [
+        "instance  status     Install",
+        "ウェブ1   Succeeded  ok     ",  # seven columns wide on a terminal
+        "cafe\u0301-2    Failed     FAILED ",
+        "web-3     Succeeded  ok     ",
+    ]
