@@ -569,6 +569,17 @@ class OutputBudget:
         return kept
 
 
+def character_cut(data: bytes, cut: int) -> int:
+    """``cut``, or the start of the UTF-8 character it would split: a piece of a long line decoded alone would
+    show that character as two replacement characters."""
+    for start in range(cut - 1, max(cut - 4, 0), -1):
+        lead = data[start]
+        if lead & 0xC0 != 0x80:
+            length = 2 if lead & 0xE0 == 0xC0 else 3 if lead & 0xF0 == 0xE0 else 4 if lead & 0xF8 == 0xF0 else 1
+            return start if start + length > cut else cut
+    return cut  # not UTF-8 here: any cut will do
+
+
 class _LineSplitter:
     """Turns the bytes of one stream into log entries: ``[stdout]<line>\\n``."""
 
@@ -584,7 +595,7 @@ class _LineSplitter:
             end = self.pending.find(b"\n")
             if end < 0 and len(self.pending) < _MAX_ENTRY_BYTES:
                 return
-            cut = end + 1 if end >= 0 else _MAX_ENTRY_BYTES
+            cut = end + 1 if end >= 0 else character_cut(self.pending, _MAX_ENTRY_BYTES)
             line, self.pending = self.pending[:cut], self.pending[cut:]
             self._emit(line)
 

@@ -294,6 +294,14 @@ def test_output_beyond_the_log_limit_is_read_and_counted_not_logged(tmp_path):
     assert "".join(lines) == "[stdout]" + "x" * 1000 + "\n"
 
 
+def test_a_line_logged_in_pieces_is_cut_between_characters_never_inside_one(tmp_path):
+    # 30,000 three-byte characters without a newline: the 65,536-byte piece ends inside one.
+    outcome, lines = run(tmp_path, "#!/bin/sh\nhead -c 30000 /dev/zero | tr '\\0' x | sed 's/x/\\xe2\\x82\\xac/g'\n")
+    assert outcome.rc == 0 and len(lines) == 2
+    assert "\ufffd" not in "".join(lines)
+    assert "".join(line[len("[stdout]"):] for line in lines) == "\u20ac" * 30000 + "\n"
+
+
 def test_an_absurd_timeout_is_a_deadline_never_reached(tmp_path):
     outcome, lines = run(tmp_path, "#!/bin/sh\necho fine\n", timeout=10 ** 400)
     assert outcome.rc == 0 and lines == ["[stdout]fine\n"]
