@@ -419,6 +419,7 @@ def parse_appspec(text: str, os_name: str = "linux",
     """
     document = load_appspec_text(text, source_name)
     try:
+        _refuse_lone_surrogates(document)
         appspec, warnings = normalise_appspec(document, os_name)
     except AppSpecError as error:
         position = _locate(text, error.key_parts)
@@ -448,6 +449,28 @@ def _agent_refusal_warnings(text: str, document: Any, source_name: str) -> list[
             ' an AppSpec holding any ("Tried to load unspecified class: Date"), even under a key it does not read;'
             " they are read here. Quote them if the file must also deploy with the agent.")
     return warnings
+
+
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_lone_surrogates(value: Any, key_parts: KeyParts = ()) -> None:
+    """A \\ud800-\\udfff escape (JSON or YAML) loads as half a character: no module could return it (ansible-core
+    refuses such a result), so an event would fail without its diagnostics. Refused here, where it is written."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_lone_surrogates(key, key_parts)
+            _refuse_lone_surrogates(item, key_parts + (key if isinstance(key, str) else _ruby_text(key),))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_lone_surrogates(item, key_parts + (index,))
+    elif isinstance(value, str):
+        surrogate = LONE_SURROGATE.search(value)
+        if surrogate:
+            where = format_key_path(key_parts) or "a key"
+            raise AppSpecError(f"{where} holds the escape \\u{ord(surrogate.group()):04x}, which is not a Unicode "
+                               "character (half of a surrogate pair): write the character itself, or escape it "
+                               "whole as \\U and eight hex digits", key_parts, names_place=True)
 
 
 def _dates(value: Any, key_parts: KeyParts = ()) -> Iterator[KeyParts]:

@@ -1001,3 +1001,15 @@ def test_the_size_limit_applies_to_given_text_and_files(tmp_path: Path):
 ])
 def test_both_loaders_read_tags_and_anchors_alike(text):
     assert repr(load_appspec_text(text)) == repr(yaml_subset.load(text, raw_scalar_keys=frozenset({"mode"})))
+
+
+@pytest.mark.parametrize("text", [
+    appspec('hooks:\n  ValidateService:\n    - location: "scripts/v\\udc80.sh"\n'),
+    '{"version": 0.0, "os": "linux", "hooks": {"ValidateService": [{"location": "scripts/v\\udc80.sh"}]}}',
+])
+def test_a_lone_surrogate_escape_is_refused_where_it_is_written(text):
+    # No module can return it: ansible-core refuses a result holding one, and the event's diagnostics are lost.
+    with pytest.raises(AppSpecError) as caught:
+        parse_appspec(text)
+    assert "holds the escape \\udc80, which is not a Unicode character" in str(caught.value)
+    assert "hooks.ValidateService[0].location" in str(caught.value)
