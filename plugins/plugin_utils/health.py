@@ -140,7 +140,8 @@ HEALTH_ORDER = {"Unhealthy": 0, "Unknown": 1, "Old": 2, "Current": 3}
 def order_instances(names: Sequence[str], health: dict[str, str], explicit: Optional[Sequence[str]] = None
                     ) -> list[str]:
     """Instances in deployment order: ``explicit`` first (in its order), then by health rank, stable."""
-    explicit = [name for name in (explicit or []) if name in names]
+    # A name listed twice is one instance: counted twice, it would inflate N and a zone's Nz and shift the waves.
+    explicit = list(dict.fromkeys(name for name in (explicit or []) if name in names))
     rest = [name for name in names if name not in explicit]
     return explicit + sorted(rest, key=lambda name: HEALTH_ORDER.get(health.get(name, "Unknown"), 1))
 

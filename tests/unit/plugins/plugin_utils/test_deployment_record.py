@@ -11,7 +11,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.instance_lifec
     combine_segments, event_record)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils import deployment_record as records
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import (
-    resolve_minimum_healthy_hosts, resolve_zonal_config)
+    order_instances, resolve_minimum_healthy_hosts, resolve_zonal_config)
 from sample_records import new_blue_green, run_stage
 
 EVENTS = ["ApplicationStop", "ValidateService"]
@@ -192,6 +192,20 @@ def test_no_monitor_wait_without_zones_or_before_the_first_wave():
     assert records.monitor_wait(record, HOSTS[:5], False) is None
     records.gate(record, HOSTS[:5], False)
     assert records.monitor_wait(record, HOSTS[5:], False) is None
+
+
+def test_an_instance_named_twice_in_the_instance_order_keeps_each_wave_within_its_zone():
+    # A duplicate counted twice made az-1 three instances: one wave took h1, h2 and h3 of az-2 with no bake time
+    # between the zones (docs/codedeploy-service.md, 1.6).
+    zones = {"h1": "az-1", "h2": "az-1", "h3": "az-2", "h4": "az-2"}
+    record = new(["h1", "h2", "h3", "h4"], config="CodeDeployDefault.AllAtOnce",
+                 zonal={"monitor_duration_in_seconds": 60})
+    order = order_instances(["h1", "h2", "h3", "h4"], {}, ["h1", "h1"])
+    order, batches, zone_list, refusal = records.plan_waves(record, order, zones)
+    assert (order, batches, refusal) == (["h1", "h2", "h3", "h4"], [2, 2], None)
+    records.start(record, order, batches, zone_list)
+    first = records.gate(record, *records.next_batch(record))
+    assert first["start"] == ["h1", "h2"]
 
 
 # ----- blue/green ---------------------------------------------------------------------------------------------

@@ -174,6 +174,10 @@ def test_order_unhealthy_then_unknown_old_current_with_explicit_first():
     assert order_instances(["a", "b", "c", "d"], health, ["a"]) == ["a", "c", "d", "b"]
 
 
+def test_an_instance_named_twice_in_the_explicit_order_is_deployed_once():
+    assert order_instances(["a", "b", "c"], {}, ["c", "c", "a"]) == ["c", "a", "b"]
+
+
 @pytest.mark.parametrize("succeeded, revision, group_revision, health", [
     (None, None, None, "Unhealthy"),
     (False, "r1", "r1", "Unhealthy"),
