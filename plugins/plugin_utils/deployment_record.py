@@ -14,8 +14,8 @@ import datetime
 from typing import Any, Callable, Optional
 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import (
-    MSG_HEALTH_CONSTRAINTS, MinimumHealthyHosts, StartRefusal, ZonalConfig, batch_sizes, final_status, must_stop,
-    plan_zones, refuse_start, refuse_zones, split_wave, split_wave_by_zone, zonal_batch_sizes, zone_label)
+    MSG_HEALTH_CONSTRAINTS, MSG_NO_INSTANCES, MinimumHealthyHosts, StartRefusal, ZonalConfig, batch_sizes, final_status,
+    must_stop, plan_zones, refuse_start, refuse_zones, split_wave, split_wave_by_zone, zonal_batch_sizes, zone_label)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import utc_timestamp
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.revision_source import display_revision
 from ansible_collections.fleetops.codedeploy.plugins.module_utils import codedeploy_names
@@ -524,6 +524,10 @@ def is_blue_green(record: dict[str, Any]) -> bool:
 def refuse_blue_green(green_group: str, blue: list[str], green: list[str]) -> Optional[StartRefusal]:
     if not green:
         return StartRefusal("NO_INSTANCES", MSG_NO_GREEN.format(group=green_group))
+    if not blue:
+        # The original instances are the deployment group: none is NO_INSTANCES before anything is touched
+        # (docs/codedeploy-service.md, 1.3), not a block stage refused once traffic has moved.
+        return StartRefusal("NO_INSTANCES", MSG_NO_INSTANCES)
     both = sorted(set(blue) & set(green))
     if both:
         return StartRefusal("HEALTH_CONSTRAINTS_INVALID", MSG_GREEN_IN_BLUE.format(names=", ".join(both)))

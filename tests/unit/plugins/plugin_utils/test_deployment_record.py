@@ -274,6 +274,13 @@ def test_blue_green_refusals(blue, green, code):
     assert records.refuse_blue_green("webapp_green", blue, green).code == code
 
 
+def test_a_blue_green_deployment_without_original_instances_is_refused_before_traffic_moves():
+    # The original instances are the deployment group: none is NO_INSTANCES at start (docs/codedeploy-service.md,
+    # 1.3), not a block stage refused once traffic has gone to the replacement instances.
+    refusal = records.refuse_blue_green("webapp_green", [], ["g1", "g2"])
+    assert refusal is not None and refusal.code == "NO_INSTANCES"
+
+
 def test_unsupported_blue_green_options_are_named():
     assert records.unsupported_blue_green_options({}) is None
     assert records.unsupported_blue_green_options({
