@@ -485,6 +485,29 @@ def descendant_groups(table: Iterable[ProcessInfo], root_pid: int) -> set[tuple[
     return groups
 
 
+def output_holder_groups(table: Iterable[ProcessInfo], pipe_inodes: set[int]) -> set[tuple[int, int]]:
+    """The (process group, session) of every other process that has one of these pipes open, from /proc.
+
+    A background child holding a script's output may have left the script's groups (``setsid``, or the session
+    ``su -c`` made for a script that has since exited); the pipe it holds still names it.
+    """
+    links = {"pipe:[{}]".format(inode) for inode in pipe_inodes}
+    groups = set()
+    for process in table:
+        if process.pid == os.getpid() or process.pgid == os.getpgrp():
+            continue  # we hold the reading ends
+        try:
+            descriptors = os.listdir("/proc/{}/fd".format(process.pid))
+        except OSError:
+            continue  # gone meanwhile, or not ours to look at
+        for descriptor in descriptors:
+            with contextlib.suppress(OSError):
+                if os.readlink("/proc/{}/fd/{}".format(process.pid, descriptor)) in links:
+                    groups.add((process.pgid, process.sid))
+                    break
+    return groups
+
+
 class ProcessGroups:
     """The process groups a script runs in, and how to stop them all.
 
@@ -507,6 +530,10 @@ class ProcessGroups:
         if force or now - self._refreshed >= self._REFRESH_SECONDS:
             self.groups |= descendant_groups(process_table(), self.leader_pid)
             self._refreshed = now
+
+    def include_output_holders(self, pipes: Iterable[Any]) -> None:
+        """Add the groups of the processes that hold one of ``pipes`` (file objects) open."""
+        self.groups |= output_holder_groups(process_table(), {os.fstat(pipe.fileno()).st_ino for pipe in pipes})
 
     def alive(self) -> set[int]:
         """The groups that still have a live member (matched with their session, so a reused number is not)."""
@@ -679,6 +706,9 @@ def _supervise(process: subprocess.Popen, groups: ProcessGroups, selector: selec
     # The agent waits for stdout before stderr, so it names stdout when both are held.
     held_stream = next((stream for stream in ("STDOUT", "STDERR") if stream in open_streams), None)
     exited = process.poll() is not None
+    # What holds the output is stopped too, wherever it went: nothing outlives the deadline (README, "Differences
+    # from the CodeDeploy agent").
+    groups.include_output_holders(key.fileobj for key in selector.get_map().values())
     groups.stop(grace, process.poll)
     process.wait()
     drain_until = time.monotonic() + _DRAIN_SECONDS

@@ -270,6 +270,42 @@ def test_a_background_child_holding_stdout_is_outputs_left_open_and_stopped_at_t
     assert _live_processes_naming(marker) == []
 
 
+def _kill_processes_naming(marker: str) -> None:
+    """Clean up after a failing assertion: the processes this test started that outlived the deadline."""
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if marker.encode() in Path(f"/proc/{name}/cmdline").read_bytes().replace(b"\0", b" "):
+                    os.killpg(os.getpgid(int(name)), 9)
+            except OSError:
+                continue
+
+
+def test_a_child_holding_stdout_from_a_session_of_its_own_is_stopped_at_the_deadline(tmp_path):
+    marker = f": {tmp_path}/left-session"
+    try:
+        outcome, lines = run(tmp_path, f"#!/bin/sh\nsetsid bash -c 'sleep 300; {marker}' &\necho bye\nexit 0\n",
+                             timeout=1, grace=0.5)
+        assert outcome.rc == 0 and outcome.open_stream == "STDOUT" and lines == ["[stdout]bye\n"]
+        assert _live_processes_naming(marker) == []
+    finally:
+        _kill_processes_naming(marker)
+
+
+def test_a_child_holding_stdout_of_a_wrapped_script_that_exited_is_stopped_at_the_deadline(tmp_path):
+    # `setsid --wait` starts the script in a session of its own and waits for it, as `su <user> -c` does.
+    marker = f": {tmp_path}/wrapped"
+    script = write_tree(tmp_path, {"s.sh": f"#!/bin/sh\nbash -c 'sleep 300; {marker}' &\necho bye\nexit 0\n"}) / "s.sh"
+    lines: list[str] = []
+    try:
+        outcome = hooks.run_process(["setsid", "--wait", str(script)], {"PATH": os.environ["PATH"]}, "/", 1, 0.5,
+                                    lines.append, follow_descendants=True)
+        assert outcome.rc == 0 and outcome.open_stream == "STDOUT" and lines == ["[stdout]bye\n"]
+        assert _live_processes_naming(marker) == []
+    finally:
+        _kill_processes_naming(marker)
+
+
 def test_an_error_once_the_script_runs_stops_its_group_at_once(tmp_path):
     marker = f": {tmp_path}/disk-full"
     script = write_tree(tmp_path, {"s.sh": f"#!/bin/sh\nbash -c 'sleep 300; {marker}' &\necho one\nsleep 301\n"}) / "s.sh"
