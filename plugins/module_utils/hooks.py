@@ -41,7 +41,7 @@ import stat
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional, TextIO
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.appspec import (
     DEFAULT_TIMEOUT,
@@ -61,7 +61,7 @@ from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_roo
     DEFAULT_DEPLOYMENT_ROOT,
     DeploymentRoot,
     DeploymentRootError,
-    append_deployments_log,
+    deployments_log_line,
     ongoing,
     utc_timestamp,
     validate_identifiers,
@@ -421,8 +421,15 @@ class ScriptLog:
         self.tail = LogTail()
         self.failed = False
         self.path = layout.scripts_log(deployment_id)
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        self.handle = open(self.path, "a", encoding="utf-8")
+        # Both logs stay open for the event: opening one per line made a script's every line cost more than the
+        # script itself, and a chatty script run out its timeout.
+        self.deployments_path = layout.deployments_log
+        self.handle = _open_log(self.path)
+        try:
+            self.deployments_handle = _open_log(self.deployments_path)
+        except OSError:
+            self.handle.close()
+            raise
 
     def append(self, entry: str) -> None:
         self.tail.append(entry)
@@ -432,18 +439,25 @@ class ScriptLog:
         try:
             self.handle.write(scripts_log_line(entry, datetime.datetime.now()))
             self.handle.flush()
-            writing = self.layout.deployments_log
-            append_deployments_log(self.layout, self.deployment_id, [entry.strip()])
+            writing = self.deployments_path
+            self.deployments_handle.write(deployments_log_line(self.deployment_id, entry.strip()))
+            self.deployments_handle.flush()
         except OSError as error:
             self.failed = True
             raise OSError(error.errno, error.strerror, writing) from error
 
     def close(self) -> None:
-        try:
-            self.handle.close()
-        except OSError:
-            if not self.failed:
-                raise
+        for handle in (self.handle, self.deployments_handle):
+            try:
+                handle.close()
+            except OSError:
+                if not self.failed:
+                    raise
+
+
+def _open_log(path: str) -> TextIO:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return open(path, "a", encoding="utf-8")
 
 
 # Processes

@@ -452,6 +452,18 @@ def test_timeouts_and_held_outputs_fail_with_the_agents_messages(tmp_path):
     assert held.scripts[0].rc == 0 and held.scripts[0].timed_out
 
 
+def test_a_script_printing_many_short_lines_is_not_slowed_past_its_timeout_by_the_logs(tmp_path):
+    # seq prints 150,000 lines (1 MB, under the log limit) in a blink; logging them must not take 10 seconds.
+    revision(tmp_path, CURRENT_ID, {"count.sh": "#!/bin/sh\nseq 150000\n"})
+    result = hooks.run_event(request(tmp_path, appspec=appspec("ApplicationStart", {"location": "count.sh",
+                                                                                    "timeout": 10})))
+    assert result.status == "Succeeded", result.diagnostics
+    assert result.diagnostics.log_tail.endswith("[stdout]149999\n[stdout]150000\n")
+    assert scripts_log(tmp_path).count("[stdout]") == 150000
+    deployments_log = (tmp_path / "deployment-logs" / "codedeploy-agent-deployments.log").read_text()
+    assert deployments_log.endswith(f"[{CURRENT_ID}][stdout]150000\n")
+
+
 def test_a_script_without_execute_bit_is_made_executable_with_a_warning(tmp_path):
     current_dir = revision(tmp_path, CURRENT_ID, {"run.sh": "#!/bin/sh\necho ran\n"}, {"run.sh": 0o640})
     result = hooks.run_event(request(tmp_path, appspec=appspec("ApplicationStart", {"location": "run.sh"})))
