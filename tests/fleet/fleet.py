@@ -42,6 +42,9 @@ PRIVATE_DIRS = {
     "/home/deploy": "home-deploy",
     "/tmp": "tmp",
 }
+# Bind-mounted over the machine's own files in each host's mount namespace. A tool that replaces one of those files
+# on the machine by renaming a new copy over it (useradd, userdel, passwd) detaches these mounts in every running
+# host, which then has no deploy user ("can't find user for deploy"): don't run such tools while a fleet is up.
 PRIVATE_FILES = ("/etc/passwd", "/etc/group", "/etc/shadow", "/etc/hostname", "/etc/hosts")
 DEPLOY_UID = 1500
 # Real targets have no PyYAML; the machine's system Python does (Debian's python3-yaml). Hide it on the hosts.
