@@ -516,7 +516,13 @@ def resolve_commit(git: Git, mirror: str, commit_id: str, repository: str) -> Op
     """The full SHA of ``commit_id`` in the mirror, or None when the mirror does not hold it (yet)."""
     rc, out, err = git(["rev-parse", "--verify", f"{commit_id}^{{commit}}"], cwd=mirror)
     if rc == 0:
-        return out.strip()
+        full = out.strip()
+        # git prefers a branch or tag named like an abbreviation to the commit: anyone who can push could
+        # then choose what is deployed.
+        if not full.startswith(commit_id):
+            raise RevisionError(f"commit_id {commit_id} of {redact_url(repository)} names a branch, a tag or a tag "
+                                "object, not a commit: give the commit's full 40-digit SHA")
+        return full
     if "ambiguous" in err:
         raise RevisionError(f"commit {commit_id} is ambiguous in {redact_url(repository)}: give more digits of the "
                             "commit SHA")

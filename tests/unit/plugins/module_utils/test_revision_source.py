@@ -432,3 +432,16 @@ def test_an_index_entry_whose_bundle_changed_is_not_trusted(tmp_path):
     bundle.rename(cache.bundle_path(good, "zip"))
     write_index(cache, "identity", {"sha256": good, "bundle_type": "zip", "etag": '"x"', "version_id": None})
     assert cached_entry(cache, "identity")["sha256"] == good
+
+
+def test_a_short_commit_id_is_never_taken_for_a_branch_or_tag_of_that_name(tmp_path, repo):
+    first = git(repo, "rev-parse", "HEAD")
+    short = first[:7]
+    write_tree(repo, {"scripts/start.sh": "#!/bin/sh\necho pushed by someone else\n"})
+    git(repo, "commit", "--quiet", "-am", "second")
+    # Anyone who can push may name a branch or tag after a commit's abbreviation; git prefers the ref.
+    git(repo, "branch", short, "HEAD")
+    mirror = str(tmp_path / "mirror")
+    with pytest.raises(RevisionError, match=f"commit_id {short} of {repo} names a branch, a tag or a tag object"):
+        fetch_commit(GIT, mirror, str(repo), short, str(repo))
+    assert fetch_commit(GIT, mirror, str(repo), first, str(repo)) == first
