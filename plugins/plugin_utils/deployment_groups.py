@@ -431,7 +431,7 @@ def plan_inventory(specs: Sequence[DeploymentGroupSpec], ec2_instances: Sequence
     host_names = {}
     for instance in ec2_sorted:
         if instance["id"] in selected_ec2:
-            host_names[instance["id"]] = name = _ec2_host_name(instance, hostnames, plan.hosts)
+            host_names[instance["id"]] = name = _ec2_host_name(instance, hostnames, plan.hosts, selected_ec2)
             plan.hosts[name] = ec2_host_vars(instance)
     for spec in specs:
         app_group, group = names[(spec.application, spec.name)]
@@ -474,13 +474,21 @@ def _group_names(specs: Sequence[DeploymentGroupSpec], prefix: str) -> dict[tupl
     return names
 
 
-def _ec2_host_name(instance: Mapping[str, Any], hostnames: Sequence[str], taken: Mapping[str, Any]) -> str:
-    """The first preference the instance has that no other host uses; else its instance ID."""
+def _ec2_host_name(instance: Mapping[str, Any], hostnames: Sequence[str], taken: Mapping[str, Any],
+                   ec2_ids: set[str]) -> str:
+    """The first preference the instance has that no other host uses; else its instance ID.
+
+    Another selected instance's ID is never taken: it is that instance's fallback, and a tag may hold anything.
+    """
     for preference in hostnames:
         value = instance["tags"].get(preference[4:]) if preference.startswith("tag:") \
             else instance.get(HOSTNAME_FIELDS[preference])
-        if value and value not in taken:
+        if value and value not in taken and (value == instance["id"] or value not in ec2_ids):
             return value
+    if instance["id"] in taken:
+        # Only an on-premises instance can hold it: EC2 names never take another instance's ID.
+        raise InventoryConfigError("on_premises_instances", f"on-premises instance {instance['id']!r} has the name "
+                                   f"of EC2 instance {instance['id']}: rename the on-premises instance")
     return instance["id"]
 
 

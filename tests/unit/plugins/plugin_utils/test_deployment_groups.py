@@ -316,3 +316,22 @@ def test_two_groups_sharing_an_inventory_name_is_an_error():
     assert config_error(plan_inventory, specs, [], []) == (
         "applications: application 'web-app' and application 'web_app' both make the inventory group "
         "'codedeploy_web_app': rename one, or set a different group_prefix")
+
+
+def test_a_tag_holding_another_instances_id_does_not_take_that_instances_host_name():
+    # Anyone who may tag an instance could otherwise name it after another one: both would be one inventory host.
+    specs = parse_applications({"a": {"deployment_groups": {"prod": {"ec2_tag_filters": [{"key": "Env", "value": "prod"}]},
+                                                            "dev": {"ec2_tag_filters": [{"key": "Env", "value": "dev"}]}}}})
+    instances = [instance("i-1", {"Env": "prod", "Name": "i-2"}), instance("i-2", {"Env": "dev"})]
+    plan = plan_inventory(specs, instances, [], ["tag:Name"])
+    assert plan.groups["codedeploy_a_prod"].hosts == ["i-1"]
+    assert plan.groups["codedeploy_a_dev"].hosts == ["i-2"]
+    assert plan.hosts["i-1"]["codedeploy_tags"] == {"Env": "prod", "Name": "i-2"}
+
+
+def test_an_on_premises_instance_named_like_an_ec2_instance_is_an_error():
+    specs = parse_applications({"a": {"deployment_groups": {"b": {"ec2_tag_filters": [{"key": "Env"}],
+                                                                  "on_premises_tag_filters": [{"key": "Env"}]}}}})
+    message = config_error(plan_inventory, specs, [instance("i-1", {"Env": "prod"})],
+                           [OnPremisesInstance("i-1", {"Env": "prod"})])
+    assert "on-premises instance 'i-1' has the name of EC2 instance i-1" in message
