@@ -320,8 +320,9 @@ def test_two_groups_sharing_an_inventory_name_is_an_error():
 
 def test_a_tag_holding_another_instances_id_does_not_take_that_instances_host_name():
     # Anyone who may tag an instance could otherwise name it after another one: both would be one inventory host.
-    specs = parse_applications({"a": {"deployment_groups": {"prod": {"ec2_tag_filters": [{"key": "Env", "value": "prod"}]},
-                                                            "dev": {"ec2_tag_filters": [{"key": "Env", "value": "dev"}]}}}})
+    groups = {"prod": {"ec2_tag_filters": [{"key": "Env", "value": "prod"}]},
+              "dev": {"ec2_tag_filters": [{"key": "Env", "value": "dev"}]}}
+    specs = parse_applications({"a": {"deployment_groups": groups}})
     instances = [instance("i-1", {"Env": "prod", "Name": "i-2"}), instance("i-2", {"Env": "dev"})]
     plan = plan_inventory(specs, instances, [], ["tag:Name"])
     assert plan.groups["codedeploy_a_prod"].hosts == ["i-1"]
