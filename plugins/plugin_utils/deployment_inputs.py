@@ -128,11 +128,22 @@ def convert(options: Mapping[str, Mapping[str, Any]], raw: Mapping[str, Any]) ->
     for key, option in options.items():
         validated = result.validated_parameters.get(key)
         if option.get("type") in ("dict", "list") and not isinstance(given.get(key), str):
-            # The value given, or the default: the validator's would have every unset sub-option added as None.
-            values[key] = given[key] if key in given else copy.deepcopy(option.get("default"))
+            # The value given, converted ("false" inside a dict is false), or the default: the validator's would
+            # have every unset sub-option added (as None, or its default).
+            values[key] = (only_given(validated, given[key]) if key in given
+                           else copy.deepcopy(option.get("default")))
         else:
             values[key] = validated
     return values
+
+
+def only_given(validated: Any, given: Any) -> Any:
+    """``validated`` (the validator's conversion of ``given``) with only the keys ``given`` has, at every level."""
+    if isinstance(validated, dict) and isinstance(given, dict):
+        return {name: only_given(validated[name], value) for name, value in given.items() if name in validated}
+    if isinstance(validated, list) and isinstance(given, list) and len(validated) == len(given):
+        return [only_given(item, given_item) for item, given_item in zip(validated, given)]
+    return validated
 
 
 def bundle_type_of(name: str) -> Optional[str]:

@@ -184,3 +184,21 @@ def test_hosts_left_out_by_a_limit():
 def test_a_deployment_needs_a_revision_its_hosts_can_receive(revision, transport, problem):
     found = revision_problem({"codedeploy_revision": revision, "codedeploy_bundle_transport": transport})
     assert (found is None) if problem is None else (problem in found), found
+
+
+def test_the_values_inside_a_dict_are_converted_too():
+    # A disabled rollback written as text ("false", "no") would read as enabled: every failure rolled back.
+    inputs = resolve(controller={
+        "codedeploy_auto_rollback": '{"enabled": "false", "events": ["DEPLOYMENT_FAILURE"]}',
+        "codedeploy_alarm_configuration": {"enabled": "true", "alarms": [{"name": "webapp-5xx"}]},
+    })
+    assert inputs["codedeploy_auto_rollback"] == {"enabled": False, "events": ["DEPLOYMENT_FAILURE"]}
+    assert inputs["codedeploy_alarm_configuration"] == {"enabled": True, "alarms": [{"name": "webapp-5xx"}]}
+    assert resolve(first_host={"codedeploy_auto_rollback": {"enabled": "no"}})["codedeploy_auto_rollback"] == {
+        "enabled": False}
+
+
+def test_an_unknown_rollback_event_is_refused():
+    # A misspelt event would never roll back, silently.
+    with pytest.raises(InputError, match="codedeploy_auto_rollback"):
+        resolve(controller={"codedeploy_auto_rollback": {"enabled": True, "events": ["DEPLOYMENT_FAILUR"]}})
