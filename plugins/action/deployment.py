@@ -555,7 +555,8 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(f"The Deployment Group '{group}' has no deployment waiting in Ready: there is "
                                     "nothing to continue.")
         record = ledger.load(deployment_id)
-        refusal = records.continue_refusal(record)
+        # Before its state is read: this group's lock says nothing of another group's deployment.
+        refusal = other_group_refusal(record, group_id) or records.continue_refusal(record)
         if refusal:
             raise AnsibleActionFail(refusal)
         resumed = {"changed": True, "record_path": ledger.record_location(deployment_id)}
@@ -765,6 +766,17 @@ def rollback_of_refusal(rolled_back: Optional[dict], deployment_id: str, group_i
                 f"run the rollback without codedeploy_rollback_of to deploy the group's last successful revision "
                 f"again.")
     return None
+
+
+def other_group_refusal(record: dict, group_id: str) -> Optional[str]:
+    """Why ``record``, named by codedeploy_deployment_id, cannot be continued by a run of group ``group_id``, or
+    None: it is another group's deployment."""
+    if record["deployment_group_id"] == group_id:
+        return None
+    return (f"codedeploy_deployment_id: deployment {record['deployment_id']} is of deployment group "
+            f"'{record['deployment_group_name']}' ({record['deployment_group_id']}), not of this one ({group_id}). "
+            "Give that group's codedeploy_application_name and codedeploy_deployment_group_name, or this group's "
+            "deployment.")
 
 
 def continued(inputs: dict, record: dict, resumed: dict) -> dict:

@@ -458,3 +458,21 @@ def test_a_deployment_rolled_back_already_is_refused_unless_its_rollback_failed_
     for status in ("Failed", "Stopped"):
         assert refusal(status) is None
     assert rollback_of_refusal(rolled_back, "d-UNDONE", GROUP, None) is None  # its rollback's record is gone
+
+
+def test_a_continue_naming_another_groups_deployment_is_refused_and_changes_neither_group(tmp_path):
+    # This group's own Ready deployment, its wait over; the deployment named is staging's, still waiting in Ready.
+    ledger, ours, _lock = waiting_in_ready(tmp_path, datetime.datetime(2001, 1, 1, tzinfo=datetime.timezone.utc))
+    staging = deployment_group_id("webapp", "staging")
+    theirs = {**ready_record(staging, datetime.datetime(2999, 1, 1, tzinfo=datetime.timezone.utc)),
+              "deployment_id": "d-STAGING01", "deployment_group_name": "staging"}
+    ledger.save(theirs)
+    ledger.acquire(staging, "staging", theirs["deployment_id"], controller_identity(os.getpid()), 600)
+    ledger.hold_ready(staging, theirs["deployment_id"], "2999-01-01T00:00:00.000Z")
+
+    with pytest.raises(AnsibleActionFail, match="codedeploy_deployment_id: deployment d-STAGING01 is of deployment "
+                                                "group 'staging'"):
+        step()._resume(ledger, {**resume_args(tmp_path), "deployment_id": theirs["deployment_id"]})
+
+    assert ledger.load(ours["deployment_id"])["status"] == "Ready"
+    assert ledger.load(theirs["deployment_id"])["status"] == "Ready"
