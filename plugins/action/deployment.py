@@ -52,7 +52,7 @@ from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.lease_keeper import keep_lease
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger import (
     ACTIVE_STATUSES, HELD, Ledger, controller_identity, describe_controller, lease_seconds_for, now_utc, open_ledger,
-    parse_timestamp, ready_wait_over, takeover_refusal)
+    parse_timestamp, ready_wait_over, stop_refusal, takeover_refusal)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.reports import write_reports
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.triggers import (
     FINAL_EVENTS, INSTANCE_FINAL_EVENTS, TriggerConfigError, notify, validate_trigger_configurations)
@@ -611,6 +611,11 @@ class ActionModule(ActionBase):
         request = {"by": describe_controller(controller), "requested_at": utc_timestamp(),
                    "rollback": bool(inputs.get("codedeploy_stop_rollback"))}
         if self._task.check_mode:
+            lock = ledger.lock(group_id)
+            # What the real stop would refuse: a deployment named that is not the group's active one.
+            refusal = stop_refusal(lock, group, args.get("deployment_id")) if args.get("deployment_id") else None
+            if refusal:
+                raise AnsibleActionFail(f"{refusal} Check mode: nothing was changed.")
             held = (ledger.lock_holder(group_id) or {}).get("deployment_id")
             checked = {"deployment_id": held, "deployment_group_id": group_id, "outcome": "check mode",
                        "record": None, "record_path": ledger.record_location(held) if held else None,

@@ -139,6 +139,16 @@ def ready_wait_over(lock: dict[str, Any], now: datetime.datetime) -> bool:
     return lock.get("state") == READY and now >= parse_timestamp(lock["ready_until"])
 
 
+def stop_refusal(lock: Optional[dict[str, Any]], group_name: str, deployment_id: Optional[str]) -> Optional[str]:
+    """Why StopDeployment has nothing to stop in a group whose lock is ``lock``, or None: no deployment is active, or
+    the one named (``deployment_id``) is not the active one."""
+    if is_active(lock) and (not deployment_id or lock.get("deployment_id") == deployment_id):
+        return None
+    return (f"The Deployment Group '{group_name}' has no "
+            f"{'deployment ' + deployment_id if deployment_id else 'deployment'} in progress or waiting in "
+            "Ready: there is nothing to stop.")
+
+
 # What each state of a lock is read for: a lock without them stops every deployment of its group with a traceback.
 LOCK_TIMES = {HELD: ("renewed_at", "lease_expires_at"), READY: ("ready_until",)}
 
@@ -483,11 +493,9 @@ class Ledger:
         Returns ``{"deployment_id", "outcome": "requested" | "stopped", "record"}``."""
         for _attempt in range(CONFLICT_RETRIES):
             lock = self.lock(group_id)
-            if not is_active(lock) or (deployment_id and lock.get("deployment_id") != deployment_id):
-                raise LedgerError(
-                    f"The Deployment Group '{group_name}' has no "
-                    f"{'deployment ' + deployment_id if deployment_id else 'deployment'} in progress or waiting in "
-                    "Ready: there is nothing to stop.")
+            refusal = stop_refusal(lock, group_name, deployment_id)
+            if refusal:
+                raise LedgerError(refusal)
             active_id = lock["deployment_id"]
             now = now_utc()
             try:

@@ -476,3 +476,14 @@ def test_a_continue_naming_another_groups_deployment_is_refused_and_changes_neit
 
     assert ledger.load(ours["deployment_id"])["status"] == "Ready"
     assert ledger.load(theirs["deployment_id"])["status"] == "Ready"
+
+
+def test_a_stop_in_check_mode_naming_a_deployment_not_active_says_what_the_real_stop_would_refuse(tmp_path):
+    ledger, ready, lock = waiting_in_ready(tmp_path)
+    finished = finished_record(deployment_id="d-FINISHED1")
+    ledger.save({**finished, "deployment_group_id": GROUP})
+
+    with pytest.raises(AnsibleActionFail, match="has no deployment d-FINISHED1 in progress or waiting in Ready"):
+        checking()._stop(ledger, {"inputs": create_args(tmp_path)["inputs"], "deployment_id": "d-FINISHED1"})
+
+    assert (ledger.lock(GROUP), ledger.load(ready["deployment_id"])["status"]) == (lock, "Ready")
