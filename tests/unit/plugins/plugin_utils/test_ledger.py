@@ -156,13 +156,19 @@ def test_a_lock_whose_lease_ran_out_is_taken_over_and_its_deployment_failed(loca
     assert ledger_at(location).lock_holder(GROUP)["deployment_id"] == "d-BBBBBBBBB"
 
 
-def test_a_dead_deployment_whose_record_cannot_be_closed_keeps_its_lock_for_a_later_run_to_close(tmp_path):
+def dead_deployment_whose_records_are_refused(tmp_path) -> RefusingStore:
+    """d-AAAAAAAAA, its controller gone (its lease over), in a store that now refuses to write records."""
     store = RefusingStore(str(tmp_path))
     dead = Ledger(store)
     dead.save(record("d-AAAAAAAAA"))
     dead.acquire(GROUP, "prod", "d-AAAAAAAAA", ELSEWHERE, 600)
     expire_lease(dead)
     store.refused = "deployments/"
+    return store
+
+
+def test_a_dead_deployment_whose_record_cannot_be_closed_keeps_its_lock_for_a_later_run_to_close(tmp_path):
+    store = dead_deployment_whose_records_are_refused(tmp_path)
     with pytest.raises(LedgerStoreError, match="Cannot write .*d-AAAAAAAAA.json"):
         Ledger(store).acquire(GROUP, "prod", "d-BBBBBBBBB", ME, 600)
     assert Ledger(store).lock_holder(GROUP)["deployment_id"] == "d-AAAAAAAAA"  # not d-B, which has no record
@@ -326,12 +332,7 @@ def test_stop_closes_a_dead_deployment_at_once_and_frees_the_group(location):
 
 
 def test_a_stop_whose_record_cannot_be_saved_leaves_the_lock_as_it_found_it(tmp_path):
-    store = RefusingStore(str(tmp_path))
-    dead = Ledger(store)
-    dead.save(record("d-AAAAAAAAA"))
-    dead.acquire(GROUP, "prod", "d-AAAAAAAAA", ELSEWHERE, 600)
-    expire_lease(dead)
-    store.refused = "deployments/"
+    store = dead_deployment_whose_records_are_refused(tmp_path)
     with pytest.raises(LedgerStoreError, match="Cannot write .*d-AAAAAAAAA.json"):
         Ledger(store).request_stop(GROUP, "prod", None, {"rollback": False, "by": "pid 1 on test"}, ME)
     assert Ledger(store).lock(GROUP)["controller"] == ELSEWHERE  # not a new lease for a stop that did not happen
