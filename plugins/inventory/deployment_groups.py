@@ -111,6 +111,8 @@ options:
     description:
       - Preference list for an EC2 instance's inventory name, as in amazon.aws's aws_ec2 plugin; the first that
         the instance has, and no other host uses, wins; otherwise the instance ID.
+      - A value that is another selected instance's ID, starts with C(-), or holds white space, a comma or a control
+        character is passed over (a tag may hold anything).
       - "Entries: C(tag:<Key>), V(instance-id), V(private-ip-address), V(ip-address), V(private-dns-name),
         V(dns-name)."
       - On-premises instances are named by their C(name).

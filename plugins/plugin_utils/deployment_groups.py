@@ -474,16 +474,23 @@ def _group_names(specs: Sequence[DeploymentGroupSpec], prefix: str) -> dict[tupl
     return names
 
 
+# What a tag's value must not hold to name a host: a leading "-" (ssh takes a host without an address as its
+# destination, and would read it as an option), white space or a control character, or a comma (a host pattern's
+# separator). A tag may hold anything; such a value is passed over.
+UNUSABLE_HOST_NAME = re.compile(r"^-|[\s,\x00-\x1f\x7f]")
+
+
 def _ec2_host_name(instance: Mapping[str, Any], hostnames: Sequence[str], taken: Mapping[str, Any],
                    ec2_ids: set[str]) -> str:
-    """The first preference the instance has that no other host uses; else its instance ID.
+    """The first preference the instance has that no other host uses and that can name a host; else its instance ID.
 
     Another selected instance's ID is never taken: it is that instance's fallback, and a tag may hold anything.
     """
     for preference in hostnames:
         value = instance["tags"].get(preference[4:]) if preference.startswith("tag:") \
             else instance.get(HOSTNAME_FIELDS[preference])
-        if value and value not in taken and (value == instance["id"] or value not in ec2_ids):
+        if value and not UNUSABLE_HOST_NAME.search(value) and value not in taken \
+                and (value == instance["id"] or value not in ec2_ids):
             return value
     if instance["id"] in taken:
         # Only an on-premises instance can hold it: EC2 names never take another instance's ID.

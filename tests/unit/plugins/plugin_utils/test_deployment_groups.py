@@ -336,3 +336,12 @@ def test_an_on_premises_instance_named_like_an_ec2_instance_is_an_error():
     message = config_error(plan_inventory, specs, [instance("i-1", {"Env": "prod"})],
                            [OnPremisesInstance("i-1", {"Env": "prod"})])
     assert "on-premises instance 'i-1' has the name of EC2 instance i-1" in message
+
+
+@pytest.mark.parametrize("name", ["-oProxyCommand=touch /tmp/x", "web 1", "web,db", "web\n1", "web\x1b[0m"])
+def test_a_tag_that_cannot_name_a_host_is_passed_over_for_the_next_preference(name):
+    # A leading "-" would reach ssh as an option for a host without an address; a comma splits a host pattern.
+    specs = parse_applications({"a": {"deployment_groups": {"b": {"ec2_tag_filters": [{"key": "Env"}]}}}})
+    tagged = instance("i-1", {"Env": "prod", "Name": name})
+    plan = plan_inventory(specs, [tagged], [], ["tag:Name", "private-ip-address"])
+    assert list(plan.hosts) == ["10.0.0.1"]
