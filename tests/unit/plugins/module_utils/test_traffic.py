@@ -314,7 +314,9 @@ def test_registration_of_a_failing_server_never_reports_it_up(haproxy):
     outcome = reconcile(backend, REGISTERED, True, 1, False)
     assert outcome.timed_out
     assert (outcome.reports[0].state_before, outcome.reports[0].state) == ("MAINT", "DOWN")
-    assert "Layer7 wrong status (503)" in outcome.reports[0].detail
+    # HAProxy's words for the failing check; the code is the app's 503, or once in a while 0 (seen in one full
+    # run out of many: HAProxy read no status line in time), so only the words are asserted.
+    assert "check: Layer7 wrong status (" in outcome.reports[0].detail
     backend.apply({("app", "bad"): ("state maint",)})
 
 
