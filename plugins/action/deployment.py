@@ -52,7 +52,7 @@ from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.lease_keeper import keep_lease
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger import (
     ACTIVE_STATUSES, HELD, Ledger, controller_identity, describe_controller, lease_seconds_for, now_utc, open_ledger,
-    parse_timestamp, ready_wait_over, stop_refusal, takeover_refusal)
+    is_active, parse_timestamp, ready_wait_over, stop_refusal, takeover_refusal)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.reports import write_reports
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.triggers import (
     FINAL_EVENTS, INSTANCE_FINAL_EVENTS, TriggerConfigError, notify, validate_trigger_configurations)
@@ -123,7 +123,8 @@ class ActionModule(ActionBase):
         rolled_back_id = args.get("rollback_of")
         rolled_back = ledger.find(rolled_back_id) if rolled_back_id else None
         if rolled_back_id:  # before anything, so that nothing is recorded on a deployment it does not name rightly
-            its_rollback = ledger.find(rollback_of(rolled_back)) if rollback_of(rolled_back) else None
+            its_rollback_id = rollback_of(rolled_back)
+            its_rollback = ledger.find(its_rollback_id) if its_rollback_id else None
             refusal = rollback_of_refusal(rolled_back, rolled_back_id,
                                           group_of(deployment_parameters(args["inputs"]))[1], its_rollback)
             if refusal:
@@ -616,7 +617,7 @@ class ActionModule(ActionBase):
             refusal = stop_refusal(lock, group, args.get("deployment_id")) if args.get("deployment_id") else None
             if refusal:
                 raise AnsibleActionFail(f"{refusal} Check mode: nothing was changed.")
-            held = (ledger.lock_holder(group_id) or {}).get("deployment_id")
+            held = lock.get("deployment_id") if is_active(lock) else None  # the lock read above, not read again
             checked = {"deployment_id": held, "deployment_group_id": group_id, "outcome": "check mode",
                        "record": None, "record_path": ledger.record_location(held) if held else None,
                        "rollback_requested": False}
