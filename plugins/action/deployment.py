@@ -2,10 +2,12 @@
 # Copyright: fleetops.codedeploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Controller side of a deployment: create it, start it, record each wave and open the next, finish it — in the
-ledger; mark the group's last successful deployment on each instance that succeeded; say how the run ended.
+ledger; close each instance (the group's last successful deployment marked on those that succeeded, those that
+failed counted failed); say how the run ended.
 
 Every step but ``mark`` runs in the controller process without connecting to any host, so a wave costs no extra
-round trip; ``mark`` writes one small file through the host's connection with a single command (no module run).
+round trip; ``mark`` writes one small file through the host's connection with a single command (no module run),
+and connects to no host when it only counts an instance failed.
 The logic is in plugin_utils (health, deployment_record, ledger: controller only); this plugin only reads its
 arguments, checked first against the step's own specification (plugin_utils/deployment_steps.py), and the task
 variables.
@@ -37,7 +39,7 @@ from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.alarms import 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.asg_copy import (
     AsgCopyError, GreenFleet, copy_auto_scaling_group, copy_name, copy_refusal, plan_copy)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_flow import (
-    bundle_plan, host_results, run_stats, stop_told, success_mark, verdict)
+    bundle_plan, host_results, run_closing, run_stats, stop_told, success_mark, verdict)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_ids import (
     deployment_group_id, new_deployment_id)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_inputs import hosts_in_limit
@@ -97,9 +99,11 @@ class ActionModule(ActionBase):
             # cost a client per host).
             ledger = None if step in ("mark", "conclude") else open_ledger(ledger_location(args), args.get("aws"))
             result.update(getattr(self, f"_{step}")(ledger, args))
-            stats = run_stats(result)
+            stats, closing = run_stats(result), run_closing(result)
             if stats:  # nothing follows: the run's outcome, for an AWX workflow's next node
                 result["ansible_stats"] = stats
+            if closing is not None:  # nothing follows: how each instance is closed
+                result["closing"] = closing
         except STEP_ERRORS as error:
             result.update(failed=True, msg=step_error_message(error))
         except AnsibleActionFail as error:
@@ -681,7 +685,14 @@ class ActionModule(ActionBase):
 
     # ----- mark --------------------------------------------------------------------------------------------
     def _mark(self, _ledger: None, args: dict) -> dict:
-        """The group's last successful deployment, on the instance: what a rollback from an empty ledger reads."""
+        """Close the instance: the group's last successful deployment written on it (``marker``: what a rollback from
+        an empty ledger reads), then, when it failed in the run (``failure``), the instance failed with that
+        sentence, once, so that the recap counts it failed."""
+        result = self._write_marker(args) if args.get("marker") else {"changed": False}
+        # The failure is its sentence alone: a result with more would be printed as a raw result.
+        return {"changed": result["changed"], "failed": True, "msg": args["failure"]} if args.get("failure") else result
+
+    def _write_marker(self, args: dict) -> dict:
         marker = args["marker"]
         validate_identifiers(marker["deployment_id"], args["deployment_group_id"])
         path = successful_deployment_file(DeploymentRoot(args.get("deployment_root") or DEFAULT_DEPLOYMENT_ROOT,

@@ -34,9 +34,10 @@ description:
     deployment, as StopDeployment does - a running one is asked to stop and stops when it opens its next wave, one
     waiting in Ready or whose controller is gone is Stopped at once, and the rollback it asks for created and
     planned, as V(finish) does; V(last_revision) returns the source of the group's last successful revision (for a
-    catch-up deployment); V(mark), run on each instance that succeeded in a successful deployment, records the
-    group's last successful deployment on the host (one command over the host's connection), for a rollback
-    without the controller's ledger; V(conclude) says how the run's deployment and its rollback ended, and fails
+    catch-up deployment); V(mark), run on each instance the run closes (C(closing) returned), records the
+    group's last successful deployment on an instance that succeeded in a successful deployment (one command over
+    the host's connection), for a rollback without the controller's ledger, and fails an instance that failed in
+    the run, once, so that the recap counts it failed; V(conclude) says how the run's deployment and its rollback ended, and fails
     when the deployment did not succeed (a deployment stopped on request by the stop playbook did, when its
     rollback, if any, succeeded).
   - A step whose plan has nothing after it (V(finish), V(resume) or V(stop) ending the run's last deployment) sets
@@ -94,7 +95,8 @@ options:
   deployment_group_id:
     description:
       - The deployment group ID (V(last_revision), V(mark)).
-      - Required by V(mark); for V(last_revision), default a UUIDv5 of the application and group names.
+      - Required by V(mark) with O(marker); for V(last_revision), default a UUIDv5 of the application and group
+        names.
     type: str
   deployment_id:
     description:
@@ -185,7 +187,8 @@ options:
     description: The plan of the phase that ends, as the step before returned it (V(finish)); required by it.
     type: dict
   marker:
-    description: The group's last successful deployment (V(mark)); required by V(mark).
+    description: The group's last successful deployment, to record on the instance (V(mark)); V(mark) takes it,
+      O(failure) or both.
     type: dict
     suboptions:
       deployment_id:
@@ -198,6 +201,9 @@ options:
       revision:
         description: Its revision, with the bundle's path on the host and the AppSpec.
         type: dict
+  failure:
+    description: What the instance fails with, having failed in the run (V(mark)); after O(marker) is recorded.
+    type: str
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -492,6 +498,14 @@ outcomes:
   returned: step is create, resume, finish or stop
   type: list
   elements: dict
+closing:
+  description:
+    - How the run closes its instances, once its plan has nothing after it - C(mark), the V(mark) step's
+      arguments, and C(marked), the instances it marks as running the group's last successful revision (the last
+      deployment's, when it succeeded); C(failures), each instance that failed in the run's deployments with the
+      sentence it fails with; C(instances), every instance closed.
+  returned: step is create, resume, finish or stop, when nothing follows
+  type: dict
 stopped:
   description: V(resume) found the Ready wait over and stopped the deployment.
   returned: step is resume

@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What the deployment play needs from the controller's steps, worked out whole: the bundle a phase deploys and
 where each host finds it, the host results a wave's record step folds in, what the mark step writes on each
-instance that succeeded, what the stop step did, the verdict on the run and what it gives an AWX workflow's next node
-(controller only)."""
+instance that succeeded, how the run closes each instance (marked, counted failed), what the stop step did, the
+verdict on the run and what it gives an AWX workflow's next node (controller only)."""
 from __future__ import annotations
 
 import os
@@ -102,6 +102,40 @@ def run_stats(plan: dict[str, Any]) -> Optional[dict[str, Any]]:
         data["codedeploy_rollback_deployment_id"] = rollback["deployment_id"]
     # Set, not aggregated: a second step's stats would replace the first's, not add strings together.
     return {"data": data, "per_host": False, "aggregate": False}
+
+
+def run_closing(plan: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """How the run closes its instances once its plan has nothing after it (each in one task, the mark step's): the
+    mark step's arguments (``mark``) and the instances it marks as running the group's last successful revision
+    (``marked``: the last deployment's, when it succeeded), the sentence each instance that failed in the run's
+    deployments fails with (``failures``: the recap and an AWX job's host summary count it failed), and every instance
+    closed (``instances``). None while something follows."""
+    if plan.get("start_with") != "idle":
+        return None
+    ended = plan.get("ended_phase") or {}
+    marked = list(ended.get("succeeded_instances") or []) if ended.get("mark") else []
+    failures = instance_failures(plan.get("outcomes") or [])
+    return {"mark": ended.get("mark"), "marked": marked, "failures": failures,
+            "instances": list(dict.fromkeys(marked + list(failures)))}
+
+
+def instance_failures(outcomes: list[dict[str, Any]]) -> dict[str, str]:
+    """Each instance that failed in the run's deployments (``outcomes``), with what it fails with: each deployment it
+    failed in, with its failed events and their diagnostics."""
+    told: dict[str, list[str]] = {}
+    for outcome in outcomes:
+        for entry in outcome.get("instances") or []:
+            if entry.get("status") != "Failed":
+                continue
+            events = "".join(f", {event['lifecycle_event_name']}: {diagnostics_message(event)}"
+                             for event in entry.get("lifecycle_events") or [] if event.get("status") == "Failed")
+            told.setdefault(entry["instance_id"], []).append(f"deployment {outcome['deployment_id']}{events}.")
+    return {instance: f"{instance} failed: {' '.join(sentences)}" for instance, sentences in told.items()}
+
+
+def diagnostics_message(event: dict[str, Any]) -> str:
+    """A lifecycle event's diagnostics message, or nothing."""
+    return (event.get("diagnostics") or {}).get("message") or ""
 
 
 def rollback_told(deployment: dict[str, Any], rollback: Optional[dict[str, Any]]) -> str:

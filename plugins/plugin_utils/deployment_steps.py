@@ -88,16 +88,22 @@ STEP_ARGUMENT_SPECS: dict[str, dict[str, dict[str, Any]]] = {
     "last_revision": {**COMMON_SPEC, **GROUP_SPEC},
     # The run's outcomes, as the plan carries them: the deployment's, then its rollback's (deployment_plan).
     "conclude": {**COMMON_SPEC, "outcomes": {"type": "list", "elements": "dict", "required": True}},
+    # An instance the run closes: marked as running the group's last successful revision, counted failed, or both.
     "mark": {
         **COMMON_SPEC,
-        "deployment_group_id": {"type": "str", "required": True},
+        "deployment_group_id": {"type": "str"},
         "deployment_root": {"type": "str", "default": DEFAULT_DEPLOYMENT_ROOT},
-        "marker": {"type": "dict", "required": True, "options": {
+        "marker": {"type": "dict", "options": {
             "deployment_id": {"type": "str", "required": True},
             "complete_time": {"type": "str"},
             "revision": {"type": "dict"},
         }},
+        "failure": {"type": "str"},  # what the instance fails with: it failed in the run
     },
+}
+# What a step's arguments must hold together, as the validator's rules.
+STEP_ARGUMENT_RULES: dict[str, dict[str, Any]] = {
+    "mark": {"required_one_of": [["marker", "failure"]], "required_by": {"marker": ["deployment_group_id"]}},
 }
 
 # What any step takes: the action's _VALID_ARGS.
@@ -122,7 +128,7 @@ def validate_step_args(step: Any, args: Mapping[str, Any]) -> dict[str, Any]:
     spec = STEP_ARGUMENT_SPECS[step]
     # Each argument copied on its own: the validator sets nested defaults (aws) in place, and neither the caller's
     # values nor another argument sharing one of them (inputs holds the aws options too) may change.
-    validated = ArgumentSpecValidator(copy.deepcopy(spec)).validate(
+    validated = ArgumentSpecValidator(copy.deepcopy(spec), **STEP_ARGUMENT_RULES.get(step, {})).validate(
         {name: copy.deepcopy(value) for name, value in args.items()})
     messages = [f"unsupported arguments: {error.msg}" if isinstance(error, UnsupportedError) else error.msg
                 for error in validated.errors]

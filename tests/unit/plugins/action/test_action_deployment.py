@@ -487,3 +487,14 @@ def test_a_stop_in_check_mode_naming_a_deployment_not_active_says_what_the_real_
         checking()._stop(ledger, {"inputs": create_args(tmp_path)["inputs"], "deployment_id": "d-FINISHED1"})
 
     assert (ledger.lock(GROUP), ledger.load(ready["deployment_id"])["status"]) == (lock, "Ready")
+
+
+def test_an_instance_that_only_failed_is_closed_failed_without_its_host_being_reached():
+    action = step()
+    action._low_level_execute_command = None  # pylint: disable=protected-access  # reaching the host would raise
+
+    closed = action._mark(None, {"failure": "web-2 failed: deployment d-1, ValidateService: exit code 1."})
+
+    # Its sentence alone: a result with more would be printed raw.
+    assert closed == {"changed": False, "failed": True,
+                      "msg": "web-2 failed: deployment d-1, ValidateService: exit code 1."}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_flow import (
-    bundle_plan, host_results, run_stats, stop_told, success_mark, verdict)
+    bundle_plan, host_results, run_closing, run_stats, stop_told, success_mark, verdict)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_record import (
     rollback_not_created, rolled_back_by)
 
@@ -175,3 +175,40 @@ def test_a_run_whose_plan_has_nothing_after_it_gives_its_outcome_to_the_next_nod
 def test_a_run_gives_nothing_while_a_stage_or_a_rollback_follows_or_nothing_ended():
     assert run_stats({"start_with": "phase", "outcomes": [outcome("d-1", "Failed", "HEALTH_CONSTRAINTS")]}) is None
     assert run_stats({"start_with": "idle", "outcomes": []}) is None
+
+
+def instance(name, status, *failed_events):
+    return {"instance_id": name, "status": status, "lifecycle_events": [
+        {"lifecycle_event_name": "ApplicationStart", "status": "Succeeded", "diagnostics": None},
+        *({"lifecycle_event_name": event, "status": "Failed", "diagnostics": {"message": message}}
+          for event, message in failed_events)]}
+
+
+def test_a_run_closes_the_instances_it_marks_and_those_that_failed_in_any_of_its_deployments():
+    failed = outcome("d-1", "Failed", "HEALTH_CONSTRAINTS", instances=[
+        instance("h1", "Succeeded"), instance("h2", "Failed", ("ValidateService", "exit code 1")),
+        instance("h3", "Skipped")])
+    rollback = outcome("d-2", "Failed", "HEALTH_CONSTRAINTS", instances=[
+        instance("h1", "Succeeded"), instance("h2", "Failed", ("ApplicationStart", "timed out")),
+        instance("h3", "Failed", ("DownloadBundle", ""))])
+    closing = run_closing({"start_with": "idle", "outcomes": [failed, rollback], "ended_phase": {}})
+    assert closing == {"mark": None, "marked": [], "instances": ["h2", "h3"], "failures": {
+        "h2": "h2 failed: deployment d-1, ValidateService: exit code 1. deployment d-2, ApplicationStart: timed out.",
+        "h3": "h3 failed: deployment d-2, DownloadBundle: ."}}
+
+
+def test_a_run_whose_last_deployment_succeeded_marks_its_instances_and_fails_those_that_failed_before():
+    mark = {"deployment_group_id": "g", "marker": {"deployment_id": "d-2"}}
+    failed = outcome("d-1", "Failed", "HEALTH_CONSTRAINTS", instances=[
+        instance("h1", "Succeeded"), instance("h2", "Failed", ("ValidateService", "exit code 1"))])
+    closing = run_closing({"start_with": "idle", "outcomes": [failed, outcome("d-2", "Succeeded")],
+                           "ended_phase": {"succeeded_instances": ["h2", "h1"], "mark": mark}})
+    assert closing == {"mark": mark, "marked": ["h2", "h1"], "instances": ["h2", "h1"], "failures": {
+        "h2": "h2 failed: deployment d-1, ValidateService: exit code 1."}}
+
+
+def test_a_run_closes_nothing_while_a_stage_or_a_rollback_follows():
+    assert run_closing({"start_with": "phase", "outcomes": [outcome("d-1", "Failed", "HEALTH_CONSTRAINTS")]}) is None
+    # Stopped or refused before any phase ran: nothing is marked.
+    assert run_closing({"start_with": "idle", "outcomes": []}) == {"mark": None, "marked": [], "failures": {},
+                                                                   "instances": []}

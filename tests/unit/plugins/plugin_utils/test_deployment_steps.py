@@ -62,7 +62,8 @@ ROLE_CALLS = {
     "conclude": {"outcomes": [{"deployment_id": DEPLOYMENT_ID, "status": "Succeeded", "record_path": "/l/d.json"}]},
     "mark": {"deployment_root": "/opt/codedeploy-agent/deployment-root", "deployment_group_id": GROUP_ID,
              "marker": {"deployment_id": DEPLOYMENT_ID, "complete_time": "2026-12-06T06:00:00.000000+00:00",
-                        "revision": {**REVISION, "bundle_path": f"/opt/x/{GROUP_ID}/{DEPLOYMENT_ID}/bundle.tar"}}},
+                        "revision": {**REVISION, "bundle_path": f"/opt/x/{GROUP_ID}/{DEPLOYMENT_ID}/bundle.tar"}},
+             "failure": f"web1 failed: deployment {DEPLOYMENT_ID}, ValidateService: exit code 1."},
 }
 
 
@@ -149,8 +150,6 @@ def test_the_former_name_of_the_ledger_is_still_taken():
     ("resume", "inputs", "inputs"),
     ("stop", "inputs", "inputs"),
     ("last_revision", "deployment_group_name", "deployment_group_name"),
-    ("mark", "marker", "marker"),
-    ("mark", "deployment_group_id", "deployment_group_id"),
     ("conclude", "outcomes", "outcomes"),
 ])
 def test_a_missing_required_argument_is_named_with_its_step(step, left_out, missing):
@@ -165,6 +164,16 @@ def test_the_create_step_without_its_inputs_says_so():
 def test_a_required_argument_given_null_is_refused():
     assert step_error("finish", {"plan": None}) == "step finish: required arguments are null: plan"
     assert step_error("record", {"deployment_id": None}) == "step record: required arguments are null: deployment_id"
+
+
+def test_the_mark_step_closes_an_instance_by_marking_it_failing_it_or_both():
+    marker_only = {name: value for name, value in ROLE_CALLS["mark"].items() if name != "failure"}
+    assert validate_step_args("mark", {"step": "mark", **marker_only})["failure"] is None
+    assert validate_step_args("mark", {"step": "mark", "failure": "web1 failed"})["marker"] is None
+    assert step_error("mark", {"deployment_group_id": GROUP_ID}) == (
+        "step mark: one of the following is required: marker, failure")
+    assert step_error("mark", {"marker": ROLE_CALLS["mark"]["marker"]}) == (
+        "step mark: missing parameter(s) required by 'marker': deployment_group_id")
 
 
 def test_a_marker_without_its_deployment_is_refused():
