@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DEFAULT_DEPLOYMENT_ROOT, DeploymentRoot, bundle_store_dir)
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.untrusted_text import terminal_text
 
 # A blue/green rollback reroutes traffic and installs nothing: it has no revision of its own.
 NO_REVISION = {"sha256": None, "bundle_type": None, "appspec": {}, "bundle_env": {}, "host_bundle_path": None}
@@ -130,7 +131,10 @@ def instance_failures(outcomes: list[dict[str, Any]]) -> dict[str, str]:
             events = "".join(f", {event['lifecycle_event_name']}: {diagnostics_message(event)}"
                              for event in entry.get("lifecycle_events") or [] if event.get("status") == "Failed")
             told.setdefault(entry["instance_id"], []).append(f"deployment {outcome['deployment_id']}{events}.")
-    return {instance: f"{instance} failed: {' '.join(sentences)}" for instance, sentences in told.items()}
+    # Shown on the operator's screen: what came from hosts and bundles (a script's path) as escapes, as the report
+    # callback shows it.
+    return {instance: terminal_text(f"{instance} failed: {' '.join(sentences)}")
+            for instance, sentences in told.items()}
 
 
 def diagnostics_message(event: dict[str, Any]) -> str:

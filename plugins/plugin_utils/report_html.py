@@ -14,6 +14,8 @@ import datetime
 import html
 from typing import Any, Optional
 
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.untrusted_text import reader_text
+
 STATUS_COLOURS = {"Succeeded": "#2e7d32", "Failed": "#c62828", "Skipped": "#9e9e9e", "Pending": "#cfd8dc",
                   "InProgress": "#1565c0", "Ready": "#6a1b9a", "Stopped": "#ef6c00", "Created": "#78909c"}
 EVENT_HEADINGS = "".join(f"<th>{heading}</th>" for heading in (
@@ -44,7 +46,7 @@ svg text{font-size:12px;font-family:inherit}
 
 
 def escape(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+    return html.escape(reader_text("" if value is None else value), quote=True)
 
 
 def parse_time(text: Optional[str]) -> Optional[datetime.datetime]:

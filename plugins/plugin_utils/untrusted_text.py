@@ -9,12 +9,17 @@ import re
 import unicodedata
 from typing import Any
 
+# Unicode's bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): wherever text is shown,
+# they reorder what follows them, so that a host name or a log line reads as something it does not hold.
+BIDI_CONTROLS = "\u202a-\u202e\u2066-\u2069"
+# C0 and C1 controls (tab aside), DEL and the bidirectional controls: on a terminal they move the cursor, erase or
+# recolour lines, open hyperlinks (OSC 8), reorder text; a newline would start a line the report did not write.
+TERMINAL_CONTROLS = re.compile(f"[\x00-\x08\x0a-\x1f\x7f-\x9f{BIDI_CONTROLS}]")
+READER_CONTROLS = re.compile(f"[{BIDI_CONTROLS}]")
 # What XML 1.0 forbids (C0 controls but tab, newline and carriage return; surrogates; U+FFFE and U+FFFF): a JUnit
-# report holding one is not well-formed, and CI rejects all of it.
-XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-# C0 and C1 controls (tab aside) and DEL: on a terminal they move the cursor, erase or recolour lines, open
-# hyperlinks (OSC 8); a newline would start a line the report did not write.
-TERMINAL_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+# report holding one is not well-formed, and CI rejects all of it; and the bidirectional controls, which reorder the
+# text a CI page shows.
+XML_FORBIDDEN = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff{BIDI_CONTROLS}]")
 NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r"}
 
 
@@ -33,6 +38,11 @@ def xml_text(value: Any) -> str:
 def terminal_text(value: Any) -> str:
     """``value`` as one line a terminal shows as it is."""
     return TERMINAL_CONTROLS.sub(escaped_character, str(value))
+
+
+def reader_text(value: Any) -> str:
+    """``value`` as text a page shows in the order it holds (the bidirectional controls as escapes)."""
+    return READER_CONTROLS.sub(escaped_character, str(value))
 
 
 def terminal_width(text: str) -> int:

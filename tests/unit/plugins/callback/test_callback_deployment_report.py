@@ -117,6 +117,22 @@ def test_what_a_script_printed_cannot_move_the_cursor_recolour_or_rewrite_the_re
     assert "web\\n1 Succeeded ValidateService (scripts/v.sh\\rSucceeded): exit 1" in printed.splitlines()
 
 
+def test_a_host_name_or_log_line_cannot_reorder_the_report_with_bidirectional_controls(capsys):
+    record = {"deployment_id": "d-X", "application_name": "app", "deployment_group_name": "prod", "creator": "user",
+              "status": "Failed", "error_information": {"code": "HEALTH_CONSTRAINTS", "message": "1 failed"},
+              "deployment_status_messages": [], "instances": [
+                  {"instance_id": "web-1\u202edeliaF", "status": "Failed", "lifecycle_events": [
+                      event("ValidateService", "Failed", script_name="scripts/v.sh", message="exit 1",
+                            log_tail="\u2066ok\u2069\n")]}]}
+
+    CallbackModule().v2_runner_on_ok(finish_result(record))
+
+    printed = capsys.readouterr().out
+    assert "\u202e" not in printed and "\u2066" not in printed and "\u2069" not in printed, repr(printed)
+    assert "web-1\\u202edeliaF ValidateService (scripts/v.sh): exit 1" in printed.splitlines()
+    assert "    | \\u2066ok\\u2069" in printed.splitlines()
+
+
 def test_the_table_keeps_its_columns_under_wide_and_combining_host_names():
     record = {"instances": [
         {"instance_id": "ウェブ1", "status": "Succeeded", "lifecycle_events": [event("Install", "Succeeded")]},

@@ -197,6 +197,13 @@ def test_a_run_closes_the_instances_it_marks_and_those_that_failed_in_any_of_its
         "h3": "h3 failed: deployment d-2, DownloadBundle: ."}}
 
 
+def test_what_an_instance_fails_with_shows_a_scripts_controls_as_escapes():
+    failed = outcome("d-1", "Failed", "HEALTH_CONSTRAINTS", instances=[
+        instance("h1", "Failed", ("ValidateService", "Script at specified location: v\x1b[2K\u202e.sh failed"))])
+    assert run_closing({"start_with": "idle", "outcomes": [failed]})["failures"] == {
+        "h1": "h1 failed: deployment d-1, ValidateService: Script at specified location: v\\x1b[2K\\u202e.sh failed."}
+
+
 def test_a_run_whose_last_deployment_succeeded_marks_its_instances_and_fails_those_that_failed_before():
     mark = {"deployment_group_id": "g", "marker": {"deployment_id": "d-2"}}
     failed = outcome("d-1", "Failed", "HEALTH_CONSTRAINTS", instances=[

@@ -72,6 +72,15 @@ def test_what_came_from_hosts_is_escaped():
     assert 'data-instance="&lt;b&gt;x&lt;/b&gt;"' in page
 
 
+def test_bidirectional_controls_from_hosts_cannot_reorder_what_the_page_shows():
+    # "web-1\u202egnp.exe" reads as "web-1exe.png" with the override in place.
+    record = finished_record(names=("web-1\u202egnp.exe", "web-2"), failing=["web-1\u202egnp.exe"])
+    record["instances"][0]["lifecycle_events"][-1]["diagnostics"]["log_tail"] = "ok \u2067\u2066done\u2069\u2069"
+    page = render_html(record)
+    assert not any(character in page for character in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    assert "web-1\\u202egnp.exe" in page and "ok \\u2067\\u2066done\\u2069\\u2069" in page
+
+
 def test_hundreds_of_instances_keep_their_row_height():
     names = [f"web-{number:03d}" for number in range(300)]
     svg = timeline_svg(finished_record(names=names))

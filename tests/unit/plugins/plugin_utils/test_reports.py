@@ -59,3 +59,13 @@ def test_junit_stays_well_formed_whatever_the_script_printed_and_shows_it():
     assert cases == ["web-1", "web\\x1b[0m-2"]
     assert failure.text == "\\x1b[31mERROR\\x1b[0m disk full\\x00\\x0c\\udc80\n"
     assert failure.get("message") == "failed \\x08\\x08\\x08\\x08\\x08\\x08Succeeded"
+
+
+def test_junit_shows_bidirectional_controls_as_escapes_not_as_reordered_text():
+    record = failed_with(finished_record(names=("web-1", "web-2\u202edeliaF"), failing=["web-2\u202edeliaF"]),
+                         log_tail="\u2067done\u2069\n")
+
+    suite = ElementTree.fromstring(junit_xml(record)).find("testsuite")
+
+    assert [case.get("name") for case in suite.findall("testcase")] == ["web-1", "web-2\\u202edeliaF"]
+    assert suite.findall("testcase")[1].find("failure").text == "\\u2067done\\u2069\n"
