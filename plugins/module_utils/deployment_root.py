@@ -153,20 +153,36 @@ def decode_cleanup_path(text: str) -> str:
 
 
 @contextlib.contextmanager
-def replacing(path: str, prefix: str = ".tmp-", suffix: str = "") -> Iterator[BinaryIO]:
+def replacing(path: str, prefix: str = ".tmp-", suffix: str = "", durable: bool = False) -> Iterator[BinaryIO]:
     """Yield a new file of its own name next to ``path``; on leaving, it replaces ``path`` (mode 0644) — or, when
     an exception leaves, it is removed and ``path`` is left as it was. A crash leaves the old or the new file, never
-    half of one, and two writers never share one temporary file."""
-    descriptor, partial = tempfile.mkstemp(dir=os.path.dirname(path), prefix=prefix, suffix=suffix)
+    half of one, and two writers never share one temporary file. ``durable``: the new content is on disk before it
+    replaces ``path``, and the replacement after, so that a power loss does not leave an empty file either."""
+    directory = os.path.dirname(path)
+    descriptor, partial = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=suffix)
     try:
         with os.fdopen(descriptor, "wb") as handle:
             yield handle
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.chmod(partial, 0o644)
         os.replace(partial, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(partial)
         raise
+    if durable:
+        sync_directory(directory)
+
+
+def sync_directory(directory: str) -> None:
+    """Put ``directory``'s entries (a file renamed into it) on disk."""
+    descriptor = os.open(directory or ".", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def write_atomically(path: str, content: str) -> None:

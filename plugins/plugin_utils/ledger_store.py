@@ -11,7 +11,8 @@ No caller ever checks and then writes: the condition is part of the write.
 - S3 (Amazon S3 or any store with conditional writes: MinIO, Ceph): ``PutObject`` with ``If-None-Match: *`` or
   ``If-Match: <ETag>``; a 412 (or 409, a concurrent conditional write) is a conflict.
 - A directory: the check and the write happen under an exclusive ``flock`` of one lock file of the directory, and
-  the new content is renamed into place, so readers see the old document or the new one, never half of one.
+  the new content is renamed into place, so readers see the old document or the new one, never half of one (and,
+  synced to disk before and after the rename, not an empty one after a power loss).
   The version is the sha256 of the content.
 """
 from __future__ import annotations
@@ -81,7 +82,8 @@ class LocalStore:
             with self._exclusive():
                 if if_version is not None and not condition_holds(self.get(key), if_version):
                     raise VersionConflict(key)
-                with replacing(path) as handle:
+                # On disk before the write lock is let go: a power loss leaves the old document or the new one.
+                with replacing(path, durable=True) as handle:
                     handle.write(data)
         except OSError as error:  # a full or read-only disk: the document is left as it was
             raise LedgerStoreError(f"Cannot write {path}: {error.strerror or error}") from error

@@ -522,3 +522,29 @@ def test_stop_closes_at_once_a_deployment_whose_controller_stopped_its_heartbeat
     outcome = ledger_at(location).request_stop(GROUP, "prod", None, {"rollback": False, "by": "pid 1 on test"}, ME)
     assert outcome["outcome"] == "stopped"  # ...an operator's stop does not
     assert ledger_at(location).load("d-AAAAAAAAA")["status"] == "Stopped"
+
+
+def test_a_directory_ledger_puts_a_document_on_disk_before_renaming_it_into_place_and_the_rename_after(
+        tmp_path, monkeypatch):
+    # Without both, a power loss can leave a lock or a record empty: the rename reached the disk, the content not.
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(descriptor):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{descriptor}")))
+        real_fsync(descriptor)
+
+    def replace(source, destination):
+        events.append(("replace", str(source), str(destination)))
+        real_replace(source, destination)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    directory = tmp_path / "deployments"
+
+    LocalStore(str(tmp_path)).put("deployments/d-1.json", b"{}", ABSENT)
+
+    (synced_content, renamed, synced_entry) = events
+    assert synced_content == ("fsync", renamed[1]) and renamed[1].startswith(f"{directory}/.tmp-")
+    assert renamed[2] == f"{directory}/d-1.json"
+    assert synced_entry == ("fsync", str(directory))
