@@ -29,6 +29,7 @@ PREDEFINED_CONFIGS = {
     "CodeDeployDefault.AllAtOnce": (HOST_COUNT, 0),
 }
 DEFAULT_CONFIG_NAME = "CodeDeployDefault.OneAtATime"
+PREDEFINED_PREFIX = "CodeDeployDefault."
 
 MSG_HEALTH_CONSTRAINTS = (
     "The overall deployment failed because too many individual instances failed deployment, too few healthy "
@@ -86,6 +87,13 @@ def resolve_minimum_healthy_hosts(config_name: Optional[str], custom: Optional[d
     """The configuration's name and minimum: a predefined name, or a custom ``{type, value}``."""
     if custom:
         minimum = parse_minimum(custom)
+        if config_name and config_name.startswith(PREDEFINED_PREFIX):
+            # The service keeps these names for its own configurations: a record naming one with another minimum
+            # would say one thing and do another.
+            raise DeploymentConfigError(
+                f"deployment configuration {config_name!r} is predefined, its minimum healthy hosts fixed: a custom "
+                f"minimum_healthy_hosts needs a configuration name of its own (not {PREDEFINED_PREFIX}*), or none "
+                f"(Custom.{minimum.type}.{minimum.value})")
         return config_name or f"Custom.{minimum.type}.{minimum.value}", minimum
     name = config_name or DEFAULT_CONFIG_NAME
     if name not in PREDEFINED_CONFIGS:

@@ -95,6 +95,16 @@ def test_invalid_custom_minimums(custom, message):
         resolve_minimum_healthy_hosts(None, custom)
 
 
+@pytest.mark.parametrize("name", ["CodeDeployDefault.HalfAtATime", "CodeDeployDefault.Fast"])
+def test_a_custom_minimum_under_a_predefined_name_is_refused(name):
+    with pytest.raises(DeploymentConfigError, match=(
+            f"deployment configuration '{name}' is predefined, its minimum healthy hosts fixed: a custom "
+            r"minimum_healthy_hosts needs a configuration name of its own \(not CodeDeployDefault\.\*\), or none "
+            r"\(Custom\.FLEET_PERCENT\.75\)")):
+        resolve_minimum_healthy_hosts(name, {"type": "FLEET_PERCENT", "value": 75})
+    assert resolve_minimum_healthy_hosts("Web75", {"type": "FLEET_PERCENT", "value": 75})[0] == "Web75"
+
+
 def test_unknown_config_name():
     with pytest.raises(DeploymentConfigError, match="unknown deployment configuration 'CodeDeployDefault.Fast'"):
         resolve_minimum_healthy_hosts("CodeDeployDefault.Fast", None)
