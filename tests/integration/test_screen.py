@@ -15,7 +15,7 @@ AUTO_ROLLBACK = {"auto_rollback": {"enabled": True, "events": ["DEPLOYMENT_FAILU
 # The aim is 120 lines. The default callback prints every task that runs, at least three lines each, and a wave is
 # three of them (the dispatch of its instances, their lifecycle task, the record that opens the next wave): about 11
 # lines a wave, and each failed task adds ansible-core's error block with its source. Measured for this case: 185
-# (ansible-playbook). The bound keeps what was won (478 lines at first, 257 before the record step opened the next
+# (ansible-playbook) and 184 (ansible-runner). The bound keeps what was won (478 lines at first, 257 before the record step opened the next
 # wave and the create step returned the plan, 216 before the finish step did, 198 before a phase's first include ran
 # two waves, not ten, 196 before the step that ends the run gave its stats itself, 193 before one task closed each
 # instance, marked or failed, and the last waves went on to the phase's finish).
