@@ -586,8 +586,8 @@ class ActionModule(ActionBase):
                                         " a continue now would stop it (TIMEOUT). Check mode: nothing was changed.")
             refusal = takeover_refusal(holder or None, deployment_id, now_utc())
             if refusal:
-                raise AnsibleActionFail(f"Deployment {deployment_id} is not waiting in Ready in {ledger.location}: "
-                                        f"{refusal}")
+                raise AnsibleActionFail(f"Deployment {deployment_id} cannot be continued from {ledger.location}: "
+                                        f"{refusal} Check mode: nothing was changed.")
             return continued(inputs, records.resume(dict(record)), {**resumed, "changed": False, "msg": "check mode"})
         if wait_over:
             warning = ledger.stop_expired_ready(group_id, group)

@@ -132,6 +132,12 @@ def takeover_refusal(lock: Optional[dict[str, Any]], deployment_id: str, now: da
                 "gone, it can be continued a minute after its last heartbeat.")
     if not lock or not (lock.get("state") == READY or left_held) or lock.get("deployment_id") != deployment_id:
         return "another controller continued or stopped it."
+    if lock.get("stop_request"):
+        # Asked to stop after its last wave gate, before it went Ready: the stop is what was asked last.
+        request = stop_request_fields(lock["stop_request"])
+        return (f"it was asked to stop ({request['by']}, at {request['requested_at']}) before it went Ready. Run the "
+                "playbook fleetops.codedeploy.stop to close it (with codedeploy_stop_rollback as wanted); it still "
+                "waits in Ready.")
     return None
 
 
@@ -464,7 +470,7 @@ class Ledger:
         now = now_utc()
         refusal = takeover_refusal(lock, deployment_id, now)
         if refusal:
-            raise LedgerError(f"Deployment {deployment_id} is not waiting in Ready in {self.location}: {refusal}")
+            raise LedgerError(f"Deployment {deployment_id} cannot be continued from {self.location}: {refusal}")
         lease = int(lock.get("lease_seconds") or LEASE_MARGIN_SECONDS)
         try:
             self._write_lock(group_id, {**new_lock(deployment_id, group_name, controller, lease, now),
@@ -603,8 +609,13 @@ def lock_key(group_id: str) -> str:
     return f"locks/{group_id}.json"
 
 
+def stop_request_fields(request: dict[str, Any]) -> dict[str, Any]:
+    """A stop request, with who asked and when said even when the request does not say."""
+    return {"by": "a user", "requested_at": "?", **request}
+
+
 def manual_stop_message(request: dict[str, Any]) -> str:
-    return MSG_MANUAL_STOP.format(**{"by": "a user", "requested_at": "?", **request})
+    return MSG_MANUAL_STOP.format(**stop_request_fields(request))
 
 
 def _pid_namespace() -> Optional[str]:

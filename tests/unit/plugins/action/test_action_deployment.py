@@ -24,7 +24,7 @@ from ansible_collections.fleetops.codedeploy.plugins.plugin_utils import deploym
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.alarms import AlarmConfigError
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_ids import deployment_group_id
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.health import resolve_minimum_healthy_hosts
-from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger import Ledger, controller_identity
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger import Ledger, LedgerError, controller_identity
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger_store import LedgerStoreError, LocalStore
 from refusing_store import RefusingStore
 from sample_records import finished_record, ready_record
@@ -429,7 +429,7 @@ def test_a_continue_in_check_mode_says_what_the_real_one_would_refuse_or_stop_an
     ready = ready_record(GROUP, datetime.datetime(2999, 1, 1, tzinfo=datetime.timezone.utc))
     held.save(ready)
     held.acquire(GROUP, "prod", ready["deployment_id"], controller_identity(os.getpid()), 600)
-    with pytest.raises(AnsibleActionFail, match="is not waiting in Ready in .*: its lock is still held by "):
+    with pytest.raises(AnsibleActionFail, match="cannot be continued from .*: its lock is still held by "):
         checking()._resume(held, resume_args(tmp_path / "held"))
 
 
@@ -498,3 +498,29 @@ def test_an_instance_that_only_failed_is_closed_failed_without_its_host_being_re
     # Its sentence alone: a result with more would be printed raw.
     assert closed == {"changed": False, "failed": True,
                       "msg": "web-2 failed: deployment d-1, ValidateService: exit code 1."}
+
+
+def test_a_deployment_asked_to_stop_before_it_went_ready_is_not_continued_and_still_waits_for_the_stop(tmp_path):
+    until = datetime.datetime(2999, 1, 1, tzinfo=datetime.timezone.utc)
+    ledger, ready = Ledger(LocalStore(str(tmp_path))), ready_record(GROUP, until)
+    ledger.save(ready)
+    controller = controller_identity(os.getpid())
+    ledger.acquire(GROUP, "prod", ready["deployment_id"], controller, 600)
+    # A stop that did not wait (codedeploy_stop_wait_timeout: 0), after the last wave gate of the install.
+    request = {"by": "ops@laptop", "requested_at": "2026-12-07T06:00:00.000Z", "rollback": True}
+    assert ledger.request_stop(GROUP, "prod", None, request, controller)["outcome"] == "requested"
+    ledger.hold_ready(GROUP, ready["deployment_id"], until.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+    lock = ledger.lock(GROUP)
+
+    refused = (f"Deployment {ready['deployment_id']} cannot be continued from {tmp_path}: it was asked to stop "
+               r"\(ops@laptop, at 2026-12-07T06:00:00.000Z\) before it went Ready\. Run the playbook "
+               r"fleetops.codedeploy.stop to close it \(with codedeploy_stop_rollback as wanted\); it still waits in "
+               r"Ready\.")
+    with pytest.raises(AnsibleActionFail, match=refused + " Check mode: nothing was changed."):
+        checking()._resume(ledger, resume_args(tmp_path))
+    with pytest.raises(LedgerError, match=refused + "$"):
+        step()._resume(ledger, resume_args(tmp_path))
+
+    assert (ledger.lock(GROUP), ledger.load(ready["deployment_id"])["status"]) == (lock, "Ready")
+    closed = ledger.request_stop(GROUP, "prod", None, request, controller)
+    assert (closed["outcome"], closed["record"]["status"]) == ("stopped", "Stopped")

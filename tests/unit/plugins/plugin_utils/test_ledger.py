@@ -196,11 +196,11 @@ def test_a_continued_deployment_whose_record_cannot_be_saved_still_waits_in_read
 def test_a_ready_deployment_whose_lock_was_never_handed_over_is_continued_once_its_controller_is_gone(location):
     ledger = ledger_at(location)
     ledger.acquire(GROUP, "prod", "d-AAAAAAAAA", ELSEWHERE, 600)  # saved Ready; its hold_ready failed
-    with pytest.raises(LedgerError, match="d-AAAAAAAAA is not waiting in Ready in .*: its lock is still held by "
+    with pytest.raises(LedgerError, match="d-AAAAAAAAA cannot be continued from .*: its lock is still held by "
                                           "pid 4242 on awx-job-4711.*a minute after its last heartbeat"):
         ledger.take_over(GROUP, "prod", "d-AAAAAAAAA", ME)  # its controller may still be running it
     expire_lease(ledger)
-    with pytest.raises(LedgerError, match="d-BBBBBBBBB is not waiting in Ready"):
+    with pytest.raises(LedgerError, match="d-BBBBBBBBB cannot be continued from "):
         ledger.take_over(GROUP, "prod", "d-BBBBBBBBB", ME)
 
     ledger.take_over(GROUP, "prod", "d-AAAAAAAAA", ME)
@@ -364,7 +364,7 @@ def test_ready_lock_is_continued_by_one_controller_only(location):
     first.lock(GROUP)
     second.lock(GROUP)
     first.take_over(GROUP, "prod", "d-AAAAAAAAA", ELSEWHERE)
-    with pytest.raises(LedgerError, match="is not waiting in Ready"):
+    with pytest.raises(LedgerError, match="cannot be continued from "):
         second.take_over(GROUP, "prod", "d-AAAAAAAAA", ME)
     assert ledger_at(location).lock_holder(GROUP)["controller"]["hostname"] == "awx-job-4711"
 
