@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import (
     DEFAULT_DEPLOYMENT_ROOT, DeploymentRoot, bundle_store_dir)
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_record import stop_request_fields
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.untrusted_text import terminal_text
 
 # A blue/green rollback reroutes traffic and installs nothing: it has no revision of its own.
@@ -169,4 +170,9 @@ def stop_told(stopped: dict[str, Any], wait_timeout: float) -> str:
         closed_here = outcome == "stopped"
         told = f"Deployment {deployment_id} is {status}" + (
             " (closed here: it was waiting in Ready or its controller was gone)." if closed_here else ".")
+    if stopped.get("earlier_request"):
+        earlier = stop_request_fields(stopped["earlier_request"])
+        rollback = "with its rollback" if earlier.get("rollback") else "without a rollback"
+        told += (f" It had been asked to stop already ({earlier['by']}, at {earlier['requested_at']}, {rollback}): "
+                 "that request stands.")
     return f"{told} Record: {stopped['record_path']}" if stopped.get("record_path") else told

@@ -541,6 +541,11 @@ def current_stage(record: dict[str, Any]) -> dict[str, Any]:
     return record["blue_green"]["stages"][record["blue_green"]["stage"]]
 
 
+def stop_request_fields(request: dict[str, Any]) -> dict[str, Any]:
+    """A stop request, with who asked and when said even when the request does not say."""
+    return {"by": "a user", "requested_at": "?", **request}
+
+
 def manual_stop_rollback(record: dict[str, Any]) -> bool:
     """The stop request that stopped this deployment (its current stage) asked for a rollback."""
     return bool(((current_stage(record).get("stop_reason") or {}).get("manual_stop") or {}).get("rollback"))

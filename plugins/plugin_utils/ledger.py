@@ -28,7 +28,7 @@ import uuid
 from typing import Any, Callable, Iterator, Optional
 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_record import (
-    MSG_MANUAL_STOP, current_stage, stop_ready)
+    MSG_MANUAL_STOP, current_stage, stop_ready, stop_request_fields)
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.deployment_root import utc_timestamp
 from ansible_collections.fleetops.codedeploy.plugins.module_utils.errors import OperatorError
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger_store import (
@@ -496,6 +496,7 @@ class Ledger:
                      controller: dict[str, Any]) -> dict[str, Any]:
         """StopDeployment. A deployment whose controller runs is asked to stop (it stops at its next wave gate);
         one waiting in Ready, or whose controller is gone, is closed here, Stopped, and the group released.
+        A deployment asked to stop already keeps the first request (``earlier_request`` returned).
         Returns ``{"deployment_id", "outcome": "requested" | "stopped", "record"}``."""
         for _attempt in range(CONFLICT_RETRIES):
             lock = self.lock(group_id)
@@ -506,6 +507,12 @@ class Ledger:
             now = now_utc()
             try:
                 if lock["state"] == HELD and not lease_expired(lock, now) and not heartbeat_silent(lock, now):
+                    earlier = lock.get("stop_request")
+                    if earlier:
+                        # The first request stands: a second would change what the deployment's controller was
+                        # asked, and a stop without rollback would cancel the first one's rollback.
+                        return {"deployment_id": active_id, "outcome": "requested", "record": self.find(active_id),
+                                "earlier_request": earlier}
                     self._write_lock(group_id, {**lock, "stop_request": request, "nonce": uuid.uuid4().hex})
                     return {"deployment_id": active_id, "outcome": "requested", "record": self.find(active_id)}
                 # Ready, or its controller is gone: this controller takes the lock to close the deployment.
@@ -607,11 +614,6 @@ def record_key(deployment_id: str) -> str:
 
 def lock_key(group_id: str) -> str:
     return f"locks/{group_id}.json"
-
-
-def stop_request_fields(request: dict[str, Any]) -> dict[str, Any]:
-    """A stop request, with who asked and when said even when the request does not say."""
-    return {"by": "a user", "requested_at": "?", **request}
 
 
 def manual_stop_message(request: dict[str, Any]) -> str:

@@ -159,6 +159,19 @@ def test_the_stop_step_says_what_it_did_or_would_do():
         f"Record: {path}")
 
 
+def test_a_second_stop_says_the_first_request_stands():
+    earlier = {"by": "pid 1 on ops-1", "requested_at": "2026-12-07T06:00:00.000Z", "rollback": True}
+    assert stop_told({"deployment_id": "d-1", "outcome": "requested", "record_path": "/l/d-1.json",
+                      "earlier_request": earlier}, 0) == (
+        "Deployment d-1 was asked to stop; its controller had not stopped it after 0 s (it stops at its next wave "
+        "gate). It had been asked to stop already (pid 1 on ops-1, at 2026-12-07T06:00:00.000Z, with its rollback): "
+        "that request stands. Record: /l/d-1.json")
+    assert stop_told({"deployment_id": "d-1", "outcome": "stopped by its controller", "record": {"status": "Stopped"},
+                      "earlier_request": {"rollback": False}}, 30) == (
+        "Deployment d-1 is Stopped. It had been asked to stop already (a user, at ?, without a rollback): that request "
+        "stands.")
+
+
 def test_a_run_whose_plan_has_nothing_after_it_gives_its_outcome_to_the_next_node():
     failed = outcome("d-1", "Failed", "HEALTH_CONSTRAINTS", revision={**REVISION, "etag": "e"})
     stats = run_stats({"start_with": "idle", "outcomes": [failed, outcome("d-2", "Succeeded")]})

@@ -300,6 +300,18 @@ def test_renewal_extends_the_lease_and_brings_back_a_stop_request(location):
     assert ledger.renew(GROUP, "d-AAAAAAAAA")["stop_request"]["rollback"] is True
 
 
+def test_a_second_stop_of_a_running_deployment_keeps_the_first_request_and_its_rollback(location):
+    ledger = ledger_at(location)
+    ledger.acquire(GROUP, "prod", "d-AAAAAAAAA", ELSEWHERE, 600)
+    first = {"rollback": True, "by": "pid 1 on ops-1", "requested_at": "2026-12-07T06:00:00.000Z"}
+    assert "earlier_request" not in ledger_at(location).request_stop(GROUP, "prod", None, first, ME)
+
+    second = ledger_at(location).request_stop(GROUP, "prod", None, {"rollback": False, "by": "pid 2 on ops-2"}, ME)
+
+    assert (second["outcome"], second["earlier_request"]) == ("requested", first)
+    assert ledger.renew(GROUP, "d-AAAAAAAAA")["stop_request"] == first
+
+
 def test_a_stop_request_ends_a_bake_time_within_a_poll_and_a_bake_time_without_one_runs_whole(location):
     ledger = ledger_at(location)
     ledger.acquire(GROUP, "prod", "d-AAAAAAAAA", ELSEWHERE, 600)
