@@ -39,7 +39,7 @@ from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.alarms import 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.asg_copy import (
     AsgCopyError, GreenFleet, copy_auto_scaling_group, copy_name, copy_refusal, plan_copy)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_flow import (
-    bundle_plan, host_results, run_closing, run_stats, stop_told, success_mark, verdict)
+    bundle_plan, host_results, run_failures, run_stats, stop_told, success_mark, verdict)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_ids import (
     deployment_group_id, new_deployment_id)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_inputs import hosts_in_limit
@@ -99,11 +99,11 @@ class ActionModule(ActionBase):
             # cost a client per host).
             ledger = None if step in ("mark", "conclude") else open_ledger(ledger_location(args), args.get("aws"))
             result.update(getattr(self, f"_{step}")(ledger, args))
-            stats, closing = run_stats(result), run_closing(result)
+            stats, failures = run_stats(result), run_failures(result)
             if stats:  # nothing follows: the run's outcome, for an AWX workflow's next node
                 result["ansible_stats"] = stats
-            if closing is not None:  # nothing follows: how each instance is closed
-                result["closing"] = closing
+            if failures is not None:  # nothing follows: the instances the run fails as it closes them
+                result["failed_instances"] = failures
         except STEP_ERRORS as error:
             result.update(failed=True, msg=step_error_message(error))
         except AnsibleActionFail as error:

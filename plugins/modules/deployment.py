@@ -34,12 +34,12 @@ description:
     deployment, as StopDeployment does - a running one is asked to stop and stops when it opens its next wave, one
     waiting in Ready or whose controller is gone is Stopped at once, and the rollback it asks for created and
     planned, as V(finish) does; V(last_revision) returns the source of the group's last successful revision (for a
-    catch-up deployment); V(mark), run on each instance the run closes (C(closing) returned), records the
-    group's last successful deployment on an instance that succeeded in a successful deployment (one command over
-    the host's connection), for a rollback without the controller's ledger, and fails an instance that failed in
-    the run, once, so that the recap counts it failed; V(conclude) says how the run's deployment and its rollback ended, and fails
-    when the deployment did not succeed (a deployment stopped on request by the stop playbook did, when its
-    rollback, if any, succeeded).
+    catch-up deployment); V(mark), run on each instance the run closes (C(ended_phase.succeeded_instances) and
+    C(failed_instances) returned), records the group's last successful deployment on an instance that succeeded in a
+    successful deployment (one command over the host's connection), for a rollback without the controller's ledger, and
+    fails an instance that failed in the run, once, so that the recap counts it failed; V(conclude) says how the run's
+    deployment and its rollback ended, and fails when the deployment did not succeed (a deployment stopped on request by
+    the stop playbook did, when its rollback, if any, succeeded).
   - A step whose plan has nothing after it (V(finish), V(resume) or V(stop) ending the run's last deployment) sets
     the run's custom stats, as M(ansible.builtin.set_stats) does, for the run and not per host -
     C(codedeploy_deployment_id), C(codedeploy_deployment_status), C(codedeploy_error_code), C(codedeploy_revision)
@@ -498,12 +498,9 @@ outcomes:
   returned: step is create, resume, finish or stop
   type: list
   elements: dict
-closing:
-  description:
-    - How the run closes its instances, once its plan has nothing after it - C(mark), the V(mark) step's
-      arguments, and C(marked), the instances it marks as running the group's last successful revision (the last
-      deployment's, when it succeeded); C(failures), each instance that failed in the run's deployments with the
-      sentence it fails with; C(instances), every instance closed.
+failed_instances:
+  description: Once the plan has nothing after it, each instance that failed in the run's deployments, with the
+    sentence V(mark) fails it with.
   returned: step is create, resume, finish or stop, when nothing follows
   type: dict
 stopped:

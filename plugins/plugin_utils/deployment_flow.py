@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What the deployment play needs from the controller's steps, worked out whole: the bundle a phase deploys and
 where each host finds it, the host results a wave's record step folds in, what the mark step writes on each
-instance that succeeded, how the run closes each instance (marked, counted failed), what the stop step did, the
+instance that succeeded, the instances the run fails once it ends, what the stop step did, the
 verdict on the run and what it gives an AWX workflow's next node (controller only)."""
 from __future__ import annotations
 
@@ -106,19 +106,11 @@ def run_stats(plan: dict[str, Any]) -> Optional[dict[str, Any]]:
     return {"data": data, "per_host": False, "aggregate": False}
 
 
-def run_closing(plan: dict[str, Any]) -> Optional[dict[str, Any]]:
-    """How the run closes its instances once its plan has nothing after it (each in one task, the mark step's): the
-    mark step's arguments (``mark``) and the instances it marks as running the group's last successful revision
-    (``marked``: the last deployment's, when it succeeded), the sentence each instance that failed in the run's
-    deployments fails with (``failures``: the recap and an AWX job's host summary count it failed), and every instance
-    closed (``instances``). None while something follows."""
-    if plan.get("start_with") != "idle":
-        return None
-    ended = plan.get("ended_phase") or {}
-    marked = list(ended.get("succeeded_instances") or []) if ended.get("mark") else []
-    failures = instance_failures(plan.get("outcomes") or [])
-    return {"mark": ended.get("mark"), "marked": marked, "failures": failures,
-            "instances": list(dict.fromkeys(marked + list(failures)))}
+def run_failures(plan: dict[str, Any]) -> Optional[dict[str, str]]:
+    """Once the run's plan has nothing after it, each instance that failed in the run's deployments with the sentence
+    its close fails it with (the recap and an AWX job's host summary count it failed); None while something
+    follows."""
+    return instance_failures(plan.get("outcomes") or []) if plan.get("start_with") == "idle" else None
 
 
 def instance_failures(outcomes: list[dict[str, Any]]) -> dict[str, str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_flow import (
-    bundle_plan, host_results, run_closing, run_stats, stop_told, success_mark, verdict)
+    bundle_plan, host_results, run_failures, run_stats, stop_told, success_mark, verdict)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_record import (
     rollback_not_created, rolled_back_by)
 
@@ -197,38 +197,34 @@ def instance(name, status, *failed_events):
           for event, message in failed_events)]}
 
 
-def test_a_run_closes_the_instances_it_marks_and_those_that_failed_in_any_of_its_deployments():
+def test_a_run_that_ended_fails_each_instance_that_failed_in_any_of_its_deployments_once():
     failed = outcome("d-1", "Failed", "HEALTH_CONSTRAINTS", instances=[
         instance("h1", "Succeeded"), instance("h2", "Failed", ("ValidateService", "exit code 1")),
         instance("h3", "Skipped")])
     rollback = outcome("d-2", "Failed", "HEALTH_CONSTRAINTS", instances=[
         instance("h1", "Succeeded"), instance("h2", "Failed", ("ApplicationStart", "timed out")),
         instance("h3", "Failed", ("DownloadBundle", ""))])
-    closing = run_closing({"start_with": "idle", "outcomes": [failed, rollback], "ended_phase": {}})
-    assert closing == {"mark": None, "marked": [], "instances": ["h2", "h3"], "failures": {
+    assert run_failures({"start_with": "idle", "outcomes": [failed, rollback]}) == {
         "h2": "h2 failed: deployment d-1, ValidateService: exit code 1. deployment d-2, ApplicationStart: timed out.",
-        "h3": "h3 failed: deployment d-2, DownloadBundle: ."}}
+        "h3": "h3 failed: deployment d-2, DownloadBundle: ."}
 
 
 def test_what_an_instance_fails_with_shows_a_scripts_controls_as_escapes():
     failed = outcome("d-1", "Failed", "HEALTH_CONSTRAINTS", instances=[
         instance("h1", "Failed", ("ValidateService", "Script at specified location: v\x1b[2K\u202e.sh failed"))])
-    assert run_closing({"start_with": "idle", "outcomes": [failed]})["failures"] == {
+    assert run_failures({"start_with": "idle", "outcomes": [failed]}) == {
         "h1": "h1 failed: deployment d-1, ValidateService: Script at specified location: v\\x1b[2K\\u202e.sh failed."}
 
 
-def test_a_run_whose_last_deployment_succeeded_marks_its_instances_and_fails_those_that_failed_before():
-    mark = {"deployment_group_id": "g", "marker": {"deployment_id": "d-2"}}
+def test_an_instance_that_failed_before_a_rollback_that_succeeded_is_failed_all_the_same():
     failed = outcome("d-1", "Failed", "HEALTH_CONSTRAINTS", instances=[
         instance("h1", "Succeeded"), instance("h2", "Failed", ("ValidateService", "exit code 1"))])
-    closing = run_closing({"start_with": "idle", "outcomes": [failed, outcome("d-2", "Succeeded")],
-                           "ended_phase": {"succeeded_instances": ["h2", "h1"], "mark": mark}})
-    assert closing == {"mark": mark, "marked": ["h2", "h1"], "instances": ["h2", "h1"], "failures": {
-        "h2": "h2 failed: deployment d-1, ValidateService: exit code 1."}}
+    rollback = outcome("d-2", "Succeeded", instances=[instance("h1", "Succeeded"), instance("h2", "Succeeded")])
+    assert run_failures({"start_with": "idle", "outcomes": [failed, rollback]}) == {
+        "h2": "h2 failed: deployment d-1, ValidateService: exit code 1."}
 
 
-def test_a_run_closes_nothing_while_a_stage_or_a_rollback_follows():
-    assert run_closing({"start_with": "phase", "outcomes": [outcome("d-1", "Failed", "HEALTH_CONSTRAINTS")]}) is None
-    # Stopped or refused before any phase ran: nothing is marked.
-    assert run_closing({"start_with": "idle", "outcomes": []}) == {"mark": None, "marked": [], "failures": {},
-                                                                   "instances": []}
+def test_a_run_fails_no_instance_while_a_stage_or_a_rollback_follows():
+    assert run_failures({"start_with": "phase", "outcomes": [outcome("d-1", "Failed", "HEALTH_CONSTRAINTS")]}) is None
+    # Stopped or refused before any phase ran: no instance failed.
+    assert run_failures({"start_with": "idle", "outcomes": []}) == {}
