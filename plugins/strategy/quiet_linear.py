@@ -13,7 +13,8 @@ description:
   - Runs a play exactly as P(ansible.builtin.linear#strategy) does, every host in lockstep, task by task.
   - Shows it without the bookkeeping of C(include_tasks) and C(include_role) tasks, to every callback (the stdout
     callback, ansible-runner's and AWX's, the deployment report) - their task banners, their C(included:) lines, and
-    the includes a host skipped. The tasks they include are shown as usual, and so is an include that failed.
+    the includes a host skipped. The tasks they include are shown as usual, and so is an include that failed or
+    carries a warning or deprecation, under its own task banner.
   - The deployment playbooks of this collection run their plays with it. Their flow hands each host a task file by
     name at every wave; shown, those includes were most of the screen.
 notes:
@@ -24,7 +25,7 @@ notes:
 
 from ansible.plugins.strategy.linear import StrategyModule as LinearStrategyModule
 
-from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.include_bookkeeping import is_include_bookkeeping
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.include_bookkeeping import IncludeEvents
 
 
 class StrategyModule(LinearStrategyModule):
@@ -32,10 +33,11 @@ class StrategyModule(LinearStrategyModule):
 
     def run(self, iterator, play_context):
         send_to_callbacks = self._tqm.send_callback
+        include_events = IncludeEvents()
 
         def send_shown(method_name, *args, **kwargs):
-            if not is_include_bookkeeping(method_name, args):
-                send_to_callbacks(method_name, *args, **kwargs)
+            for name, arguments, keywords in include_events.route(method_name, args, kwargs):
+                send_to_callbacks(name, *arguments, **keywords)
 
         self._tqm.send_callback = send_shown
         try:

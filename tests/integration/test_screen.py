@@ -99,3 +99,16 @@ def test_an_awx_job_reads_the_same(fleet, tmp_path):
     assert job.rc != 0
     assert screen_faults(job.stdout) == [], job.stdout
     assert_tells_the_story(job.stdout, ledger)
+
+
+def test_an_include_that_fails_is_shown_under_its_own_task(fleet, tmp_path):
+    three = fleet(3)
+    first, _failing = first_deployment_then_failing_one(tmp_path)
+    # The deployment play's first task is the include of the phase; its file cannot be loaded.
+    run = deploy(three, tmp_path / "ledger", first, **ONE_AT_A_TIME, next_tasks="no_such_phase.yml")
+
+    assert run.rc != 0
+    lines = run.stdout.splitlines()
+    fatal = next(number for number, line in enumerate(lines) if line.startswith("fatal: [localhost]"))
+    banner = next(line for line in reversed(lines[:fatal]) if line.startswith("TASK ["))
+    assert banner.startswith("TASK [fleetops.codedeploy.deploy : Run the deployment]"), run.stdout

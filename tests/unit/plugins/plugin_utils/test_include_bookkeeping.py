@@ -11,7 +11,7 @@ from ansible.playbook.task import Task
 from ansible.playbook.task_include import TaskInclude
 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.include_bookkeeping import (
-    INCLUDE_TASK_EVENTS, event_task, is_include_bookkeeping)
+    INCLUDE_TASK_EVENTS, IncludeEvents, event_task, is_include_bookkeeping)
 
 HOST = Host("fleet-h1")
 
@@ -53,3 +53,47 @@ def test_the_task_of_an_event_is_the_task_itself_or_the_one_a_result_holds():
     assert event_task(task) is task
     assert event_task(result_of(task)) is task
     assert event_task(HOST) is None
+
+
+class Noted:
+    """A task result with a warning, as a result's ``utr`` holds it."""
+
+    def __init__(self, task):
+        self.task = task
+        self.utr = type("Utr", (), {"warnings": ["a warning"], "deprecations": None})()
+
+
+def test_a_failed_include_is_shown_under_its_own_start_not_the_task_before():
+    events = IncludeEvents()
+    before, include = Task(), TaskInclude()
+    assert events.route("v2_playbook_on_task_start", (before, False), {}) == [
+        ("v2_playbook_on_task_start", (before, False), {})]
+    assert events.route("v2_playbook_on_task_start", (include, False), {}) == []
+    assert events.route("v2_runner_on_start", (HOST, include), {}) == []
+    failed = result_of(include)
+    assert events.route("v2_runner_on_failed", (failed,), {"ignore_errors": False}) == [
+        ("v2_playbook_on_task_start", (include, False), {}),
+        ("v2_runner_on_failed", (failed,), {"ignore_errors": False})]
+    # the start is sent once: a second host's failure follows it
+    assert events.route("v2_runner_on_failed", (failed,), {}) == [("v2_runner_on_failed", (failed,), {})]
+
+
+def test_a_skipped_include_with_a_deprecation_is_shown():
+    events = IncludeEvents()
+    include = TaskInclude()
+    events.route("v2_playbook_on_task_start", (include, False), {})
+    noted = Noted(include)
+    assert events.route("v2_runner_on_skipped", (noted,), {}) == [
+        ("v2_playbook_on_task_start", (include, False), {}), ("v2_runner_on_skipped", (noted,), {})]
+
+
+def test_an_include_that_says_nothing_is_not_shown_and_its_start_is_not_sent_later():
+    events = IncludeEvents()
+    include, after = TaskInclude(), Task()
+    events.route("v2_playbook_on_task_start", (include, False), {})
+    assert events.route("v2_runner_on_ok", (result_of(include),), {}) == []
+    assert events.route("v2_playbook_on_include", (object(),), {}) == []
+    assert events.route("v2_playbook_on_task_start", (after, False), {}) == [
+        ("v2_playbook_on_task_start", (after, False), {})]
+    failed = result_of(after)
+    assert events.route("v2_runner_on_failed", (failed,), {}) == [("v2_runner_on_failed", (failed,), {})]
