@@ -18,6 +18,7 @@ from ansible.playbook.task_include import TaskInclude
 # Events about one task (the task, or a result that holds it) that say nothing when the task is an include.
 INCLUDE_TASK_EVENTS = frozenset({
     "v2_playbook_on_task_start",
+    "v2_playbook_on_handler_task_start",
     "v2_runner_on_start",
     "v2_runner_on_ok",
     "v2_runner_on_skipped",
@@ -25,7 +26,7 @@ INCLUDE_TASK_EVENTS = frozenset({
     "v2_runner_item_on_skipped",
 })
 # The events that start a task (and name the banner its results print under).
-TASK_START_EVENTS = frozenset({"v2_playbook_on_task_start"})
+TASK_START_EVENTS = frozenset({"v2_playbook_on_task_start", "v2_playbook_on_handler_task_start"})
 # The event that lists the hosts a file was included for.
 INCLUDED_FILE_EVENT = "v2_playbook_on_include"
 

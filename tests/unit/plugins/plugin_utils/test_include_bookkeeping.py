@@ -23,6 +23,7 @@ def result_of(task: Task) -> CallbackTaskResult:
 @pytest.mark.parametrize("include", [TaskInclude(), IncludeRole()], ids=["include_tasks", "include_role"])
 def test_an_include_says_nothing_but_its_failure(include):
     assert is_include_bookkeeping("v2_playbook_on_task_start", (include, False))
+    assert is_include_bookkeeping("v2_playbook_on_handler_task_start", (include,))
     assert is_include_bookkeeping("v2_runner_on_start", (HOST, include))
     assert is_include_bookkeeping("v2_runner_on_ok", (result_of(include),))
     assert is_include_bookkeeping("v2_runner_on_skipped", (result_of(include),))
