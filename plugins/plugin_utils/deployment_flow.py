@@ -87,6 +87,11 @@ def verdict(outcomes: list[dict[str, Any]]) -> tuple[bool, str]:
     return ok, f"{told}{rollback_told(deployment, rollback)} {record}"
 
 
+# The names of what a run gives an AWX workflow's next node (run_stats): that node receives them as extra vars.
+RUN_STATS_NAMES = frozenset({"codedeploy_deployment_id", "codedeploy_deployment_status", "codedeploy_error_code",
+                             "codedeploy_revision", "codedeploy_rollback_deployment_id"})
+
+
 def run_stats(plan: dict[str, Any]) -> Optional[dict[str, Any]]:
     """What a run gives an AWX workflow's next node once its plan has nothing after it, as set_stats gives it (for
     the run, not per host): the deployment's ID, status, error code and revision, and its rollback's ID when one

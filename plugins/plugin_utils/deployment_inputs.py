@@ -12,6 +12,7 @@ a revision given as a string; everything a run decides is decided here, before a
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import os
 import re
@@ -21,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 from ansible.inventory.manager import InventoryManager
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
+from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_flow import RUN_STATS_NAMES
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.ledger import revision_cache_dir
 
 # The name of the target group when no codedeploy_target_group is given: the group the inventory plugin makes.
@@ -29,6 +31,9 @@ TARGET_GROUP_PATTERN = "codedeploy_{application}_{group}"
 BUNDLE_EXTENSIONS = ((".tar.gz", "tgz"), (".tgz", "tgz"), (".tar", "tar"), (".zip", "zip"))
 # Inputs renamed: the former name is still read (the role's argument specification has no aliases).
 FORMER_NAMES = {"codedeploy_ledger": ("codedeploy_ledger_dir",)}
+# What the playbooks read besides the inputs: the switch to plain linear (playbooks/vars/controller.yml).
+PLAYBOOK_VARIABLES = frozenset({"codedeploy_show_includes"})
+INPUT_PREFIX = "codedeploy_"
 JSON_KINDS = {"dict": 'a JSON object, e.g. {"enabled": true}', "list": 'a JSON array, e.g. ["a", "b"]'}
 GIT_URL = re.compile(r"^(?:(?:https?|ssh|git|file)://|[\w.-]+@[\w.-]+:)")
 
@@ -44,6 +49,22 @@ def derived_target_group(application: str, group: str) -> str:
 def input_names(key: str) -> list[str]:
     """The names an input is read under: its own, then its former ones."""
     return [key, *FORMER_NAMES.get(key, ())]
+
+
+def unread_extra_vars(given: Iterable[str], inputs: Iterable[str]) -> list[str]:
+    """A warning for each extra var named like an input (``codedeploy_…``) that nothing of a run reads: not an input
+    (``inputs``, former names included), a playbook variable, or a stat an AWX workflow's earlier node handed on.
+    A misspelt input would otherwise be ignored, and the deployment run without it."""
+    known = {*inputs, *PLAYBOOK_VARIABLES, *RUN_STATS_NAMES}
+    warnings = []
+    for name in sorted(set(given) - known):
+        if not name.startswith(INPUT_PREFIX):
+            continue
+        nearest = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+        guess = f" Did you mean {nearest[0]}?" if nearest else ""
+        warnings.append(f"{name} (an extra var) is not an input of a deployment.{guess} "
+                        "The inputs: ansible-doc -t role fleetops.codedeploy.deploy")
+    return warnings
 
 
 def _first_set(values: Mapping[str, Any], names: Iterable[str]) -> tuple[bool, Any]:

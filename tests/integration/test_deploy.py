@@ -386,7 +386,8 @@ def test_a_broken_revision_fails_in_the_plan_with_no_host_touched(fleet, tmp_pat
 
 # ----- check mode -------------------------------------------------------------------------------------------------
 def test_check_mode_prints_the_plan_and_changes_nothing(fleet, tmp_path):
-    """After a deployment that failed on fleet-h2, the plan starts with that unhealthy instance."""
+    """After a deployment that failed on fleet-h2, the plan starts with that unhealthy instance; a misspelt input is
+    named, with the input it resembles."""
     three = fleet(3)
     ledger = tmp_path / "ledger"
     # The deployment succeeds; the run fails with fleet-h2 failed in the play recap.
@@ -395,9 +396,11 @@ def test_check_mode_prints_the_plan_and_changes_nothing(fleet, tmp_path):
     kept = ledger_digest(ledger)
 
     run = deploy(three, ledger, local(make_revision(tmp_path / "v2", "2")), "--check",
-                 minimum_healthy_hosts={"type": "HOST_COUNT", "value": 1})
+                 minimum_healthy_hosts={"type": "HOST_COUNT", "value": 1}, auto_rolback={"enabled": True})
 
     assert run.rc == 0, run.output
+    assert ("[WARNING]: codedeploy_auto_rolback (an extra var) is not an input of a deployment. Did you mean "
+            "codedeploy_auto_rollback?") in run.output
     assert "Plan: 3 instances, minimum healthy 1, waves of 2" in run.stdout
     assert "Wave 1: fleet-h2 (Unhealthy), fleet-h1 (Current)" in run.stdout
     assert "Wave 2: fleet-h3 (Current)" in run.stdout

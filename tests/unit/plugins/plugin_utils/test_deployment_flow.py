@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_flow import (
-    bundle_plan, host_results, run_failures, run_stats, stop_told, success_mark, verdict)
+    RUN_STATS_NAMES, bundle_plan, host_results, run_failures, run_stats, stop_told, success_mark, verdict)
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_record import (
     rollback_not_created, rolled_back_by)
 
@@ -183,6 +183,8 @@ def test_a_run_whose_plan_has_nothing_after_it_gives_its_outcome_to_the_next_nod
     assert run_stats({"start_with": "idle", "outcomes": [outcome("d-1", "Succeeded")]})["data"] == {
         "codedeploy_deployment_id": "d-1", "codedeploy_deployment_status": "Succeeded",
         "codedeploy_error_code": None, "codedeploy_revision": {}}
+    # What the next node's inputs check knows as handed on, not misspelt.
+    assert set(stats["data"]) == RUN_STATS_NAMES
 
 
 def test_a_run_gives_nothing_while_a_stage_or_a_rollback_follows_or_nothing_ended():
