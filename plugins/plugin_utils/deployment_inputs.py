@@ -31,8 +31,10 @@ TARGET_GROUP_PATTERN = "codedeploy_{application}_{group}"
 BUNDLE_EXTENSIONS = ((".tar.gz", "tgz"), (".tgz", "tgz"), (".tar", "tar"), (".zip", "zip"))
 # Inputs renamed: the former name is still read (the role's argument specification has no aliases).
 FORMER_NAMES = {"codedeploy_ledger": ("codedeploy_ledger_dir",)}
-# What the playbooks read besides the inputs: the switch to plain linear (playbooks/vars/controller.yml).
-PLAYBOOK_VARIABLES = frozenset({"codedeploy_show_includes"})
+# What the playbooks read besides the inputs (playbooks/vars/controller.yml), which an extra var overrides: where the
+# controller's steps run, the switch to plain linear, and the strategy it picks.
+PLAYBOOK_VARIABLES = frozenset({"codedeploy_controller_host", "codedeploy_show_includes", "codedeploy_strategy"})
+# The names of the role's inputs: an extra var named so that is none of them is likely a misspelt input.
 INPUT_PREFIX = "codedeploy_"
 JSON_KINDS = {"dict": 'a JSON object, e.g. {"enabled": true}', "list": 'a JSON array, e.g. ["a", "b"]'}
 GIT_URL = re.compile(r"^(?:(?:https?|ssh|git|file)://|[\w.-]+@[\w.-]+:)")

@@ -225,3 +225,9 @@ def test_inputs_former_names_playbook_variables_stats_and_other_names_pass_unrem
     given = ["codedeploy_revision", "codedeploy_ledger_dir", "codedeploy_show_includes",
              "codedeploy_deployment_status", "codedeploy_rollback_deployment_id", "release", "awx_job_id"]
     assert unread_extra_vars(given, INPUT_NAMES) == []
+
+
+def test_every_variable_of_the_playbooks_passes_unremarked():
+    # An extra var overrides a vars_files variable: the playbooks read it, so it is no misspelling.
+    controller = yaml.safe_load((SPEC.parents[3] / "playbooks" / "vars" / "controller.yml").read_text())
+    assert unread_extra_vars(controller, INPUT_NAMES) == []
