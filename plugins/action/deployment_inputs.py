@@ -15,7 +15,7 @@ from ansible.utils.vars import load_extra_vars
 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_inputs import (
     InputError, derived_target_group, hosts_in_limit, hosts_left_out, input_names, partial_group_message,
-    resolve_inputs, revision_problem, unread_extra_vars)
+    resolve_inputs, revision_problem, unknown_input_warnings)
 
 GROUP_INPUTS_VAR = "codedeploy_deployment_group_inputs"
 display = Display()
@@ -32,8 +32,9 @@ class ActionModule(ActionBase):
         if not isinstance(options, dict):
             raise AnsibleActionFail("argument_spec: the role's argument specification options (a dict)")
         names = [name for option in options for name in input_names(option)]
-        # Said before any refusal: a misspelt input may be why the run is refused. (The result is not shown.)
-        for warning in unread_extra_vars(load_extra_vars(self._loader), names):
+        # Said before any refusal: a misspelt input may be why the run is refused. ansible-core attaches a warning
+        # given while a task runs to its result, and shows it although the result is no_log, failed or not.
+        for warning in unknown_input_warnings(load_extra_vars(self._loader), names):
             display.warning(warning)
         controller = {name: self._templar.template(task_vars[name]) for name in names if name in task_vars}
         target = controller.get("codedeploy_target_group") or derived_target_group(

@@ -34,7 +34,7 @@ FORMER_NAMES = {"codedeploy_ledger": ("codedeploy_ledger_dir",)}
 # What the playbooks read besides the inputs (playbooks/vars/controller.yml), which an extra var overrides: where the
 # controller's steps run, the switch to plain linear, and the strategy it picks.
 PLAYBOOK_VARIABLES = frozenset({"codedeploy_controller_host", "codedeploy_show_includes", "codedeploy_strategy"})
-# The names of the role's inputs: an extra var named so that is none of them is likely a misspelt input.
+# How the role's inputs are named: an extra var named so that is none of them is likely a misspelt input.
 INPUT_PREFIX = "codedeploy_"
 JSON_KINDS = {"dict": 'a JSON object, e.g. {"enabled": true}', "list": 'a JSON array, e.g. ["a", "b"]'}
 GIT_URL = re.compile(r"^(?:(?:https?|ssh|git|file)://|[\w.-]+@[\w.-]+:)")
@@ -53,16 +53,17 @@ def input_names(key: str) -> list[str]:
     return [key, *FORMER_NAMES.get(key, ())]
 
 
-def unread_extra_vars(given: Iterable[str], inputs: Iterable[str]) -> list[str]:
-    """A warning for each extra var named like an input (``codedeploy_…``) that nothing of a run reads: not an input
-    (``inputs``, former names included), a playbook variable, or a stat an AWX workflow's earlier node handed on.
-    A misspelt input would otherwise be ignored, and the deployment run without it."""
-    known = {*inputs, *PLAYBOOK_VARIABLES, *RUN_STATS_NAMES}
+def unknown_input_warnings(given: Iterable[str], inputs: Iterable[str]) -> list[str]:
+    """A warning for each extra var named like an input (``codedeploy_…``) that is none: not an input (``inputs``,
+    former names included), a playbook variable, or a stat an AWX workflow's earlier node handed on. A misspelt
+    input would otherwise be ignored, and the deployment run without it; the warning names the known name nearest to
+    it, if one is close."""
+    known = sorted({*inputs, *PLAYBOOK_VARIABLES, *RUN_STATS_NAMES})
     warnings = []
-    for name in sorted(set(given) - known):
+    for name in sorted(set(given) - set(known)):
         if not name.startswith(INPUT_PREFIX):
             continue
-        nearest = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+        nearest = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
         guess = f" Did you mean {nearest[0]}?" if nearest else ""
         warnings.append(f"{name} (an extra var) is not an input of a deployment.{guess} "
                         "The inputs: ansible-doc -t role fleetops.codedeploy.deploy")

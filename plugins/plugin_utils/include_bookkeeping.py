@@ -50,6 +50,8 @@ def is_include_bookkeeping(method_name: str, arguments: tuple) -> bool:
 
 def carries_messages(arguments: tuple) -> bool:
     """Whether an event's result holds warnings or deprecations (which the callbacks print with the result)."""
+    # The task queue manager is handed a result whose unified result (utr) holds them; the copy a callback is given
+    # has them as its own properties.
     for argument in arguments:
         utr = getattr(argument, "utr", None)
         holder = utr if utr is not None else argument
@@ -75,7 +77,7 @@ class IncludeEvents:
             if method_name in TASK_START_EVENTS:
                 self._held_start = None
             if is_include_bookkeeping(method_name, arguments):
-                if method_name in TASK_START_EVENTS and task is not None:
+                if method_name in TASK_START_EVENTS:
                     self._held_start = (task._uuid, event)
                     return []
                 if not carries_messages(arguments):

@@ -12,7 +12,7 @@ import yaml
 
 from ansible_collections.fleetops.codedeploy.plugins.plugin_utils.deployment_inputs import (
     InputError, derived_target_group, hosts_left_out, input_names, parse_revision, pick_values, resolve_inputs,
-    revision_problem, unread_extra_vars)
+    revision_problem, unknown_input_warnings)
 
 SPEC = Path(__file__).resolve().parents[4] / "roles" / "deploy" / "meta" / "argument_specs.yml"
 OPTIONS = yaml.safe_load(SPEC.read_text())["argument_specs"]["main"]["options"]
@@ -210,13 +210,13 @@ INPUT_NAMES = [name for option in OPTIONS for name in input_names(option)]
 
 
 def test_a_misspelt_input_is_named_with_the_input_it_resembles():
-    assert unread_extra_vars(["codedeploy_minimum_healty_hosts"], INPUT_NAMES) == [
+    assert unknown_input_warnings(["codedeploy_minimum_healty_hosts"], INPUT_NAMES) == [
         "codedeploy_minimum_healty_hosts (an extra var) is not an input of a deployment. Did you mean "
         "codedeploy_minimum_healthy_hosts? The inputs: ansible-doc -t role fleetops.codedeploy.deploy"]
 
 
 def test_a_name_like_no_input_is_named_without_a_guess():
-    assert unread_extra_vars(["codedeploy_colour"], INPUT_NAMES) == [
+    assert unknown_input_warnings(["codedeploy_colour"], INPUT_NAMES) == [
         "codedeploy_colour (an extra var) is not an input of a deployment. The inputs: ansible-doc -t role "
         "fleetops.codedeploy.deploy"]
 
@@ -224,10 +224,10 @@ def test_a_name_like_no_input_is_named_without_a_guess():
 def test_inputs_former_names_playbook_variables_stats_and_other_names_pass_unremarked():
     given = ["codedeploy_revision", "codedeploy_ledger_dir", "codedeploy_show_includes",
              "codedeploy_deployment_status", "codedeploy_rollback_deployment_id", "release", "awx_job_id"]
-    assert unread_extra_vars(given, INPUT_NAMES) == []
+    assert unknown_input_warnings(given, INPUT_NAMES) == []
 
 
 def test_every_variable_of_the_playbooks_passes_unremarked():
     # An extra var overrides a vars_files variable: the playbooks read it, so it is no misspelling.
     controller = yaml.safe_load((SPEC.parents[3] / "playbooks" / "vars" / "controller.yml").read_text())
-    assert unread_extra_vars(controller, INPUT_NAMES) == []
+    assert unknown_input_warnings(controller, INPUT_NAMES) == []
