@@ -584,10 +584,9 @@ class ActionModule(ActionBase):
             if wait_over:
                 raise AnsibleActionFail(f"Deployment {deployment_id} waited in Ready until {holder.get('ready_until')}:"
                                         " a continue now would stop it (TIMEOUT). Check mode: nothing was changed.")
-            refusal = takeover_refusal(holder or None, deployment_id, now_utc())
+            refusal = takeover_refusal(holder or None, deployment_id, now_utc(), ledger.location)
             if refusal:
-                raise AnsibleActionFail(f"Deployment {deployment_id} cannot be continued from {ledger.location}: "
-                                        f"{refusal} Check mode: nothing was changed.")
+                raise AnsibleActionFail(f"{refusal} Check mode: nothing was changed.")
             return continued(inputs, records.resume(dict(record)), {**resumed, "changed": False, "msg": "check mode"})
         if wait_over:
             warning = ledger.stop_expired_ready(group_id, group)

@@ -123,9 +123,16 @@ def heartbeat_silent(lock: dict[str, Any], now: datetime.datetime) -> bool:
         now - parse_timestamp(lock["renewed_at"])).total_seconds() > SILENT_AFTER_SECONDS
 
 
-def takeover_refusal(lock: Optional[dict[str, Any]], deployment_id: str, now: datetime.datetime) -> Optional[str]:
-    """Why a continue cannot take over ``lock`` for ``deployment_id`` now, or None: the lock must be the deployment's
-    and Ready, or held by a controller that is gone (its lease over, or its heartbeat silent)."""
+def takeover_refusal(lock: Optional[dict[str, Any]], deployment_id: str, now: datetime.datetime,
+                     location: str) -> Optional[str]:
+    """Why a continue cannot take over ``lock`` for ``deployment_id`` now, in a sentence that names the ledger at
+    ``location``, or None: the lock must be the deployment's and Ready, or held by a controller that is gone (its
+    lease over, or its heartbeat silent)."""
+    reason = _takeover_obstacle(lock, deployment_id, now)
+    return f"Deployment {deployment_id} cannot be continued from {location}: {reason}" if reason else None
+
+
+def _takeover_obstacle(lock: Optional[dict[str, Any]], deployment_id: str, now: datetime.datetime) -> Optional[str]:
     left_held = lease_expired(lock or {}, now) or heartbeat_silent(lock or {}, now)
     if lock and lock.get("deployment_id") == deployment_id and lock.get("state") == HELD and not left_held:
         return (f"its lock is still held by {describe_controller(lock.get('controller'))}. If that controller is "
@@ -468,9 +475,9 @@ class Ledger:
         that the record is Ready)."""
         lock = self.lock(group_id)
         now = now_utc()
-        refusal = takeover_refusal(lock, deployment_id, now)
+        refusal = takeover_refusal(lock, deployment_id, now, self.location)
         if refusal:
-            raise LedgerError(f"Deployment {deployment_id} cannot be continued from {self.location}: {refusal}")
+            raise LedgerError(refusal)
         lease = int(lock.get("lease_seconds") or LEASE_MARGIN_SECONDS)
         try:
             self._write_lock(group_id, {**new_lock(deployment_id, group_name, controller, lease, now),
